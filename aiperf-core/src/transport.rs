@@ -1,0 +1,166 @@
+//! The `transport` category: how a payload reaches a server and how its response comes back,
+//! chunk by chunk, each chunk stamped with its arrival time before anything parses it.
+//!
+//! In the data flow (DESIGN.md §4) a worker hands [`Transport::send`] the payload an
+//! [`crate::endpoint::Endpoint`] wrote; the transport fills a [`ResponseSink`] as bytes arrive.
+//! On an error the sink keeps what had arrived, so nothing measured is lost.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::engine::EngineConfig;
+use crate::registry::CreateError;
+
+crate::define_category! {
+    /// The transport category: implementations of [`Transport`].
+    pub struct TransportCategory {
+        name: "transport",
+        description: "wire protocols: how payloads reach the server and responses come back",
+        trait: Transport,
+        context: TransportContext,
+        validation_context: TransportContext {
+            url: Some("http://127.0.0.1:8000".into()),
+            ..Default::default()
+        },
+        slice: AIPERF_TRANSPORTS,
+    }
+}
+
+/// What every transport is created from.
+#[derive(Debug, Clone)]
+pub struct TransportContext {
+    /// The server's base URL (`--url`), e.g. `http://127.0.0.1:8000`; `None` for in-process
+    /// transports.
+    pub url: Option<String>,
+    /// Headers sent with every request (`-H`, `--api-key` as `Authorization: Bearer ...`).
+    pub headers: Vec<(String, String)>,
+    /// The longest a request may take, covering connect, first byte and the whole stream.
+    pub request_timeout: Option<Duration>,
+    /// How many requests may be in flight at once: connection pools are sized to it.
+    pub max_in_flight: usize,
+    /// The simulated engine served by in-process transports.
+    pub engine: EngineConfig,
+}
+
+impl Default for TransportContext {
+    fn default() -> Self {
+        Self {
+            url: None,
+            headers: Vec::new(),
+            request_timeout: None,
+            max_in_flight: 1,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// One request as a transport sends it.
+#[derive(Debug, Clone)]
+pub struct TransportRequest<'a> {
+    /// The URL path (`/v1/chat/completions`), appended to the base URL.
+    pub path: &'a str,
+    /// The body, as the endpoint wrote it.
+    pub payload: Bytes,
+    /// The unique id sent as `X-Request-ID`.
+    pub request_id: &'a str,
+    /// Whether a streamed response was asked for.
+    pub streaming: bool,
+}
+
+/// One piece of a response: the data of one server-sent event, or a whole body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedChunk {
+    /// When the bytes that completed it arrived ([`crate::clock::now_ns`]).
+    pub received_ns: u64,
+    /// The event's data (or the body).
+    pub data: Bytes,
+}
+
+/// Where a transport writes what it receives for one request.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseSink {
+    /// When the response headers arrived (`request_ack_ns`).
+    pub ack_ns: Option<u64>,
+    /// The HTTP (or equivalent) status.
+    pub status: Option<u16>,
+    /// The chunks, in arrival order.
+    pub chunks: Vec<TimedChunk>,
+}
+
+/// The kinds of transport failure, as the error summary groups them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TransportErrorKind {
+    /// The server answered with a non-success status.
+    Status,
+    /// The connection could not be made.
+    Connect,
+    /// The request took longer than `--request-timeout-seconds`.
+    Timeout,
+    /// The connection broke or the response was malformed.
+    Protocol,
+}
+
+impl TransportErrorKind {
+    /// The name shown in the error summary and exports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Status => "HTTPStatusError",
+            Self::Connect => "ConnectionError",
+            Self::Timeout => "TimeoutError",
+            Self::Protocol => "ProtocolError",
+        }
+    }
+}
+
+/// A request that did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    /// What kind of failure.
+    pub kind: TransportErrorKind,
+    /// The status code, when the server sent one.
+    pub code: Option<u16>,
+    /// What happened (for a status error, the start of the body).
+    pub message: String,
+}
+
+impl TransportError {
+    /// A failure of this kind with no status code.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Facts about a transport that `aiperf plugins` and URL inference need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportMetadata {
+    /// The URL schemes it serves (`http`, `https`); empty for in-process transports, which are
+    /// used when no `--url` is given.
+    pub url_schemes: &'static [&'static str],
+}
+
+/// A wire protocol. Implementations are created once per run and shared by all workers.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync {
+    /// Builds the transport (connection pools, clients) from the run's settings.
+    fn create(ctx: &TransportContext) -> Result<Self, CreateError>
+    where
+        Self: Sized;
+
+    /// Facts about this transport.
+    fn metadata(&self) -> TransportMetadata;
+
+    /// Sends one request and records its response into `sink` as it arrives: `ack_ns` when the
+    /// headers arrive, then each chunk stamped on arrival before any parsing. On failure the
+    /// sink keeps whatever had arrived.
+    async fn send(
+        &self,
+        request: TransportRequest<'_>,
+        sink: &mut ResponseSink,
+    ) -> Result<(), TransportError>;
+}
