@@ -22,7 +22,9 @@ pub mod engine;
 pub mod record;
 pub mod registries;
 pub mod registry;
+pub mod tokenizer;
 pub mod transport;
+pub mod vocabulary;
 
 /// The linkme version the registration macros expand to; re-exported so that crates
 /// registering builtins need no linkme dependency of their own.
