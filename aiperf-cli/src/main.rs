@@ -10,6 +10,7 @@ mod mock_server;
 mod plugin_table;
 mod plugins_command;
 mod profile_command;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -1,10 +1,575 @@
-//! In progress.
+//! `aiperf profile`: the benchmark. Parses AIPerf's flags (same spellings and aliases), checks
+//! their combinations before anything runs, builds the endpoint and transport from the
+//! registry, runs the schedule, and hands the records to metrics and exports.
 
-/// Arguments.
-#[derive(Debug, clap::Args)]
-pub(crate) struct ProfileArgs {}
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Runs the command.
-pub(crate) fn run(_args: ProfileArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("not built yet")
+use aiperf_core::dataset::synthetic::{self, LengthDistribution, SyntheticConfig};
+use aiperf_core::endpoint::{Endpoint, EndpointContext};
+use aiperf_core::registries::Registries;
+use aiperf_core::runner::{self, CancellationPolicy, PreparedRequest, RunControl, RunOutput, RunPlan, StopCondition};
+use aiperf_core::schedule::{ArrivalPattern, LoadMode};
+use aiperf_core::tokenizer::Tokenizer;
+use aiperf_core::transport::{Transport, TransportContext};
+use anyhow::{Context, bail};
+use clap::ValueEnum;
+
+use crate::exit;
+
+/// Flags of `aiperf profile`, with AIPerf's spellings and aliases.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "With no --url, aiperf benchmarks its built-in simulated engine (the in_engine transport), so a first run needs no server."
+)]
+pub(crate) struct ProfileArgs {
+    // ---- Endpoint ----
+    /// Model name sent in every request.
+    #[arg(short = 'm', long = "model", visible_aliases = ["model-names"], default_value = "aiperf-simulated", help_heading = "Endpoint")]
+    pub model: String,
+
+    /// Server URL, e.g. http://localhost:8000 (no URL: the built-in simulated engine).
+    #[arg(short = 'u', long, help_heading = "Endpoint")]
+    pub url: Option<String>,
+
+    /// Endpoint type: a registered endpoint name (see `aiperf plugins endpoint`).
+    #[arg(long, default_value = "chat", help_heading = "Endpoint")]
+    pub endpoint_type: String,
+
+    /// A URL path that replaces the endpoint type's default path.
+    #[arg(long = "endpoint", visible_aliases = ["custom-endpoint"], help_heading = "Endpoint")]
+    pub custom_endpoint: Option<String>,
+
+    /// Ask for streamed responses (needed for TTFT and inter-token latency).
+    #[arg(long, help_heading = "Endpoint")]
+    pub streaming: bool,
+
+    /// Transport: a registered transport name; inferred from the URL scheme when omitted.
+    #[arg(long, visible_aliases = ["transport-type"], help_heading = "Endpoint")]
+    pub transport: Option<String>,
+
+    /// Longest a request may take (connect, first byte and whole stream), in seconds.
+    #[arg(long, default_value_t = 600.0, help_heading = "Endpoint")]
+    pub request_timeout_seconds: f64,
+
+    /// API key, sent as `Authorization: Bearer <key>`.
+    #[arg(long, help_heading = "Endpoint")]
+    pub api_key: Option<String>,
+
+    /// Extra header `Name:Value` sent with every request (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME:VALUE", help_heading = "Endpoint")]
+    pub headers: Vec<String>,
+
+    /// Extra payload field `key:value` (value parsed as JSON when it is JSON), or a JSON object
+    /// (repeatable).
+    #[arg(long = "extra-inputs", value_name = "KEY:VALUE|JSON", help_heading = "Endpoint")]
+    pub extra_inputs: Vec<String>,
+
+    // ---- Load ----
+    /// Requests in flight at once (closed loop), or the cap in flight with --request-rate.
+    #[arg(long, help_heading = "Load generator")]
+    pub concurrency: Option<usize>,
+
+    /// Requests per second (open loop).
+    #[arg(long, help_heading = "Load generator")]
+    pub request_rate: Option<f64>,
+
+    /// How gaps between requests are drawn with --request-rate.
+    #[arg(long, value_enum, default_value_t = ArrivalPatternArg::Poisson, help_heading = "Load generator")]
+    pub arrival_pattern: ArrivalPatternArg,
+
+    /// Gamma shape for --arrival-pattern gamma (1 = Poisson, higher = smoother).
+    #[arg(long, help_heading = "Load generator")]
+    pub arrival_smoothness: Option<f64>,
+
+    /// Requests to send in the profiling phase (default 10 unless --benchmark-duration is given).
+    #[arg(long, visible_aliases = ["num-requests"], help_heading = "Load generator")]
+    pub request_count: Option<usize>,
+
+    /// Send requests for this many seconds instead of a count.
+    #[arg(long, help_heading = "Load generator")]
+    pub benchmark_duration: Option<f64>,
+
+    /// With --benchmark-duration: seconds in-flight requests may still take before they are
+    /// cancelled.
+    #[arg(long, default_value_t = 30.0, help_heading = "Load generator")]
+    pub benchmark_grace_period: f64,
+
+    /// Requests sent before profiling, excluded from the metrics.
+    #[arg(long, visible_aliases = ["num-warmup-requests"], default_value_t = 0, help_heading = "Load generator")]
+    pub warmup_request_count: usize,
+
+    /// Percentage (0-100) of requests cancelled on purpose.
+    #[arg(long, default_value_t = 0.0, help_heading = "Request cancellation")]
+    pub request_cancellation_rate: f64,
+
+    /// Seconds after sending that those requests are cancelled.
+    #[arg(long, default_value_t = 0.0, help_heading = "Request cancellation")]
+    pub request_cancellation_delay: f64,
+
+    // ---- Input ----
+    /// Mean prompt length in tokens.
+    #[arg(long = "synthetic-input-tokens-mean", visible_aliases = ["isl"], default_value_t = 550, help_heading = "Input")]
+    pub isl: u32,
+
+    /// Standard deviation of prompt lengths.
+    #[arg(long = "synthetic-input-tokens-stddev", visible_aliases = ["isl-stddev"], default_value_t = 0.0, help_heading = "Input")]
+    pub isl_stddev: f64,
+
+    /// Mean output length asked for (max tokens); unset lets the server decide.
+    #[arg(long = "output-tokens-mean", visible_aliases = ["osl"], help_heading = "Input")]
+    pub osl: Option<u32>,
+
+    /// Standard deviation of output lengths.
+    #[arg(long = "output-tokens-stddev", visible_aliases = ["osl-stddev"], default_value_t = 0.0, help_heading = "Input")]
+    pub osl_stddev: f64,
+
+    /// Distinct prompts generated (requests cycle over them).
+    #[arg(long, visible_aliases = ["num-prompts"], default_value_t = 100, help_heading = "Input")]
+    pub num_dataset_entries: usize,
+
+    /// Seed for prompts, arrivals and cancellations.
+    #[arg(long, default_value_t = 0, help_heading = "Input")]
+    pub random_seed: u64,
+
+    /// Tokenizer for client-side counts: `builtin` (tiktoken o200k_base, offline).
+    #[arg(long, default_value = "builtin", help_heading = "Input")]
+    pub tokenizer: String,
+
+    // ---- Output ----
+    /// Directory for the export files (default artifacts/<model>-<endpoint type>-<load>).
+    #[arg(long, visible_aliases = ["output-artifact-dir"], help_heading = "Output")]
+    pub artifact_dir: Option<PathBuf>,
+
+    /// Progress display: `simple` (progress bar on a terminal), `dashboard` (same) or `none`.
+    #[arg(long = "ui-type", visible_aliases = ["ui"], value_enum, default_value_t = UiArg::Simple, help_heading = "Output")]
+    pub ui: UiArg,
+
+    /// Exit non-zero when more than this many requests failed.
+    #[arg(long, help_heading = "Output")]
+    pub failed_request_threshold: Option<u64>,
+
+    /// SLOs for goodput, e.g. "time_to_first_token:100 inter_token_latency:10" (display units).
+    #[arg(long, help_heading = "Goodput")]
+    pub goodput: Option<String>,
+
+    /// Use the server's usage for token metrics instead of the client tokenizer's counts.
+    #[arg(long, help_heading = "Goodput")]
+    pub use_server_token_count: bool,
+
+    /// Select an implementation: CATEGORY.NAME=TYPE_OR_CRATE (repeatable).
+    #[arg(long = "use-implementation", value_name = "CATEGORY.NAME=WHICH", help_heading = "Registry")]
+    pub use_implementation: Vec<String>,
+}
+
+/// `--arrival-pattern` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ArrivalPatternArg {
+    /// Evenly spaced.
+    Constant,
+    /// Exponential gaps.
+    Poisson,
+    /// Gamma gaps with --arrival-smoothness.
+    Gamma,
+}
+
+/// `--ui-type` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum UiArg {
+    /// A progress bar when stderr is a terminal.
+    Simple,
+    /// Accepted for AIPerf compatibility: shown as the progress bar.
+    Dashboard,
+    /// Nothing but the final report.
+    None,
+}
+
+/// The validated form of [`ProfileArgs`]: every combination checked, every string parsed.
+#[derive(Debug)]
+struct Profile {
+    plan: RunPlan,
+    endpoint_ctx: EndpointContext,
+    transport_ctx: TransportContext,
+    synthetic: SyntheticConfig,
+    artifact_dir: PathBuf,
+}
+
+/// Checks the flags and their combinations; every error says what to change.
+fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
+    if args.request_count.is_some() && args.benchmark_duration.is_some() {
+        bail!("--request-count and --benchmark-duration both say when to stop: give only one");
+    }
+    if args.concurrency == Some(0) {
+        bail!("--concurrency must be at least 1");
+    }
+    if args.request_count == Some(0) {
+        bail!("--request-count must be at least 1");
+    }
+    if let Some(rate) = args.request_rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        bail!("--request-rate must be a positive number of requests per second, got {rate}");
+    }
+    if args.request_rate.is_none() && args.arrival_pattern != ArrivalPatternArg::Poisson {
+        bail!("--arrival-pattern applies only with --request-rate: add --request-rate or drop --arrival-pattern");
+    }
+    let pattern = match (args.arrival_pattern, args.arrival_smoothness) {
+        (ArrivalPatternArg::Gamma, smoothness) => {
+            let smoothness = smoothness.unwrap_or(1.0);
+            if !(smoothness.is_finite() && smoothness > 0.0) {
+                bail!("--arrival-smoothness must be a positive number (1 is Poisson), got {smoothness}");
+            }
+            ArrivalPattern::Gamma { smoothness }
+        }
+        (_, Some(_)) => bail!("--arrival-smoothness applies only to --arrival-pattern gamma"),
+        (ArrivalPatternArg::Constant, None) => ArrivalPattern::Constant,
+        (ArrivalPatternArg::Poisson, None) => ArrivalPattern::Poisson,
+    };
+    let seconds = |flag: &str, value: f64| -> anyhow::Result<Duration> {
+        Duration::try_from_secs_f64(value).map_err(|_| anyhow::anyhow!("{flag} must be a non-negative number of seconds, got {value}"))
+    };
+    let stop = match args.benchmark_duration {
+        Some(duration) => {
+            let duration = seconds("--benchmark-duration", duration)?;
+            if duration.is_zero() {
+                bail!("--benchmark-duration must be more than 0 seconds");
+            }
+            StopCondition::Duration {
+                duration,
+                grace: seconds("--benchmark-grace-period", args.benchmark_grace_period)?,
+            }
+        }
+        None => StopCondition::Count(args.request_count.unwrap_or(10)),
+    };
+    let load = match args.request_rate {
+        Some(rate) => LoadMode::Rate {
+            rate,
+            pattern,
+            max_concurrency: args.concurrency,
+        },
+        None => LoadMode::Concurrency(args.concurrency.unwrap_or(1)),
+    };
+    if !(0.0..=100.0).contains(&args.request_cancellation_rate) {
+        bail!(
+            "--request-cancellation-rate is a percentage from 0 to 100, got {}",
+            args.request_cancellation_rate
+        );
+    }
+    let cancellation_delay = seconds("--request-cancellation-delay", args.request_cancellation_delay)?;
+    let cancellation = (args.request_cancellation_rate > 0.0).then_some(CancellationPolicy {
+        fraction: args.request_cancellation_rate / 100.0,
+        delay: cancellation_delay,
+    });
+    let request_timeout = seconds("--request-timeout-seconds", args.request_timeout_seconds)?;
+    if request_timeout.is_zero() {
+        bail!("--request-timeout-seconds must be more than 0");
+    }
+    if args.isl == 0 {
+        bail!("--synthetic-input-tokens-mean (--isl) must be at least 1");
+    }
+    if args.osl == Some(0) {
+        bail!("--output-tokens-mean (--osl) must be at least 1");
+    }
+    for (flag, stddev) in [("--isl-stddev", args.isl_stddev), ("--osl-stddev", args.osl_stddev)] {
+        if !(stddev.is_finite() && stddev >= 0.0) {
+            bail!("{flag} must be a non-negative number, got {stddev}");
+        }
+    }
+    if args.num_dataset_entries == 0 {
+        bail!("--num-dataset-entries must be at least 1");
+    }
+    if args.tokenizer != "builtin" {
+        bail!(
+            "--tokenizer `{}` is not supported by this build: use `builtin` (tiktoken o200k_base)",
+            args.tokenizer
+        );
+    }
+
+    let url = args.url.as_deref().map(normalize_url);
+    let mut headers = Vec::with_capacity(args.headers.len() + 1);
+    for header in &args.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            bail!("-H/--header `{header}` is not of the form Name:Value");
+        };
+        if name.trim().is_empty() {
+            bail!("-H/--header `{header}` has an empty name");
+        }
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    if let Some(key) = &args.api_key {
+        headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
+    }
+
+    let artifact_dir = args.artifact_dir.clone().unwrap_or_else(|| default_artifact_dir(args, &load));
+    Ok(Profile {
+        plan: RunPlan {
+            load,
+            stop,
+            warmup_requests: args.warmup_request_count,
+            cancellation,
+            streaming: args.streaming,
+            seed: args.random_seed,
+        },
+        endpoint_ctx: EndpointContext {
+            model: args.model.clone(),
+            streaming: args.streaming,
+            extra_inputs: parse_extra_inputs(&args.extra_inputs)?,
+            custom_path: args.custom_endpoint.clone(),
+        },
+        transport_ctx: TransportContext {
+            url,
+            headers,
+            request_timeout: Some(request_timeout),
+            max_in_flight: load.max_in_flight(),
+            ..TransportContext::default()
+        },
+        synthetic: SyntheticConfig {
+            input_tokens: LengthDistribution {
+                mean: args.isl,
+                stddev: args.isl_stddev,
+            },
+            output_tokens: args.osl.map(|mean| LengthDistribution {
+                mean,
+                stddev: args.osl_stddev,
+            }),
+            entries: args.num_dataset_entries,
+            seed: args.random_seed,
+        },
+        artifact_dir,
+    })
+}
+
+/// AIPerf accepts `localhost:8000`: a URL without a scheme is taken as http.
+fn normalize_url(url: &str) -> String {
+    if url.contains("://") { url.to_owned() } else { format!("http://{url}") }
+}
+
+/// `artifacts/<model>-<endpoint type>-concurrency<N>` (or `-request_rate<R>`), AIPerf's naming.
+fn default_artifact_dir(args: &ProfileArgs, load: &LoadMode) -> PathBuf {
+    let model: String = args
+        .model
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect();
+    let load = match load {
+        LoadMode::Concurrency(n) => format!("concurrency{n}"),
+        LoadMode::Rate { rate, .. } => format!("request_rate{rate}"),
+    };
+    PathBuf::from("artifacts").join(format!("{model}-openai-{}-{load}", args.endpoint_type))
+}
+
+/// Parses `--extra-inputs`: `key:value` pairs (the value read as JSON when it parses, else
+/// as a string) or whole JSON objects.
+fn parse_extra_inputs(items: &[String]) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let mut extra = serde_json::Map::new();
+    for item in items {
+        let trimmed = item.trim();
+        if trimmed.starts_with('{') {
+            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(trimmed)
+                .with_context(|| format!("--extra-inputs `{item}` looks like JSON but is not a JSON object"))?;
+            extra.extend(object);
+            continue;
+        }
+        let Some((key, value)) = trimmed.split_once(':') else {
+            bail!("--extra-inputs `{item}` is not of the form key:value or a JSON object");
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            bail!("--extra-inputs `{item}` has an empty key");
+        }
+        let value = value.trim();
+        let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        extra.insert(key.to_owned(), value);
+    }
+    Ok(extra)
+}
+
+/// The transport for this run: `--transport`, else inferred from the URL's scheme (no URL: the
+/// in-process simulated engine). A transport that cannot serve the URL is an error listing
+/// those that can.
+fn choose_transport(
+    registries: &Registries,
+    requested: Option<&str>,
+    ctx: &TransportContext,
+) -> anyhow::Result<(String, Box<dyn Transport>)> {
+    let scheme = ctx.url.as_deref().and_then(|url| url.split_once("://")).map(|(scheme, _)| scheme.to_ascii_lowercase());
+    let mut serving = Vec::new();
+    let mut candidates = Vec::new();
+    for name in registries.transport.names() {
+        if requested.is_some_and(|r| r != name) {
+            continue;
+        }
+        let transport = registries.transport.create_instance(name, ctx);
+        let transport = match (transport, requested) {
+            (Ok(transport), _) => transport,
+            (Err(err), Some(_)) => return Err(err.into()),
+            (Err(_), None) => continue,
+        };
+        let schemes = transport.metadata().url_schemes;
+        let fits = match &scheme {
+            Some(scheme) => schemes.contains(&scheme.as_str()),
+            None => schemes.is_empty(),
+        };
+        if fits {
+            serving.push(name);
+            candidates.push((name, transport));
+        }
+    }
+    let known: Vec<&str> = registries.transport.names().collect();
+    if let Some(requested) = requested {
+        if !known.contains(&requested) {
+            bail!("unknown transport `{requested}`: known transports are {}", known.join(", "));
+        }
+        return match (candidates.pop(), &scheme) {
+            (Some((name, transport)), _) => Ok((name.to_owned(), transport)),
+            (None, Some(scheme)) => bail!("transport `{requested}` cannot serve {scheme}:// URLs: pick another --transport or --url"),
+            (None, None) => bail!("transport `{requested}` needs a --url"),
+        };
+    }
+    let preferred = candidates
+        .iter()
+        .position(|(name, _)| Some(*name) == scheme.as_deref())
+        .unwrap_or(0);
+    if candidates.is_empty() {
+        match scheme {
+            Some(scheme) => bail!(
+                "no transport serves {scheme}:// URLs: use an http:// or https:// --url, or one of the transports {}",
+                known.join(", ")
+            ),
+            None => bail!("no in-process transport is built in: give a --url"),
+        }
+    }
+    let (name, transport) = candidates.swap_remove(preferred);
+    Ok((name.to_owned(), transport))
+}
+
+/// Runs `aiperf profile`.
+pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
+    // Build the tokenizer while everything else is set up: it is needed only after the run.
+    Tokenizer::warm_up_in_background();
+    let profile = validate(&args)?;
+    let registries = crate::registries(&args.use_implementation)?;
+    let endpoint: Arc<dyn Endpoint> = registries
+        .endpoint
+        .create_instance(&args.endpoint_type, &profile.endpoint_ctx)?
+        .into();
+    if args.streaming && !endpoint.metadata().supports_streaming {
+        bail!("endpoint `{}` cannot stream: drop --streaming", args.endpoint_type);
+    }
+    let (transport_name, transport) = choose_transport(&registries, args.transport.as_deref(), &profile.transport_ctx)?;
+    let transport: Arc<dyn Transport> = transport.into();
+    match &profile.transport_ctx.url {
+        Some(url) => eprintln!("aiperf: profiling {url} with endpoint `{}` over `{transport_name}`", args.endpoint_type),
+        None => eprintln!(
+            "aiperf: no --url given: benchmarking the built-in simulated engine (transport `{transport_name}`)"
+        ),
+    }
+
+    let conversations = synthetic::generate(&profile.synthetic);
+    let requests: Vec<PreparedRequest> = conversations
+        .iter()
+        .flat_map(|conversation| {
+            let session_id: Arc<str> = conversation.session_id.as_str().into();
+            let endpoint = &endpoint;
+            conversation.turns.iter().enumerate().map(move |(i, turn)| PreparedRequest {
+                session_id: Arc::clone(&session_id),
+                turn_index: i as u32,
+                payload: endpoint.format_payload(&turn.input),
+                input_tokens: turn.input_tokens,
+            })
+        })
+        .collect();
+
+    let control = Arc::new(RunControl::default());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    let output = runtime.block_on(run_with_progress(
+        &args,
+        Arc::clone(&endpoint),
+        transport,
+        requests.clone(),
+        profile.plan.clone(),
+        Arc::clone(&control),
+    ))?;
+    let mut output = output;
+    count_client_tokens(&mut output, endpoint.metadata().produces_tokens);
+    report(&args, &profile, &requests, &output)
+}
+
+/// Runs the benchmark with a progress bar (when asked and on a terminal) and Ctrl-C / SIGTERM
+/// handling: the first signal stops scheduling and gives in-flight requests the grace period,
+/// the second cancels them at once.
+async fn run_with_progress(
+    args: &ProfileArgs,
+    endpoint: Arc<dyn Endpoint>,
+    transport: Arc<dyn Transport>,
+    requests: Vec<PreparedRequest>,
+    plan: RunPlan,
+    control: Arc<RunControl>,
+) -> anyhow::Result<RunOutput> {
+    let grace = Duration::try_from_secs_f64(args.benchmark_grace_period).unwrap_or(Duration::ZERO);
+    let signals = tokio::spawn(watch_signals(Arc::clone(&control), grace));
+    let progress = crate::progress::Progress::start(args.ui != UiArg::None, &plan, Arc::clone(&control));
+    let output = runner::run(endpoint, transport, requests, plan, control).await;
+    progress.finish();
+    signals.abort();
+    Ok(output?)
+}
+
+async fn watch_signals(control: Arc<RunControl>, grace: Duration) {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    next_signal(&mut terminate).await;
+    eprintln!(
+        "\naiperf: interrupted: no new requests; in-flight ones get {:.0} s to finish (interrupt again to stop now)",
+        grace.as_secs_f64()
+    );
+    control.interrupt(grace);
+    next_signal(&mut terminate).await;
+    eprintln!("aiperf: stopping now; writing what was measured");
+    control.interrupt(Duration::ZERO);
+}
+
+/// Resolves on the next Ctrl-C or SIGTERM.
+async fn next_signal(terminate: &mut Option<tokio::signal::unix::Signal>) {
+    match terminate {
+        Some(terminate) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        },
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Counts output and reasoning tokens with the client tokenizer, after the run (off the
+/// measured path), spread over the machine's cores.
+fn count_client_tokens(output: &mut RunOutput, produces_tokens: bool) {
+    if !produces_tokens {
+        return;
+    }
+    let tokenizer = Tokenizer::builtin();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = output.records.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for records in output.records.chunks_mut(chunk) {
+            scope.spawn(move || {
+                for record in records {
+                    record.client_tokens.output = Some(tokenizer.count(&record.text.content));
+                    record.client_tokens.reasoning = Some(tokenizer.count(&record.text.reasoning));
+                }
+            });
+        }
+    });
+}
+
+/// Metrics, exports and the console report; the exit status.
+fn report(args: &ProfileArgs, profile: &Profile, requests: &[PreparedRequest], output: &RunOutput) -> anyhow::Result<u8> {
+    let _ = (args, profile, requests);
+    let ok = output.records.iter().filter(|r| r.is_success()).count();
+    println!("{ok} of {} requests succeeded", output.records.len());
+    Ok(if ok == 0 { exit::RUN_FAILED } else { exit::SUCCESS })
 }
