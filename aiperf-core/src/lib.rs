@@ -22,6 +22,7 @@ pub mod engine;
 pub mod record;
 pub mod registries;
 pub mod registry;
+pub mod sse;
 pub mod tokenizer;
 pub mod transport;
 pub mod vocabulary;
