@@ -1,0 +1,193 @@
+//! The `completions` endpoint: OpenAI text completions (`/v1/completions`).
+//!
+//! Payload: `{"model", "prompt" (the messages joined by blank lines), "stream", "max_tokens"
+//! (when an output length is asked for), "stream_options": {"include_usage": true} (when
+//! streaming)}`, then the extra inputs, which override fields of the same name.
+//!
+//! Responses: `choices[0].text` of a streamed chunk or a whole body, `usage`, and `[DONE]`.
+
+use aiperf_core::endpoint::{
+    Endpoint, EndpointContext, EndpointMetadata, ParseError, ParsedChunk, RequestInput,
+    ResponseText,
+};
+use aiperf_core::registry::CreateError;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::openai_wire::Settings;
+use crate::openai_wire::payload::{Field, write_payload};
+use crate::openai_wire::response::{
+    ChoicesBody, WireStr, append_non_empty, done_chunk, is_done, parse_object,
+};
+
+/// OpenAI text completions (`/v1/completions`), streaming or not.
+#[derive(Debug, Clone)]
+pub struct CompletionsEndpoint {
+    settings: Settings,
+}
+
+aiperf_core::register!(endpoint "completions" => CompletionsEndpoint, "OpenAI text completions (/v1/completions): a prompt in, text out, streaming or not");
+
+const METADATA: EndpointMetadata = EndpointMetadata {
+    path: "/v1/completions",
+    supports_streaming: true,
+    produces_tokens: true,
+};
+
+/// `choices[i]` of a completions response.
+#[derive(Debug, Deserialize)]
+struct CompletionChoice<'a> {
+    #[serde(borrow)]
+    text: Option<WireStr<'a>>,
+}
+
+impl Endpoint for CompletionsEndpoint {
+    fn create(ctx: &EndpointContext) -> Result<Self, CreateError> {
+        Ok(Self {
+            settings: Settings::new(ctx, METADATA.path),
+        })
+    }
+
+    fn metadata(&self) -> EndpointMetadata {
+        METADATA
+    }
+
+    fn path(&self) -> &str {
+        &self.settings.path
+    }
+
+    fn format_payload(&self, input: &RequestInput) -> Bytes {
+        let s = &self.settings;
+        let prompt = input.joined_prompt();
+        write_payload(
+            &[
+                Some(("model", Field::Str(&s.model))),
+                Some(("prompt", Field::Str(&prompt))),
+                Some(("stream", Field::Bool(s.streaming))),
+                input
+                    .max_output_tokens
+                    .map(|n| ("max_tokens", Field::Count(n))),
+                s.streaming
+                    .then_some(("stream_options", Field::IncludeUsage)),
+            ],
+            &s.extra,
+        )
+    }
+
+    fn parse_response(
+        &self,
+        data: &[u8],
+        text: &mut ResponseText,
+    ) -> Result<ParsedChunk, ParseError> {
+        if is_done(data) {
+            return Ok(done_chunk());
+        }
+        let body: ChoicesBody<'_, CompletionChoice<'_>> = parse_object(data)?;
+        let (choice, usage) = body.into_first()?;
+        Ok(ParsedChunk {
+            has_content: append_non_empty(&mut text.content, choice.and_then(|c| c.text)),
+            usage,
+            ..ParsedChunk::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aiperf_core::endpoint::{Message, Role, Usage};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn endpoint(streaming: bool) -> CompletionsEndpoint {
+        CompletionsEndpoint::create(&EndpointContext {
+            model: "gpt2".into(),
+            streaming,
+            ..EndpointContext::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn payload_joins_the_messages_into_one_prompt() {
+        let input = RequestInput {
+            messages: vec![
+                Message {
+                    role: Role::System,
+                    content: "Be brief.".into(),
+                },
+                Message::user("Once upon a time"),
+            ],
+            max_output_tokens: Some(16),
+        };
+        let body: Value = serde_json::from_slice(&endpoint(true).format_payload(&input)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "model": "gpt2",
+                "prompt": "Be brief.\n\nOnce upon a time",
+                "stream": true,
+                "max_tokens": 16,
+                "stream_options": {"include_usage": true},
+            })
+        );
+        let body: Value = serde_json::from_slice(&endpoint(false).format_payload(&RequestInput {
+            max_output_tokens: None,
+            ..input
+        }))
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({"model": "gpt2", "prompt": "Be brief.\n\nOnce upon a time", "stream": false})
+        );
+        assert_eq!(endpoint(false).path(), "/v1/completions");
+    }
+
+    #[test]
+    fn stream_and_body_read_the_text_and_usage() {
+        let completions = endpoint(true);
+        let mut text = ResponseText::default();
+        let chunks: Vec<ParsedChunk> = [
+            r#"{"id":"cmpl-1","object":"text_completion","created":1718000000,"model":"gpt2","choices":[{"index":0,"text":" there","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#,
+            r#"{"id":"cmpl-1","object":"text_completion","created":1718000000,"model":"gpt2","choices":[{"index":0,"text":" was a \"ca\u00f1on\"\n","logprobs":null,"finish_reason":"length","stop_reason":null}],"usage":null}"#,
+            r#"{"id":"cmpl-1","object":"text_completion","created":1718000000,"model":"gpt2","choices":[],"usage":{"prompt_tokens":4,"total_tokens":20,"completion_tokens":16}}"#,
+            "[DONE]",
+        ]
+        .iter()
+        .map(|c| completions.parse_response(c.as_bytes(), &mut text).unwrap())
+        .collect();
+        assert_eq!(text.content, " there was a \"cañon\"\n");
+        assert!(chunks[0].has_content && chunks[1].has_content);
+        assert!(!chunks[2].is_response() && chunks[3].is_done);
+        assert_eq!(
+            chunks[2].usage,
+            Some(Usage {
+                prompt_tokens: Some(4),
+                completion_tokens: Some(16),
+                reasoning_tokens: None,
+            })
+        );
+        let err = completions
+            .parse_response(br#"{"error":{"message":"bad prompt"}}"#, &mut text)
+            .unwrap_err();
+        assert_eq!(err.message, "the server returned an error: bad prompt");
+        assert!(
+            completions
+                .parse_response(b"{\"choices\":[", &mut text)
+                .is_err()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_round_trips_through_a_serialized_chunk(content in any::<String>()) {
+            let chunk = json!({"object": "text_completion", "choices": [{"index": 0, "text": content}]});
+            let data = serde_json::to_vec(&chunk).unwrap();
+            let mut text = ResponseText::default();
+            let parsed = endpoint(true).parse_response(&data, &mut text).unwrap();
+            prop_assert_eq!(&text.content, &content);
+            prop_assert_eq!(parsed.has_content, !content.is_empty());
+        }
+    }
+}

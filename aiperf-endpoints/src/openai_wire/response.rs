@@ -1,0 +1,277 @@
+//! Reading OpenAI-compatible responses: the pieces every endpoint's `parse_response` is made
+//! of.
+//!
+//! Responses are deserialized with serde_json into structs that borrow from the chunk
+//! ([`WireStr`] holds a `Cow<str>` that only allocates when the server escaped something), and
+//! of a list only the first choice is kept ([`First`]): parsing a streamed chunk builds no
+//! JSON tree. Server errors (`{"error": ...}`, or vLLM's `{"object": "error", "message": ...}`)
+//! become a [`ParseError`] carrying the server's message.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use aiperf_core::endpoint::{ParseError, ParsedChunk, Usage};
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// The `data: [DONE]` marker that ends an OpenAI stream.
+const DONE: &[u8] = b"[DONE]";
+
+/// Whether `data` is the end-of-stream marker `[DONE]` (surrounding whitespace allowed).
+pub(crate) fn is_done(data: &[u8]) -> bool {
+    data.trim_ascii() == DONE
+}
+
+/// The chunk that `[DONE]` parses to.
+pub(crate) fn done_chunk() -> ParsedChunk {
+    ParsedChunk {
+        is_done: true,
+        ..ParsedChunk::default()
+    }
+}
+
+/// Deserializes a response that must be a JSON object; anything else is a [`ParseError`]
+/// saying so.
+pub(crate) fn parse_object<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, ParseError> {
+    if data.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ParseError::new(
+            "the response is not a JSON object: check that the endpoint type matches the \
+             server's API",
+        ));
+    }
+    serde_json::from_slice(data).map_err(|e| {
+        ParseError::new(format!(
+            "the response is not a valid OpenAI response ({e}): check that the endpoint type \
+             matches the server's API"
+        ))
+    })
+}
+
+/// A JSON string borrowed from the response when it has no escapes, owned otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WireStr<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = WireStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(WireStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(WireStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// Appends `s` to `buf` when it is present and not empty; returns whether it did.
+pub(crate) fn append_non_empty(buf: &mut String, s: Option<WireStr<'_>>) -> bool {
+    match s {
+        Some(WireStr(s)) if !s.is_empty() => {
+            buf.push_str(&s);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The first element of a JSON list; the others are checked and skipped without being kept.
+#[derive(Debug)]
+pub(crate) struct First<T>(pub(crate) Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FirstVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for FirstVisitor<T> {
+            type Value = First<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first = seq.next_element()?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(First(first))
+            }
+        }
+        deserializer.deserialize_seq(FirstVisitor(PhantomData))
+    }
+}
+
+/// OpenAI `usage`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    completion_tokens_details: Option<WireCompletionDetails>,
+}
+
+/// OpenAI `usage.completion_tokens_details`.
+#[derive(Debug, Deserialize)]
+struct WireCompletionDetails {
+    reasoning_tokens: Option<u64>,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(usage: WireUsage) -> Self {
+        Usage {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            reasoning_tokens: usage
+                .completion_tokens_details
+                .and_then(|details| details.reasoning_tokens),
+        }
+    }
+}
+
+/// A chat or completions response (a streamed chunk or a whole body), generic over the shape
+/// of its choice: only the first choice is kept.
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "C: Deserialize<'de>"))]
+pub(crate) struct ChoicesBody<'a, C> {
+    choices: Option<First<C>>,
+    usage: Option<WireUsage>,
+    /// OpenAI, TGI, SGLang: `{"error": {"message": ...}}` or `{"error": "..."}`.
+    error: Option<Value>,
+    /// vLLM reports errors as `{"object": "error", "message": ...}`.
+    #[serde(borrow)]
+    object: Option<WireStr<'a>>,
+    /// vLLM's error message.
+    #[serde(borrow)]
+    message: Option<WireStr<'a>>,
+}
+
+impl<C> ChoicesBody<'_, C> {
+    /// The first choice and the usage, or the error the server reported.
+    pub(crate) fn into_first(self) -> Result<(Option<C>, Option<Usage>), ParseError> {
+        server_error(self.error, self.object.as_ref(), self.message.as_ref())?;
+        Ok((
+            self.choices.and_then(|first| first.0),
+            self.usage.map(Usage::from),
+        ))
+    }
+}
+
+/// A [`ParseError`] carrying the server's message when the response reports an error.
+pub(crate) fn server_error(
+    error: Option<Value>,
+    object: Option<&WireStr<'_>>,
+    message: Option<&WireStr<'_>>,
+) -> Result<(), ParseError> {
+    let message = match (error, object) {
+        (Some(Value::String(message)), _) => message,
+        (Some(Value::Object(error)), _) => match error.get("message") {
+            Some(Value::String(message)) => message.clone(),
+            _ => Value::Object(error).to_string(),
+        },
+        (Some(other), _) => other.to_string(),
+        (None, Some(WireStr(object))) if object == "error" => match message {
+            Some(WireStr(message)) => message.clone().into_owned(),
+            None => "no message".to_owned(),
+        },
+        (None, _) => return Ok(()),
+    };
+    Err(ParseError::new(format!(
+        "the server returned an error: {message}"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn done_marker_allows_surrounding_whitespace_only() {
+        assert!(is_done(b"[DONE]"));
+        assert!(is_done(b" [DONE]\n"));
+        assert!(!is_done(b"[DONE]x"));
+        assert!(!is_done(b"{}"));
+        assert!(!is_done(b""));
+    }
+
+    #[test]
+    fn wire_str_borrows_unless_escaped() {
+        let plain: WireStr<'_> = serde_json::from_slice(br#""abc""#).unwrap();
+        assert!(matches!(plain.0, Cow::Borrowed("abc")));
+        let escaped: WireStr<'_> = serde_json::from_slice(br#""a\nb\u00e9""#).unwrap();
+        assert!(matches!(escaped.0, Cow::Owned(ref s) if s == "a\nbé"));
+    }
+
+    #[test]
+    fn first_keeps_the_first_element_and_checks_the_rest() {
+        let first: First<u32> = serde_json::from_str("[1, 2, 3]").unwrap();
+        assert_eq!(first.0, Some(1));
+        let empty: First<u32> = serde_json::from_str("[]").unwrap();
+        assert_eq!(empty.0, None);
+        assert!(serde_json::from_str::<First<u32>>("[1, nope]").is_err());
+    }
+
+    #[test]
+    fn usage_keeps_reasoning_tokens_from_the_details() {
+        let usage: WireUsage = serde_json::from_value(json!({
+            "prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42,
+            "completion_tokens_details": {"reasoning_tokens": 20}
+        }))
+        .unwrap();
+        assert_eq!(
+            Usage::from(usage),
+            Usage {
+                prompt_tokens: Some(12),
+                completion_tokens: Some(30),
+                reasoning_tokens: Some(20),
+            }
+        );
+        let bare: WireUsage =
+            serde_json::from_value(json!({"completion_tokens_details": null})).unwrap();
+        assert_eq!(Usage::from(bare), Usage::default());
+    }
+
+    fn error_of(body: &str) -> Result<(), ParseError> {
+        let body: ChoicesBody<'_, IgnoredAny> = serde_json::from_str(body).unwrap();
+        body.into_first().map(drop)
+    }
+
+    #[test]
+    fn server_errors_carry_the_server_message() {
+        for (body, expected) in [
+            (
+                r#"{"error":{"message":"model `x` not found","type":"invalid_request_error"}}"#,
+                "the server returned an error: model `x` not found",
+            ),
+            (
+                r#"{"error":"Input validation error"}"#,
+                "the server returned an error: Input validation error",
+            ),
+            (
+                r#"{"error":{"code":503}}"#,
+                r#"the server returned an error: {"code":503}"#,
+            ),
+            (
+                r#"{"object":"error","message":"max_tokens is too large","type":"BadRequestError","code":400}"#,
+                "the server returned an error: max_tokens is too large",
+            ),
+        ] {
+            assert_eq!(error_of(body).unwrap_err().message, expected, "{body}");
+        }
+        assert!(error_of(r#"{"error":null,"object":"chat.completion.chunk"}"#).is_ok());
+    }
+
+    #[test]
+    fn non_objects_and_malformed_json_are_parse_errors() {
+        for bad in ["", "  ", "[1]", "\"s\"", "{", "{\"a\":}", "{} x"] {
+            assert!(
+                parse_object::<ChoicesBody<'_, IgnoredAny>>(bad.as_bytes()).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+}
