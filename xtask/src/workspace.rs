@@ -1,0 +1,84 @@
+//! Where the workspace is and how to run its cargo: the facts every xtask command starts from.
+
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root: the parent of this crate's directory.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits one level below the workspace root")
+        .to_path_buf()
+}
+
+/// A `cargo` command: the cargo that runs this xtask (`CARGO`), else the one on `PATH`.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// `path` made absolute against the current directory, with `.` and `..` removed lexically.
+pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    let mut out = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// The relative path from directory `from` to `to` (both absolute and normalized), as a
+/// Cargo.toml `path = "..."` wants it, with `/` separators.
+pub fn relative(from: &Path, to: &Path) -> String {
+    let from: Vec<Component<'_>> = from.components().collect();
+    let to: Vec<Component<'_>> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_then_descend() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            relative(&p("/w/plugins/fast"), &p("/w/aiperf-core")),
+            "../../aiperf-core"
+        );
+        assert_eq!(
+            relative(&p("/tmp/out/fast"), &p("/w/aiperf-core")),
+            "../../../w/aiperf-core"
+        );
+        assert_eq!(relative(&p("/w"), &p("/w/a/b")), "a/b");
+        assert_eq!(relative(&p("/w"), &p("/w")), ".");
+    }
+
+    #[test]
+    fn absolute_removes_dots() {
+        assert_eq!(
+            absolute(Path::new("/a/b/../c/./d")).unwrap(),
+            PathBuf::from("/a/c/d")
+        );
+    }
+}
