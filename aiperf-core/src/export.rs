@@ -1,0 +1,42 @@
+//! The last stage of the data flow (DESIGN.md §4): a [`crate::metrics::BenchmarkReport`]
+//! written out as AIPerf 0.13 writes its results, so that users' scripts keep working:
+//!
+//! | file | module |
+//! |---|---|
+//! | `profile_export_aiperf.json` (statistics per metric, config, errors) | [`json`] |
+//! | `profile_export_aiperf.csv` (the same statistics, spreadsheet-shaped) | [`csv`] |
+//! | `profile_export.jsonl` (one line per request) | [`jsonl`] |
+//! | `inputs.json` (the request bodies sent, per session) | [`inputs`] |
+//! | the console tables | [`console`] |
+//!
+//! Each module writes to any `io::Write`; [`ArtifactDir`] puts the files in the artifact
+//! directory (buffered, with errors naming the file) and checks before a run that the
+//! directory is writable, so that a run's results are never lost to a typo in
+//! `--artifact-dir`.
+//!
+//! ```no_run
+//! use aiperf_core::export::{ArtifactDir, console};
+//! use aiperf_core::metrics::{MetricOptions, RunFacts, analyze};
+//!
+//! # fn main() -> Result<(), aiperf_core::export::ExportError> {
+//! let dir = ArtifactDir::prepare("artifacts")?; // before the run
+//! # let records = Vec::new();
+//! let report = analyze(&records, &RunFacts::default(), &MetricOptions::default());
+//! print!("{}", console::render(&report));
+//! dir.write_records_jsonl(&report, &records)?;
+//! dir.write_profile_json(&report, &serde_json::json!({"endpoint": {"streaming": true}}))?;
+//! dir.write_profile_csv(&report)?;
+//! dir.write_inputs_json(&[])?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod artifact_dir;
+pub mod console;
+pub mod csv;
+pub mod inputs;
+pub mod json;
+pub mod jsonl;
+
+pub use artifact_dir::{ArtifactDir, ExportError};
+pub use inputs::SessionPayloads;

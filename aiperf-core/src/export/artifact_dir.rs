@@ -1,0 +1,230 @@
+//! The artifact directory (`--artifact-dir`): checked writable before a run, then given the
+//! export files, each written through a buffer and flushed explicitly so that no write error
+//! goes unseen.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::inputs::SessionPayloads;
+use super::{csv, inputs, json, jsonl};
+use crate::metrics::BenchmarkReport;
+use crate::record::RequestRecord;
+
+/// Writing the exports failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The directory cannot be created.
+    #[error("cannot create the artifact directory {}: choose another --artifact-dir or fix its permissions", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The directory exists but a file cannot be written in it.
+    #[error("cannot write in the artifact directory {}: choose another --artifact-dir or fix its permissions", path.display())]
+    NotWritable {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// An export file cannot be written.
+    #[error("cannot write {}: check that the disk has space and the artifact directory is still writable", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The records given to the JSONL export are not those the report was computed from.
+    #[error(
+        "cannot write {}: given {given} records but the report was computed from {expected}; \
+         pass the same records to `analyze` and to the export",
+        path.display()
+    )]
+    RecordsMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Records given.
+        given: usize,
+        /// Records the report was computed from.
+        expected: usize,
+    },
+}
+
+/// A writable artifact directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactDir {
+    path: PathBuf,
+}
+
+impl ArtifactDir {
+    /// Creates the directory (and its parents) if needed and checks that files can be created
+    /// in it, by writing and removing a probe file. Call it before the run starts.
+    pub fn prepare(path: impl Into<PathBuf>) -> Result<Self, ExportError> {
+        let path = path.into();
+        fs::create_dir_all(&path).map_err(|source| ExportError::CreateDir {
+            path: path.clone(),
+            source,
+        })?;
+        let probe = path.join(format!(".aiperf-write-probe-{}", std::process::id()));
+        let not_writable = |source| ExportError::NotWritable {
+            path: path.clone(),
+            source,
+        };
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&probe)
+            .and_then(|mut file| file.write_all(b"probe"))
+            .map_err(not_writable)?;
+        fs::remove_file(&probe).map_err(not_writable)?;
+        Ok(Self { path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `profile_export_aiperf.json`; `input_config` is the run's configuration as the
+    /// user gave it.
+    pub fn write_profile_json(
+        &self,
+        report: &BenchmarkReport,
+        input_config: &serde_json::Value,
+    ) -> Result<PathBuf, ExportError> {
+        self.write_file(json::FILE_NAME, |out| {
+            json::write(out, report, input_config)
+        })
+    }
+
+    /// Writes `profile_export_aiperf.csv`.
+    pub fn write_profile_csv(&self, report: &BenchmarkReport) -> Result<PathBuf, ExportError> {
+        self.write_file(csv::FILE_NAME, |out| csv::write(out, report))
+    }
+
+    /// Writes `profile_export.jsonl`; `records` must be the slice the report was computed from.
+    pub fn write_records_jsonl(
+        &self,
+        report: &BenchmarkReport,
+        records: &[RequestRecord],
+    ) -> Result<PathBuf, ExportError> {
+        if records.len() != report.source_len() {
+            return Err(ExportError::RecordsMismatch {
+                path: self.path.join(jsonl::FILE_NAME),
+                given: records.len(),
+                expected: report.source_len(),
+            });
+        }
+        self.write_file(jsonl::FILE_NAME, |out| jsonl::write(out, report, records))
+    }
+
+    /// Writes `inputs.json`.
+    pub fn write_inputs_json(&self, sessions: &[SessionPayloads]) -> Result<PathBuf, ExportError> {
+        self.write_file(inputs::FILE_NAME, |out| inputs::write(out, sessions))
+    }
+
+    fn write_file(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    ) -> Result<PathBuf, ExportError> {
+        let path = self.path.join(name);
+        let result = File::create(&path).and_then(|file| {
+            let mut out = BufWriter::with_capacity(1 << 16, file);
+            write(&mut out)?;
+            out.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .sync_data()
+        });
+        match result {
+            Ok(()) => Ok(path),
+            Err(source) => Err(ExportError::Write { path, source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::tests::record;
+    use crate::metrics::{MetricOptions, RunFacts, analyze};
+
+    #[test]
+    fn prepare_creates_nested_directories_and_leaves_no_probe() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ArtifactDir::prepare(tmp.path().join("a/b")).unwrap();
+        assert!(dir.path().is_dir());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Preparing again (an existing directory) is fine.
+        ArtifactDir::prepare(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("taken");
+        fs::write(&file, "x").unwrap();
+        let err = ArtifactDir::prepare(file.join("sub")).unwrap_err();
+        assert!(matches!(err, ExportError::CreateDir { .. }), "{err:?}");
+        assert!(err.to_string().contains("--artifact-dir"), "{err}");
+        assert!(err.to_string().contains("taken"), "{err}");
+    }
+
+    #[test]
+    fn writes_every_file_and_names_the_file_on_mismatch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ArtifactDir::prepare(tmp.path()).unwrap();
+        let records = vec![record()];
+        let report = analyze(&records, &RunFacts::default(), &MetricOptions::default());
+        let written = [
+            dir.write_profile_json(&report, &serde_json::json!({}))
+                .unwrap(),
+            dir.write_profile_csv(&report).unwrap(),
+            dir.write_records_jsonl(&report, &records).unwrap(),
+            dir.write_inputs_json(&[]).unwrap(),
+        ];
+        let names: Vec<_> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "profile_export_aiperf.json",
+                "profile_export_aiperf.csv",
+                "profile_export.jsonl",
+                "inputs.json"
+            ]
+        );
+        for path in &written {
+            assert!(fs::metadata(path).unwrap().len() > 0, "{}", path.display());
+        }
+        let err = dir.write_records_jsonl(&report, &[]).unwrap_err();
+        assert!(err.to_string().contains("profile_export.jsonl"), "{err}");
+        assert!(err.to_string().contains("given 0 records"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_directory_is_refused_before_the_run() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let ro = tmp.path().join("ro");
+        fs::create_dir(&ro).unwrap();
+        fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+        // Root can write anywhere: only check when the permission is effective.
+        if fs::write(ro.join("x"), "x").is_err() {
+            let err = ArtifactDir::prepare(&ro).unwrap_err();
+            assert!(matches!(err, ExportError::NotWritable { .. }), "{err:?}");
+        }
+        fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}

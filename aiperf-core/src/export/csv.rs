@@ -1,0 +1,212 @@
+//! `profile_export_aiperf.csv`, in AIPerf 0.13's two-section layout:
+//!
+//! ```text
+//! Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std
+//! Time to First Token (ms),50.00,...
+//!
+//! Metric,Value
+//! Request Throughput (requests/sec),11.76
+//! ```
+//!
+//! Per-request metrics first, then run metrics, each section sorted by tag as AIPerf sorts it;
+//! a row is named "Header (unit)" (no unit for request counts); numbers have two decimals.
+//! Lines end with `\r\n`, as Python's `csv` module writes them, and fields are quoted only when
+//! they hold a comma, a quote or a line break.
+
+use std::io::{self, Write};
+
+use crate::metrics::{BenchmarkReport, MetricDef, MetricValue, Unit};
+use crate::stats::Stats;
+
+/// The file's name in the artifact directory.
+pub const FILE_NAME: &str = "profile_export_aiperf.csv";
+
+/// The header of the statistics section.
+pub const STATS_HEADER: [&str; 15] = [
+    "Metric", "avg", "min", "max", "sum", "p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95",
+    "p99", "std",
+];
+
+/// Writes the export.
+pub fn write(out: &mut impl Write, report: &BenchmarkReport) -> io::Result<()> {
+    let mut distributions: Vec<(&MetricDef, &Stats)> = Vec::new();
+    let mut scalars: Vec<(&MetricDef, f64)> = Vec::new();
+    for result in &report.results {
+        match &result.value {
+            MetricValue::Distribution(stats) => distributions.push((result.metric.def(), stats)),
+            MetricValue::Scalar(value) => scalars.push((result.metric.def(), *value)),
+        }
+    }
+    distributions.sort_by_key(|(def, _)| def.tag);
+    scalars.sort_by_key(|(def, _)| def.tag);
+
+    if !distributions.is_empty() {
+        write_row(out, STATS_HEADER.iter().map(|s| s.to_string()))?;
+        for (def, s) in &distributions {
+            let numbers = [
+                s.avg, s.min, s.max, s.sum, s.p1, s.p5, s.p10, s.p25, s.p50, s.p75, s.p90, s.p95,
+                s.p99, s.std,
+            ];
+            write_row(
+                out,
+                std::iter::once(row_name(def)).chain(numbers.iter().map(|v| number(*v))),
+            )?;
+        }
+        if !scalars.is_empty() {
+            out.write_all(b"\r\n")?;
+        }
+    }
+    if !scalars.is_empty() {
+        write_row(out, ["Metric".to_owned(), "Value".to_owned()])?;
+        for (def, value) in &scalars {
+            write_row(out, [row_name(def), number(*value)])?;
+        }
+    }
+    Ok(())
+}
+
+/// "Header (unit)", without the unit for request counts, as AIPerf names rows.
+fn row_name(def: &MetricDef) -> String {
+    match def.unit {
+        Unit::Requests => def.header.to_owned(),
+        unit => format!("{} ({})", def.header, unit.as_str()),
+    }
+}
+
+fn number(value: f64) -> String {
+    format!("{value:.2}")
+}
+
+fn write_row(out: &mut impl Write, fields: impl IntoIterator<Item = String>) -> io::Result<()> {
+    for (i, field) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        if field.contains([',', '"', '\n', '\r']) {
+            write!(out, "\"{}\"", field.replace('"', "\"\""))?;
+        } else {
+            out.write_all(field.as_bytes())?;
+        }
+    }
+    out.write_all(b"\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::tests::{MS, START, error, record};
+    use crate::metrics::{MetricOptions, RunFacts, analyze};
+
+    fn csv(report: &BenchmarkReport) -> String {
+        let mut out = Vec::new();
+        write(&mut out, report).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn two_sections_sorted_by_tag_with_two_decimals() {
+        let mut second = record();
+        second.start_ns = START + 1_000 * MS;
+        second.scheduled_ns = second.start_ns;
+        second.response_ns = vec![START + 1_100 * MS, START + 2_000 * MS];
+        let options = MetricOptions {
+            streaming: false,
+            ..MetricOptions::default()
+        };
+        let report = analyze(
+            &[record(), second, error(500, "boom")],
+            &RunFacts::default(),
+            &options,
+        );
+        let text = csv(&report);
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std"
+        );
+        let blank = lines.iter().position(|l| l.is_empty()).unwrap();
+        let stats_rows: Vec<&str> = lines[1..blank]
+            .iter()
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(
+            stats_rows,
+            [
+                "Client Completion Tokens (tokens)",
+                "Client Prompt Tokens (tokens)",
+                "Credit to Start Latency (ms)",
+                "Effective Latency (ms)",
+                "Error Input Sequence Length (tokens)",
+                "Input Sequence Length (tokens)",
+                "Output Sequence Length (tokens)",
+                "Output Token Count (tokens)",
+                "Request Latency (ms)",
+            ]
+        );
+        let latency = lines
+            .iter()
+            .find(|l| l.starts_with("Request Latency"))
+            .unwrap();
+        // Latencies 85 ms and 1000 ms.
+        assert_eq!(
+            *latency,
+            "Request Latency (ms),542.50,85.00,1000.00,1085.00,94.15,130.75,176.50,313.75,542.50,771.25,908.50,954.25,990.85,457.50"
+        );
+        assert_eq!(lines[blank + 1], "Metric,Value");
+        let scalar_rows: Vec<&str> = lines[blank + 2..]
+            .iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(
+            scalar_rows,
+            [
+                "Benchmark Duration (sec)",
+                "Error Request Count",
+                "Maximum Response Timestamp (ns)",
+                "Minimum Request Timestamp (ns)",
+                "Output Token Throughput (tokens/sec)",
+                "Request Count",
+                "Request Throughput (requests/sec)",
+                "Total Error Input Sequence Length (tokens)",
+                "Total Input Sequence Length (tokens)",
+                "Total Output Sequence Length (tokens)",
+                "Total Output Tokens (tokens)",
+                "Total Token Throughput (tokens/sec)",
+            ]
+        );
+        assert!(
+            text.contains("\r\nBenchmark Duration (sec),2.00\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nRequest Count,2.00\r\n"), "{text}");
+        assert!(text.ends_with("\r\n"));
+    }
+
+    #[test]
+    fn fields_with_commas_or_quotes_are_quoted() {
+        let mut out = Vec::new();
+        write_row(
+            &mut out,
+            [
+                "a,b".to_owned(),
+                "say \"hi\"".to_owned(),
+                "plain".to_owned(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a,b\",\"say \"\"hi\"\"\",plain\r\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_report_has_only_the_counts() {
+        let report = analyze(&[], &RunFacts::default(), &MetricOptions::default());
+        assert_eq!(
+            csv(&report),
+            "Metric,Value\r\nError Request Count,0.00\r\nRequest Count,0.00\r\n"
+        );
+    }
+}

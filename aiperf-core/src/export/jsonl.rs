@@ -1,0 +1,303 @@
+//! `profile_export.jsonl`: one line per profiling request, in AIPerf 0.13's shape:
+//!
+//! ```text
+//! {"metadata":{"x_request_id":"..","x_correlation_id":"..","conversation_id":"..","turn_index":0,
+//!   "request_start_ns":..,"request_ack_ns":..,"request_end_ns":..,"benchmark_phase":"profiling",
+//!   "was_cancelled":false},
+//!  "metrics":{"time_to_first_token":{"value":79.7,"unit":"ms"},...},
+//!  "error":null}
+//! ```
+//!
+//! Timestamps are Unix nanoseconds. Metric values are in their display unit; token and request
+//! counts are written as integers, inter-chunk latency as a list. A failed request carries
+//! `"error":{"code":..,"type":..,"message":..}` and the metrics it has (`request_latency` to
+//! the failure, `error_isl`); a cancelled one is reported as AIPerf reports cancellations (code
+//! 499, `RequestCancellationError`). The records keep no separate session id, so
+//! `x_correlation_id` is the conversation id. Warm-up requests are not written: they are not
+//! part of the measured run, and scripts that average every line would count them.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq};
+
+use crate::clock::to_unix_ns;
+use crate::metrics::{BenchmarkReport, RecordRow, RecordValue, cancellation_error};
+use crate::record::{ErrorInfo, Outcome, RequestRecord};
+
+/// The file's name in the artifact directory.
+pub const FILE_NAME: &str = "profile_export.jsonl";
+
+/// Writes one line per profiling request. `records` must be the slice the report was computed
+/// from; otherwise nothing is written and the error is `InvalidInput`.
+pub fn write(
+    out: &mut impl Write,
+    report: &BenchmarkReport,
+    records: &[RequestRecord],
+) -> io::Result<()> {
+    if records.len() != report.source_len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "given {} records but the report was computed from {}",
+                records.len(),
+                report.source_len()
+            ),
+        ));
+    }
+    let cancellation = cancellation_error();
+    for row in report.records() {
+        let record = &records[row.source_index()];
+        let error = match &record.outcome {
+            Outcome::Success => None,
+            Outcome::Error(error) => Some(error),
+            Outcome::Cancelled => Some(&cancellation),
+        };
+        let line = Line {
+            metadata: Metadata {
+                x_request_id: &record.request_id,
+                x_correlation_id: &record.conversation_id,
+                conversation_id: &record.conversation_id,
+                turn_index: record.turn_index,
+                request_start_ns: to_unix_ns(record.start_ns),
+                request_ack_ns: record.ack_ns.map(to_unix_ns),
+                request_end_ns: to_unix_ns(record.end_ns),
+                benchmark_phase: record.phase.as_str(),
+                was_cancelled: record.outcome == Outcome::Cancelled,
+            },
+            metrics: Metrics(row),
+            error,
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    metadata: Metadata<'a>,
+    metrics: Metrics<'a>,
+    error: Option<&'a ErrorInfo>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    x_request_id: &'a str,
+    x_correlation_id: &'a str,
+    conversation_id: &'a str,
+    turn_index: u32,
+    request_start_ns: u64,
+    request_ack_ns: Option<u64>,
+    request_end_ns: u64,
+    benchmark_phase: &'static str,
+    was_cancelled: bool,
+}
+
+struct Metrics<'a>(RecordRow<'a>);
+
+impl Serialize for Metrics<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (id, value) in self.0.values() {
+            let unit = id.def().unit;
+            let value = Value {
+                value,
+                integral: unit.is_integral(),
+            };
+            map.serialize_entry(
+                id.tag(),
+                &MetricEntry {
+                    value,
+                    unit: unit.as_str(),
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct MetricEntry<'a> {
+    value: Value<'a>,
+    unit: &'static str,
+}
+
+struct Value<'a> {
+    value: RecordValue<'a>,
+    integral: bool,
+}
+
+impl Serialize for Value<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.value {
+            RecordValue::Single(v) if self.integral && v >= 0.0 && v.fract() == 0.0 => {
+                serializer.serialize_u64(v as u64)
+            }
+            RecordValue::Single(v) => serializer.serialize_f64(v),
+            RecordValue::List(values) => {
+                let mut seq = serializer.serialize_seq(Some(values.len()))?;
+                for v in values {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::tests::{MS, START, error, record};
+    use crate::metrics::{MetricOptions, RunFacts, analyze};
+    use crate::record::Phase;
+
+    fn lines(records: &[RequestRecord]) -> Vec<serde_json::Value> {
+        let report = analyze(records, &RunFacts::default(), &MetricOptions::default());
+        let mut out = Vec::new();
+        write(&mut out, &report, records).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with('\n'));
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_successful_request_line() {
+        let line = &lines(&[record()])[0];
+        let metadata = &line["metadata"];
+        let keys: Vec<&str> = metadata
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = [
+            "x_request_id",
+            "x_correlation_id",
+            "conversation_id",
+            "turn_index",
+            "request_start_ns",
+            "request_ack_ns",
+            "request_end_ns",
+            "benchmark_phase",
+            "was_cancelled",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(metadata["x_request_id"], "req-1");
+        assert_eq!(metadata["conversation_id"], "conv-1");
+        assert_eq!(metadata["turn_index"], 0);
+        assert_eq!(metadata["benchmark_phase"], "profiling");
+        assert_eq!(metadata["was_cancelled"], false);
+        let start = metadata["request_start_ns"].as_u64().unwrap();
+        assert_eq!(start, to_unix_ns(START));
+        assert_eq!(
+            metadata["request_ack_ns"].as_u64().unwrap() - start,
+            20 * MS
+        );
+        assert_eq!(
+            metadata["request_end_ns"].as_u64().unwrap() - start,
+            90 * MS
+        );
+
+        let metrics = &line["metrics"];
+        assert_eq!(
+            metrics["time_to_first_token"],
+            serde_json::json!({"value": 50.0, "unit": "ms"})
+        );
+        assert_eq!(
+            metrics["request_latency"],
+            serde_json::json!({"value": 85.0, "unit": "ms"})
+        );
+        assert_eq!(
+            metrics["input_sequence_length"],
+            serde_json::json!({"value": 100, "unit": "tokens"})
+        );
+        assert_eq!(
+            metrics["inter_chunk_latency"],
+            serde_json::json!({"value": [10.0, 10.0, 15.0], "unit": "ms"})
+        );
+        assert_eq!(
+            metrics["output_token_throughput_per_user"]["unit"],
+            "tokens/sec/user"
+        );
+        assert!(metrics.get("error_isl").is_none());
+        assert_eq!(line["error"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_exact_text_of_a_line() {
+        let mut r = record();
+        r.response_ns.truncate(1);
+        r.client_tokens.output = Some(1);
+        let records = [r];
+        let report = analyze(&records, &RunFacts::default(), &MetricOptions::default());
+        let mut out = Vec::new();
+        write(&mut out, &report, &records).unwrap();
+        let start = to_unix_ns(START);
+        let expected = format!(
+            "{{\"metadata\":{{\"x_request_id\":\"req-1\",\"x_correlation_id\":\"conv-1\",\
+             \"conversation_id\":\"conv-1\",\"turn_index\":0,\"request_start_ns\":{start},\
+             \"request_ack_ns\":{},\"request_end_ns\":{},\"benchmark_phase\":\"profiling\",\
+             \"was_cancelled\":false}},\"metrics\":{{\
+             \"request_latency\":{{\"value\":50.0,\"unit\":\"ms\"}},\
+             \"time_to_first_token\":{{\"value\":50.0,\"unit\":\"ms\"}},\
+             \"output_sequence_length\":{{\"value\":1,\"unit\":\"tokens\"}},\
+             \"input_sequence_length\":{{\"value\":100,\"unit\":\"tokens\"}},\
+             \"output_token_count\":{{\"value\":1,\"unit\":\"tokens\"}},\
+             \"time_to_first_output_token\":{{\"value\":50.0,\"unit\":\"ms\"}},\
+             \"credit_to_start_latency\":{{\"value\":0.5,\"unit\":\"ms\"}},\
+             \"effective_latency\":{{\"value\":50.5,\"unit\":\"ms\"}},\
+             \"client_prompt_tokens\":{{\"value\":100,\"unit\":\"tokens\"}},\
+             \"client_completion_tokens\":{{\"value\":1,\"unit\":\"tokens\"}}}},\
+             \"error\":null}}\n",
+            start + 20 * MS,
+            start + 90 * MS
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn failed_and_cancelled_requests_carry_their_error() {
+        let mut cancelled = record();
+        cancelled.outcome = Outcome::Cancelled;
+        cancelled.end_ns = START + 7 * MS;
+        let mut warmup = record();
+        warmup.phase = Phase::Warmup;
+        let lines = lines(&[warmup, error(503, "overloaded"), cancelled]);
+        assert_eq!(lines.len(), 2, "warm-up requests are not written");
+
+        let failed = &lines[0];
+        assert_eq!(
+            failed["error"],
+            serde_json::json!({"code": 503, "type": "HTTPStatusError", "message": "overloaded"})
+        );
+        assert_eq!(
+            failed["metrics"]["request_latency"],
+            serde_json::json!({"value": 30.0, "unit": "ms"})
+        );
+        assert_eq!(
+            failed["metrics"]["error_isl"],
+            serde_json::json!({"value": 120, "unit": "tokens"})
+        );
+        assert!(failed["metrics"].get("time_to_first_token").is_none());
+        assert_eq!(failed["metadata"]["was_cancelled"], false);
+
+        let cancelled = &lines[1];
+        assert_eq!(cancelled["metadata"]["was_cancelled"], true);
+        assert_eq!(cancelled["error"]["code"], 499);
+        assert_eq!(cancelled["error"]["type"], "RequestCancellationError");
+        assert_eq!(cancelled["metrics"]["request_latency"]["value"], 7.0);
+    }
+
+    #[test]
+    fn other_records_are_refused() {
+        let records = [record()];
+        let report = analyze(&records, &RunFacts::default(), &MetricOptions::default());
+        let err = write(&mut Vec::new(), &report, &[]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+}
