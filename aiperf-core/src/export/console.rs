@@ -64,7 +64,7 @@ pub fn render(report: &BenchmarkReport) -> String {
             .iter()
             .map(|e| {
                 vec![
-                    e.count.to_string(),
+                    group_thousands(&e.count.to_string()),
                     e.error
                         .code
                         .map_or_else(|| "-".to_owned(), |c| c.to_string()),

@@ -1,11 +1,13 @@
-//! Turns a run's records into a [`BenchmarkReport`]: one pass over the profiling records
-//! computes every applicable per-request metric into the record table (and goodput, the error
-//! summary and the run's window on the way), then statistics per metric, then the run metrics.
+//! Turns a run's records into a [`BenchmarkReport`] in three steps: one pass over the
+//! profiling records computes every applicable per-request metric into the record table
+//! (counting outcomes, errors, goodput and token disagreements on the way), then statistics
+//! per metric, then the run metrics from counts, sums and the run's window.
 
 use std::collections::HashMap;
 
 use super::formulas::{RecordInput, RunTotals};
-use super::options::MetricOptions;
+use super::goodput::Slo;
+use super::options::{MetricOptions, TokenSource};
 use super::record_table::{Ending, RecordTable};
 use super::report::{
     BenchmarkReport, ErrorCount, MetricResult, MetricValue, RequestCounts, RunFacts, ScheduleLag,
@@ -28,188 +30,35 @@ pub fn analyze(
     options: &MetricOptions,
 ) -> BenchmarkReport {
     let active: Vec<bool> = METRICS.iter().map(|def| applies(def, options)).collect();
-    let profiling = records
-        .iter()
-        .filter(|r| r.phase == Phase::Profiling)
-        .count();
-    let mut table = RecordTable::new(&active, profiling);
-    let mut counts = RequestCounts::default();
-    let mut errors: HashMap<(Option<u16>, &str, &str), u64> = HashMap::new();
-    let mut window: Option<(u64, u64)> = None;
-    let mut good_requests = (!options.goodput.is_empty()).then_some(0_u64);
-    let mut usage_compared = 0_u64;
-    let mut usage_discrepancies = 0_u64;
-    let mut token_fallbacks = 0_u64;
-    let mut saw_reasoning = false;
-    let cancellation = cancellation_error();
-
-    let record_metrics: Vec<&MetricDef> = METRICS
-        .iter()
-        .filter(|def| active[def.id as usize] && def.kind.is_distribution())
-        .collect();
-    let diff_slots: Vec<usize> = METRICS
-        .iter()
-        .filter(|def| def.flags.contains(MetricFlags::USAGE_DIFF))
-        .filter_map(|def| table.slot(def.id))
-        .collect();
-    let slo_slots: Vec<(Option<usize>, super::Slo)> = options
-        .goodput
-        .iter()
-        .map(|slo| (table.slot(slo.metric), *slo))
-        .collect();
-
+    let mut pass = RecordPass::new(records, &active, options);
     for (index, record) in records.iter().enumerate() {
-        if record.phase != Phase::Profiling {
-            counts.warmup += 1;
-            continue;
-        }
-        let ending = match &record.outcome {
-            Outcome::Success => {
-                counts.succeeded += 1;
-                Ending::Succeeded
-            }
-            Outcome::Error(error) => {
-                counts.errored += 1;
-                *errors
-                    .entry((error.code, &error.kind, &error.message))
-                    .or_default() += 1;
-                Ending::Errored
-            }
-            Outcome::Cancelled => {
-                counts.cancelled += 1;
-                *errors
-                    .entry((cancellation.code, &cancellation.kind, &cancellation.message))
-                    .or_default() += 1;
-                Ending::Cancelled
-            }
-        };
-        let last_ns = match ending {
-            Ending::Succeeded => record.response_ns.last().copied().unwrap_or(record.end_ns),
-            Ending::Errored | Ending::Cancelled => record.end_ns,
-        };
-        window = Some(match window {
-            None => (record.start_ns, last_ns),
-            Some((start, end)) => (start.min(record.start_ns), end.max(last_ns)),
-        });
-
-        let input = RecordInput {
-            record,
-            tokens: options.token_source.select(record),
-        };
-        if ending == Ending::Succeeded {
-            saw_reasoning |= !record.text.reasoning.is_empty();
-            if record.usage.is_none_or(|u| u.completion_tokens.is_none())
-                && record.client_tokens.output.is_some()
-            {
-                token_fallbacks += 1;
-            }
-        }
-        table.push_row(index, ending);
-        for def in &record_metrics {
-            match def.kind {
-                MetricKind::Record {
-                    population,
-                    formula,
-                } => {
-                    let wanted = ending.is_in(population)
-                        || (ending != Ending::Succeeded
-                            && def.flags.contains(MetricFlags::ALSO_FOR_FAILED));
-                    if let (true, Some(value)) = (wanted, formula(&input)) {
-                        let slot = table
-                            .slot(def.id)
-                            .expect("active record metrics have a column");
-                        table.set(slot, value * def.unit.scale_from_base());
-                    }
-                }
-                MetricKind::RecordList { formula } if ending == Ending::Succeeded => {
-                    let list = table
-                        .list_slot(def.id)
-                        .expect("active list metrics have a buffer");
-                    let buffer = table.list_buffer(list);
-                    let start = buffer.len();
-                    formula(&input, buffer);
-                    let scale = def.unit.scale_from_base();
-                    buffer[start..].iter_mut().for_each(|v| *v *= scale);
-                }
-                MetricKind::RecordList { .. } | MetricKind::Scalar { .. } => {}
-            }
-        }
-        table.finish_row();
-
-        if ending == Ending::Succeeded {
-            let row = table.len() - 1;
-            if let Some(good) = good_requests.as_mut() {
-                let is_good = slo_slots.iter().all(|(slot, slo)| {
-                    slot.and_then(|slot| table.value_at(row, slot))
-                        .is_some_and(|value| slo.is_met(value))
-                });
-                *good += u64::from(is_good);
-            }
-            let mut diffs = diff_slots
-                .iter()
-                .filter_map(|&slot| table.value_at(row, slot))
-                .peekable();
-            if diffs.peek().is_some() {
-                usage_compared += 1;
-                let threshold = options.usage_discrepancy_threshold_pct;
-                usage_discrepancies += u64::from(diffs.any(|d| d > threshold));
-            }
-        }
+        pass.add(index, record);
     }
+    let RecordPass {
+        table,
+        mut counts,
+        errors,
+        window,
+        good_requests,
+        usage_compared,
+        usage_discrepancies,
+        token_fallbacks,
+        saw_reasoning,
+        ..
+    } = pass;
     counts.sent = run
         .requests_sent
         .unwrap_or(counts.succeeded + counts.errored + counts.cancelled);
 
-    // Statistics of every per-request metric, and the sums the run metrics read.
-    let mut results = Vec::new();
-    let mut sums = vec![None; METRICS.len()];
-    let mut distributions: Vec<Option<Stats>> = vec![None; METRICS.len()];
-    for def in &record_metrics {
-        let mut values = match def.kind {
-            MetricKind::Record { population, .. } => table.column(
-                table
-                    .slot(def.id)
-                    .expect("active record metrics have a column"),
-                population,
-            ),
-            MetricKind::RecordList { .. } => table
-                .list_values(
-                    table
-                        .list_slot(def.id)
-                        .expect("active list metrics have a buffer"),
-                )
-                .to_vec(),
-            MetricKind::Scalar { .. } => continue,
-        };
-        if let Some(stats) = Stats::from_values(&mut values) {
-            sums[def.id as usize] = Some(stats.sum);
-            distributions[def.id as usize] = Some(stats);
-        }
-    }
+    let distributions = statistics(&table, &active);
     let totals = RunTotals {
         counts,
         window_ns: window,
         good_requests,
         usage_discrepancies: (usage_compared > 0).then_some(usage_discrepancies),
-        sums,
+        sums: distributions.iter().map(|s| s.map(|s| s.sum)).collect(),
     };
-    for def in METRICS.iter().filter(|def| active[def.id as usize]) {
-        let value = match def.kind {
-            MetricKind::Scalar { formula } => {
-                formula(&totals).map(|v| MetricValue::Scalar(v * def.unit.scale_from_base()))
-            }
-            MetricKind::Record { .. } | MetricKind::RecordList { .. } => {
-                distributions[def.id as usize].map(MetricValue::Distribution)
-            }
-        };
-        if let Some(value) = value {
-            results.push(MetricResult {
-                metric: def.id,
-                value,
-            });
-        }
-    }
-
+    let results = results(&active, &distributions, &totals);
     let schedule_lag =
         distributions[MetricId::CreditToStartLatency as usize].map(|lag| ScheduleLag {
             p50_ms: lag.p50,
@@ -218,27 +67,7 @@ pub fn analyze(
             threshold_ms: options.behind_schedule_threshold_ms,
             fell_behind: lag.p99 > options.behind_schedule_threshold_ms,
         });
-
-    let mut error_summary: Vec<ErrorCount> = errors
-        .into_iter()
-        .map(|((code, kind, message), count)| ErrorCount {
-            error: ErrorInfo {
-                code,
-                kind: kind.to_owned(),
-                message: message.to_owned(),
-            },
-            count,
-        })
-        .collect();
-    error_summary.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then_with(|| a.error.code.cmp(&b.error.code))
-            .then_with(|| a.error.kind.cmp(&b.error.kind))
-            .then_with(|| a.error.message.cmp(&b.error.message))
-    });
-
-    let warnings = warnings(&counts, schedule_lag, options, &totals, token_fallbacks);
+    let warnings = warnings(&totals, schedule_lag, options, token_fallbacks);
     let (first_ns, last_ns) = window.unwrap_or((0, 0));
     BenchmarkReport {
         benchmark_id: run.benchmark_id.clone(),
@@ -247,7 +76,7 @@ pub fn analyze(
         end_ns: run.profiling_end_ns.unwrap_or(last_ns),
         counts,
         results,
-        error_summary,
+        error_summary: error_summary(errors, counts.cancelled),
         schedule_lag,
         saw_reasoning,
         options: options.clone(),
@@ -265,18 +94,270 @@ fn applies(def: &MetricDef, options: &MetricOptions) -> bool {
         && (!options.goodput.is_empty() || !flags.contains(MetricFlags::GOODPUT))
 }
 
+/// The state of the pass over the records.
+struct RecordPass<'a> {
+    options: &'a MetricOptions,
+    /// The active per-request metrics, in table order.
+    record_metrics: Vec<&'static MetricDef>,
+    /// Columns of the usage-difference metrics.
+    diff_slots: Vec<usize>,
+    /// Each SLO with its metric's column (`None`: the metric does not apply to this run).
+    slos: Vec<(Option<usize>, Slo)>,
+    table: RecordTable,
+    counts: RequestCounts,
+    errors: HashMap<(Option<u16>, &'a str, &'a str), u64>,
+    window: Option<(u64, u64)>,
+    good_requests: Option<u64>,
+    usage_compared: u64,
+    usage_discrepancies: u64,
+    token_fallbacks: u64,
+    saw_reasoning: bool,
+}
+
+impl<'a> RecordPass<'a> {
+    fn new(records: &[RequestRecord], active: &[bool], options: &'a MetricOptions) -> Self {
+        let profiling = records
+            .iter()
+            .filter(|r| r.phase == Phase::Profiling)
+            .count();
+        let table = RecordTable::new(active, profiling);
+        let diff_slots = METRICS
+            .iter()
+            .filter(|def| def.flags.contains(MetricFlags::USAGE_DIFF))
+            .filter_map(|def| table.slot(def.id))
+            .collect();
+        let slos = options
+            .goodput
+            .iter()
+            .map(|slo| (table.slot(slo.metric), *slo))
+            .collect();
+        Self {
+            options,
+            record_metrics: METRICS
+                .iter()
+                .filter(|def| active[def.id as usize] && def.kind.is_distribution())
+                .collect(),
+            diff_slots,
+            slos,
+            table,
+            counts: RequestCounts::default(),
+            errors: HashMap::new(),
+            window: None,
+            good_requests: (!options.goodput.is_empty()).then_some(0),
+            usage_compared: 0,
+            usage_discrepancies: 0,
+            token_fallbacks: 0,
+            saw_reasoning: false,
+        }
+    }
+
+    fn add(&mut self, index: usize, record: &'a RequestRecord) {
+        if record.phase != Phase::Profiling {
+            self.counts.warmup += 1;
+            return;
+        }
+        let ending = self.count_outcome(record);
+        let last_ns = match ending {
+            Ending::Succeeded => record.response_ns.last().copied().unwrap_or(record.end_ns),
+            Ending::Errored | Ending::Cancelled => record.end_ns,
+        };
+        self.window = Some(match self.window {
+            None => (record.start_ns, last_ns),
+            Some((start, end)) => (start.min(record.start_ns), end.max(last_ns)),
+        });
+
+        let input = RecordInput {
+            record,
+            tokens: self.options.token_source.select(record),
+        };
+        self.table.push_row(index, ending);
+        for def in &self.record_metrics {
+            match def.kind {
+                MetricKind::Record {
+                    population,
+                    formula,
+                } => {
+                    let wanted = ending.is_in(population)
+                        || (ending != Ending::Succeeded
+                            && def.flags.contains(MetricFlags::ALSO_FOR_FAILED));
+                    if !wanted {
+                        continue;
+                    }
+                    if let Some(value) = formula(&input) {
+                        let slot = self
+                            .table
+                            .slot(def.id)
+                            .expect("active metrics have a column");
+                        self.table.set(slot, value * def.unit.scale_from_base());
+                    }
+                }
+                MetricKind::RecordList { formula } if ending == Ending::Succeeded => {
+                    let list = self
+                        .table
+                        .list_slot(def.id)
+                        .expect("active lists have a buffer");
+                    let buffer = self.table.list_buffer(list);
+                    let start = buffer.len();
+                    formula(&input, buffer);
+                    let scale = def.unit.scale_from_base();
+                    buffer[start..].iter_mut().for_each(|v| *v *= scale);
+                }
+                MetricKind::RecordList { .. } | MetricKind::Scalar { .. } => {}
+            }
+        }
+        self.table.finish_row();
+        if ending == Ending::Succeeded {
+            self.check_success(record);
+        }
+    }
+
+    /// Counts the record's outcome (and its error) and says how it ended.
+    fn count_outcome(&mut self, record: &'a RequestRecord) -> Ending {
+        match &record.outcome {
+            Outcome::Success => {
+                self.counts.succeeded += 1;
+                Ending::Succeeded
+            }
+            Outcome::Error(error) => {
+                self.counts.errored += 1;
+                let key = (error.code, error.kind.as_str(), error.message.as_str());
+                *self.errors.entry(key).or_default() += 1;
+                Ending::Errored
+            }
+            Outcome::Cancelled => {
+                self.counts.cancelled += 1;
+                // Summarized under the cancellation error (see `error_summary`).
+                Ending::Cancelled
+            }
+        }
+    }
+
+    /// Goodput, token-count agreement and reasoning, from the successful request just added.
+    fn check_success(&mut self, record: &RequestRecord) {
+        let row = self.table.len() - 1;
+        let table = &self.table;
+        if let Some(good) = self.good_requests.as_mut() {
+            let is_good = self.slos.iter().all(|(slot, slo)| {
+                slot.and_then(|slot| table.value_at(row, slot))
+                    .is_some_and(|value| slo.is_met(value))
+            });
+            *good += u64::from(is_good);
+        }
+        let mut diffs = self
+            .diff_slots
+            .iter()
+            .filter_map(|&slot| table.value_at(row, slot))
+            .peekable();
+        if diffs.peek().is_some() {
+            self.usage_compared += 1;
+            let threshold = self.options.usage_discrepancy_threshold_pct;
+            self.usage_discrepancies += u64::from(diffs.any(|d| d > threshold));
+        }
+        if record.usage.is_none_or(|u| u.completion_tokens.is_none())
+            && record.client_tokens.output.is_some()
+        {
+            self.token_fallbacks += 1;
+        }
+        self.saw_reasoning |= !record.text.reasoning.is_empty();
+    }
+}
+
+/// The statistics of every active per-request metric, indexed by [`MetricId`].
+fn statistics(table: &RecordTable, active: &[bool]) -> Vec<Option<Stats>> {
+    METRICS
+        .iter()
+        .map(|def| {
+            if !active[def.id as usize] {
+                return None;
+            }
+            let mut values = match def.kind {
+                MetricKind::Record { population, .. } => {
+                    table.column(table.slot(def.id)?, population)
+                }
+                MetricKind::RecordList { .. } => {
+                    table.list_values(table.list_slot(def.id)?).to_vec()
+                }
+                MetricKind::Scalar { .. } => return None,
+            };
+            Stats::from_values(&mut values)
+        })
+        .collect()
+}
+
+/// Every active metric with a value, in table order.
+fn results(
+    active: &[bool],
+    distributions: &[Option<Stats>],
+    totals: &RunTotals,
+) -> Vec<MetricResult> {
+    METRICS
+        .iter()
+        .filter(|def| active[def.id as usize])
+        .filter_map(|def| {
+            let value = match def.kind {
+                MetricKind::Scalar { formula } => {
+                    MetricValue::Scalar(formula(totals)? * def.unit.scale_from_base())
+                }
+                MetricKind::Record { .. } | MetricKind::RecordList { .. } => {
+                    MetricValue::Distribution(distributions[def.id as usize]?)
+                }
+            };
+            Some(MetricResult {
+                metric: def.id,
+                value,
+            })
+        })
+        .collect()
+}
+
+/// Errors grouped by (code, type, message), most frequent first, cancellations included under
+/// [`cancellation_error`].
+fn error_summary(
+    errors: HashMap<(Option<u16>, &str, &str), u64>,
+    cancelled: u64,
+) -> Vec<ErrorCount> {
+    let mut summary: Vec<ErrorCount> = errors
+        .into_iter()
+        .map(|((code, kind, message), count)| ErrorCount {
+            error: ErrorInfo {
+                code,
+                kind: kind.to_owned(),
+                message: message.to_owned(),
+            },
+            count,
+        })
+        .collect();
+    let cancellation = cancellation_error();
+    match summary.iter_mut().find(|e| e.error == cancellation) {
+        Some(same) => same.count += cancelled,
+        None if cancelled > 0 => summary.push(ErrorCount {
+            error: cancellation,
+            count: cancelled,
+        }),
+        None => {}
+    }
+    summary.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.error.code.cmp(&b.error.code))
+            .then_with(|| a.error.kind.cmp(&b.error.kind))
+            .then_with(|| a.error.message.cmp(&b.error.message))
+    });
+    summary
+}
+
 fn warnings(
-    counts: &RequestCounts,
+    totals: &RunTotals,
     schedule_lag: Option<ScheduleLag>,
     options: &MetricOptions,
-    totals: &RunTotals,
     token_fallbacks: u64,
 ) -> Vec<String> {
+    let counts = &totals.counts;
     let mut warnings = Vec::new();
     if !counts.is_reconciled() {
         warnings.push(format!(
-            "{} requests were sent but {} are accounted for ({} succeeded, {} failed, {} cancelled): \
-             some results are missing",
+            "{} requests were sent but {} are accounted for ({} succeeded, {} failed, \
+             {} cancelled): some results are missing",
             counts.sent,
             counts.succeeded + counts.errored + counts.cancelled,
             counts.succeeded,
@@ -286,9 +367,10 @@ fn warnings(
     }
     if let Some(lag) = schedule_lag.filter(|lag| lag.fell_behind) {
         warnings.push(format!(
-            "the client fell behind its schedule: dispatch lag p99 {:.2} ms (p50 {:.2} ms, max {:.2} ms) \
-             exceeds {:.2} ms; latencies are measured from the actual send time, and the offered load \
-             was lower than asked (a --concurrency cap or an overloaded client machine)",
+            "the client fell behind its schedule: dispatch lag p99 {:.2} ms (p50 {:.2} ms, \
+             max {:.2} ms) exceeds {:.2} ms; latencies are measured from the actual send time, \
+             and the offered load was lower than asked (a --concurrency cap or an overloaded \
+             client machine)",
             lag.p99_ms, lag.p50_ms, lag.max_ms, lag.threshold_ms
         ));
     }
@@ -308,18 +390,17 @@ fn warnings(
     }
     if let Some(discrepancies) = totals.usage_discrepancies.filter(|&n| n > 0) {
         warnings.push(format!(
-            "{discrepancies} of {} successful requests have server and client token counts differing by more \
-             than {}%: the client tokenizer may not match the model's (see usage_*_diff_pct in the exports)",
+            "{discrepancies} of {} successful requests have server and client token counts \
+             differing by more than {}%: the client tokenizer may not match the model's (see \
+             usage_*_diff_pct in the exports)",
             counts.succeeded, options.usage_discrepancy_threshold_pct
         ));
     }
-    if token_fallbacks > 0
-        && options.token_source == super::TokenSource::ServerWhenPresent
-        && token_fallbacks < counts.succeeded
-    {
+    let mixed_sources = token_fallbacks > 0 && token_fallbacks < counts.succeeded;
+    if mixed_sources && options.token_source == TokenSource::ServerWhenPresent {
         warnings.push(format!(
-            "{token_fallbacks} of {} successful requests carried no usage: their output lengths come from \
-             the client tokenizer, the others' from the server",
+            "{token_fallbacks} of {} successful requests carried no usage: their output lengths \
+             come from the client tokenizer, the others' from the server",
             counts.succeeded
         ));
     }
