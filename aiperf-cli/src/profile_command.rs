@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use aiperf_core::dataset::synthetic::{self, LengthDistribution, SyntheticConfig};
 use aiperf_core::endpoint::{Endpoint, EndpointContext};
+use aiperf_core::export::{ArtifactDir, SessionPayloads, console};
+use aiperf_core::metrics::{MetricOptions, RunFacts, TokenSource, analyze, parse_goodput};
 use aiperf_core::registries::Registries;
 use aiperf_core::runner::{self, CancellationPolicy, PreparedRequest, RunControl, RunOutput, RunPlan, StopCondition};
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
@@ -19,7 +21,7 @@ use clap::ValueEnum;
 use crate::exit;
 
 /// Flags of `aiperf profile`, with AIPerf's spellings and aliases.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
 #[command(
     after_help = "With no --url, aiperf benchmarks its built-in simulated engine (the in_engine transport), so a first run needs no server."
 )]
@@ -55,10 +57,12 @@ pub(crate) struct ProfileArgs {
 
     /// API key, sent as `Authorization: Bearer <key>`.
     #[arg(long, help_heading = "Endpoint")]
+    #[serde(skip)]
     pub api_key: Option<String>,
 
     /// Extra header `Name:Value` sent with every request (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME:VALUE", help_heading = "Endpoint")]
+    #[serde(skip)]
     pub headers: Vec<String>,
 
     /// Extra payload field `key:value` (value parsed as JSON when it is JSON), or a JSON object
@@ -164,7 +168,8 @@ pub(crate) struct ProfileArgs {
 }
 
 /// `--arrival-pattern` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum ArrivalPatternArg {
     /// Evenly spaced.
     Constant,
@@ -175,7 +180,8 @@ pub(crate) enum ArrivalPatternArg {
 }
 
 /// `--ui-type` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum UiArg {
     /// A progress bar when stderr is a terminal.
     Simple,
@@ -189,6 +195,7 @@ pub(crate) enum UiArg {
 #[derive(Debug)]
 struct Profile {
     plan: RunPlan,
+    metric_options: MetricOptions,
     endpoint_ctx: EndpointContext,
     transport_ctx: TransportContext,
     synthetic: SyntheticConfig,
@@ -302,7 +309,18 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     }
 
     let artifact_dir = args.artifact_dir.clone().unwrap_or_else(|| default_artifact_dir(args, &load));
+    let goodput = match &args.goodput {
+        Some(slos) => parse_goodput(slos).context("invalid --goodput")?,
+        None => Vec::new(),
+    };
     Ok(Profile {
+        metric_options: MetricOptions {
+            streaming: args.streaming,
+            produces_tokens: true,
+            token_source: if args.use_server_token_count { TokenSource::Server } else { TokenSource::ServerWhenPresent },
+            goodput,
+            ..MetricOptions::default()
+        },
         plan: RunPlan {
             load,
             stop,
@@ -448,7 +466,7 @@ fn choose_transport(
 pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
     // Build the tokenizer while everything else is set up: it is needed only after the run.
     Tokenizer::warm_up_in_background();
-    let profile = validate(&args)?;
+    let mut profile = validate(&args)?;
     let registries = crate::registries(&args.use_implementation)?;
     let endpoint: Arc<dyn Endpoint> = registries
         .endpoint
@@ -457,6 +475,7 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
     if args.streaming && !endpoint.metadata().supports_streaming {
         bail!("endpoint `{}` cannot stream: drop --streaming", args.endpoint_type);
     }
+    profile.metric_options.produces_tokens = endpoint.metadata().produces_tokens;
     let (transport_name, transport) = choose_transport(&registries, args.transport.as_deref(), &profile.transport_ctx)?;
     let transport: Arc<dyn Transport> = transport.into();
     match &profile.transport_ctx.url {
@@ -481,6 +500,8 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         })
         .collect();
 
+    // Checked now, not after the run: a run whose results cannot be written is wasted.
+    let artifacts = ArtifactDir::prepare(&profile.artifact_dir)?;
     let control = Arc::new(RunControl::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -496,7 +517,7 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
     ))?;
     let mut output = output;
     count_client_tokens(&mut output, endpoint.metadata().produces_tokens);
-    report(&args, &profile, &requests, &output)
+    report(&args, &profile, &artifacts, &requests, &output)
 }
 
 /// Runs the benchmark with a progress bar (when asked and on a terminal) and Ctrl-C / SIGTERM
@@ -567,9 +588,52 @@ fn count_client_tokens(output: &mut RunOutput, produces_tokens: bool) {
 }
 
 /// Metrics, exports and the console report; the exit status.
-fn report(args: &ProfileArgs, profile: &Profile, requests: &[PreparedRequest], output: &RunOutput) -> anyhow::Result<u8> {
-    let _ = (args, profile, requests);
-    let ok = output.records.iter().filter(|r| r.is_success()).count();
-    println!("{ok} of {} requests succeeded", output.records.len());
-    Ok(if ok == 0 { exit::RUN_FAILED } else { exit::SUCCESS })
+fn report(
+    args: &ProfileArgs,
+    profile: &Profile,
+    artifacts: &ArtifactDir,
+    requests: &[PreparedRequest],
+    output: &RunOutput,
+) -> anyhow::Result<u8> {
+    let facts = RunFacts {
+        benchmark_id: runner::random_uuid(),
+        was_cancelled: output.was_interrupted,
+        profiling_start_ns: Some(output.profiling_start_ns),
+        profiling_end_ns: Some(output.profiling_end_ns),
+        requests_sent: None,
+    };
+    let report = analyze(&output.records, &facts, &profile.metric_options);
+    // The per-request file first: it holds everything measured, whatever fails after it.
+    artifacts.write_records_jsonl(&report, &output.records)?;
+    let input_config = serde_json::to_value(args).context("failed to describe the run's configuration")?;
+    artifacts.write_profile_json(&report, &input_config)?;
+    artifacts.write_profile_csv(&report)?;
+    artifacts.write_inputs_json(&SessionPayloads::group(
+        requests.iter().map(|r| (&*r.session_id, &r.payload[..])),
+    ))?;
+
+    print!("{}", console::render(&report));
+    if !args.streaming && profile.transport_ctx.url.is_none() {
+        println!("(add --streaming to measure time to first token and inter-token latency)");
+    }
+    println!("exports written to {}", artifacts.path().display());
+
+    let counts = report.counts;
+    if output.was_interrupted {
+        return Ok(exit::INTERRUPTED);
+    }
+    if counts.sent > 0 && counts.succeeded == 0 {
+        eprintln!("aiperf: every request failed: see the error summary above");
+        return Ok(exit::RUN_FAILED);
+    }
+    if let Some(threshold) = args.failed_request_threshold
+        && counts.errored > threshold
+    {
+        eprintln!(
+            "aiperf: {} requests failed, more than --failed-request-threshold {threshold}",
+            counts.errored
+        );
+        return Ok(exit::RUN_FAILED);
+    }
+    Ok(exit::SUCCESS)
 }

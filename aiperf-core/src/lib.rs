@@ -17,6 +17,7 @@
 
 pub mod category;
 pub mod clock;
+pub mod dataset;
 pub mod endpoint;
 pub mod engine;
 pub mod export;
@@ -24,6 +25,8 @@ pub mod metrics;
 pub mod record;
 pub mod registries;
 pub mod registry;
+pub mod runner;
+pub mod schedule;
 pub mod sse;
 pub mod stats;
 pub mod tokenizer;

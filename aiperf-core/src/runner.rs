@@ -338,8 +338,8 @@ fn is_cancelled_on_purpose(policy: &CancellationPolicy, seed: u64, index: usize)
     ((z >> 11) as f64 / (1u64 << 53) as f64) < policy.fraction
 }
 
-/// A random UUID (version 4) for `X-Request-ID`.
-fn new_request_id() -> String {
+/// A random UUID (version 4): request ids (`X-Request-ID`) and benchmark ids.
+pub fn random_uuid() -> String {
     let bits: u128 = rand::random();
     let bits = (bits & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
     let hex = format!("{bits:032x}");
@@ -354,7 +354,7 @@ enum Ending {
 /// Sends request `index` (of the dataset, cycled) and returns its record.
 async fn execute(shared: &Shared, phase: Phase, index: usize, scheduled_ns: u64) -> RequestRecord {
     let prepared = &shared.requests[index % shared.requests.len()];
-    let request_id = new_request_id();
+    let request_id = random_uuid();
     let mut sink = ResponseSink::default();
     let mut cancel_at = shared.control.cancel_in_flight_at.subscribe();
     let on_purpose = shared
@@ -502,8 +502,8 @@ mod tests {
 
     #[test]
     fn request_ids_are_version_4_uuids_and_unique() {
-        let a = new_request_id();
-        let b = new_request_id();
+        let a = random_uuid();
+        let b = random_uuid();
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         let parts: Vec<&str> = a.split('-').collect();
