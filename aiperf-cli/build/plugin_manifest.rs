@@ -778,15 +778,25 @@ impl NameSelection {
     }
 }
 
+/// What [`select`] decided: a selection for every name it could settle, an error for every
+/// conflict or pin naming nothing. The build fails if `errors` is not empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selections {
+    /// The names settled, by category then name.
+    pub selections: Vec<NameSelection>,
+    /// The conflicts and bad pins.
+    pub errors: Vec<PluginError>,
+}
+
 /// Applies the selection rules of DESIGN.md §3 to every name a plugin or pin touches: a pin
 /// chooses; else the plugin with the highest priority wins (over any builtin); two plugins
-/// tied at the top are a conflict. Returns every selection, or every error.
+/// tied at the top are a conflict.
 pub fn select(
     plugins: &[PluginCrate],
     builtins: &[Builtin],
     pins: &[PinDecl],
     root: &str,
-) -> Result<Vec<NameSelection>, Vec<PluginError>> {
+) -> Selections {
     let mut names: BTreeMap<(&'static str, String), Vec<Candidate>> = BTreeMap::new();
     for plugin in plugins {
         for d in &plugin.declarations {
@@ -905,11 +915,7 @@ pub fn select(
             pinned: None,
         });
     }
-    if errors.is_empty() {
-        Ok(selections)
-    } else {
-        Err(errors)
-    }
+    Selections { selections, errors }
 }
 
 /// Whether a pin's or `--use-implementation`'s choice names this candidate, as the run-time
@@ -1176,7 +1182,7 @@ mod tests {
     fn a_plugin_beats_the_builtin_of_its_name() {
         let plugins = [plugin("fast", &[("chat", "FastChat", 0)])];
         let builtins = [builtin("chat", "ChatEndpoint"), builtin("completions", "C")];
-        let selections = select(&plugins, &builtins, &[], "aiperf-cli").unwrap();
+        let selections = select(&plugins, &builtins, &[], "aiperf-cli").selections;
         assert_eq!(selections.len(), 1, "only names a plugin touches");
         assert_eq!(selections[0].winner().type_name, "FastChat");
         assert_eq!(selections[0].candidates[1].type_name, "ChatEndpoint");
@@ -1189,7 +1195,7 @@ mod tests {
             plugin("low", &[("chat", "LowChat", 0)]),
             plugin("high", &[("chat", "HighChat", 5)]),
         ];
-        let selections = select(&plugins, &[], &[], "aiperf-cli").unwrap();
+        let selections = select(&plugins, &[], &[], "aiperf-cli").selections;
         assert_eq!(selections[0].winner().krate, "high");
     }
 
@@ -1199,7 +1205,7 @@ mod tests {
             plugin("plugin-a", &[("chat", "AChat", 3)]),
             plugin("plugin-b", &[("chat", "BChat", 3)]),
         ];
-        let errors = select(&plugins, &[], &[], "aiperf-cli").unwrap_err();
+        let errors = select(&plugins, &[], &[], "aiperf-cli").errors;
         let message = errors[0].to_string();
         assert!(
             message.contains("plugins `plugin-a` and `plugin-b`"),
@@ -1228,7 +1234,7 @@ mod tests {
             plugin("b", &[("chat", "BChat", 0)]),
             plugin("c", &[("chat", "CChat", 1)]),
         ];
-        let selections = select(&plugins, &[], &[], "aiperf-cli").unwrap();
+        let selections = select(&plugins, &[], &[], "aiperf-cli").selections;
         assert_eq!(selections[0].winner().krate, "c");
     }
 
@@ -1239,7 +1245,7 @@ mod tests {
             plugin("plugin-b", &[("chat", "BChat", 0)]),
         ];
         for which in ["plugin-b", "BChat"] {
-            let selections = select(&plugins, &[], &[pin("chat", which)], "aiperf-cli").unwrap();
+            let selections = select(&plugins, &[], &[pin("chat", which)], "aiperf-cli").selections;
             assert_eq!(selections[0].winner().krate, "plugin-b");
             assert_eq!(selections[0].pinned.as_deref(), Some(which));
         }
@@ -1255,7 +1261,7 @@ mod tests {
             &[pin("chat", "ChatEndpoint")],
             "aiperf-cli",
         )
-        .unwrap();
+        .selections;
         assert_eq!(selections[0].winner().type_name, "ChatEndpoint");
     }
 
@@ -1263,14 +1269,14 @@ mod tests {
     fn a_pin_naming_nothing_is_an_error() {
         let plugins = [plugin("fast", &[("chat", "FastChat", 0)])];
         let builtins = [builtin("chat", "ChatEndpoint")];
-        let errors = select(&plugins, &builtins, &[pin("chat", "nope")], "aiperf-cli").unwrap_err();
+        let errors = select(&plugins, &builtins, &[pin("chat", "nope")], "aiperf-cli").errors;
         let message = errors[0].to_string();
         assert!(message.contains("endpoint.chat = \"nope\""), "{message}");
         assert!(
             message.contains("FastChat (fast), ChatEndpoint (aiperf-endpoints)"),
             "{message}"
         );
-        let errors = select(&plugins, &builtins, &[pin("chta", "fast")], "aiperf-cli").unwrap_err();
+        let errors = select(&plugins, &builtins, &[pin("chta", "fast")], "aiperf-cli").errors;
         let message = errors[0].to_string();
         assert!(
             message.contains("no plugin or builtin registers endpoint `chta`"),

@@ -17,9 +17,13 @@
 //! Speed: compiled dependencies are shared with the real workspace by pointing cargo's build
 //! directory (`CARGO_BUILD_BUILD_DIR`) at the workspace's own, while final binaries go to
 //! `<target>/e2e/target`, so the real `target/debug/aiperf` is never replaced by a test build.
-//! The copy keeps the sources' modification times (so unchanged crates stay fresh from run to
-//! run) except for manifests and lock files, which get new ones (so build scripts that watch
-//! them rerun after the edits of the previous run are undone).
+//! Cargo names the artifacts of a path crate after its place in the workspace, not its absolute
+//! path, so the copy's unchanged crates (aiperf-core, the builtins) reuse the real ones as they
+//! are: the copy keeps the sources' modification times, except for manifests and lock files,
+//! which get new ones (so build scripts watching them rerun). The one crate the flow changes,
+//! aiperf-cli, must not share: its build script's output would leak into the real workspace's
+//! next build. So the copy's aiperf-cli gets a feature that does nothing, `e2e-isolation`, and
+//! the flow builds with it: a different feature set gives its artifacts different names.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -41,11 +45,21 @@ const FIRST: &str = "e2e-chat-a";
 const SECOND: &str = "e2e-chat-b";
 /// The builtin the plugins override (registered by aiperf-endpoints).
 const BUILTIN_CHAT: &str = "ChatEndpoint";
+/// A feature that does nothing, added to the copy's aiperf-cli and enabled in its builds, so
+/// that they never share artifacts with the real workspace's aiperf-cli (see the module doc).
+const ISOLATION_FEATURE: &str = "e2e-isolation";
+
+/// `[&OsStr; N]` from strings and paths, for command arguments.
+macro_rules! os_args {
+    ($($arg:expr),* $(,)?) => {
+        [$(std::ffi::OsStr::new(&$arg)),*]
+    };
+}
 
 /// Runs every step, printing PASS or FAIL for each; `Ok(false)` when one failed.
 pub fn run(_args: Args) -> anyhow::Result<bool> {
     let started = Instant::now();
-    let root = workspace::root();
+    let root = workspace::root()?;
     let metadata = MetadataCommand::new()
         .manifest_path(root.join("Cargo.toml"))
         .no_deps()
@@ -72,6 +86,10 @@ pub fn run(_args: Args) -> anyhow::Result<bool> {
     let skip = [root.join("target"), root.join(".git"), target_dir.clone()];
     let copied = copy_tree(&root, &flow.workspace, &skip)
         .with_context(|| format!("cannot copy the workspace to {}", flow.workspace.display()))?;
+    edit_toml(&flow.workspace.join("aiperf-cli/Cargo.toml"), |doc| {
+        table_path(doc, &["features"])
+            .insert(ISOLATION_FEATURE, toml_edit::value(toml_edit::Array::new()));
+    })?;
     println!(
         "e2e: copied the workspace ({copied} files) to {}\n     compiled dependencies shared through {}, binaries in {}",
         flow.workspace.display(),
@@ -155,12 +173,7 @@ impl Flow {
         let plugin = self.outside.join(FIRST);
         std::fs::copy(self.workspace.join("Cargo.lock"), plugin.join("Cargo.lock"))?;
         let manifest = plugin.join("Cargo.toml");
-        let output = self.cargo(&[
-            "test".as_ref(),
-            "--offline".as_ref(),
-            "--manifest-path".as_ref(),
-            manifest.as_os_str(),
-        ])?;
+        let output = self.cargo(&os_args!["test", "--offline", "--manifest-path", manifest,])?;
         expect_success(&output, "cargo test of the scaffolded plugin")
     }
 
@@ -238,7 +251,7 @@ impl Flow {
             &output,
             "the build with a type lacking the Endpoint trait",
             &[
-                "cannot be registered as an aiperf endpoint",
+                "cannot be registered as an aiperf",
                 &format!("{SECOND}: [package.metadata.aiperf.plugins.endpoint] chat"),
             ],
         )
@@ -247,16 +260,16 @@ impl Flow {
     /// `cargo xtask new-plugin NAME --category endpoint --name chat --path <outside>/NAME`.
     fn new_plugin(&self, name: &str) -> anyhow::Result<()> {
         let dir = self.outside.join(name);
-        let output = self.cargo(&[
-            "xtask".as_ref(),
-            "new-plugin".as_ref(),
-            name.as_ref(),
-            "--category".as_ref(),
-            "endpoint".as_ref(),
-            "--name".as_ref(),
-            "chat".as_ref(),
-            "--path".as_ref(),
-            dir.as_os_str(),
+        let output = self.cargo(&os_args![
+            "xtask",
+            "new-plugin",
+            name,
+            "--category",
+            "endpoint",
+            "--name",
+            "chat",
+            "--path",
+            dir,
         ])?;
         expect_success(&output, "cargo xtask new-plugin")
     }
@@ -264,23 +277,25 @@ impl Flow {
     /// `cargo add --offline --path <outside>/NAME -p aiperf-cli`.
     fn cargo_add(&self, name: &str) -> anyhow::Result<()> {
         let dir = self.outside.join(name);
-        let output = self.cargo(&[
-            "add".as_ref(),
-            "--offline".as_ref(),
-            "--path".as_ref(),
-            dir.as_os_str(),
-            "-p".as_ref(),
-            "aiperf-cli".as_ref(),
+        let output = self.cargo(&os_args![
+            "add",
+            "--offline",
+            "--path",
+            dir,
+            "-p",
+            "aiperf-cli",
         ])?;
         expect_success(&output, "cargo add")
     }
 
     fn build(&self) -> anyhow::Result<Output> {
-        self.cargo(&[
-            "build".as_ref(),
-            "--offline".as_ref(),
-            "-p".as_ref(),
-            "aiperf-cli".as_ref(),
+        self.cargo(&os_args![
+            "build",
+            "--offline",
+            "-p",
+            "aiperf-cli",
+            "--features",
+            ISOLATION_FEATURE,
         ])
     }
 

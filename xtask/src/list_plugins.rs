@@ -183,14 +183,9 @@ impl Report {
             errors.extend(found.iter().map(ToString::to_string));
             Vec::new()
         });
-        let selections =
-            match plugin_manifest::select(&linked_plugins, &builtins, &pins, BINARY_PACKAGE) {
-                Ok(selections) => selections,
-                Err(found) => {
-                    errors.extend(found.iter().map(ToString::to_string));
-                    Vec::new()
-                }
-            };
+        let selected = plugin_manifest::select(&linked_plugins, &builtins, &pins, BINARY_PACKAGE);
+        errors.extend(selected.errors.iter().map(ToString::to_string));
+        let selections = selected.selections;
         for plugin in plugins.iter_mut().filter(|p| p.enabled) {
             for d in &mut plugin.declarations {
                 d.selected = selections.iter().any(|s| {
@@ -303,11 +298,7 @@ impl Report {
             "\nSelection build.rs would make (names an enabled plugin or a pin touches):\n",
         );
         if self.selections.is_empty() {
-            out.push_str(if self.errors.is_empty() {
-                "  none: only builtins\n"
-            } else {
-                "  none: see the errors below\n"
-            });
+            out.push_str("  none\n");
         }
         for s in &self.selections {
             let others: Vec<String> = s
@@ -354,7 +345,7 @@ impl Report {
 /// `cargo metadata` on aiperf-cli with the requested features, for the host platform.
 fn query(args: &Args) -> anyhow::Result<Metadata> {
     let mut command = MetadataCommand::new();
-    command.manifest_path(workspace::root().join(BINARY_PACKAGE).join("Cargo.toml"));
+    command.manifest_path(workspace::root()?.join(BINARY_PACKAGE).join("Cargo.toml"));
     if args.no_default_features {
         command.features(CargoOpt::NoDefaultFeatures);
     }

@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             args.name
         );
     }
-    let root = workspace::root();
+    let root = workspace::root()?;
     let dir = match &args.path {
         Some(path) => workspace::absolute(path)?,
         None => root.join("plugins").join(&args.crate_name),

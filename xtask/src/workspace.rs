@@ -3,12 +3,30 @@
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-/// The workspace root: the parent of this crate's directory.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+use anyhow::{Context, bail};
+
+/// The root of the workspace the current directory is in, as `cargo locate-project --workspace`
+/// finds it.
+///
+/// Found at run time, not from this crate's compile-time `CARGO_MANIFEST_DIR`: a copy of the
+/// workspace (as `cargo xtask e2e` makes) may run an xtask binary compiled from the original,
+/// since cargo reuses artifacts of identical sources at the same place in a workspace.
+pub fn root() -> anyhow::Result<PathBuf> {
+    let output = cargo()
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .context("cannot run `cargo locate-project`")?;
+    if !output.status.success() {
+        bail!(
+            "cannot find the workspace from the current directory: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let manifest = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    manifest
         .parent()
-        .expect("xtask sits one level below the workspace root")
-        .to_path_buf()
+        .map(Path::to_path_buf)
+        .context("`cargo locate-project` printed no manifest path")
 }
 
 /// A `cargo` command: the cargo that runs this xtask (`CARGO`), else the one on `PATH`.
