@@ -477,9 +477,12 @@ async fn sequential_requests_reuse_kept_alive_connections() {
         assert!(sink.status.is_some(), "request {i} got a response");
     }
     assert_eq!(server.requests().len(), requests);
+    // Without reuse every request opens a connection. With it, one is enough; a few more may
+    // open when a new request races its predecessor's connection back to the pool (hyper
+    // connects while it waits for an idle connection, and loopback connects fast).
     let connections = server.connections();
     assert!(
-        connections <= 2,
+        connections <= requests / 5,
         "{requests} sequential requests opened {connections} connections"
     );
 }
@@ -490,7 +493,8 @@ async fn concurrent_requests_share_a_pool_sized_to_the_concurrency() {
     let mut ctx = context(server.url());
     ctx.max_in_flight = 4;
     let transport: Arc<dyn Transport> = http_transport(&ctx).into();
-    for _round in 0..5 {
+    let rounds = 10;
+    for _round in 0..rounds {
         let batch: Vec<_> = (0..4)
             .map(|_| {
                 let transport = Arc::clone(&transport);
@@ -501,7 +505,12 @@ async fn concurrent_requests_share_a_pool_sized_to_the_concurrency() {
             request.await.unwrap().unwrap();
         }
     }
+    // Each round needs at most 4 connections; a pool that did not keep them would open 40.
+    // A few more may open when a round races the previous one's connections back to the pool.
     let connections = server.connections();
-    // Each round needs at most 4 connections; a pool that did not keep them would open 20.
-    assert!((1..=8).contains(&connections), "{connections} connections");
+    assert!(
+        (1..=3 * 4).contains(&connections),
+        "{} requests opened {connections} connections",
+        rounds * 4
+    );
 }
