@@ -181,7 +181,10 @@ fn query_metadata(manifest: &Path, features: &[String]) -> Result<Metadata, Stri
             "cannot read aiperf-cli's dependency graph with `cargo metadata`, so the plugin table cannot be generated.\n\
              first attempt (--offline --locked): {}\n\
              second attempt: {}\n\
-             Run `cargo metadata --manifest-path {}` to see the problem; a lock file next to the workspace root helps.",
+             Run `cargo metadata --manifest-path {}` to see the problem.\n\
+             When `cargo package` or `cargo publish` verifies aiperf-cli together with unpublished crates of its \
+             workspace, the nested cargo cannot see them: publish aiperf-core, aiperf-endpoints, aiperf-transports \
+             and the plugin crates first, or pass --no-verify.",
             one_line(&first.to_string()),
             one_line(&second.to_string()),
             manifest.display()
