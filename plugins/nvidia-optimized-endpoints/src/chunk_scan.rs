@@ -10,9 +10,9 @@
 //! ([`crate::wire`]), which matches the builtin endpoints exactly.
 
 use aiperf_core::endpoint::{ParsedChunk, ResponseText};
-use memchr::memchr2;
 
 use crate::json_unescape::{Check, unescape_into};
+use crate::plain_run::plain_run_len;
 
 /// The API whose chunks are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +223,7 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
             self.at += 1;
@@ -230,12 +231,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next byte after whitespace, not consumed.
+    #[inline]
     fn peek(&mut self) -> Option<u8> {
         self.skip_whitespace();
         self.bytes.get(self.at).copied()
     }
 
     /// Consumes `byte` after whitespace.
+    #[inline]
     fn eat(&mut self, byte: u8) -> Option<()> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
@@ -251,21 +254,24 @@ impl<'a> Cursor<'a> {
 
     /// A string, checked as serde checks strings it skips: valid escapes, no control
     /// characters. (UTF-8 and surrogates are checked when a string is decoded.)
+    #[inline]
     fn string(&mut self) -> Option<RawStr<'a>> {
         self.eat(b'"')?;
         let start = self.at;
         let mut escaped = false;
         loop {
             let rest = &self.bytes[self.at..];
-            let stop = memchr2(b'"', b'\\', rest)?;
-            if rest[..stop].iter().any(|&b| b < 0x20) {
-                return None;
-            }
-            self.at += stop;
-            if rest[stop] == b'"' {
-                let bytes = &self.bytes[start..self.at];
-                self.at += 1;
-                return Some(RawStr { bytes, escaped });
+            let run = plain_run_len(rest);
+            self.at += run;
+            match *rest.get(run)? {
+                b'"' => {
+                    let bytes = &self.bytes[start..self.at];
+                    self.at += 1;
+                    return Some(RawStr { bytes, escaped });
+                }
+                b'\\' => {}
+                // A control character: serde rejects it.
+                _ => return None,
             }
             escaped = true;
             self.at += 1;

@@ -2,10 +2,13 @@
 //!
 //! The output is byte for byte what `serde_json` writes (`"`, `\` and control characters
 //! escaped, `\b \t \n \f \r` by name, other control characters as `\u00XX`, everything else
-//! verbatim), without going through a `Serializer`: runs of plain bytes are copied whole.
+//! verbatim), without going through a `Serializer`: runs of plain bytes are found eight bytes
+//! at a time ([`crate::plain_run`]) and copied whole.
 
-/// What to write for each byte: 0 for itself, else the letter after the backslash (`u` for
-/// `\u00XX`).
+use crate::plain_run::plain_run_len;
+
+/// What to write for each byte that [`plain_run_len`] stops at: the letter after the
+/// backslash (`u` for `\u00XX`).
 const ESCAPE: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
@@ -34,15 +37,14 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
 
 /// Appends `s` to `out` escaped as inside a JSON string, without the quotes.
 pub(crate) fn write_json_str_contents(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut rest = s.as_bytes();
+    loop {
+        let run = plain_run_len(rest);
+        out.extend_from_slice(&rest[..run]);
+        let Some(&b) = rest.get(run) else {
+            return;
+        };
         let escape = ESCAPE[usize::from(b)];
-        if escape == 0 {
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
         if escape == b'u' {
             out.extend_from_slice(&[
                 b'\\',
@@ -55,8 +57,8 @@ pub(crate) fn write_json_str_contents(out: &mut Vec<u8>, s: &str) {
         } else {
             out.extend_from_slice(&[b'\\', escape]);
         }
+        rest = &rest[run + 1..];
     }
-    out.extend_from_slice(&bytes[start..]);
 }
 
 #[cfg(test)]

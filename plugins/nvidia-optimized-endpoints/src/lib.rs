@@ -50,6 +50,7 @@ mod json_escape;
 mod json_unescape;
 mod nvext;
 mod payload_template;
+mod plain_run;
 mod wire;
 
 pub use chat::OptimizedChatEndpoint;
