@@ -377,7 +377,8 @@ fn host_triple() -> anyhow::Result<String> {
 }
 
 /// aiperf-cli's features that enable `plugin` as an optional dependency: a feature listing
-/// `dep:NAME`, `NAME` or `NAME/feature`, directly or through other features.
+/// `dep:NAME`, `NAME` or `NAME/feature` (not the weak `NAME?/feature`), directly or through
+/// other features.
 fn features_enabling(binary: &Package, plugin: &Package) -> Vec<String> {
     let dep_names: BTreeSet<&str> = binary
         .dependencies
@@ -388,11 +389,11 @@ fn features_enabling(binary: &Package, plugin: &Package) -> Vec<String> {
     if dep_names.is_empty() {
         return Vec::new();
     }
+    // `dep:NAME`, `NAME` and `NAME/feature` enable the dependency; `NAME?/feature` does not.
     let direct = |values: &[String]| {
         values.iter().any(|v| {
             let v = v.strip_prefix("dep:").unwrap_or(v);
-            let v = v.split('/').next().unwrap_or(v).trim_end_matches('?');
-            dep_names.contains(v)
+            !v.contains("?/") && dep_names.contains(v.split('/').next().unwrap_or(v))
         })
     };
     let mut enabling: BTreeSet<&str> = binary
@@ -421,4 +422,68 @@ fn features_enabling(binary: &Package, plugin: &Package) -> Vec<String> {
         return dep_names.into_iter().map(str::to_owned).collect();
     }
     enabling.into_iter().map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn package(name: &str, dependencies: Value, features: Value) -> Package {
+        serde_json::from_value(json!({
+            "name": name, "version": "0.1.0", "id": format!("path+file:///w/{name}#0.1.0"),
+            "source": null, "description": null, "dependencies": dependencies, "targets": [],
+            "features": features, "manifest_path": format!("/w/{name}/Cargo.toml"),
+            "metadata": null, "publish": null, "authors": [], "categories": [], "keywords": [],
+            "edition": "2024", "links": null, "default_run": null, "rust_version": null
+        }))
+        .expect("the test package is well formed")
+    }
+
+    fn dependency(name: &str, rename: Option<&str>, optional: bool) -> Value {
+        json!({
+            "name": name, "source": null, "req": "*", "kind": null, "rename": rename,
+            "optional": optional, "uses_default_features": true, "features": [],
+            "target": null, "registry": null, "path": format!("/w/{name}")
+        })
+    }
+
+    #[test]
+    fn features_enabling_a_plugin_follow_dep_names_renames_and_feature_chains() {
+        let plugin = package("fast-chat", json!([]), json!({}));
+        let binary = package(
+            "aiperf-cli",
+            json!([dependency("fast-chat", Some("fast"), true)]),
+            json!({
+                "default": ["http"],
+                "http": [],
+                "fast-plugin": ["dep:fast"],
+                "all-plugins": ["fast-plugin"],
+                "fast-extras": ["fast/extras"],
+                "weak-extras": ["fast?/extras"]
+            }),
+        );
+        assert_eq!(
+            features_enabling(&binary, &plugin),
+            ["all-plugins", "fast-extras", "fast-plugin"]
+        );
+    }
+
+    #[test]
+    fn an_optional_dependency_without_a_feature_has_an_implicit_one() {
+        let plugin = package("fast-chat", json!([]), json!({}));
+        let binary = package(
+            "aiperf-cli",
+            json!([dependency("fast-chat", None, true)]),
+            json!({"default": []}),
+        );
+        assert_eq!(features_enabling(&binary, &plugin), ["fast-chat"]);
+        let required = package(
+            "aiperf-cli",
+            json!([dependency("fast-chat", None, false)]),
+            json!({}),
+        );
+        assert!(features_enabling(&required, &plugin).is_empty());
+    }
 }
