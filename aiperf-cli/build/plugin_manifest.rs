@@ -1285,6 +1285,56 @@ mod tests {
         assert!(message.contains("known endpoint names: chat"), "{message}");
     }
 
+    /// `cli` -> `fast` (renamed `quick`, normal) -> `deep` (normal); `cli` -> `tool` (dev and
+    /// build only) -> `hidden`. The closure follows normal dependencies only, and records the
+    /// name `cli`'s code uses for its direct ones.
+    #[test]
+    fn the_closure_follows_normal_dependencies_under_their_extern_names() {
+        let id = |name: &str| format!("path+file:///x/{name}#1.2.3");
+        // Cargo writes a normal dependency's kind as null.
+        let (normal, dev, build) = (Value::Null, Value::from("dev"), Value::from("build"));
+        let dep = |name: &str, extern_name: &str, kinds: &[&Value]| {
+            let kinds: Vec<Value> = kinds
+                .iter()
+                .map(|k| serde_json::json!({"kind": k, "target": null}))
+                .collect();
+            serde_json::json!({"name": extern_name, "pkg": id(name), "dep_kinds": kinds})
+        };
+        let node = |name: &str, deps: Vec<Value>| serde_json::json!({"id": id(name), "deps": deps, "dependencies": [], "features": []});
+        let packages: Vec<Value> = ["cli", "fast", "deep", "tool", "hidden"]
+            .iter()
+            .map(|n| serde_json::to_value(package(n, Value::Null)).unwrap())
+            .collect();
+        let metadata: Metadata = serde_json::from_value(serde_json::json!({
+            "packages": packages,
+            "workspace_members": [id("cli")],
+            "resolve": {"root": id("cli"), "nodes": [
+                node("cli", vec![dep("fast", "quick", &[&normal]), dep("tool", "tool", &[&dev, &build])]),
+                node("fast", vec![dep("deep", "deep", &[&normal])]),
+                node("deep", vec![]),
+                node("tool", vec![dep("hidden", "hidden", &[&normal])]),
+                node("hidden", vec![]),
+            ]},
+            "workspace_root": "/x",
+            "target_directory": "/x/target",
+            "version": 1
+        }))
+        .expect("the test metadata is well formed");
+        let root = metadata.resolve.as_ref().unwrap().root.clone().unwrap();
+        let reached: Vec<(String, Option<String>, Vec<String>)> =
+            normal_dependency_closure(&metadata, &root)
+                .into_iter()
+                .map(|r| (r.package.name.to_string(), r.extern_name, r.via))
+                .collect();
+        assert_eq!(
+            reached,
+            [
+                ("deep".into(), None, vec!["fast".into(), "deep".into()]),
+                ("fast".into(), Some("quick".into()), vec!["fast".into()]),
+            ]
+        );
+    }
+
     #[test]
     fn finds_register_calls_outside_comments() {
         let source = r#"
