@@ -37,6 +37,7 @@ mod admission;
 mod generation;
 pub mod openai_render;
 mod outcome;
+mod prompt_tokens;
 pub mod request;
 mod truth;
 

@@ -2,8 +2,8 @@
 //! path), how many prompt tokens it carries, how long an answer it allows and how that answer
 //! is to be sent.
 //!
-//! Prompts are counted while the JSON is read, with the builtin tokenizer as a real server
-//! would (O(prompt)); nothing of the prompt is kept. Unknown fields are ignored, as
+//! Prompts are counted while the JSON is read, exactly as the builtin tokenizer counts them
+//! ([`super::prompt_tokens`]); nothing of the prompt is kept. Unknown fields are ignored, as
 //! OpenAI-compatible servers do.
 
 use std::fmt;
@@ -11,7 +11,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, SeqAccess, Visitor};
 
-use crate::tokenizer::Tokenizer;
+use super::prompt_tokens::count;
 
 /// The APIs the simulated engine serves, by URL path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -282,11 +282,6 @@ impl<'de> Deserialize<'de> for ModelName {
     }
 }
 
-/// Counts the tokens of `text` with the builtin tokenizer.
-fn count(text: &str) -> u64 {
-    Tokenizer::builtin().count(text)
-}
-
 /// The prompt tokens of a chat's `messages`, summed over every message's content.
 struct Messages(u64);
 
@@ -477,6 +472,7 @@ pub(crate) fn fingerprint(bytes: &[u8], state: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokenizer::Tokenizer;
 
     fn parse_ok(route: Route, body: &str) -> ParsedRequest {
         parse(route, body.as_bytes()).unwrap()
