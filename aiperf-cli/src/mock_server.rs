@@ -1,10 +1,226 @@
-//! In progress.
+//! `aiperf mock-server`: the simulated engine of `aiperf_core::engine` served over HTTP
+//! (OpenAI chat, completions, embeddings, models; SSE streaming with usage), so tests, demos and
+//! `cargo xtask bench` have a real server on loopback with known truth (DESIGN.md §6).
+//!
+//! HTTP/1.1 with keep-alive and HTTP/2 with prior knowledge (h2c) share one port
+//! (hyper-util's auto connection builder). `--truth-log FILE` writes the engine's own timings of
+//! every request, one JSON line each, for pairing with a client's records by `X-Request-ID`.
+//!
+//! On start it prints exactly one line to stdout, `aiperf mock-server listening on
+//! http://ADDR:PORT`, so scripts can read the port when started with `--port 0`. Ctrl-C or
+//! SIGTERM stops it; requests still in flight are dropped (and logged as cancelled) and the
+//! truth log is flushed.
 
-/// Arguments.
+mod routes;
+mod truth_log;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aiperf_core::engine::{Engine, EngineConfig};
+use aiperf_core::tokenizer::Tokenizer;
+use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use truth_log::TruthLog;
+
+/// Arguments of `aiperf mock-server`. Engine defaults are those of `EngineConfig::default()`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct MockServerArgs {}
+pub(crate) struct MockServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks a free one (the line printed at start names it).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Runtime worker threads; 1 lets the server be pinned to one core (taskset).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    workers: u16,
+    /// Time from admission to the first token, in milliseconds.
+    #[arg(long, default_value_t = millis(EngineConfig::default().ttft))]
+    ttft_ms: f64,
+    /// Time between tokens, in milliseconds.
+    #[arg(long, default_value_t = millis(EngineConfig::default().itl))]
+    itl_ms: f64,
+    /// Tokens per streamed chunk (a chunk is sent every ITL × this).
+    #[arg(long, default_value_t = EngineConfig::default().tokens_per_chunk)]
+    tokens_per_chunk: u32,
+    /// Output length of requests that set no max_tokens.
+    #[arg(long, default_value_t = EngineConfig::default().default_output_tokens)]
+    output_tokens: u32,
+    /// Extra time to first token per prompt token, in microseconds.
+    #[arg(long, default_value_t = EngineConfig::default().prefill_per_input_token.as_secs_f64() * 1e6)]
+    prefill_us_per_token: f64,
+    /// Requests generating at once; later ones wait in FIFO order.
+    #[arg(long, default_value_t = EngineConfig::default().max_batch)]
+    max_batch: usize,
+    /// Fraction of requests answered with HTTP 500 (0 to 1), chosen by seed and request id.
+    #[arg(long, default_value_t = EngineConfig::default().error_rate)]
+    error_rate: f64,
+    /// Probability per token, after min_tokens, that an answer stops early (0 to 1).
+    #[arg(long, default_value_t = EngineConfig::default().eos_rate)]
+    eos_rate: f64,
+    /// Seed of the engine's random choices (errors, early stops, answer words).
+    #[arg(long, default_value_t = EngineConfig::default().seed)]
+    seed: u64,
+    /// Write each request's true timings to FILE, one JSON line per request.
+    #[arg(long, value_name = "FILE")]
+    truth_log: Option<PathBuf>,
+    /// The model name /v1/models reports (requests may name any model).
+    #[arg(long, default_value_t = EngineConfig::default().model)]
+    model: String,
+}
 
-/// Runs the command.
-pub(crate) fn run(_args: MockServerArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("not built yet")
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+/// A duration flag given in `unit_seconds` units (1e-3 for ms).
+fn duration_flag(flag: &str, value: f64, unit_seconds: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value * unit_seconds)
+        .map_err(|_| anyhow::anyhow!("{flag} is {value}: give a non-negative number"))
+}
+
+impl MockServerArgs {
+    fn engine_config(&self) -> anyhow::Result<EngineConfig> {
+        let config = EngineConfig {
+            ttft: duration_flag("--ttft-ms", self.ttft_ms, 1e-3)?,
+            itl: duration_flag("--itl-ms", self.itl_ms, 1e-3)?,
+            tokens_per_chunk: self.tokens_per_chunk,
+            default_output_tokens: self.output_tokens,
+            prefill_per_input_token: duration_flag(
+                "--prefill-us-per-token",
+                self.prefill_us_per_token,
+                1e-6,
+            )?,
+            max_batch: self.max_batch,
+            error_rate: self.error_rate,
+            eos_rate: self.eos_rate,
+            seed: self.seed,
+            model: self.model.clone(),
+        };
+        config.validate().context("invalid engine flags")?;
+        Ok(config)
+    }
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub(crate) fn run(args: MockServerArgs) -> anyhow::Result<u8> {
+    let config = args.engine_config()?;
+    let truth_log = args
+        .truth_log
+        .as_deref()
+        .map(TruthLog::create)
+        .transpose()?;
+    let engine = match &truth_log {
+        Some(log) => Engine::with_truth_sink(config, log.sink()),
+        None => Engine::new(config),
+    }
+    .context("invalid engine flags")?;
+    // Prompts are counted with the builtin tokenizer: build it while the runtime starts.
+    Tokenizer::warm_up_in_background();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(args.workers))
+        .thread_name("mock-server")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let served = runtime.block_on(serve(&args.host, args.port, engine));
+    // Drops the connections still open: their requests are logged as cancelled.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Some(log) = truth_log {
+        let path = log.path().display().to_string();
+        let written = log
+            .close()
+            .with_context(|| format!("cannot write the truth log {path}"))?;
+        eprintln!("aiperf mock-server: {written} requests written to the truth log {path}");
+    }
+    served?;
+    Ok(crate::exit::SUCCESS)
+}
+
+/// Accepts connections until a shutdown signal, serving each on its own task.
+async fn serve(host: &str, port: u16, engine: Engine) -> anyhow::Result<()> {
+    let listener = TcpListener::bind((host, port)).await.with_context(|| {
+        format!("cannot listen on {host}:{port}: pick another --port (0 takes any free one)")
+    })?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    // Ready means ready: the first request must not wait for the tokenizer (being built since
+    // start-up) that counts its prompt.
+    tokio::task::spawn_blocking(Tokenizer::builtin)
+        .await
+        .context("cannot build the builtin tokenizer")?;
+    announce(address)?;
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
+    // Benchmarks multiplex thousands of streams over few h2c connections.
+    builder.http2().max_concurrent_streams(100_000);
+    let builder = Arc::new(builder);
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: let connections close, then retry.
+                    eprintln!("aiperf mock-server: cannot accept a connection: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        // Each SSE event must leave at once, not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let builder = builder.clone();
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let engine = engine.clone();
+                async move { Ok::<_, std::convert::Infallible>(routes::handle(&engine, request).await) }
+            });
+            // A client closing mid-request is normal for a load generator: nothing to report.
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Prints the one stdout line scripts read the port from.
+fn announce(address: SocketAddr) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "aiperf mock-server listening on http://{address}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    // Without a Ctrl-C handler the server runs until killed.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
