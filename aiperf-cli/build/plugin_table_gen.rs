@@ -5,8 +5,8 @@
 //! Each plugin implementation becomes one `Registration::of::<Type>(...)`. Naming the type does
 //! two jobs: it links the plugin crate (a crate nothing names is dropped by the linker, its code
 //! with it), and it makes rustc check that the type exists and implements the category's trait.
-//! So that such an error points at the right plugin, the line rustc shows holds the plugin crate
-//! and the metadata key before the type path.
+//! So that such an error points at the right plugin, every line of the type path starts with
+//! the plugin crate and the metadata key.
 
 use std::fmt::Write;
 
@@ -55,10 +55,6 @@ pub fn render_plugin_table(
                     .clone()
                     .or_else(|| plugin.description.clone())
                     .unwrap_or_else(|| format!("plugin from crate {}", plugin.package));
-                let (_, rest) = d
-                    .type_path
-                    .split_once("::")
-                    .expect("declarations hold checked paths with a crate prefix");
                 let _ = writeln!(
                     out,
                     "        // {} {} ({})",
@@ -71,15 +67,19 @@ pub fn render_plugin_table(
                     "        ::aiperf_core::registry::Registration::<{}>::of::<",
                     spec.category_type
                 );
-                // The line rustc shows when the type is missing or lacks the trait.
-                let _ = writeln!(
-                    out,
-                    "/* {}: {} */ ::{}::{},",
-                    plugin.package,
-                    d.metadata_key(),
-                    linked.extern_name,
-                    rest
-                );
+                // The lines rustc shows when the type is missing or lacks the trait: one per path
+                // segment, each naming the crate and key first, so that no error span lands on a
+                // line long enough for rustc to cut the names off.
+                let segments =
+                    std::iter::once(linked.extern_name).chain(d.type_path.split("::").skip(1));
+                for segment in segments {
+                    let _ = writeln!(
+                        out,
+                        "/* {}: {} */ ::{segment}",
+                        plugin.package,
+                        d.metadata_key()
+                    );
+                }
                 let _ = writeln!(
                     out,
                     "        >({:?}, {:?}, {:?}, {:?}, {:?}, {}),",
@@ -164,13 +164,16 @@ mod tests {
     endpoints: &[
         // fast-chat 0.2.0 (/p/fast-chat/Cargo.toml)
         ::aiperf_core::registry::Registration::<::aiperf_core::endpoint::EndpointCategory>::of::<
-/* fast-chat: [package.metadata.aiperf.plugins.endpoint] chat */ ::renamed_chat::api::FastChat,
+/* fast-chat: [package.metadata.aiperf.plugins.endpoint] chat */ ::renamed_chat
+/* fast-chat: [package.metadata.aiperf.plugins.endpoint] chat */ ::api
+/* fast-chat: [package.metadata.aiperf.plugins.endpoint] chat */ ::FastChat
         >("chat", "FastChat", "fast-chat", "0.2.0", "a \"quoted\" chat", 5),
     ],
     transports: &[
         // fast-chat 0.2.0 (/p/fast-chat/Cargo.toml)
         ::aiperf_core::registry::Registration::<::aiperf_core::transport::TransportCategory>::of::<
-/* fast-chat: [package.metadata.aiperf.plugins.transport] http */ ::renamed_chat::Http,
+/* fast-chat: [package.metadata.aiperf.plugins.transport] http */ ::renamed_chat
+/* fast-chat: [package.metadata.aiperf.plugins.transport] http */ ::Http
         >("http", "Http", "fast-chat", "0.2.0", "fast things", 0),
     ],
     pins: &[
