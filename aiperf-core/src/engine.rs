@@ -248,10 +248,11 @@ impl Engine {
     /// `request_id` its `X-Request-ID` (one is generated when absent) and `arrival_ns` when it
     /// arrived ([`clock::now_ns`]).
     ///
-    /// Reading the request counts its prompt with the builtin tokenizer, which is built on first
-    /// use (100-200 ms): call [`crate::tokenizer::Tokenizer::warm_up_in_background`] at start-up to keep that off
-    /// the first request. A request that cannot be read, or that the error rate picks, is
-    /// answered with an [`EngineError`] (and its truth record is sent at once).
+    /// Reading the request counts its prompt as the builtin tokenizer would, which is built on
+    /// first use (100-200 ms): call [`crate::tokenizer::Tokenizer::warm_up_in_background`] at
+    /// start-up to keep that off the first request. A request that cannot be read, or that the
+    /// error rate picks, is answered with an [`EngineError`] (and its truth record is sent at
+    /// once).
     pub fn start(
         &self,
         path: &str,
@@ -261,20 +262,22 @@ impl Engine {
     ) -> Result<Generation, EngineError> {
         let shared = &self.shared;
         let sequence = shared.next_sequence.fetch_add(1, Ordering::Relaxed);
-        let outcome = match request_id {
-            Some(id) => Outcome::for_request(shared.config.seed, id.as_bytes()),
-            None => Outcome::for_request(shared.config.seed, &sequence.to_le_bytes()),
+        let generated_id;
+        let request_id = match request_id {
+            Some(id) => id,
+            None => {
+                generated_id = format!("engine-{sequence}");
+                &generated_id
+            }
         };
+        let outcome = Outcome::for_request(shared.config.seed, request_id.as_bytes());
         // The truth record names the request only when someone reads it.
         let mut truth = TruthRecord {
             arrival_ns: clock::to_unix_ns(arrival_ns),
             ..TruthRecord::default()
         };
         if shared.truth_sink.is_some() {
-            truth.request_id = match request_id {
-                Some(id) => id.to_owned(),
-                None => format!("engine-{sequence}"),
-            };
+            truth.request_id = request_id.to_owned();
             truth.path = path.to_owned();
         }
 

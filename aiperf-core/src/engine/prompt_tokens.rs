@@ -31,13 +31,10 @@ const MAX_NEWLINES: usize = 8;
 /// Longest vocabulary word, in letters: a word and its length are compared as one `u128`.
 const MAX_WORD: usize = 15;
 
-/// The vocabulary as an open-addressing hash set of packed words, and the token counts of
-/// newline runs.
+/// The vocabulary as an open-addressing hash set of packed words.
 struct Table {
     /// Packed words (see [`pack`]); 0 where free.
     slots: Box<[u128]>,
-    /// `newline_tokens[k]`: tokens of `k` newlines.
-    newline_tokens: [u64; MAX_NEWLINES + 1],
 }
 
 impl Table {
@@ -63,15 +60,7 @@ impl Table {
                 }
                 slots[slot] = key;
             }
-            let tokenizer = Tokenizer::builtin();
-            let mut newline_tokens = [0; MAX_NEWLINES + 1];
-            for (run, tokens) in newline_tokens.iter_mut().enumerate() {
-                *tokens = tokenizer.count(&"\n".repeat(run));
-            }
-            Table {
-                slots,
-                newline_tokens,
-            }
+            Table { slots }
         })
     }
 
@@ -86,6 +75,17 @@ impl Table {
             }
         }
     }
+}
+
+/// The tokens of a run of `run` newlines (up to [`MAX_NEWLINES`]), from the tokenizer, which
+/// is built only when a prompt has newlines: prompts of words alone never wait for it.
+fn newline_tokens(run: usize) -> Option<u64> {
+    static COUNTS: OnceLock<[u64; MAX_NEWLINES + 1]> = OnceLock::new();
+    let counts = COUNTS.get_or_init(|| {
+        let tokenizer = Tokenizer::builtin();
+        std::array::from_fn(|run| tokenizer.count(&"\n".repeat(run)))
+    });
+    counts.get(run).copied()
 }
 
 /// A word of 1 to [`MAX_WORD`] bytes as one number: its bytes, zero-padded, then its length
@@ -113,7 +113,7 @@ fn count_vocabulary_text(text: &[u8]) -> Option<u64> {
         match text[at] {
             b'\n' => {
                 let run = text[at..].iter().take_while(|b| **b == b'\n').count();
-                tokens += *table.newline_tokens.get(run)?;
+                tokens += newline_tokens(run)?;
                 at += run;
             }
             b' ' => {
