@@ -34,7 +34,11 @@ pub(crate) mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "aiperf", version, about = "Benchmark LLM inference servers: TTFT, inter-token latency, throughput, goodput")]
+#[command(
+    name = "aiperf",
+    version,
+    about = "Benchmark LLM inference servers: TTFT, inter-token latency, throughput, goodput"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -11,7 +11,9 @@ use aiperf_core::endpoint::{Endpoint, EndpointContext};
 use aiperf_core::export::{ArtifactDir, SessionPayloads, console};
 use aiperf_core::metrics::{MetricOptions, RunFacts, TokenSource, analyze, parse_goodput};
 use aiperf_core::registries::Registries;
-use aiperf_core::runner::{self, CancellationPolicy, PreparedRequest, RunControl, RunOutput, RunPlan, StopCondition};
+use aiperf_core::runner::{
+    self, CancellationPolicy, PreparedRequest, RunControl, RunOutput, RunPlan, StopCondition,
+};
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
 use aiperf_core::tokenizer::Tokenizer;
 use aiperf_core::transport::{Transport, TransportContext};
@@ -61,13 +63,22 @@ pub(crate) struct ProfileArgs {
     pub api_key: Option<String>,
 
     /// Extra header `Name:Value` sent with every request (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "NAME:VALUE", help_heading = "Endpoint")]
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "NAME:VALUE",
+        help_heading = "Endpoint"
+    )]
     #[serde(skip)]
     pub headers: Vec<String>,
 
     /// Extra payload field `key:value` (value parsed as JSON when it is JSON), or a JSON object
     /// (repeatable).
-    #[arg(long = "extra-inputs", value_name = "KEY:VALUE|JSON", help_heading = "Endpoint")]
+    #[arg(
+        long = "extra-inputs",
+        value_name = "KEY:VALUE|JSON",
+        help_heading = "Endpoint"
+    )]
     pub extra_inputs: Vec<String>,
 
     // ---- Load ----
@@ -163,7 +174,11 @@ pub(crate) struct ProfileArgs {
     pub use_server_token_count: bool,
 
     /// Select an implementation: CATEGORY.NAME=TYPE_OR_CRATE (repeatable).
-    #[arg(long = "use-implementation", value_name = "CATEGORY.NAME=WHICH", help_heading = "Registry")]
+    #[arg(
+        long = "use-implementation",
+        value_name = "CATEGORY.NAME=WHICH",
+        help_heading = "Registry"
+    )]
     pub use_implementation: Vec<String>,
 }
 
@@ -219,13 +234,17 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         bail!("--request-rate must be a positive number of requests per second, got {rate}");
     }
     if args.request_rate.is_none() && args.arrival_pattern != ArrivalPatternArg::Poisson {
-        bail!("--arrival-pattern applies only with --request-rate: add --request-rate or drop --arrival-pattern");
+        bail!(
+            "--arrival-pattern applies only with --request-rate: add --request-rate or drop --arrival-pattern"
+        );
     }
     let pattern = match (args.arrival_pattern, args.arrival_smoothness) {
         (ArrivalPatternArg::Gamma, smoothness) => {
             let smoothness = smoothness.unwrap_or(1.0);
             if !(smoothness.is_finite() && smoothness > 0.0) {
-                bail!("--arrival-smoothness must be a positive number (1 is Poisson), got {smoothness}");
+                bail!(
+                    "--arrival-smoothness must be a positive number (1 is Poisson), got {smoothness}"
+                );
             }
             ArrivalPattern::Gamma { smoothness }
         }
@@ -234,7 +253,9 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         (ArrivalPatternArg::Poisson, None) => ArrivalPattern::Poisson,
     };
     let seconds = |flag: &str, value: f64| -> anyhow::Result<Duration> {
-        Duration::try_from_secs_f64(value).map_err(|_| anyhow::anyhow!("{flag} must be a non-negative number of seconds, got {value}"))
+        Duration::try_from_secs_f64(value).map_err(|_| {
+            anyhow::anyhow!("{flag} must be a non-negative number of seconds, got {value}")
+        })
     };
     let stop = match args.benchmark_duration {
         Some(duration) => {
@@ -263,7 +284,10 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             args.request_cancellation_rate
         );
     }
-    let cancellation_delay = seconds("--request-cancellation-delay", args.request_cancellation_delay)?;
+    let cancellation_delay = seconds(
+        "--request-cancellation-delay",
+        args.request_cancellation_delay,
+    )?;
     let cancellation = (args.request_cancellation_rate > 0.0).then_some(CancellationPolicy {
         fraction: args.request_cancellation_rate / 100.0,
         delay: cancellation_delay,
@@ -278,7 +302,10 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     if args.osl == Some(0) {
         bail!("--output-tokens-mean (--osl) must be at least 1");
     }
-    for (flag, stddev) in [("--isl-stddev", args.isl_stddev), ("--osl-stddev", args.osl_stddev)] {
+    for (flag, stddev) in [
+        ("--isl-stddev", args.isl_stddev),
+        ("--osl-stddev", args.osl_stddev),
+    ] {
         if !(stddev.is_finite() && stddev >= 0.0) {
             bail!("{flag} must be a non-negative number, got {stddev}");
         }
@@ -308,7 +335,10 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
     }
 
-    let artifact_dir = args.artifact_dir.clone().unwrap_or_else(|| default_artifact_dir(args, &load));
+    let artifact_dir = args
+        .artifact_dir
+        .clone()
+        .unwrap_or_else(|| default_artifact_dir(args, &load));
     let goodput = match &args.goodput {
         Some(slos) => parse_goodput(slos).context("invalid --goodput")?,
         None => Vec::new(),
@@ -317,7 +347,11 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         metric_options: MetricOptions {
             streaming: args.streaming,
             produces_tokens: true,
-            token_source: if args.use_server_token_count { TokenSource::Server } else { TokenSource::ServerWhenPresent },
+            token_source: if args.use_server_token_count {
+                TokenSource::Server
+            } else {
+                TokenSource::ServerWhenPresent
+            },
             goodput,
             ..MetricOptions::default()
         },
@@ -360,7 +394,11 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
 
 /// AIPerf accepts `localhost:8000`: a URL without a scheme is taken as http.
 fn normalize_url(url: &str) -> String {
-    if url.contains("://") { url.to_owned() } else { format!("http://{url}") }
+    if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
 }
 
 /// `artifacts/<model>-<endpoint type>-concurrency<N>` (or `-request_rate<R>`), AIPerf's naming.
@@ -368,7 +406,13 @@ fn default_artifact_dir(args: &ProfileArgs, load: &LoadMode) -> PathBuf {
     let model: String = args
         .model
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let load = match load {
         LoadMode::Concurrency(n) => format!("concurrency{n}"),
@@ -379,13 +423,17 @@ fn default_artifact_dir(args: &ProfileArgs, load: &LoadMode) -> PathBuf {
 
 /// Parses `--extra-inputs`: `key:value` pairs (the value read as JSON when it parses, else
 /// as a string) or whole JSON objects.
-fn parse_extra_inputs(items: &[String]) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+fn parse_extra_inputs(
+    items: &[String],
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
     let mut extra = serde_json::Map::new();
     for item in items {
         let trimmed = item.trim();
         if trimmed.starts_with('{') {
             let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(trimmed)
-                .with_context(|| format!("--extra-inputs `{item}` looks like JSON but is not a JSON object"))?;
+                .with_context(|| {
+                    format!("--extra-inputs `{item}` looks like JSON but is not a JSON object")
+                })?;
             extra.extend(object);
             continue;
         }
@@ -397,7 +445,8 @@ fn parse_extra_inputs(items: &[String]) -> anyhow::Result<serde_json::Map<String
             bail!("--extra-inputs `{item}` has an empty key");
         }
         let value = value.trim();
-        let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
         extra.insert(key.to_owned(), value);
     }
     Ok(extra)
@@ -411,7 +460,11 @@ fn choose_transport(
     requested: Option<&str>,
     ctx: &TransportContext,
 ) -> anyhow::Result<(String, Box<dyn Transport>)> {
-    let scheme = ctx.url.as_deref().and_then(|url| url.split_once("://")).map(|(scheme, _)| scheme.to_ascii_lowercase());
+    let scheme = ctx
+        .url
+        .as_deref()
+        .and_then(|url| url.split_once("://"))
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
     let mut serving = Vec::new();
     let mut candidates = Vec::new();
     for name in registries.transport.names() {
@@ -437,11 +490,16 @@ fn choose_transport(
     let known: Vec<&str> = registries.transport.names().collect();
     if let Some(requested) = requested {
         if !known.contains(&requested) {
-            bail!("unknown transport `{requested}`: known transports are {}", known.join(", "));
+            bail!(
+                "unknown transport `{requested}`: known transports are {}",
+                known.join(", ")
+            );
         }
         return match (candidates.pop(), &scheme) {
             (Some((name, transport)), _) => Ok((name.to_owned(), transport)),
-            (None, Some(scheme)) => bail!("transport `{requested}` cannot serve {scheme}:// URLs: pick another --transport or --url"),
+            (None, Some(scheme)) => bail!(
+                "transport `{requested}` cannot serve {scheme}:// URLs: pick another --transport or --url"
+            ),
             (None, None) => bail!("transport `{requested}` needs a --url"),
         };
     }
@@ -473,13 +531,23 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         .create_instance(&args.endpoint_type, &profile.endpoint_ctx)?
         .into();
     if args.streaming && !endpoint.metadata().supports_streaming {
-        bail!("endpoint `{}` cannot stream: drop --streaming", args.endpoint_type);
+        bail!(
+            "endpoint `{}` cannot stream: drop --streaming",
+            args.endpoint_type
+        );
     }
     profile.metric_options.produces_tokens = endpoint.metadata().produces_tokens;
-    let (transport_name, transport) = choose_transport(&registries, args.transport.as_deref(), &profile.transport_ctx)?;
+    let (transport_name, transport) = choose_transport(
+        &registries,
+        args.transport.as_deref(),
+        &profile.transport_ctx,
+    )?;
     let transport: Arc<dyn Transport> = transport.into();
     match &profile.transport_ctx.url {
-        Some(url) => eprintln!("aiperf: profiling {url} with endpoint `{}` over `{transport_name}`", args.endpoint_type),
+        Some(url) => eprintln!(
+            "aiperf: profiling {url} with endpoint `{}` over `{transport_name}`",
+            args.endpoint_type
+        ),
         None => eprintln!(
             "aiperf: no --url given: benchmarking the built-in simulated engine (transport `{transport_name}`)"
         ),
@@ -491,12 +559,16 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         .flat_map(|conversation| {
             let session_id: Arc<str> = conversation.session_id.as_str().into();
             let endpoint = &endpoint;
-            conversation.turns.iter().enumerate().map(move |(i, turn)| PreparedRequest {
-                session_id: Arc::clone(&session_id),
-                turn_index: i as u32,
-                payload: endpoint.format_payload(&turn.input),
-                input_tokens: turn.input_tokens,
-            })
+            conversation
+                .turns
+                .iter()
+                .enumerate()
+                .map(move |(i, turn)| PreparedRequest {
+                    session_id: Arc::clone(&session_id),
+                    turn_index: i as u32,
+                    payload: endpoint.format_payload(&turn.input),
+                    input_tokens: turn.input_tokens,
+                })
         })
         .collect();
 
@@ -533,7 +605,8 @@ async fn run_with_progress(
 ) -> anyhow::Result<RunOutput> {
     let grace = Duration::try_from_secs_f64(args.benchmark_grace_period).unwrap_or(Duration::ZERO);
     let signals = tokio::spawn(watch_signals(Arc::clone(&control), grace));
-    let progress = crate::progress::Progress::start(args.ui != UiArg::None, &plan, Arc::clone(&control));
+    let progress =
+        crate::progress::Progress::start(args.ui != UiArg::None, &plan, Arc::clone(&control));
     let output = runner::run(endpoint, transport, requests, plan, control).await;
     progress.finish();
     signals.abort();
@@ -541,7 +614,8 @@ async fn run_with_progress(
 }
 
 async fn watch_signals(control: Arc<RunControl>, grace: Duration) {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     next_signal(&mut terminate).await;
     eprintln!(
         "\naiperf: interrupted: no new requests; in-flight ones get {:.0} s to finish (interrupt again to stop now)",
@@ -605,7 +679,8 @@ fn report(
     let report = analyze(&output.records, &facts, &profile.metric_options);
     // The per-request file first: it holds everything measured, whatever fails after it.
     artifacts.write_records_jsonl(&report, &output.records)?;
-    let input_config = serde_json::to_value(args).context("failed to describe the run's configuration")?;
+    let input_config =
+        serde_json::to_value(args).context("failed to describe the run's configuration")?;
     artifacts.write_profile_json(&report, &input_config)?;
     artifacts.write_profile_csv(&report)?;
     artifacts.write_inputs_json(&SessionPayloads::group(

@@ -8,7 +8,8 @@ use support::run::{Run, read_json};
 
 /// Every stat key AIPerf writes for a record metric.
 const STAT_KEYS: [&str; 16] = [
-    "unit", "avg", "p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99", "min", "max", "std", "count", "sum",
+    "unit", "avg", "p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99", "min", "max",
+    "std", "count", "sum",
 ];
 
 fn assert_near(what: &str, value: f64, expected: f64, tolerance: f64) {
@@ -22,8 +23,17 @@ fn assert_near(what: &str, value: f64, expected: f64, tolerance: f64) {
 fn embedded_default_needs_no_server_and_writes_the_four_exports() {
     let run = Run::profile(&[]);
     run.assert_success();
-    assert!(run.stderr().contains("simulated engine"), "{}", run.stderr());
-    for file in ["profile_export_aiperf.json", "profile_export_aiperf.csv", "profile_export.jsonl", "inputs.json"] {
+    assert!(
+        run.stderr().contains("simulated engine"),
+        "{}",
+        run.stderr()
+    );
+    for file in [
+        "profile_export_aiperf.json",
+        "profile_export_aiperf.csv",
+        "profile_export.jsonl",
+        "inputs.json",
+    ] {
         assert!(run.dir.join(file).is_file(), "{file} missing");
     }
     assert_eq!(run.records().len(), 10);
@@ -34,20 +44,45 @@ fn embedded_default_needs_no_server_and_writes_the_four_exports() {
 fn streaming_chat_against_the_mock_server_measures_its_ttft_and_itl() {
     let server = MockServer::start(&["--ttft-ms", "50", "--itl-ms", "10"]);
     let run = Run::profile(&[
-        "--url", &server.url, "-m", "test", "--endpoint-type", "chat", "--streaming", "--concurrency", "32",
-        "--request-count", "300", "--osl", "64",
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--endpoint-type",
+        "chat",
+        "--streaming",
+        "--concurrency",
+        "32",
+        "--request-count",
+        "300",
+        "--osl",
+        "64",
     ]);
     run.assert_success();
     let records = run.records();
     assert_eq!(records.len(), 300);
     for record in &records {
-        assert_eq!(record["metrics"]["output_sequence_length"]["value"], 64, "{record}");
+        assert_eq!(
+            record["metrics"]["output_sequence_length"]["value"], 64,
+            "{record}"
+        );
         assert!(record["error"].is_null(), "{record}");
     }
     let ttft_p50 = run.stat("time_to_first_token", "p50");
-    assert!(ttft_p50 >= 50.0, "TTFT p50 {ttft_p50} ms is below the server's 50 ms");
-    assert!(ttft_p50 < 50.0 + 40.0, "TTFT p50 {ttft_p50} ms is far above the server's 50 ms");
-    assert_near("ITL p50 (ms)", run.stat("inter_token_latency", "p50"), 10.0, 3.0);
+    assert!(
+        ttft_p50 >= 50.0,
+        "TTFT p50 {ttft_p50} ms is below the server's 50 ms"
+    );
+    assert!(
+        ttft_p50 < 50.0 + 40.0,
+        "TTFT p50 {ttft_p50} ms is far above the server's 50 ms"
+    );
+    assert_near(
+        "ITL p50 (ms)",
+        run.stat("inter_token_latency", "p50"),
+        10.0,
+        3.0,
+    );
     // Little's law: throughput = concurrency / latency, within a loose bound.
     let latency_s = run.stat("request_latency", "avg") / 1000.0;
     let throughput = run.stat("request_throughput", "avg");
@@ -61,17 +96,49 @@ fn streaming_chat_against_the_mock_server_measures_its_ttft_and_itl() {
 #[test]
 fn completions_streaming_and_not_and_embeddings_against_the_mock_server() {
     let server = MockServer::start(&["--ttft-ms", "20", "--itl-ms", "5"]);
-    let common = ["--url", &server.url, "-m", "test", "--concurrency", "8", "--request-count", "40"];
+    let common = [
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--concurrency",
+        "8",
+        "--request-count",
+        "40",
+    ];
 
-    let streaming = Run::profile(&[&common[..], &["--endpoint-type", "completions", "--streaming", "--osl", "32"]].concat());
+    let streaming = Run::profile(
+        &[
+            &common[..],
+            &[
+                "--endpoint-type",
+                "completions",
+                "--streaming",
+                "--osl",
+                "32",
+            ],
+        ]
+        .concat(),
+    );
     streaming.assert_success();
     assert_eq!(streaming.records().len(), 40);
     assert_eq!(streaming.stat("output_sequence_length", "min"), 32.0);
     assert_eq!(streaming.stat("output_sequence_length", "max"), 32.0);
     assert!(streaming.stat("time_to_first_token", "p50") >= 20.0);
-    assert_near("ITL p50 (ms)", streaming.stat("inter_token_latency", "p50"), 5.0, 2.5);
+    assert_near(
+        "ITL p50 (ms)",
+        streaming.stat("inter_token_latency", "p50"),
+        5.0,
+        2.5,
+    );
 
-    let whole = Run::profile(&[&common[..], &["--endpoint-type", "completions", "--osl", "32"]].concat());
+    let whole = Run::profile(
+        &[
+            &common[..],
+            &["--endpoint-type", "completions", "--osl", "32"],
+        ]
+        .concat(),
+    );
     whole.assert_success();
     assert_eq!(whole.stat("output_sequence_length", "avg"), 32.0);
     // 20 ms to the first token + 31 gaps of 5 ms, all before the body is sent.
@@ -89,8 +156,23 @@ fn completions_streaming_and_not_and_embeddings_against_the_mock_server() {
 fn poisson_rate_is_met_and_dispatch_lag_is_recorded() {
     let server = MockServer::start(&["--ttft-ms", "5", "--itl-ms", "1"]);
     let run = Run::profile(&[
-        "--url", &server.url, "-m", "test", "--streaming", "--request-rate", "200", "--arrival-pattern", "poisson",
-        "--request-count", "600", "--osl", "4", "--isl", "32", "--random-seed", "1",
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--streaming",
+        "--request-rate",
+        "200",
+        "--arrival-pattern",
+        "poisson",
+        "--request-count",
+        "600",
+        "--osl",
+        "4",
+        "--isl",
+        "32",
+        "--random-seed",
+        "1",
     ]);
     run.assert_success();
     let records = run.records();
@@ -102,44 +184,107 @@ fn poisson_rate_is_met_and_dispatch_lag_is_recorded() {
     starts.sort_by(f64::total_cmp);
     let span_s = (starts[starts.len() - 1] - starts[0]) / 1e9;
     let rate = (starts.len() - 1) as f64 / span_s;
-    assert!((rate - 200.0).abs() / 200.0 < 0.08, "achieved send rate {rate}/s, asked 200/s");
+    assert!(
+        (rate - 200.0).abs() / 200.0 < 0.08,
+        "achieved send rate {rate}/s, asked 200/s"
+    );
     for record in &records {
         // AIPerf's name for the dispatch lag: intended to actual send time.
         let lag = &record["metrics"]["credit_to_start_latency"];
-        assert!(lag["value"].as_f64().is_some_and(|v| v >= 0.0), "no dispatch lag in {record}");
+        assert!(
+            lag["value"].as_f64().is_some_and(|v| v >= 0.0),
+            "no dispatch lag in {record}"
+        );
     }
 }
 
 #[test]
 fn export_files_have_aiperf_shapes() {
-    let run = Run::profile(&["--streaming", "--request-count", "4", "--osl", "8", "--isl", "16"]);
+    let run = Run::profile(&[
+        "--streaming",
+        "--request-count",
+        "4",
+        "--osl",
+        "8",
+        "--isl",
+        "16",
+    ]);
     run.assert_success();
     let summary = run.summary();
-    for key in ["schema_version", "aiperf_version", "benchmark_id", "input_config", "was_cancelled", "error_summary", "start_time", "end_time"] {
+    for key in [
+        "schema_version",
+        "aiperf_version",
+        "benchmark_id",
+        "input_config",
+        "was_cancelled",
+        "error_summary",
+        "start_time",
+        "end_time",
+    ] {
         assert!(summary.get(key).is_some(), "summary lacks {key}");
     }
-    for metric in ["time_to_first_token", "inter_token_latency", "request_latency", "output_sequence_length", "input_sequence_length"] {
-        let keys: Vec<&str> = summary[metric].as_object().unwrap().keys().map(String::as_str).collect();
+    for metric in [
+        "time_to_first_token",
+        "inter_token_latency",
+        "request_latency",
+        "output_sequence_length",
+        "input_sequence_length",
+    ] {
+        let keys: Vec<&str> = summary[metric]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         for key in STAT_KEYS {
             assert!(keys.contains(&key), "{metric} lacks {key}: {keys:?}");
         }
     }
-    for derived in ["request_throughput", "output_token_throughput", "benchmark_duration"] {
-        assert!(summary[derived]["unit"].is_string() && summary[derived]["avg"].is_number(), "{derived}: {}", summary[derived]);
+    for derived in [
+        "request_throughput",
+        "output_token_throughput",
+        "benchmark_duration",
+    ] {
+        assert!(
+            summary[derived]["unit"].is_string() && summary[derived]["avg"].is_number(),
+            "{derived}: {}",
+            summary[derived]
+        );
     }
     let record = &run.records()[0];
-    for key in ["x_request_id", "x_correlation_id", "conversation_id", "turn_index", "request_start_ns", "request_ack_ns", "request_end_ns", "benchmark_phase", "was_cancelled"] {
-        assert!(record["metadata"].get(key).is_some(), "record metadata lacks {key}: {record}");
+    for key in [
+        "x_request_id",
+        "x_correlation_id",
+        "conversation_id",
+        "turn_index",
+        "request_start_ns",
+        "request_ack_ns",
+        "request_end_ns",
+        "benchmark_phase",
+        "was_cancelled",
+    ] {
+        assert!(
+            record["metadata"].get(key).is_some(),
+            "record metadata lacks {key}: {record}"
+        );
     }
     assert_eq!(record["metadata"]["benchmark_phase"], "profiling");
     assert_eq!(record["metrics"]["time_to_first_token"]["unit"], "ms");
     assert!(record["error"].is_null());
     let inputs = read_json(&run.dir.join("inputs.json"));
     let payload = &inputs["data"][0]["payloads"][0];
-    assert!(payload["messages"].is_array() && payload["stream"] == true, "{payload}");
+    assert!(
+        payload["messages"].is_array() && payload["stream"] == true,
+        "{payload}"
+    );
     // AIPerf's CSV comes from Python's csv module: CRLF line ends.
-    let csv = std::fs::read_to_string(run.dir.join("profile_export_aiperf.csv")).unwrap().replace("\r\n", "\n");
-    assert!(csv.starts_with("Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\n"), "{csv}");
+    let csv = std::fs::read_to_string(run.dir.join("profile_export_aiperf.csv"))
+        .unwrap()
+        .replace("\r\n", "\n");
+    assert!(
+        csv.starts_with("Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\n"),
+        "{csv}"
+    );
     assert!(csv.contains("\n\nMetric,Value\n"), "{csv}");
     assert!(csv.contains("Time to First Token (ms),"), "{csv}");
 }
@@ -152,12 +297,39 @@ fn every_aiperf_flag_is_in_the_help() {
         .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     for flag in [
-        "--concurrency", "--request-rate", "--arrival-pattern", "--arrival-smoothness", "--request-count", "--num-requests",
-        "--benchmark-duration", "--benchmark-grace-period", "--warmup-request-count", "--request-cancellation-rate",
-        "--request-cancellation-delay", "--isl", "--synthetic-input-tokens-mean", "--isl-stddev", "--osl",
-        "--output-tokens-mean", "--osl-stddev", "--random-seed", "--artifact-dir", "--ui", "--request-timeout-seconds",
-        "--header", "--api-key", "--url", "--model", "--endpoint-type", "--endpoint", "--streaming", "--extra-inputs",
-        "--failed-request-threshold", "--model-names", "--transport", "--use-implementation",
+        "--concurrency",
+        "--request-rate",
+        "--arrival-pattern",
+        "--arrival-smoothness",
+        "--request-count",
+        "--num-requests",
+        "--benchmark-duration",
+        "--benchmark-grace-period",
+        "--warmup-request-count",
+        "--request-cancellation-rate",
+        "--request-cancellation-delay",
+        "--isl",
+        "--synthetic-input-tokens-mean",
+        "--isl-stddev",
+        "--osl",
+        "--output-tokens-mean",
+        "--osl-stddev",
+        "--random-seed",
+        "--artifact-dir",
+        "--ui",
+        "--request-timeout-seconds",
+        "--header",
+        "--api-key",
+        "--url",
+        "--model",
+        "--endpoint-type",
+        "--endpoint",
+        "--streaming",
+        "--extra-inputs",
+        "--failed-request-threshold",
+        "--model-names",
+        "--transport",
+        "--use-implementation",
     ] {
         assert!(help.contains(flag), "{flag} missing from profile --help");
     }
@@ -166,21 +338,54 @@ fn every_aiperf_flag_is_in_the_help() {
 #[test]
 fn invalid_flag_combinations_are_refused_before_anything_runs() {
     for (args, message) in [
-        (&["--request-count", "5", "--benchmark-duration", "3"][..], "give only one"),
-        (&["--concurrency", "0"][..], "--concurrency must be at least 1"),
-        (&["--arrival-pattern", "gamma"][..], "--arrival-pattern applies only with --request-rate"),
-        (&["--request-rate", "5", "--arrival-smoothness", "2"][..], "only to --arrival-pattern gamma"),
-        (&["--request-cancellation-rate", "150"][..], "percentage from 0 to 100"),
+        (
+            &["--request-count", "5", "--benchmark-duration", "3"][..],
+            "give only one",
+        ),
+        (
+            &["--concurrency", "0"][..],
+            "--concurrency must be at least 1",
+        ),
+        (
+            &["--arrival-pattern", "gamma"][..],
+            "--arrival-pattern applies only with --request-rate",
+        ),
+        (
+            &["--request-rate", "5", "--arrival-smoothness", "2"][..],
+            "only to --arrival-pattern gamma",
+        ),
+        (
+            &["--request-cancellation-rate", "150"][..],
+            "percentage from 0 to 100",
+        ),
         (&["-H", "no-colon"][..], "Name:Value"),
         (&["--extra-inputs", "{not json"][..], "not a JSON object"),
         (&["--endpoint-type", "chta"][..], "known endpoints are"),
-        (&["--url", "ftp://127.0.0.1:1"][..], "no transport serves ftp://"),
+        (
+            &["--url", "ftp://127.0.0.1:1"][..],
+            "no transport serves ftp://",
+        ),
         (&["--transport", "nope"][..], "unknown transport `nope`"),
-        (&["--endpoint-type", "embeddings", "--streaming"][..], "--streaming"),
+        (
+            &["--endpoint-type", "embeddings", "--streaming"][..],
+            "--streaming",
+        ),
     ] {
         let run = Run::profile(args);
-        assert_eq!(run.output.status.code(), Some(2), "{args:?}: {}", run.stderr());
-        assert!(run.stderr().contains(message), "{args:?}: expected {message:?} in:\n{}", run.stderr());
-        assert!(!run.dir.join("profile_export.jsonl").exists(), "{args:?} ran anyway");
+        assert_eq!(
+            run.output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            run.stderr()
+        );
+        assert!(
+            run.stderr().contains(message),
+            "{args:?}: expected {message:?} in:\n{}",
+            run.stderr()
+        );
+        assert!(
+            !run.dir.join("profile_export.jsonl").exists(),
+            "{args:?} ran anyway"
+        );
     }
 }

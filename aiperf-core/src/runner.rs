@@ -139,7 +139,9 @@ pub struct RunOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The dataset is empty.
-    #[error("the dataset has no requests: give --num-dataset-entries of at least 1 or a non-empty input file")]
+    #[error(
+        "the dataset has no requests: give --num-dataset-entries of at least 1 or a non-empty input file"
+    )]
     EmptyDataset,
     /// The concurrency is 0.
     #[error("concurrency must be at least 1")]
@@ -189,7 +191,11 @@ pub async fn run(
     }
     let profiling_start_ns = now_ns();
     let profiling = run_phase(&shared, Phase::Profiling, shared.plan.stop, &next_request).await;
-    let profiling_end_ns = profiling.iter().map(|r| r.end_ns).max().unwrap_or(profiling_start_ns);
+    let profiling_end_ns = profiling
+        .iter()
+        .map(|r| r.end_ns)
+        .max()
+        .unwrap_or(profiling_start_ns);
     records.extend(profiling);
     Ok(RunOutput {
         records,
@@ -211,7 +217,9 @@ async fn run_phase(
         StopCondition::Count(n) => (n, None),
         StopCondition::Duration { duration, grace } => {
             let end = phase_start_ns + duration.as_nanos() as u64;
-            shared.control.cancel_in_flight_by(end + grace.as_nanos() as u64);
+            shared
+                .control
+                .cancel_in_flight_by(end + grace.as_nanos() as u64);
             (usize::MAX, Some(end))
         }
     };
@@ -229,7 +237,17 @@ async fn run_phase(
             rate,
             pattern,
             max_concurrency,
-        } => open_loop(shared, &phase, phase_start_ns, rate, pattern, max_concurrency).await,
+        } => {
+            open_loop(
+                shared,
+                &phase,
+                phase_start_ns,
+                rate,
+                pattern,
+                max_concurrency,
+            )
+            .await
+        }
     };
     records.sort_by_key(|r| r.start_ns);
     records
@@ -258,7 +276,11 @@ impl PhaseState {
 }
 
 /// N workers, each sending its next request as soon as its previous one ended.
-async fn closed_loop(shared: &Arc<Shared>, phase: &Arc<PhaseState>, workers: usize) -> Vec<RequestRecord> {
+async fn closed_loop(
+    shared: &Arc<Shared>,
+    phase: &Arc<PhaseState>,
+    workers: usize,
+) -> Vec<RequestRecord> {
     let handles: Vec<_> = (0..workers)
         .map(|_| {
             let shared = Arc::clone(shared);
@@ -292,7 +314,8 @@ async fn open_loop(
     pattern: crate::schedule::ArrivalPattern,
     max_concurrency: Option<usize>,
 ) -> Vec<RequestRecord> {
-    let arrivals = ArrivalTimes::new(rate, pattern, shared.plan.seed).expect("validated before the run");
+    let arrivals =
+        ArrivalTimes::new(rate, pattern, shared.plan.seed).expect("validated before the run");
     let limit = max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
     let mut interrupted = shared.control.cancel_in_flight_at.subscribe();
     let mut handles = Vec::new();
@@ -306,7 +329,12 @@ async fn open_loop(
             _ = interrupted.changed() => {}
         }
         let permit = match &limit {
-            Some(limit) => Some(Arc::clone(limit).acquire_owned().await.expect("the semaphore is never closed")),
+            Some(limit) => Some(
+                Arc::clone(limit)
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed"),
+            ),
             None => None,
         };
         let Some(index) = phase.claim(&shared.control, due_ns) else {
@@ -343,7 +371,14 @@ pub fn random_uuid() -> String {
     let bits: u128 = rand::random();
     let bits = (bits & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
     let hex = format!("{bits:032x}");
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 enum Ending {
@@ -381,7 +416,17 @@ async fn execute(shared: &Shared, phase: Phase, index: usize, scheduled_ns: u64)
     };
     let ended_ns = now_ns();
     shared.control.completed.fetch_add(1, Ordering::Relaxed);
-    build_record(shared, phase, prepared, request_id, scheduled_ns, start_ns, ended_ns, sink, ending)
+    build_record(
+        shared,
+        phase,
+        prepared,
+        request_id,
+        scheduled_ns,
+        start_ns,
+        ended_ns,
+        sink,
+        ending,
+    )
 }
 
 /// Resolves when the run's in-flight deadline (if any, it may be set later) passes.
@@ -460,7 +505,12 @@ fn build_record(
             ended_ns,
         ),
         Ending::Finished(Ok(())) => {
-            let last_byte_ns = sink.chunks.last().map(|c| c.received_ns).or(sink.ack_ns).unwrap_or(ended_ns);
+            let last_byte_ns = sink
+                .chunks
+                .last()
+                .map(|c| c.received_ns)
+                .or(sink.ack_ns)
+                .unwrap_or(ended_ns);
             match parse_error {
                 Some(error) => (Outcome::Error(error), last_byte_ns),
                 None if response_ns.is_empty() => (
@@ -507,9 +557,15 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         let parts: Vec<&str> = a.split('-').collect();
-        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
         assert!(parts[2].starts_with('4'), "{a}");
-        assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'), "{a}");
+        assert!(
+            matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
+            "{a}"
+        );
     }
 
     #[test]
@@ -518,12 +574,19 @@ mod tests {
             fraction: 0.25,
             delay: Duration::ZERO,
         };
-        let picks: Vec<bool> = (0..10_000).map(|i| is_cancelled_on_purpose(&policy, 3, i)).collect();
+        let picks: Vec<bool> = (0..10_000)
+            .map(|i| is_cancelled_on_purpose(&policy, 3, i))
+            .collect();
         let share = picks.iter().filter(|&&p| p).count() as f64 / picks.len() as f64;
         assert!((share - 0.25).abs() < 0.02, "{share}");
-        let again: Vec<bool> = (0..10_000).map(|i| is_cancelled_on_purpose(&policy, 3, i)).collect();
+        let again: Vec<bool> = (0..10_000)
+            .map(|i| is_cancelled_on_purpose(&policy, 3, i))
+            .collect();
         assert_eq!(picks, again);
-        let none = CancellationPolicy { fraction: 0.0, ..policy };
+        let none = CancellationPolicy {
+            fraction: 0.0,
+            ..policy
+        };
         assert!((0..1000).all(|i| !is_cancelled_on_purpose(&none, 3, i)));
     }
 }

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use rand_distr::{Distribution, Exp, Gamma};
 
 /// How inter-arrival times are drawn in rate mode (`--arrival-pattern`).
@@ -95,12 +95,17 @@ impl ArrivalTimes {
         let mean_gap_ns = 1e9 / rate;
         let gaps = match pattern {
             ArrivalPattern::Constant => Gaps::Constant(mean_gap_ns),
-            ArrivalPattern::Poisson => Gaps::Exponential(Exp::new(1.0 / mean_gap_ns).expect("rate is positive")),
+            ArrivalPattern::Poisson => {
+                Gaps::Exponential(Exp::new(1.0 / mean_gap_ns).expect("rate is positive"))
+            }
             ArrivalPattern::Gamma { smoothness } => {
                 if !(smoothness.is_finite() && smoothness > 0.0) {
                     return Err(ScheduleError::BadSmoothness(smoothness));
                 }
-                Gaps::Gamma(Gamma::new(smoothness, mean_gap_ns / smoothness).expect("shape and scale are positive"))
+                Gaps::Gamma(
+                    Gamma::new(smoothness, mean_gap_ns / smoothness)
+                        .expect("shape and scale are positive"),
+                )
             }
         };
         Ok(Self {
@@ -144,24 +149,46 @@ mod tests {
 
     #[test]
     fn constant_arrivals_are_evenly_spaced() {
-        let offsets: Vec<Duration> = ArrivalTimes::new(4.0, ArrivalPattern::Constant, 0).unwrap().take(3).collect();
-        assert_eq!(offsets, [Duration::ZERO, Duration::from_millis(250), Duration::from_millis(500)]);
+        let offsets: Vec<Duration> = ArrivalTimes::new(4.0, ArrivalPattern::Constant, 0)
+            .unwrap()
+            .take(3)
+            .collect();
+        assert_eq!(
+            offsets,
+            [
+                Duration::ZERO,
+                Duration::from_millis(250),
+                Duration::from_millis(500)
+            ]
+        );
     }
 
     #[test]
     fn poisson_and_gamma_have_the_asked_mean_and_their_shape() {
         let (mean, cv) = mean_gap_s(ArrivalPattern::Poisson, 200.0);
         assert!((mean - 0.005).abs() < 0.0002, "mean gap {mean}");
-        assert!((cv - 1.0).abs() < 0.05, "exponential gaps have cv 1, got {cv}");
+        assert!(
+            (cv - 1.0).abs() < 0.05,
+            "exponential gaps have cv 1, got {cv}"
+        );
         let (mean, cv) = mean_gap_s(ArrivalPattern::Gamma { smoothness: 4.0 }, 200.0);
         assert!((mean - 0.005).abs() < 0.0002, "mean gap {mean}");
-        assert!((cv - 0.5).abs() < 0.05, "gamma shape 4 has cv 1/2, got {cv}");
+        assert!(
+            (cv - 0.5).abs() < 0.05,
+            "gamma shape 4 has cv 1/2, got {cv}"
+        );
     }
 
     #[test]
     fn offsets_are_deterministic_and_monotonic() {
-        let a: Vec<Duration> = ArrivalTimes::new(50.0, ArrivalPattern::Poisson, 9).unwrap().take(100).collect();
-        let b: Vec<Duration> = ArrivalTimes::new(50.0, ArrivalPattern::Poisson, 9).unwrap().take(100).collect();
+        let a: Vec<Duration> = ArrivalTimes::new(50.0, ArrivalPattern::Poisson, 9)
+            .unwrap()
+            .take(100)
+            .collect();
+        let b: Vec<Duration> = ArrivalTimes::new(50.0, ArrivalPattern::Poisson, 9)
+            .unwrap()
+            .take(100)
+            .collect();
         assert_eq!(a, b);
         assert!(a.windows(2).all(|w| w[0] <= w[1]));
     }

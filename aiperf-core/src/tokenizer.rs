@@ -58,7 +58,11 @@ mod tests {
     #[test]
     fn every_vocabulary_word_is_one_token_and_texts_of_them_count_exactly() {
         let tokenizer = Tokenizer::builtin();
-        let multi: Vec<&str> = WORDS.iter().copied().filter(|w| tokenizer.count(w) != 1).collect();
+        let multi: Vec<&str> = WORDS
+            .iter()
+            .copied()
+            .filter(|w| tokenizer.count(w) != 1)
+            .collect();
         assert!(multi.is_empty(), "not single tokens: {multi:?}");
         let text: String = WORDS.iter().cycle().take(1000).copied().collect();
         assert_eq!(tokenizer.count(&text), 1000);

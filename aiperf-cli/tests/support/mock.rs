@@ -23,7 +23,9 @@ impl MockServer {
             .expect("the aiperf binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("the mock server prints its address");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the mock server prints its address");
         let url = line
             .trim()
             .rsplit(' ')

@@ -62,18 +62,25 @@ impl Run {
     /// `profile_export.jsonl`, one value per line.
     pub fn records(&self) -> Vec<serde_json::Value> {
         let path = self.dir.join("profile_export.jsonl");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         text.lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSONL line {line:?}: {e}")))
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("bad JSONL line {line:?}: {e}"))
+            })
             .collect()
     }
 
     /// A metric's statistic from the summary, e.g. `stat("time_to_first_token", "p50")`.
     pub fn stat(&self, metric: &str, stat: &str) -> f64 {
         let summary = self.summary();
-        summary[metric][stat]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{metric}.{stat} missing from the summary: {}", summary[metric]))
+        summary[metric][stat].as_f64().unwrap_or_else(|| {
+            panic!(
+                "{metric}.{stat} missing from the summary: {}",
+                summary[metric]
+            )
+        })
     }
 }
 

@@ -32,9 +32,14 @@ impl LengthDistribution {
         if self.stddev <= 0.0 {
             return self.mean.max(1);
         }
-        let normal = Normal::new(f64::from(self.mean), self.stddev).expect("stddev is positive and finite");
+        let normal =
+            Normal::new(f64::from(self.mean), self.stddev).expect("stddev is positive and finite");
         let value = normal.sample(rng).round();
-        if value < 1.0 { 1 } else { value.min(f64::from(u32::MAX)) as u32 }
+        if value < 1.0 {
+            1
+        } else {
+            value.min(f64::from(u32::MAX)) as u32
+        }
     }
 }
 
@@ -113,7 +118,10 @@ mod tests {
         let a = generate(&config(0.0));
         assert!(a.iter().all(|c| c.turns[0].input_tokens == Some(100)));
         assert_eq!(a, generate(&config(0.0)));
-        let other = generate(&SyntheticConfig { seed: 8, ..config(0.0) });
+        let other = generate(&SyntheticConfig {
+            seed: 8,
+            ..config(0.0)
+        });
         assert_ne!(a, other);
         // Distinct prompts: a prefix cache cannot serve them all from one entry.
         assert_ne!(a[0].turns[0].input, a[1].turns[0].input);
@@ -122,11 +130,17 @@ mod tests {
     #[test]
     fn sampled_lengths_spread_around_the_mean_and_stay_positive() {
         let conversations = generate(&SyntheticConfig {
-            input_tokens: LengthDistribution { mean: 3, stddev: 50.0 },
+            input_tokens: LengthDistribution {
+                mean: 3,
+                stddev: 50.0,
+            },
             entries: 200,
             ..config(0.0)
         });
-        let lengths: Vec<u64> = conversations.iter().map(|c| c.turns[0].input_tokens.unwrap()).collect();
+        let lengths: Vec<u64> = conversations
+            .iter()
+            .map(|c| c.turns[0].input_tokens.unwrap())
+            .collect();
         assert!(lengths.iter().all(|&l| l >= 1));
         assert!(lengths.iter().any(|&l| l > 50));
     }
