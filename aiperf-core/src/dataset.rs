@@ -17,8 +17,11 @@ pub struct Turn {
     pub input: RequestInput,
     /// The client tokenizer's count of the prompt tokens, when known at dataset time.
     pub input_tokens: Option<u64>,
-    /// A wait before this turn is sent, after the previous one ended.
+    /// A wait before this turn is sent, after the previous turn of its conversation ended.
     pub delay: Option<Duration>,
+    /// When this turn is due, from the start of the trace (`timestamp` of trace formats);
+    /// used by fixed-schedule replay.
+    pub timestamp: Option<Duration>,
 }
 
 /// A sequence of turns sharing a session.

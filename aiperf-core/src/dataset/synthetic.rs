@@ -73,6 +73,7 @@ pub fn generate(config: &SyntheticConfig) -> Vec<Conversation> {
                     },
                     input_tokens: Some(u64::from(input_tokens)),
                     delay: None,
+                    timestamp: None,
                 }],
             }
         })
