@@ -12,7 +12,7 @@ use aiperf_core::export::{ArtifactDir, SessionPayloads, console};
 use aiperf_core::metrics::{MetricOptions, RunFacts, TokenSource, analyze, parse_goodput};
 use aiperf_core::registries::Registries;
 use aiperf_core::runner::{
-    self, CancellationPolicy, PreparedRequest, RunControl, RunOutput, RunPlan, StopCondition,
+    self, CancellationPolicy, PreparedConversation, RunControl, RunOutput, RunPlan, StopCondition,
 };
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
 use aiperf_core::tokenizer::Tokenizer;
@@ -417,6 +417,7 @@ fn default_artifact_dir(args: &ProfileArgs, load: &LoadMode) -> PathBuf {
     let load = match load {
         LoadMode::Concurrency(n) => format!("concurrency{n}"),
         LoadMode::Rate { rate, .. } => format!("request_rate{rate}"),
+        LoadMode::FixedSchedule { .. } => "fixed_schedule".to_owned(),
     };
     PathBuf::from("artifacts").join(format!("{model}-openai-{}-{load}", args.endpoint_type))
 }
@@ -554,23 +555,11 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
     }
 
     let conversations = synthetic::generate(&profile.synthetic);
-    let requests: Vec<PreparedRequest> = conversations
+    let conversations: Vec<PreparedConversation> = conversations
         .iter()
-        .flat_map(|conversation| {
-            let session_id: Arc<str> = conversation.session_id.as_str().into();
-            let endpoint = &endpoint;
-            conversation
-                .turns
-                .iter()
-                .enumerate()
-                .map(move |(i, turn)| PreparedRequest {
-                    session_id: Arc::clone(&session_id),
-                    turn_index: i as u32,
-                    payload: endpoint.format_payload(&turn.input),
-                    input_tokens: turn.input_tokens,
-                })
-        })
+        .map(|conversation| PreparedConversation::prepare(conversation, endpoint.as_ref()))
         .collect();
+    let order = Box::new((0..conversations.len()).cycle());
 
     // Checked now, not after the run: a run whose results cannot be written is wasted.
     let artifacts = ArtifactDir::prepare(&profile.artifact_dir)?;
@@ -583,13 +572,14 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         &args,
         Arc::clone(&endpoint),
         transport,
-        requests.clone(),
+        conversations,
+        order,
         profile.plan.clone(),
         Arc::clone(&control),
     ))?;
     let mut output = output;
     count_client_tokens(&mut output, endpoint.metadata().produces_tokens);
-    report(&args, &profile, &artifacts, &requests, &output)
+    report(&args, &profile, &artifacts, &output)
 }
 
 /// Runs the benchmark with a progress bar (when asked and on a terminal) and Ctrl-C / SIGTERM
@@ -599,7 +589,8 @@ async fn run_with_progress(
     args: &ProfileArgs,
     endpoint: Arc<dyn Endpoint>,
     transport: Arc<dyn Transport>,
-    requests: Vec<PreparedRequest>,
+    conversations: Vec<PreparedConversation>,
+    order: Box<dyn Iterator<Item = usize> + Send>,
     plan: RunPlan,
     control: Arc<RunControl>,
 ) -> anyhow::Result<RunOutput> {
@@ -607,7 +598,7 @@ async fn run_with_progress(
     let signals = tokio::spawn(watch_signals(Arc::clone(&control), grace));
     let progress =
         crate::progress::Progress::start(args.ui != UiArg::None, &plan, Arc::clone(&control));
-    let output = runner::run(endpoint, transport, requests, plan, control).await;
+    let output = runner::run(endpoint, transport, conversations, order, plan, control).await;
     progress.finish();
     signals.abort();
     Ok(output?)
@@ -666,7 +657,6 @@ fn report(
     args: &ProfileArgs,
     profile: &Profile,
     artifacts: &ArtifactDir,
-    requests: &[PreparedRequest],
     output: &RunOutput,
 ) -> anyhow::Result<u8> {
     let facts = RunFacts {
@@ -683,9 +673,13 @@ fn report(
         serde_json::to_value(args).context("failed to describe the run's configuration")?;
     artifacts.write_profile_json(&report, &input_config)?;
     artifacts.write_profile_csv(&report)?;
-    artifacts.write_inputs_json(&SessionPayloads::group(
-        requests.iter().map(|r| (&*r.session_id, &r.payload[..])),
-    ))?;
+    artifacts.write_inputs_json(&SessionPayloads::group(output.payloads.iter().flat_map(
+        |sent| {
+            sent.payloads
+                .iter()
+                .map(move |payload| (&*sent.session_id, &payload[..]))
+        },
+    )))?;
 
     print!("{}", console::render(&report));
     if !args.streaming && profile.transport_ctx.url.is_none() {

@@ -65,8 +65,11 @@ pub struct TokenCounts {
 pub struct RequestRecord {
     /// The `X-Request-ID` sent.
     pub request_id: String,
-    /// The conversation this request belongs to.
+    /// The conversation (dataset session) this request belongs to.
     pub conversation_id: String,
+    /// The id of this run of the conversation (`x_correlation_id`): shared by its turns,
+    /// different each time the conversation is sent again.
+    pub correlation_id: String,
     /// The turn's index within its conversation.
     pub turn_index: u32,
     /// Warm-up or profiling.

@@ -1,9 +1,10 @@
 //! The schedule stage of DESIGN.md §4: when each request is due.
 //!
-//! Two load modes, as AIPerf has them: closed-loop [`LoadMode::Concurrency`] (N workers, each
-//! sending its next request when the previous one ends) and open-loop [`LoadMode::Rate`]
+//! Three load modes, as AIPerf has them: closed-loop [`LoadMode::Concurrency`] (N workers, each
+//! sending its next request when the previous one ends), open-loop [`LoadMode::Rate`]
 //! (requests due at absolute offsets from the start, drawn from an [`ArrivalPattern`], optionally
-//! capped by a concurrency). Offsets are absolute, so a late request never delays the ones after
+//! capped by a concurrency), and [`LoadMode::FixedSchedule`] (trace replay: each conversation
+//! due at its recorded timestamp). Offsets are absolute, so a late request never delays the ones after
 //! it: there is no drift from relative sleeps.
 
 use std::time::Duration;
@@ -42,6 +43,13 @@ pub enum LoadMode {
         /// The in-flight cap (`--concurrency` given with `--request-rate`).
         max_concurrency: Option<usize>,
     },
+    /// `--fixed-schedule`: every conversation due at its first turn's timestamp (later turns
+    /// at their own timestamps, or after their delay), optionally with at most
+    /// `max_concurrency` conversations in flight.
+    FixedSchedule {
+        /// The in-flight cap (`--concurrency` given with `--fixed-schedule`).
+        max_concurrency: Option<usize>,
+    },
 }
 
 impl LoadMode {
@@ -52,7 +60,14 @@ impl LoadMode {
             Self::Rate {
                 max_concurrency: Some(n),
                 ..
+            }
+            | Self::FixedSchedule {
+                max_concurrency: Some(n),
             } => n,
+            // A trace's concurrency is not known ahead: a pool that rarely needs to grow.
+            Self::FixedSchedule {
+                max_concurrency: None,
+            } => 256,
             // Open loop without a cap: as many as a second of arrivals, at least 64.
             Self::Rate { rate, .. } => (rate.ceil() as usize).clamp(64, 65_536),
         }

@@ -14,16 +14,12 @@
 //! 5. a type path naming no type, then 6. a type lacking the trait: compilation fails on a line
 //!    naming the plugin crate and its metadata key.
 //!
-//! Speed: compiled dependencies are shared with the real workspace by pointing cargo's build
-//! directory (`CARGO_BUILD_BUILD_DIR`) at the workspace's own, while final binaries go to
-//! `<target>/e2e/target`, so the real `target/debug/aiperf` is never replaced by a test build.
-//! Cargo names the artifacts of a path crate after its place in the workspace, not its absolute
-//! path, so the copy's unchanged crates (aiperf-core, the builtins) reuse the real ones as they
-//! are: the copy keeps the sources' modification times, except for manifests and lock files,
-//! which get new ones (so build scripts watching them rerun). The one crate the flow changes,
-//! aiperf-cli, must not share: its build script's output would leak into the real workspace's
-//! next build. So the copy's aiperf-cli gets a feature that does nothing, `e2e-isolation`, and
-//! the flow builds with it: a different feature set gives its artifacts different names.
+//! Isolation: the nested builds use a target directory of their own (`<target>/e2e/target`),
+//! kept between runs so that only the first run compiles the dependencies. Sharing the real
+//! workspace's build directory would be faster but is unsafe: cargo names the artifacts of a
+//! path crate after its place in the workspace, not its absolute path, so the copy's
+//! aiperf-core would overwrite the real one's, and the real workspace's next build would take
+//! the copy's stale artifacts for fresh.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -45,9 +41,6 @@ const FIRST: &str = "e2e-chat-a";
 const SECOND: &str = "e2e-chat-b";
 /// The builtin the plugins override (registered by aiperf-endpoints).
 const BUILTIN_CHAT: &str = "ChatEndpoint";
-/// A feature that does nothing, added to the copy's aiperf-cli and enabled in its builds, so
-/// that they never share artifacts with the real workspace's aiperf-cli (see the module doc).
-const ISOLATION_FEATURE: &str = "e2e-isolation";
 
 /// `[&OsStr; N]` from strings and paths, for command arguments.
 macro_rules! os_args {
@@ -66,16 +59,11 @@ pub fn run(_args: Args) -> anyhow::Result<bool> {
         .exec()
         .context("cannot read the workspace's metadata")?;
     let target_dir = metadata.target_directory.into_std_path_buf();
-    let build_dir = metadata
-        .build_directory
-        .map(|d| d.into_std_path_buf())
-        .unwrap_or_else(|| target_dir.clone());
     let base = target_dir.join("e2e");
     let flow = Flow {
         workspace: base.join("workspace"),
         outside: base.join("outside"),
         artifacts: base.join("target"),
-        build_dir,
     };
     for dir in [&flow.workspace, &flow.outside] {
         if dir.exists() {
@@ -86,14 +74,9 @@ pub fn run(_args: Args) -> anyhow::Result<bool> {
     let skip = [root.join("target"), root.join(".git"), target_dir.clone()];
     let copied = copy_tree(&root, &flow.workspace, &skip)
         .with_context(|| format!("cannot copy the workspace to {}", flow.workspace.display()))?;
-    edit_toml(&flow.workspace.join("aiperf-cli/Cargo.toml"), |doc| {
-        table_path(doc, &["features"])
-            .insert(ISOLATION_FEATURE, toml_edit::value(toml_edit::Array::new()));
-    })?;
     println!(
-        "e2e: copied the workspace ({copied} files) to {}\n     compiled dependencies shared through {}, binaries in {}",
+        "e2e: copied the workspace ({copied} files) to {}\n     building in {}",
         flow.workspace.display(),
-        flow.build_dir.display(),
         flow.artifacts.display()
     );
 
@@ -159,10 +142,8 @@ struct Flow {
     workspace: PathBuf,
     /// Where plugins are scaffolded, outside the copy.
     outside: PathBuf,
-    /// `CARGO_TARGET_DIR` of the nested builds: final binaries only.
+    /// `CARGO_TARGET_DIR` of the nested builds, separate from the real workspace's.
     artifacts: PathBuf,
-    /// `CARGO_BUILD_BUILD_DIR` of the nested builds: the real workspace's compiled dependencies.
-    build_dir: PathBuf,
 }
 
 impl Flow {
@@ -289,14 +270,7 @@ impl Flow {
     }
 
     fn build(&self) -> anyhow::Result<Output> {
-        self.cargo(&os_args![
-            "build",
-            "--offline",
-            "-p",
-            "aiperf-cli",
-            "--features",
-            ISOLATION_FEATURE,
-        ])
+        self.cargo(&os_args!["build", "--offline", "-p", "aiperf-cli",])
     }
 
     fn build_ok(&self) -> anyhow::Result<()> {
@@ -325,13 +299,13 @@ impl Flow {
         })
     }
 
-    /// A cargo command in the copy, with the shared build directory.
+    /// A cargo command in the copy, with its own target directory.
     fn cargo(&self, args: &[&std::ffi::OsStr]) -> anyhow::Result<Output> {
         workspace::cargo()
             .args(args)
             .current_dir(&self.workspace)
             .env("CARGO_TARGET_DIR", &self.artifacts)
-            .env("CARGO_BUILD_BUILD_DIR", &self.build_dir)
+            .env_remove("CARGO_BUILD_BUILD_DIR")
             .env("CARGO_TERM_COLOR", "never")
             .output()
             .with_context(|| format!("cannot run cargo {args:?}"))

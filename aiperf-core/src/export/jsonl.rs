@@ -13,7 +13,7 @@
 //! `"error":{"code":..,"type":..,"message":..}` and the metrics it has (`request_latency` to
 //! the failure, `error_isl`); a cancelled one is reported as AIPerf reports cancellations (code
 //! 499, `RequestCancellationError`). The records keep no separate session id, so
-//! `x_correlation_id` is the conversation id. Warm-up requests are not written: they are not
+//! `x_correlation_id` identifies one run of a conversation (shared by its turns). Warm-up requests are not written: they are not
 //! part of the measured run, and scripts that average every line would count them.
 
 use std::io::{self, Write};
@@ -56,7 +56,7 @@ pub fn write(
         let line = Line {
             metadata: Metadata {
                 x_request_id: &record.request_id,
-                x_correlation_id: &record.conversation_id,
+                x_correlation_id: &record.correlation_id,
                 conversation_id: &record.conversation_id,
                 turn_index: record.turn_index,
                 request_start_ns: to_unix_ns(record.start_ns),

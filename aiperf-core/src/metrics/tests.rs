@@ -15,6 +15,7 @@ pub(crate) fn record() -> RequestRecord {
     RequestRecord {
         request_id: "req-1".into(),
         conversation_id: "conv-1".into(),
+        correlation_id: "conv-1".into(),
         turn_index: 0,
         phase: Phase::Profiling,
         scheduled_ns: START - MS / 2,

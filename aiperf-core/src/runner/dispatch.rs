@@ -1,0 +1,195 @@
+//! How conversations are started in a phase, one function per load mode: a closed loop of
+//! workers, an open loop at a rate, or a fixed schedule replaying timestamps. All share
+//! [`PhaseState`], which hands out the phase's requests and says when to stop.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Semaphore;
+use tokio::time::sleep_until;
+
+use super::session::run_conversation;
+use super::{Shared, StopCondition};
+use crate::clock::{instant_at, now_ns};
+use crate::record::{Phase, RequestRecord};
+use crate::schedule::{ArrivalPattern, ArrivalTimes, LoadMode};
+
+/// The state of one phase: which phase, when it started, and how many requests it may still
+/// send.
+pub(super) struct PhaseState {
+    /// Warm-up or profiling.
+    pub phase: Phase,
+    /// When the phase started; fixed-schedule timestamps count from here.
+    pub start_ns: u64,
+    count: usize,
+    claimed: AtomicUsize,
+    send_until_ns: Option<u64>,
+}
+
+impl PhaseState {
+    /// Claims one request of the phase, due at `due_ns`: its index among the run's requests,
+    /// or `None` when the phase must stop sending (count reached, duration over, interrupted).
+    pub fn claim(&self, shared: &Shared, due_ns: u64) -> Option<usize> {
+        if self.is_over(shared, due_ns) {
+            return None;
+        }
+        if self.claimed.fetch_add(1, Ordering::Relaxed) >= self.count {
+            return None;
+        }
+        Some(shared.requests_claimed.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Whether no request due at `due_ns` may be sent any more.
+    fn is_over(&self, shared: &Shared, due_ns: u64) -> bool {
+        shared.control.was_interrupted()
+            || self.send_until_ns.is_some_and(|end| due_ns >= end)
+            || self.claimed.load(Ordering::Relaxed) >= self.count
+    }
+}
+
+/// Runs one phase to its stop condition and returns its records, sorted by start time.
+pub(super) async fn run_phase(
+    shared: &Arc<Shared>,
+    phase: Phase,
+    stop: StopCondition,
+) -> Vec<RequestRecord> {
+    let start_ns = now_ns();
+    let (count, send_until_ns) = match stop {
+        StopCondition::Count(n) => (n, None),
+        StopCondition::Duration { duration, grace } => {
+            let end = start_ns + duration.as_nanos() as u64;
+            shared
+                .control
+                .cancel_in_flight_by(end + grace.as_nanos() as u64);
+            (usize::MAX, Some(end))
+        }
+    };
+    let state = Arc::new(PhaseState {
+        phase,
+        start_ns,
+        count,
+        claimed: AtomicUsize::new(0),
+        send_until_ns,
+    });
+    let mut records = match shared.plan.load {
+        LoadMode::Concurrency(workers) => closed_loop(shared, &state, workers).await,
+        LoadMode::Rate {
+            rate,
+            pattern,
+            max_concurrency,
+        } => open_loop(shared, &state, rate, pattern, max_concurrency).await,
+        LoadMode::FixedSchedule { max_concurrency } => {
+            fixed_schedule(shared, &state, max_concurrency).await
+        }
+    };
+    records.sort_by_key(|r| r.start_ns);
+    records
+}
+
+/// N workers, each starting its next conversation as soon as its previous one ended.
+async fn closed_loop(
+    shared: &Arc<Shared>,
+    state: &Arc<PhaseState>,
+    workers: usize,
+) -> Vec<RequestRecord> {
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let shared = Arc::clone(shared);
+            let state = Arc::clone(state);
+            tokio::spawn(async move {
+                let mut records = Vec::new();
+                while !state.is_over(&shared, now_ns()) {
+                    let index = shared.next_conversation();
+                    records.extend(run_conversation(&shared, &state, index, now_ns()).await);
+                }
+                records
+            })
+        })
+        .collect();
+    join_all(handles).await
+}
+
+/// Conversations started at absolute offsets from the phase start, each in its own task,
+/// with at most `max_concurrency` in flight when given.
+async fn open_loop(
+    shared: &Arc<Shared>,
+    state: &Arc<PhaseState>,
+    rate: f64,
+    pattern: ArrivalPattern,
+    max_concurrency: Option<usize>,
+) -> Vec<RequestRecord> {
+    let arrivals =
+        ArrivalTimes::new(rate, pattern, shared.plan.seed).expect("validated before the run");
+    let due_times = arrivals.map(|offset| state.start_ns + offset.as_nanos() as u64);
+    let conversations = std::iter::from_fn(|| Some(shared.next_conversation()));
+    start_on_schedule(shared, state, due_times.zip(conversations), max_concurrency).await
+}
+
+/// Every conversation once, due at its first turn's timestamp from the phase start.
+async fn fixed_schedule(
+    shared: &Arc<Shared>,
+    state: &Arc<PhaseState>,
+    max_concurrency: Option<usize>,
+) -> Vec<RequestRecord> {
+    let mut starts: Vec<(u64, usize)> = shared
+        .conversations
+        .iter()
+        .enumerate()
+        .filter_map(|(index, conversation)| {
+            let first = conversation.turns.first()?;
+            let offset = first.timestamp.unwrap_or_default();
+            Some((state.start_ns + offset.as_nanos() as u64, index))
+        })
+        .collect();
+    starts.sort_unstable();
+    start_on_schedule(shared, state, starts.into_iter(), max_concurrency).await
+}
+
+/// Starts conversation `index` at each `(due_ns, index)`, in order, until the phase is over.
+async fn start_on_schedule(
+    shared: &Arc<Shared>,
+    state: &Arc<PhaseState>,
+    schedule: impl Iterator<Item = (u64, usize)>,
+    max_concurrency: Option<usize>,
+) -> Vec<RequestRecord> {
+    let limit = max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
+    let mut interrupted = shared.control.cancel_in_flight_at.subscribe();
+    let mut handles = Vec::new();
+    for (due_ns, index) in schedule {
+        if state.is_over(shared, due_ns) {
+            break;
+        }
+        tokio::select! {
+            _ = sleep_until(instant_at(due_ns).into()) => {}
+            _ = interrupted.changed() => {}
+        }
+        let permit = match &limit {
+            Some(limit) => Some(
+                Arc::clone(limit)
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed"),
+            ),
+            None => None,
+        };
+        if state.is_over(shared, due_ns) {
+            break;
+        }
+        let shared = Arc::clone(shared);
+        let state = Arc::clone(state);
+        handles.push(tokio::spawn(async move {
+            let records = run_conversation(&shared, &state, index, due_ns).await;
+            drop(permit);
+            records
+        }));
+    }
+    join_all(handles).await
+}
+
+async fn join_all(handles: Vec<tokio::task::JoinHandle<Vec<RequestRecord>>>) -> Vec<RequestRecord> {
+    let mut records = Vec::with_capacity(handles.len());
+    for handle in handles {
+        records.extend(handle.await.expect("request tasks do not panic"));
+    }
+    records
+}

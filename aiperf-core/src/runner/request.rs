@@ -1,0 +1,264 @@
+//! One request, start to end: stamp the send time, let the transport fill the sink (chunks
+//! stamped on arrival), race it against the run's deadlines and any purposeful cancellation,
+//! then parse the chunks and assemble the [`RequestRecord`].
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::sleep_until;
+
+use super::{CancellationPolicy, Shared};
+use crate::clock::{instant_at, now_ns};
+use crate::endpoint::ResponseText;
+use crate::record::{ErrorInfo, Outcome, Phase, RequestRecord, TokenCounts};
+use crate::transport::{ResponseSink, TransportRequest};
+
+/// Whether request `index` is one of those cancelled on purpose: a deterministic draw from
+/// the seed and the index.
+pub(super) fn is_cancelled_on_purpose(
+    policy: &CancellationPolicy,
+    seed: u64,
+    index: usize,
+) -> bool {
+    // SplitMix64 of (seed, index): uniform, cheap, and the same on every run.
+    let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 11) as f64 / (1u64 << 53) as f64) < policy.fraction
+}
+
+/// A random UUID (version 4): request ids (`X-Request-ID`) and benchmark ids.
+pub fn random_uuid() -> String {
+    let bits: u128 = rand::random();
+    let bits = (bits & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+enum Ending {
+    Finished(Result<(), crate::transport::TransportError>),
+    Cancelled,
+}
+
+/// What identifies one request within its conversation.
+pub(super) struct RequestSpec<'a> {
+    /// The phase it belongs to.
+    pub phase: Phase,
+    /// Its index among all requests of the run (drives purposeful cancellations).
+    pub index: usize,
+    /// When the schedule meant to send it.
+    pub scheduled_ns: u64,
+    /// The body to send.
+    pub payload: Bytes,
+    /// Its conversation's session id.
+    pub session_id: &'a Arc<str>,
+    /// This run of the conversation.
+    pub correlation_id: &'a str,
+    /// The turn's index in the conversation.
+    pub turn_index: u32,
+    /// The client's prompt token count, when known.
+    pub input_tokens: Option<u64>,
+}
+
+/// Sends one request and returns its record.
+pub(super) async fn execute(shared: &Shared, spec: RequestSpec<'_>) -> RequestRecord {
+    let request_id = random_uuid();
+    let mut sink = ResponseSink::default();
+    let mut cancel_at = shared.control.cancel_in_flight_at.subscribe();
+    let on_purpose = shared
+        .plan
+        .cancellation
+        .filter(|policy| is_cancelled_on_purpose(policy, shared.plan.seed, spec.index))
+        .map(|policy| policy.delay);
+
+    let start_ns = now_ns();
+    let ending = {
+        let request = TransportRequest {
+            path: shared.endpoint.path(),
+            payload: spec.payload.clone(),
+            request_id: &request_id,
+            streaming: shared.plan.streaming,
+        };
+        let send = shared.transport.send(request, &mut sink);
+        let on_purpose_at = on_purpose.map(|delay| instant_at(start_ns + delay.as_nanos() as u64));
+        tokio::select! {
+            result = send => Ending::Finished(result),
+            () = wait_for_deadline(&mut cancel_at) => Ending::Cancelled,
+            () = sleep_or_never(on_purpose_at) => Ending::Cancelled,
+        }
+    };
+    let ended_ns = now_ns();
+    shared.control.completed.fetch_add(1, Ordering::Relaxed);
+    build_record(shared, &spec, request_id, start_ns, ended_ns, sink, ending)
+}
+
+/// Resolves when the run's in-flight deadline (if any, it may be set later) passes.
+pub(super) async fn wait_for_deadline(deadline: &mut watch::Receiver<Option<u64>>) {
+    loop {
+        let current = *deadline.borrow_and_update();
+        match current {
+            Some(at_ns) => tokio::select! {
+                _ = sleep_until(instant_at(at_ns).into()) => return,
+                changed = deadline.changed() => if changed.is_err() { std::future::pending::<()>().await },
+            },
+            None => {
+                if deadline.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_or_never(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Parses the chunks a request received and assembles its record.
+fn build_record(
+    shared: &Shared,
+    spec: &RequestSpec<'_>,
+    request_id: String,
+    start_ns: u64,
+    ended_ns: u64,
+    sink: ResponseSink,
+    ending: Ending,
+) -> RequestRecord {
+    let mut text = ResponseText::default();
+    let mut response_ns = Vec::with_capacity(sink.chunks.len());
+    let mut first_output_ns = None;
+    let mut usage = None;
+    let mut parse_error = None;
+    for chunk in &sink.chunks {
+        match shared.endpoint.parse_response(&chunk.data, &mut text) {
+            Ok(parsed) => {
+                if parsed.is_response() {
+                    response_ns.push(chunk.received_ns);
+                }
+                if parsed.has_content && first_output_ns.is_none() {
+                    first_output_ns = Some(chunk.received_ns);
+                }
+                if parsed.usage.is_some() {
+                    usage = parsed.usage;
+                }
+            }
+            Err(err) => {
+                parse_error.get_or_insert(ErrorInfo {
+                    code: sink.status,
+                    kind: "ResponseParseError".to_owned(),
+                    message: format!("could not parse a response chunk: {err}"),
+                });
+            }
+        }
+    }
+    let (outcome, end_ns) = match ending {
+        Ending::Cancelled => (Outcome::Cancelled, ended_ns),
+        Ending::Finished(Err(err)) => (
+            Outcome::Error(ErrorInfo {
+                code: err.code,
+                kind: err.kind.as_str().to_owned(),
+                message: err.message,
+            }),
+            ended_ns,
+        ),
+        Ending::Finished(Ok(())) => {
+            let last_byte_ns = sink
+                .chunks
+                .last()
+                .map(|c| c.received_ns)
+                .or(sink.ack_ns)
+                .unwrap_or(ended_ns);
+            match parse_error {
+                Some(error) => (Outcome::Error(error), last_byte_ns),
+                None if response_ns.is_empty() => (
+                    Outcome::Error(ErrorInfo {
+                        code: sink.status,
+                        kind: "EmptyResponseError".to_owned(),
+                        message: "the response carried no content".to_owned(),
+                    }),
+                    last_byte_ns,
+                ),
+                None => (Outcome::Success, last_byte_ns),
+            }
+        }
+    };
+    RequestRecord {
+        request_id,
+        conversation_id: spec.session_id.to_string(),
+        correlation_id: spec.correlation_id.to_owned(),
+        turn_index: spec.turn_index,
+        phase: spec.phase,
+        scheduled_ns: spec.scheduled_ns,
+        start_ns,
+        ack_ns: sink.ack_ns,
+        end_ns,
+        response_ns,
+        first_output_ns,
+        text,
+        usage,
+        client_tokens: TokenCounts {
+            input: spec.input_tokens,
+            ..TokenCounts::default()
+        },
+        outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn request_ids_are_version_4_uuids_and_unique() {
+        let a = random_uuid();
+        let b = random_uuid();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'), "{a}");
+        assert!(
+            matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn purposeful_cancellations_follow_the_fraction_deterministically() {
+        let policy = CancellationPolicy {
+            fraction: 0.25,
+            delay: Duration::ZERO,
+        };
+        let picks: Vec<bool> = (0..10_000)
+            .map(|i| is_cancelled_on_purpose(&policy, 3, i))
+            .collect();
+        let share = picks.iter().filter(|&&p| p).count() as f64 / picks.len() as f64;
+        assert!((share - 0.25).abs() < 0.02, "{share}");
+        let again: Vec<bool> = (0..10_000)
+            .map(|i| is_cancelled_on_purpose(&policy, 3, i))
+            .collect();
+        assert_eq!(picks, again);
+        let none = CancellationPolicy {
+            fraction: 0.0,
+            ..policy
+        };
+        assert!((0..1000).all(|i| !is_cancelled_on_purpose(&none, 3, i)));
+    }
+}

@@ -1,0 +1,97 @@
+//! One conversation, turn by turn: each turn waits for its due time (its timestamp in a fixed
+//! schedule, else the end of the previous turn plus its delay), claims a request of the phase,
+//! and is sent with the conversation so far: the earlier user turns and the server's real
+//! answers, so multi-turn prompts grow as they would with a real user.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::time::sleep_until;
+
+use super::Shared;
+use super::dispatch::PhaseState;
+use super::request::{self, RequestSpec, random_uuid};
+use crate::clock::instant_at;
+use crate::endpoint::{Message, RequestInput, Role};
+use crate::record::RequestRecord;
+use crate::schedule::LoadMode;
+
+/// Sends conversation `index`, its first turn due at `first_due_ns`, and returns its records.
+/// Stops early, between turns, when the phase stops.
+pub(super) async fn run_conversation(
+    shared: &Arc<Shared>,
+    phase: &PhaseState,
+    index: usize,
+    first_due_ns: u64,
+) -> Vec<RequestRecord> {
+    let conversation = &shared.conversations[index];
+    let fixed_schedule = matches!(shared.plan.load, LoadMode::FixedSchedule { .. });
+    let multi_turn = conversation.turns.len() > 1;
+    let correlation_id = random_uuid();
+    let mut history: Vec<Message> = Vec::new();
+    let mut sent: Vec<Bytes> = Vec::with_capacity(conversation.turns.len());
+    let mut records = Vec::with_capacity(conversation.turns.len());
+    let mut previous_end_ns = None;
+
+    for (turn_index, turn) in conversation.turns.iter().enumerate() {
+        let mut due_ns = match (fixed_schedule, turn.timestamp, previous_end_ns) {
+            (true, Some(timestamp), _) => phase.start_ns + timestamp.as_nanos() as u64,
+            (_, _, Some(previous_end)) => previous_end,
+            (_, _, None) => first_due_ns,
+        };
+        if let Some(delay) = turn.delay {
+            due_ns += delay.as_nanos() as u64;
+        }
+        if due_ns > crate::clock::now_ns() {
+            let mut deadline = shared.control.cancel_in_flight_at.subscribe();
+            tokio::select! {
+                _ = sleep_until(instant_at(due_ns).into()) => {}
+                () = request::wait_for_deadline(&mut deadline) => break,
+            }
+        }
+        let Some(request_index) = phase.claim(shared, due_ns) else {
+            break;
+        };
+        let payload = match &turn.payload {
+            Some(payload) if history.is_empty() => payload.clone(),
+            _ => {
+                let mut messages = history.clone();
+                messages.extend(turn.input.messages.iter().cloned());
+                shared.endpoint.format_payload(&RequestInput {
+                    messages,
+                    max_output_tokens: turn.input.max_output_tokens,
+                })
+            }
+        };
+        let record = request::execute(
+            shared,
+            RequestSpec {
+                phase: phase.phase,
+                index: request_index,
+                scheduled_ns: due_ns,
+                payload: payload.clone(),
+                session_id: &conversation.session_id,
+                correlation_id: &correlation_id,
+                turn_index: turn_index as u32,
+                input_tokens: turn.input_tokens,
+            },
+        )
+        .await;
+        sent.push(payload);
+        previous_end_ns = Some(record.end_ns);
+        if multi_turn {
+            history.extend(turn.input.messages.iter().cloned());
+            if record.is_success() {
+                history.push(Message {
+                    role: Role::Assistant,
+                    content: record.text.content.clone(),
+                });
+            }
+        }
+        records.push(record);
+    }
+    if sent.len() == conversation.turns.len() {
+        shared.sent[index].get_or_init(|| sent);
+    }
+    records
+}
