@@ -150,6 +150,7 @@ async fn serve(host: &str, port: u16, engine: Engine) -> anyhow::Result<()> {
     let listener = TcpListener::bind((host, port)).await.with_context(|| {
         format!("cannot listen on {host}:{port}: pick another --port (0 takes any free one)")
     })?;
+    let shutdown = shutdown_signal();
     let address = listener
         .local_addr()
         .context("cannot read the listening address")?;
@@ -166,7 +167,6 @@ async fn serve(host: &str, port: u16, engine: Engine) -> anyhow::Result<()> {
     builder.http2().max_concurrent_streams(100_000);
     let builder = Arc::new(builder);
 
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -206,21 +206,36 @@ fn announce(address: SocketAddr) -> anyhow::Result<()> {
         .context("cannot write to stdout")
 }
 
-/// Completes on Ctrl-C or (on Unix) SIGTERM.
-async fn shutdown_signal() {
+/// Completes on Ctrl-C or (on Unix) SIGTERM. The handlers are installed when this is called,
+/// not when first polled, so a signal right after the "listening" line still stops the server
+/// cleanly.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn received(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                // No handler could be installed: the default action (exit) applies.
+                None => std::future::pending().await,
             }
-            return;
+        }
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        let terminate = signal(SignalKind::terminate()).ok();
+        async move {
+            tokio::select! {
+                () = received(interrupt) => {}
+                () = received(terminate) => {}
+            }
         }
     }
-    // Without a Ctrl-C handler the server runs until killed.
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+    #[cfg(not(unix))]
+    async {
+        // Without a Ctrl-C handler the server runs until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
