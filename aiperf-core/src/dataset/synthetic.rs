@@ -1,17 +1,29 @@
 //! Synthetic prompts of exact token lengths, as AIPerf's `--isl`/`--osl` flags describe them.
 //!
-//! Prompts are made of [`crate::vocabulary::WORDS`], each exactly one token of the builtin
-//! tokenizer, so a prompt of N words is N tokens without running the tokenizer on the critical
-//! path. Lengths are drawn from a normal distribution (mean, stddev) rounded and clamped to at
-//! least 1, deterministically from the seed.
+//! Prompts are made of [`PromptWords`], each exactly one token of the chosen tokenizer, so a
+//! prompt of N words is N tokens without running the tokenizer on the critical path. Lengths
+//! are drawn from a normal distribution (mean, stddev) rounded and clamped to at least 1,
+//! deterministically from the seed. With [`PrefixConfig`] set, each prompt starts with one of
+//! the prefix prompts and each conversation with the shared system prompt, counted in
+//! [`Turn::input_tokens`].
+//!
+//! ```
+//! use aiperf_core::dataset::synthetic::{self, LengthDistribution, SyntheticConfig};
+//!
+//! let conversations = synthetic::generate(&SyntheticConfig {
+//!     input_tokens: LengthDistribution::fixed(128),
+//!     entries: 4,
+//!     ..SyntheticConfig::default()
+//! });
+//! assert_eq!(conversations[0].turns[0].input_tokens, Some(128));
+//! ```
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
-use super::{Conversation, Turn};
+use super::{Conversation, PrefixConfig, PrefixPrompts, PromptWords, Turn};
 use crate::endpoint::{Message, RequestInput};
-use crate::vocabulary::WORDS;
 
 /// A length distribution: a mean and a standard deviation, in tokens.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,7 +40,7 @@ impl LengthDistribution {
         Self { mean, stddev: 0.0 }
     }
 
-    fn sample(&self, rng: &mut StdRng) -> u32 {
+    fn sample(&self, rng: &mut impl Rng) -> u32 {
         if self.stddev <= 0.0 {
             return self.mean.max(1);
         }
@@ -46,7 +58,7 @@ impl LengthDistribution {
 /// What the synthetic dataset is made of.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntheticConfig {
-    /// Prompt lengths (`--isl`, `--isl-stddev`).
+    /// Prompt lengths (`--isl`, `--isl-stddev`), not counting prefixes.
     pub input_tokens: LengthDistribution,
     /// Output lengths asked for (`--osl`, `--osl-stddev`); `None` lets the server decide.
     pub output_tokens: Option<LengthDistribution>,
@@ -54,39 +66,62 @@ pub struct SyntheticConfig {
     pub entries: usize,
     /// The random seed (`--random-seed`).
     pub seed: u64,
+    /// The words prompts are made of, for the chosen tokenizer
+    /// ([`PromptWords::for_tokenizer`]).
+    pub prompt_words: PromptWords,
+    /// Prefix prompts and the shared system prompt (none by default).
+    pub prefix: PrefixConfig,
+}
+
+impl Default for SyntheticConfig {
+    /// AIPerf's defaults: 550-token prompts, the server's choice of output length, 100 entries,
+    /// seed 0, the builtin tokenizer's words, no prefixes.
+    fn default() -> Self {
+        Self {
+            input_tokens: LengthDistribution::fixed(550),
+            output_tokens: None,
+            entries: 100,
+            seed: 0,
+            prompt_words: PromptWords::builtin(),
+            prefix: PrefixConfig::default(),
+        }
+    }
 }
 
 /// Builds `config.entries` single-turn conversations with prompts of the sampled lengths.
 pub fn generate(config: &SyntheticConfig) -> Vec<Conversation> {
     let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut prefixes = PrefixPrompts::generate(&config.prefix, &config.prompt_words, config.seed);
     (0..config.entries)
         .map(|i| {
             let input_tokens = config.input_tokens.sample(&mut rng);
             let max_output_tokens = config.output_tokens.map(|d| d.sample(&mut rng));
-            let prompt = prompt_of(input_tokens, &mut rng);
+            let (mut messages, system_tokens) = prefixes.system_messages();
+            let (prefix, prefix_tokens) = prefixes.next_prefix();
+            let mut prompt = String::with_capacity(prefix.len() + input_tokens as usize * 8);
+            prompt.push_str(prefix);
+            config
+                .prompt_words
+                .push_words(&mut prompt, input_tokens, &mut rng);
+            messages.push(Message::user(prompt));
             Conversation {
                 session_id: format!("synthetic-{i}"),
                 turns: vec![Turn {
                     input: RequestInput {
-                        messages: vec![Message::user(prompt)],
+                        messages,
                         max_output_tokens,
                     },
-                    input_tokens: Some(u64::from(input_tokens)),
+                    input_tokens: Some(
+                        u64::from(system_tokens)
+                            + u64::from(prefix_tokens)
+                            + u64::from(input_tokens),
+                    ),
                     delay: None,
                     timestamp: None,
                 }],
             }
         })
         .collect()
-}
-
-/// A prompt of exactly `tokens` builtin-tokenizer tokens.
-fn prompt_of(tokens: u32, rng: &mut StdRng) -> String {
-    let mut prompt = String::with_capacity(tokens as usize * 7);
-    for _ in 0..tokens {
-        prompt.push_str(WORDS[rng.random_range(0..WORDS.len())]);
-    }
-    prompt
 }
 
 #[cfg(test)]
@@ -100,6 +135,7 @@ mod tests {
             output_tokens: Some(LengthDistribution::fixed(32)),
             entries: 20,
             seed: 7,
+            ..SyntheticConfig::default()
         }
     }
 
@@ -144,5 +180,73 @@ mod tests {
             .collect();
         assert!(lengths.iter().all(|&l| l >= 1));
         assert!(lengths.iter().any(|&l| l > 50));
+    }
+
+    #[test]
+    fn prefixes_and_the_shared_system_prompt_are_counted_exactly() {
+        let tokenizer = Tokenizer::builtin();
+        let conversations = generate(&SyntheticConfig {
+            prefix: PrefixConfig {
+                num_prefix_prompts: 2,
+                prefix_prompt_length: 30,
+                shared_system_prompt_length: 12,
+            },
+            ..config(10.0)
+        });
+        let pool = PrefixPrompts::generate(
+            &PrefixConfig {
+                num_prefix_prompts: 2,
+                prefix_prompt_length: 30,
+                shared_system_prompt_length: 12,
+            },
+            &PromptWords::builtin(),
+            7,
+        );
+        for conversation in &conversations {
+            let turn = &conversation.turns[0];
+            let [system, user] = &turn.input.messages[..] else {
+                panic!("a system and a user message: {:?}", turn.input.messages);
+            };
+            assert_eq!(system.role, crate::endpoint::Role::System);
+            assert_eq!(Some(system.content.as_str()), pool.system_prompt());
+            assert!(
+                pool.pool()
+                    .iter()
+                    .any(|p| user.content.starts_with(p.as_str()))
+            );
+            let counted = tokenizer.count(&system.content) + tokenizer.count(&user.content);
+            assert_eq!(Some(counted), turn.input_tokens);
+        }
+        // Both prefixes are used.
+        let first: std::collections::HashSet<&str> = conversations
+            .iter()
+            .map(|c| &c.turns[0].input.messages[1].content[..20])
+            .collect();
+        assert_eq!(first.len(), 2);
+    }
+
+    #[test]
+    fn another_tokenizers_words_give_exact_lengths_for_that_tokenizer() {
+        let words: Vec<&str> = crate::vocabulary::WORDS
+            .iter()
+            .map(|w| w.trim_start())
+            .collect();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(
+            &path,
+            crate::tokenizer::tests::word_level_json(&words[..50], false),
+        )
+        .expect("writable");
+        let tokenizer = Tokenizer::from_path(&path).expect("valid");
+        let prompt_words = PromptWords::for_tokenizer(&tokenizer).expect("50 words");
+        for conversation in generate(&SyntheticConfig {
+            prompt_words,
+            ..config(20.0)
+        }) {
+            let turn = &conversation.turns[0];
+            let counted = tokenizer.count(&turn.input.messages[0].content);
+            assert_eq!(Some(counted), turn.input_tokens);
+        }
     }
 }
