@@ -270,7 +270,7 @@ impl<'a> Fields<'a> {
         }
         // Durations hold u64 nanoseconds: about 584 years.
         const MAX_MILLIS: f64 = 1.8e13;
-        if !(millis <= MAX_MILLIS) {
+        if !millis.is_finite() || millis > MAX_MILLIS {
             return Err(LineError::Invalid {
                 field: self.path(key),
                 problem: format!("is too large ({value} ms)"),
