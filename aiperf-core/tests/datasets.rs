@@ -75,6 +75,94 @@ fn word_level(words: &[&str]) -> String {
     .to_string()
 }
 
+/// A GPT-2-style byte-level BPE tokenizer.json that knows `words` (each with its leading
+/// space, `Ġ` in byte-level form) as single tokens, built from their letters by merges.
+fn byte_level_bpe(words: &[&str]) -> String {
+    let mut vocab = serde_json::Map::new();
+    let mut merges: Vec<String> = Vec::new();
+    let add = |token: &str, vocab: &mut serde_json::Map<String, Value>| {
+        if !vocab.contains_key(token) {
+            let id = vocab.len();
+            vocab.insert(token.to_owned(), json!(id));
+        }
+    };
+    for word in words {
+        let symbols: Vec<String> = word
+            .chars()
+            .map(|c| {
+                if c == ' ' {
+                    "\u{120}".to_owned()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        symbols.iter().for_each(|symbol| add(symbol, &mut vocab));
+        let mut prefix = symbols[0].clone();
+        for symbol in &symbols[1..] {
+            let merge = format!("{prefix} {symbol}");
+            if !merges.contains(&merge) {
+                merges.push(merge);
+            }
+            prefix.push_str(symbol);
+            add(&prefix, &mut vocab);
+        }
+    }
+    let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": byte_level, "post_processor": null,
+        "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null,
+                  "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                  "fuse_unk": false, "byte_fallback": false, "vocab": vocab, "merges": merges}
+    })
+    .to_string()
+}
+
+#[test]
+fn synthetic_prompts_have_exact_lengths_for_a_byte_level_bpe_tokenizer() {
+    use aiperf_core::dataset::synthetic::{self, LengthDistribution, SyntheticConfig};
+    use aiperf_core::vocabulary::WORDS;
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    write(dir.path(), "tokenizer.json", &byte_level_bpe(&WORDS[..30]));
+    let tokenizer = Tokenizer::from_path(dir.path()).expect("valid");
+    assert_eq!(tokenizer.count(" the"), 1);
+    assert_eq!(tokenizer.count(" the of and"), 3);
+    assert_eq!(
+        tokenizer.count(" then"),
+        2,
+        "the, then n: not a word of its own"
+    );
+    let prompt_words = PromptWords::for_tokenizer(&tokenizer).expect("30 known words");
+    assert_eq!(prompt_words.len(), 30);
+    let conversations = synthetic::generate(&SyntheticConfig {
+        input_tokens: LengthDistribution {
+            mean: 200,
+            stddev: 50.0,
+        },
+        entries: 20,
+        prompt_words,
+        prefix: PrefixConfig {
+            num_prefix_prompts: 2,
+            prefix_prompt_length: 16,
+            shared_system_prompt_length: 8,
+        },
+        ..SyntheticConfig::default()
+    });
+    for conversation in conversations {
+        let turn = &conversation.turns[0];
+        let counted: u64 = turn
+            .input
+            .messages
+            .iter()
+            .map(|m| tokenizer.count(&m.content))
+            .sum();
+        assert_eq!(Some(counted), turn.input_tokens);
+    }
+}
+
 #[test]
 fn a_bpe_tokenizer_json_written_here_loads_and_counts_as_its_merges_say() {
     let dir = tempfile::tempdir().expect("a temp dir");
