@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aiperf_core::dataset::custom::{self, CustomDatasetConfig, CustomDatasetType};
 use aiperf_core::dataset::synthetic::{self, LengthDistribution, SyntheticConfig};
+use aiperf_core::dataset::{
+    Conversation, PrefixConfig, PromptWords, SamplingOrder, SamplingStrategy,
+};
 use aiperf_core::endpoint::{Endpoint, EndpointContext};
 use aiperf_core::export::{ArtifactDir, SessionPayloads, console};
 use aiperf_core::metrics::{MetricOptions, RunFacts, TokenSource, analyze, parse_goodput};
@@ -141,16 +145,64 @@ pub(crate) struct ProfileArgs {
     pub osl_stddev: f64,
 
     /// Distinct prompts generated (requests cycle over them).
-    #[arg(long, visible_aliases = ["num-prompts"], default_value_t = 100, help_heading = "Input")]
+    #[arg(long, visible_aliases = ["num-prompts", "conversation-num", "num-conversations"], default_value_t = 100, help_heading = "Input")]
     pub num_dataset_entries: usize,
 
     /// Seed for prompts, arrivals and cancellations.
     #[arg(long, default_value_t = 0, help_heading = "Input")]
     pub random_seed: u64,
 
-    /// Tokenizer for client-side counts: `builtin` (tiktoken o200k_base, offline).
+    /// Tokenizer for prompts and client-side counts: `builtin` (tiktoken o200k_base, offline) or
+    /// a HuggingFace tokenizer.json (a file, or a directory holding one).
     #[arg(long, default_value = "builtin", help_heading = "Input")]
     pub tokenizer: String,
+
+    /// A JSONL dataset file to send instead of synthetic prompts.
+    #[arg(long, help_heading = "Input")]
+    pub input_file: Option<PathBuf>,
+
+    /// The format of --input-file: single_turn, multi_turn or mooncake_trace.
+    #[arg(long, default_value = "single_turn", help_heading = "Input")]
+    pub custom_dataset_type: String,
+
+    /// Tokens per `hash_ids` block of a mooncake trace.
+    #[arg(long, default_value_t = 512, help_heading = "Input")]
+    pub isl_block_size: u32,
+
+    /// The order conversations are used in: random, sequential or shuffle (default: shuffle for
+    /// synthetic prompts, sequential for files).
+    #[arg(long, help_heading = "Input")]
+    pub dataset_sampling_strategy: Option<String>,
+
+    /// Distinct prefix prompts; each request starts with one of them (prefix-cache benchmarks).
+    #[arg(long, default_value_t = 0, help_heading = "Prefix prompt")]
+    pub num_prefix_prompts: usize,
+
+    /// Tokens of each prefix prompt.
+    #[arg(long, default_value_t = 0, help_heading = "Prefix prompt")]
+    pub prefix_prompt_length: u32,
+
+    /// Tokens of a system prompt shared by every conversation.
+    #[arg(long, default_value_t = 0, help_heading = "Prefix prompt")]
+    pub shared_system_prompt_length: u32,
+
+    // ---- Fixed schedule ----
+    /// Replay the dataset's timestamps (the default for datasets with timestamps and no
+    /// --request-rate).
+    #[arg(long, help_heading = "Fixed schedule")]
+    pub fixed_schedule: bool,
+
+    /// Shift timestamps so that the first one is sent at once.
+    #[arg(long, help_heading = "Fixed schedule")]
+    pub fixed_schedule_auto_offset: bool,
+
+    /// Skip requests timestamped before this many milliseconds.
+    #[arg(long, help_heading = "Fixed schedule")]
+    pub fixed_schedule_start_offset: Option<u64>,
+
+    /// Skip requests timestamped after this many milliseconds.
+    #[arg(long, help_heading = "Fixed schedule")]
+    pub fixed_schedule_end_offset: Option<u64>,
 
     // ---- Output ----
     /// Directory for the export files (default artifacts/<model>-<endpoint type>-<load>).
@@ -213,8 +265,19 @@ struct Profile {
     metric_options: MetricOptions,
     endpoint_ctx: EndpointContext,
     transport_ctx: TransportContext,
-    synthetic: SyntheticConfig,
+    dataset: DatasetSource,
+    sampling: SamplingStrategy,
+    tokenizer: Tokenizer,
     artifact_dir: PathBuf,
+}
+
+/// Where the conversations come from.
+#[derive(Debug)]
+enum DatasetSource {
+    /// Synthetic prompts of exact lengths.
+    Synthetic(SyntheticConfig),
+    /// A dataset file.
+    File(CustomDatasetConfig),
 }
 
 /// Checks the flags and their combinations; every error says what to change.
@@ -313,12 +376,70 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     if args.num_dataset_entries == 0 {
         bail!("--num-dataset-entries must be at least 1");
     }
-    if args.tokenizer != "builtin" {
+    let tokenizer = Tokenizer::from_spec(&args.tokenizer).context("invalid --tokenizer")?;
+    let prompt_words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
+    let prefix = PrefixConfig {
+        num_prefix_prompts: args.num_prefix_prompts,
+        prefix_prompt_length: args.prefix_prompt_length,
+        shared_system_prompt_length: args.shared_system_prompt_length,
+    };
+    if (prefix.num_prefix_prompts == 0) != (prefix.prefix_prompt_length == 0) {
+        bail!("--num-prefix-prompts and --prefix-prompt-length go together: give both, or neither");
+    }
+    let Some(isl_block_size) = std::num::NonZeroU32::new(args.isl_block_size) else {
+        bail!("--isl-block-size must be at least 1");
+    };
+    if let (Some(start), Some(end)) = (
+        args.fixed_schedule_start_offset,
+        args.fixed_schedule_end_offset,
+    ) && start > end
+    {
         bail!(
-            "--tokenizer `{}` is not supported by this build: use `builtin` (tiktoken o200k_base)",
-            args.tokenizer
+            "--fixed-schedule-start-offset ({start} ms) is after --fixed-schedule-end-offset ({end} ms)"
         );
     }
+    if args.fixed_schedule && args.request_rate.is_some() {
+        bail!(
+            "--fixed-schedule replays the dataset's timestamps; --request-rate sets its own: give only one"
+        );
+    }
+    let dataset = match &args.input_file {
+        Some(path) => {
+            let kind: CustomDatasetType = args
+                .custom_dataset_type
+                .parse()
+                .map_err(|err| anyhow::anyhow!("invalid --custom-dataset-type: {err}"))?;
+            let mut config = CustomDatasetConfig::new(path.clone(), kind, tokenizer.clone())?;
+            config.prompt_words = prompt_words.clone();
+            config.prefix = prefix;
+            config.isl_block_size = isl_block_size;
+            config.seed = args.random_seed;
+            DatasetSource::File(config)
+        }
+        None => DatasetSource::Synthetic(SyntheticConfig {
+            input_tokens: LengthDistribution {
+                mean: args.isl,
+                stddev: args.isl_stddev,
+            },
+            output_tokens: args.osl.map(|mean| LengthDistribution {
+                mean,
+                stddev: args.osl_stddev,
+            }),
+            entries: args.num_dataset_entries,
+            seed: args.random_seed,
+            prompt_words: prompt_words.clone(),
+            prefix,
+        }),
+    };
+    let sampling = match &args.dataset_sampling_strategy {
+        Some(strategy) => strategy
+            .parse()
+            .map_err(|err| anyhow::anyhow!("invalid --dataset-sampling-strategy: {err}"))?,
+        None => match &dataset {
+            DatasetSource::Synthetic(_) => SamplingStrategy::Shuffle,
+            DatasetSource::File(config) => config.kind.preferred_sampling(),
+        },
+    };
 
     let url = args.url.as_deref().map(normalize_url);
     let mut headers = Vec::with_capacity(args.headers.len() + 1);
@@ -376,18 +497,9 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             max_in_flight: load.max_in_flight(),
             ..TransportContext::default()
         },
-        synthetic: SyntheticConfig {
-            input_tokens: LengthDistribution {
-                mean: args.isl,
-                stddev: args.isl_stddev,
-            },
-            output_tokens: args.osl.map(|mean| LengthDistribution {
-                mean,
-                stddev: args.osl_stddev,
-            }),
-            entries: args.num_dataset_entries,
-            seed: args.random_seed,
-        },
+        dataset,
+        sampling,
+        tokenizer,
         artifact_dir,
     })
 }
@@ -523,8 +635,11 @@ fn choose_transport(
 
 /// Runs `aiperf profile`.
 pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
-    // Build the tokenizer while everything else is set up: it is needed only after the run.
-    Tokenizer::warm_up_in_background();
+    // Build the builtin tokenizer while everything else is set up: it is needed only after
+    // the run, for the client-side output counts.
+    if args.tokenizer == "builtin" {
+        Tokenizer::warm_up_in_background();
+    }
     let mut profile = validate(&args)?;
     let registries = crate::registries(&args.use_implementation)?;
     let endpoint: Arc<dyn Endpoint> = registries
@@ -538,6 +653,11 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         );
     }
     profile.metric_options.produces_tokens = endpoint.metadata().produces_tokens;
+    let mut conversations = match &profile.dataset {
+        DatasetSource::Synthetic(config) => synthetic::generate(config),
+        DatasetSource::File(config) => custom::load(config)?,
+    };
+    fit_plan_to_dataset(&args, &mut profile, &mut conversations)?;
     let (transport_name, transport) = choose_transport(
         &registries,
         args.transport.as_deref(),
@@ -554,12 +674,15 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         ),
     }
 
-    let conversations = synthetic::generate(&profile.synthetic);
     let conversations: Vec<PreparedConversation> = conversations
         .iter()
         .map(|conversation| PreparedConversation::prepare(conversation, endpoint.as_ref()))
         .collect();
-    let order = Box::new((0..conversations.len()).cycle());
+    let order = Box::new(SamplingOrder::new(
+        profile.sampling,
+        conversations.len(),
+        args.random_seed,
+    ));
 
     // Checked now, not after the run: a run whose results cannot be written is wasted.
     let artifacts = ArtifactDir::prepare(&profile.artifact_dir)?;
@@ -578,7 +701,11 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         Arc::clone(&control),
     ))?;
     let mut output = output;
-    count_client_tokens(&mut output, endpoint.metadata().produces_tokens);
+    count_client_tokens(
+        &mut output,
+        &profile.tokenizer,
+        endpoint.metadata().produces_tokens,
+    );
     report(&args, &profile, &artifacts, &output)
 }
 
@@ -631,13 +758,77 @@ async fn next_signal(terminate: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
+/// Settles what depends on the dataset: a file is sent once through by default (unless a count
+/// or duration is given), and a dataset with timestamps is replayed on a fixed schedule unless
+/// a rate is asked for, within the `--fixed-schedule-*-offset` window.
+fn fit_plan_to_dataset(
+    args: &ProfileArgs,
+    profile: &mut Profile,
+    conversations: &mut Vec<Conversation>,
+) -> anyhow::Result<()> {
+    let has_timestamps = conversations
+        .iter()
+        .any(|c| c.turns.iter().any(|t| t.timestamp.is_some()));
+    if args.fixed_schedule && !has_timestamps {
+        bail!(
+            "--fixed-schedule needs a dataset with timestamps (e.g. a mooncake_trace --input-file)"
+        );
+    }
+    let fixed = args.fixed_schedule || (has_timestamps && args.request_rate.is_none());
+    if fixed {
+        let start = args.fixed_schedule_start_offset.map(Duration::from_millis);
+        let end = args.fixed_schedule_end_offset.map(Duration::from_millis);
+        conversations.retain(|c| {
+            let first = c
+                .turns
+                .first()
+                .and_then(|t| t.timestamp)
+                .unwrap_or_default();
+            start.is_none_or(|s| first >= s) && end.is_none_or(|e| first <= e)
+        });
+        if conversations.is_empty() {
+            bail!(
+                "no request of the dataset falls within --fixed-schedule-start-offset and --fixed-schedule-end-offset"
+            );
+        }
+        let shift = if args.fixed_schedule_auto_offset {
+            conversations
+                .iter()
+                .filter_map(|c| c.turns.first().and_then(|t| t.timestamp))
+                .min()
+                .unwrap_or_default()
+        } else {
+            start.unwrap_or_default()
+        };
+        for turn in conversations.iter_mut().flat_map(|c| c.turns.iter_mut()) {
+            turn.timestamp = turn.timestamp.map(|t| t.saturating_sub(shift));
+        }
+        profile.plan.load = LoadMode::FixedSchedule {
+            max_concurrency: args.concurrency,
+        };
+        profile.transport_ctx.max_in_flight = profile.plan.load.max_in_flight();
+    } else if args.fixed_schedule_auto_offset
+        || args.fixed_schedule_start_offset.is_some()
+        || args.fixed_schedule_end_offset.is_some()
+    {
+        bail!(
+            "the --fixed-schedule-* options apply only to a fixed schedule: add --fixed-schedule"
+        );
+    }
+    let explicit_stop = args.request_count.is_some() || args.benchmark_duration.is_some();
+    if !explicit_stop && (fixed || matches!(profile.dataset, DatasetSource::File(_))) {
+        let turns = conversations.iter().map(|c| c.turns.len()).sum();
+        profile.plan.stop = StopCondition::Count(turns);
+    }
+    Ok(())
+}
+
 /// Counts output and reasoning tokens with the client tokenizer, after the run (off the
 /// measured path), spread over the machine's cores.
-fn count_client_tokens(output: &mut RunOutput, produces_tokens: bool) {
+fn count_client_tokens(output: &mut RunOutput, tokenizer: &Tokenizer, produces_tokens: bool) {
     if !produces_tokens {
         return;
     }
-    let tokenizer = Tokenizer::builtin();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = output.records.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {

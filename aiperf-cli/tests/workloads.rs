@@ -1,0 +1,296 @@
+//! Workloads users bring (issue 4), end to end: dataset files, multi-turn sessions, trace
+//! replay at recorded times, shared prefixes, a HuggingFace tokenizer file and goodput, each
+//! run by the real binary against the real mock server, with files the tests write.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use support::mock::MockServer;
+use support::run::{Run, read_json};
+
+/// Writes `lines` as a JSONL file in `dir` and returns its path as a string.
+fn write_jsonl(dir: &Path, name: &str, lines: &[Value]) -> String {
+    let path = dir.join(name);
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The `messages` of every payload in `inputs.json`, by session.
+fn sent_messages(run: &Run) -> Vec<Vec<Value>> {
+    let inputs = read_json(&run.dir.join("inputs.json"));
+    inputs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|session| session["payloads"].as_array().unwrap().clone())
+        .map(|payload| payload["messages"].as_array().unwrap().clone())
+        .collect()
+}
+
+#[test]
+fn a_single_turn_file_is_sent_line_by_line() {
+    let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let texts = [
+        "first prompt here",
+        "second prompt",
+        "third and last prompt",
+    ];
+    let lines: Vec<Value> = texts
+        .iter()
+        .map(|t| json!({"text": t, "output_length": 3}))
+        .collect();
+    let file = write_jsonl(dir.path(), "prompts.jsonl", &lines);
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--input-file",
+        &file,
+        "--custom-dataset-type",
+        "single_turn",
+    ]);
+    run.assert_success();
+    assert_eq!(run.records().len(), 3, "one request per line by default");
+    let sent: Vec<String> = sent_messages(&run)
+        .iter()
+        .map(|messages| {
+            messages.last().unwrap()["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(sent, texts);
+}
+
+#[test]
+fn a_multi_turn_session_sends_the_first_answer_with_the_second_turn() {
+    let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let session = json!({"session_id": "s1", "turns": [
+        {"text": "hello there", "output_length": 7},
+        {"text": "and a follow-up", "output_length": 2, "delay": 20},
+    ]});
+    let file = write_jsonl(dir.path(), "sessions.jsonl", &[session]);
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--input-file",
+        &file,
+        "--custom-dataset-type",
+        "multi_turn",
+    ]);
+    run.assert_success();
+    let records = run.records();
+    assert_eq!(records.len(), 2);
+    let turns: Vec<i64> = records
+        .iter()
+        .map(|r| r["metadata"]["turn_index"].as_i64().unwrap())
+        .collect();
+    assert_eq!(turns, [0, 1]);
+    assert_eq!(
+        records[0]["metadata"]["x_correlation_id"],
+        records[1]["metadata"]["x_correlation_id"]
+    );
+    // The second turn waited for the first to end, plus its 20 ms delay.
+    let first_end = records[0]["metadata"]["request_end_ns"].as_f64().unwrap();
+    let second_start = records[1]["metadata"]["request_start_ns"].as_f64().unwrap();
+    assert!(
+        second_start - first_end >= 20e6,
+        "the delay was not honoured"
+    );
+
+    let sent = sent_messages(&run);
+    assert_eq!(sent.len(), 2);
+    let second = &sent[1];
+    assert_eq!(second.len(), 3, "user, assistant, user: {second:?}");
+    assert_eq!(second[0]["content"], "hello there");
+    assert_eq!(second[1]["role"], "assistant");
+    // The answer the server gave: exactly the 7 tokens the first turn asked for.
+    let answer = second[1]["content"].as_str().unwrap();
+    assert_eq!(answer.split_whitespace().count(), 7, "{answer:?}");
+    assert_eq!(second[2]["content"], "and a follow-up");
+}
+
+#[test]
+fn a_mooncake_trace_is_replayed_at_its_timestamps_with_shared_prefixes() {
+    let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        json!({"timestamp": 1000, "input_length": 40, "output_length": 2, "hash_ids": [1, 2, 3]}),
+        json!({"timestamp": 1300, "input_length": 40, "output_length": 2, "hash_ids": [1, 2, 9]}),
+        json!({"timestamp": 1700, "input_length": 24, "output_length": 2, "hash_ids": [5, 6]}),
+    ];
+    let file = write_jsonl(dir.path(), "trace.jsonl", &lines);
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--input-file",
+        &file,
+        "--custom-dataset-type",
+        "mooncake_trace",
+        "--isl-block-size",
+        "16",
+        "--fixed-schedule-auto-offset",
+    ]);
+    run.assert_success();
+    let mut records = run.records();
+    assert_eq!(records.len(), 3);
+    records.sort_by_key(|r| r["metadata"]["request_start_ns"].as_u64().unwrap());
+    let starts: Vec<f64> = records
+        .iter()
+        .map(|r| r["metadata"]["request_start_ns"].as_f64().unwrap())
+        .collect();
+    for (i, expected_ms) in [(1, 300.0), (2, 700.0)] {
+        let offset_ms = (starts[i] - starts[0]) / 1e6;
+        assert!(
+            (offset_ms - expected_ms).abs() < 25.0,
+            "request {i} sent at +{offset_ms} ms, trace says +{expected_ms}"
+        );
+    }
+    for record in &records {
+        let lag = record["metrics"]["credit_to_start_latency"]["value"]
+            .as_f64()
+            .unwrap();
+        assert!(lag < 25.0, "schedule lag {lag} ms");
+    }
+    // Lines 1 and 2 share hash ids 1 and 2: their prompts share exactly 2 blocks of 16 tokens.
+    let prompts: Vec<String> = sent_messages(&run)
+        .iter()
+        .map(|messages| {
+            messages.last().unwrap()["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let (a, b) = (words(&prompts[0]), words(&prompts[1]));
+    assert_eq!(a.len(), 40);
+    assert_eq!(a[..32], b[..32], "shared blocks differ");
+    assert_ne!(a[32..], b[32..], "unshared blocks are equal");
+}
+
+#[test]
+fn a_huggingface_tokenizer_file_counts_the_prompts() {
+    let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let vocab: serde_json::Map<String, Value> = [
+        "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, w)| ((*w).to_owned(), json!(i)))
+    .collect();
+    let tokenizer = json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
+    });
+    let path = dir.path().join("tokenizer.json");
+    std::fs::write(&path, tokenizer.to_string()).unwrap();
+    let file = write_jsonl(
+        dir.path(),
+        "prompts.jsonl",
+        &[json!({"text": "alpha beta gamma delta", "output_length": 2})],
+    );
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--input-file",
+        &file,
+        "--tokenizer",
+        dir.path().to_str().unwrap(),
+    ]);
+    run.assert_success();
+    let record = &run.records()[0];
+    assert_eq!(
+        record["metrics"]["client_prompt_tokens"]["value"], 4,
+        "{record}"
+    );
+
+    let missing = Run::profile(&["--tokenizer", "/nonexistent/tokenizer.json"]);
+    assert_eq!(missing.output.status.code(), Some(2));
+    assert!(
+        missing.stderr().contains("/nonexistent/tokenizer.json"),
+        "{}",
+        missing.stderr()
+    );
+}
+
+#[test]
+fn goodput_counts_the_requests_meeting_every_slo() {
+    // Output lengths vary around 20 tokens, so request latency (10 ms + 5 ms per later token)
+    // is below 107.5 ms for about half of the requests.
+    let server = MockServer::start(&["--ttft-ms", "10", "--itl-ms", "5"]);
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--streaming",
+        "--concurrency",
+        "16",
+        "--request-count",
+        "160",
+        "--osl",
+        "20",
+        "--osl-stddev",
+        "8",
+        "--isl",
+        "16",
+        "--goodput",
+        "request_latency:107.5",
+    ]);
+    run.assert_success();
+    let summary = run.summary();
+    let good = summary["good_request_count"]["avg"]
+        .as_f64()
+        .expect("good_request_count in the summary");
+    let share = good / 160.0;
+    assert!(
+        (0.25..=0.75).contains(&share),
+        "{good} of 160 requests met the SLO"
+    );
+    let goodput = summary["goodput"]["avg"].as_f64().unwrap();
+    let throughput = summary["request_throughput"]["avg"].as_f64().unwrap();
+    assert!(
+        (goodput / throughput - share).abs() < 0.02,
+        "goodput {goodput} vs throughput {throughput}"
+    );
+    assert!(run.stdout().contains("Goodput"), "{}", run.stdout());
+}
+
+#[test]
+fn malformed_dataset_lines_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.jsonl");
+    std::fs::write(&path, "{\"text\": \"fine\"}\n\n{\"text\": 42}\n").unwrap();
+    let run = Run::profile(&["--input-file", path.to_str().unwrap()]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    let expected = format!("{}:3:", path.display());
+    assert!(
+        run.stderr().contains(&expected),
+        "expected {expected:?} in:\n{}",
+        run.stderr()
+    );
+
+    let missing = Run::profile(&["--input-file", "/nonexistent/prompts.jsonl"]);
+    assert_eq!(missing.output.status.code(), Some(2));
+    assert!(
+        missing.stderr().contains("/nonexistent/prompts.jsonl"),
+        "{}",
+        missing.stderr()
+    );
+}
