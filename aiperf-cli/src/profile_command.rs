@@ -57,6 +57,10 @@ pub(crate) struct ProfileArgs {
     #[arg(long, visible_aliases = ["transport-type"], help_heading = "Endpoint")]
     pub transport: Option<String>,
 
+    /// Seconds to wait for the server to answer before the run starts (0: one check).
+    #[arg(long, default_value_t = 0.0, help_heading = "Endpoint")]
+    pub wait_for_model_timeout: f64,
+
     /// Longest a request may take (connect, first byte and whole stream), in seconds.
     #[arg(long, default_value_t = 600.0, help_heading = "Endpoint")]
     pub request_timeout_seconds: f64,
@@ -355,6 +359,7 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         fraction: args.request_cancellation_rate / 100.0,
         delay: cancellation_delay,
     });
+    seconds("--wait-for-model-timeout", args.wait_for_model_timeout)?;
     let request_timeout = seconds("--request-timeout-seconds", args.request_timeout_seconds)?;
     if request_timeout.is_zero() {
         bail!("--request-timeout-seconds must be more than 0");
@@ -721,6 +726,8 @@ async fn run_with_progress(
     plan: RunPlan,
     control: Arc<RunControl>,
 ) -> anyhow::Result<RunOutput> {
+    let wait = Duration::try_from_secs_f64(args.wait_for_model_timeout).unwrap_or(Duration::ZERO);
+    wait_for_server(transport.as_ref(), wait).await?;
     let grace = Duration::try_from_secs_f64(args.benchmark_grace_period).unwrap_or(Duration::ZERO);
     let signals = tokio::spawn(watch_signals(Arc::clone(&control), grace));
     let progress =
@@ -729,6 +736,27 @@ async fn run_with_progress(
     progress.finish();
     signals.abort();
     Ok(output?)
+}
+
+/// Probes the server until it answers or `wait` has passed: an unreachable server is one
+/// clear error before the run, not thousands of failed records.
+async fn wait_for_server(transport: &dyn Transport, wait: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match transport.probe().await {
+            Ok(()) => return Ok(()),
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(err) if wait.is_zero() => {
+                bail!("{err}; or give --wait-for-model-timeout SECONDS to wait for it")
+            }
+            Err(err) => bail!(
+                "{err} (waited {:.0} s, --wait-for-model-timeout)",
+                wait.as_secs_f64()
+            ),
+        }
+    }
 }
 
 async fn watch_signals(control: Arc<RunControl>, grace: Duration) {
@@ -876,9 +904,21 @@ fn report(
     if !args.streaming && profile.transport_ctx.url.is_none() {
         println!("(add --streaming to measure time to first token and inter-token latency)");
     }
+    let counts = report.counts;
+    println!(
+        "requests: {} sent = {} succeeded + {} errored + {} cancelled{}",
+        counts.sent,
+        counts.succeeded,
+        counts.errored,
+        counts.cancelled,
+        if counts.is_reconciled() {
+            ""
+        } else {
+            "  (DOES NOT RECONCILE: please report this)"
+        }
+    );
     println!("exports written to {}", artifacts.path().display());
 
-    let counts = report.counts;
     if output.was_interrupted {
         return Ok(exit::INTERRUPTED);
     }

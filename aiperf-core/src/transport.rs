@@ -155,6 +155,14 @@ pub trait Transport: Send + Sync {
     /// Facts about this transport.
     fn metadata(&self) -> TransportMetadata;
 
+    /// Checks, before the run, that the server answers (e.g. `GET /v1/models`, gRPC
+    /// `ServerReady`), so that an unreachable server is one clear error rather than a run of
+    /// failed records. Any answer counts: the run itself judges the responses. The default
+    /// (in-process transports) is always ready.
+    async fn probe(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
+
     /// Sends one request and records its response into `sink` as it arrives: `ack_ns` when the
     /// headers arrive, then each chunk stamped on arrival before any parsing. On failure the
     /// sink keeps whatever had arrived.

@@ -40,6 +40,8 @@ aiperf_core::register!(
 const ERROR_BODY_KEPT: usize = 4 * 1024;
 /// How much of an error response's body is read (the rest is dropped with the connection).
 const ERROR_BODY_READ: usize = 64 * 1024;
+/// How long one readiness probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The media type of server-sent events.
 const EVENT_STREAM: &[u8] = b"text/event-stream";
 
@@ -179,6 +181,16 @@ impl Transport for HttpTransport {
         TransportMetadata {
             url_schemes: &["http", "https"],
         }
+    }
+
+    /// `GET /v1/models` (OpenAI's model list): any HTTP answer, even 404 from a server that
+    /// has no such route, shows the server is there.
+    async fn probe(&self) -> Result<(), TransportError> {
+        let url = self.url_for("/v1/models");
+        let probe = self.client.get(&url).timeout(PROBE_TIMEOUT).send().await;
+        probe
+            .map(drop)
+            .map_err(|error| self.request_error(&url, &error))
     }
 
     async fn send(

@@ -1,0 +1,257 @@
+//! Every request accounted for, whatever the server or the user does: unreachable servers,
+//! failing servers, an unwritable artifact directory, and Ctrl-C in the middle of a run.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::mock::MockServer;
+use support::run::{Run, read_json};
+
+/// A 127.0.0.1 port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn an_unreachable_server_is_one_clear_error_before_the_run() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let run = Run::profile(&["--url", &url, "-m", "test"]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("not reachable") && stderr.contains(&url),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--wait-for-model-timeout"), "{stderr}");
+    assert!(!run.dir.join("profile_export.jsonl").exists());
+}
+
+#[test]
+fn wait_for_model_timeout_waits_for_a_server_that_starts_late() {
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        Command::new(env!("CARGO_BIN_EXE_aiperf"))
+            .args([
+                "mock-server",
+                "--port",
+                &port.to_string(),
+                "--ttft-ms",
+                "1",
+                "--itl-ms",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    });
+    let run = Run::profile(&[
+        "--url",
+        &url,
+        "-m",
+        "test",
+        "--request-count",
+        "3",
+        "--osl",
+        "2",
+        "--wait-for-model-timeout",
+        "20",
+    ]);
+    let mut server = starter.join().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    run.assert_success();
+    assert_eq!(run.records().len(), 3);
+}
+
+#[test]
+fn a_failing_server_gives_error_records_with_real_latency_and_exit_status_1() {
+    let server = MockServer::start(&["--ttft-ms", "5", "--itl-ms", "1", "--error-rate", "1.0"]);
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--request-count",
+        "12",
+        "--concurrency",
+        "4",
+    ]);
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    let records = run.records();
+    assert_eq!(records.len(), 12);
+    for record in &records {
+        assert_eq!(record["error"]["code"], 500, "{record}");
+        assert!(record["error"]["type"].is_string() && record["error"]["message"].is_string());
+        let latency = record["metrics"]["request_latency"]["value"]
+            .as_f64()
+            .unwrap();
+        assert!(latency > 0.0, "error latency must not be 0: {record}");
+    }
+    let summary = run.summary();
+    let errors = summary["error_summary"].as_array().unwrap();
+    let total: u64 = errors.iter().map(|e| e["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 12, "{errors:?}");
+    assert!(
+        run.stdout()
+            .contains("12 sent = 0 succeeded + 12 errored + 0 cancelled"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn the_failed_request_threshold_decides_the_exit_status() {
+    let server = MockServer::start(&[
+        "--ttft-ms",
+        "1",
+        "--itl-ms",
+        "1",
+        "--error-rate",
+        "0.5",
+        "--seed",
+        "3",
+    ]);
+    let args = |threshold: &'static str| {
+        vec![
+            "--url",
+            &server.url,
+            "-m",
+            "test",
+            "--request-count",
+            "40",
+            "--concurrency",
+            "8",
+            "--osl",
+            "2",
+            "--failed-request-threshold",
+            threshold,
+        ]
+    };
+    let tolerant = Run::profile(&args("40"));
+    assert_eq!(
+        tolerant.output.status.code(),
+        Some(0),
+        "{}",
+        tolerant.stderr()
+    );
+    let strict = Run::profile(&args("0"));
+    assert_eq!(strict.output.status.code(), Some(1), "{}", strict.stderr());
+    assert!(
+        strict.stderr().contains("--failed-request-threshold"),
+        "{}",
+        strict.stderr()
+    );
+}
+
+#[test]
+fn an_unwritable_artifact_dir_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let artifacts = file.join("artifacts");
+    let output = Command::new(env!("CARGO_BIN_EXE_aiperf"))
+        .args(["profile", "--ui-type", "none", "--artifact-dir"])
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&*file.to_string_lossy()), "{stderr}");
+    assert!(!stderr.contains("LLM Metrics"), "it ran anyway: {stderr}");
+}
+
+#[test]
+fn sigint_mid_run_writes_every_export_and_exits_130() {
+    // Each request takes about 50 x 100 ms = 5 s; the run would last 60 s.
+    let server = MockServer::start(&["--ttft-ms", "10", "--itl-ms", "100"]);
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("artifacts");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf"))
+        .args([
+            "profile",
+            "--ui-type",
+            "none",
+            "--url",
+            &server.url,
+            "-m",
+            "test",
+            "--streaming",
+        ])
+        .args([
+            "--concurrency",
+            "4",
+            "--osl",
+            "50",
+            "--benchmark-duration",
+            "60",
+            "--benchmark-grace-period",
+            "0.5",
+        ])
+        .arg("--artifact-dir")
+        .arg(&artifacts)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run is under way, then interrupt it while the first requests are in flight.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("profiling") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "aiperf exited before profiling"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let interrupted_at = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        interrupted_at.elapsed() < Duration::from_secs(4),
+        "it did not stop within the grace period"
+    );
+    assert_eq!(output.status.code(), Some(130));
+
+    let summary = read_json(&artifacts.join("profile_export_aiperf.json"));
+    assert_eq!(summary["was_cancelled"], true);
+    let lines = std::fs::read_to_string(artifacts.join("profile_export.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The 4 requests in flight outlived the 0.5 s grace: each is still a record, cancelled,
+    // with the chunks it had received.
+    assert_eq!(records.len(), 4, "{records:?}");
+    for record in &records {
+        assert_eq!(record["metadata"]["was_cancelled"], true, "{record}");
+        let start = record["metadata"]["request_start_ns"].as_u64().unwrap();
+        let end = record["metadata"]["request_end_ns"].as_u64().unwrap();
+        assert!(
+            end - start > 1_000_000_000,
+            "cancelled before the grace period: {record}"
+        );
+    }
+    for file in ["profile_export_aiperf.csv", "inputs.json"] {
+        assert!(artifacts.join(file).is_file(), "{file} missing");
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("4 sent = 0 succeeded + 0 errored + 4 cancelled"),
+        "{stdout}"
+    );
+}
