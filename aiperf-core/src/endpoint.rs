@@ -151,15 +151,47 @@ impl ParseError {
     }
 }
 
+/// How an endpoint's requests travel, which decides the transports that can carry them: each
+/// transport lists the formats it carries in
+/// [`TransportMetadata::wire_formats`](crate::transport::TransportMetadata::wire_formats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireFormat {
+    /// A body POSTed to the endpoint's URL path, answered with one body or with server-sent
+    /// events (OpenAI APIs, Triton's generate extension).
+    Http,
+    /// A protobuf message sent to the gRPC method the endpoint's path names
+    /// (`/package.Service/Method`), answered with one message or a stream of them (KServe v2).
+    Grpc,
+}
+
+impl WireFormat {
+    /// Its name in messages and listings (`http`, `grpc`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Grpc => "grpc",
+        }
+    }
+}
+
+impl std::fmt::Display for WireFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Facts about an endpoint that the runner and `aiperf plugins` need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndpointMetadata {
-    /// The default URL path (`/v1/chat/completions`).
+    /// The default URL path (`/v1/chat/completions`), or gRPC method path.
     pub path: &'static str,
     /// Whether it can stream.
     pub supports_streaming: bool,
     /// Whether it produces output tokens (false for embeddings): token metrics apply.
     pub produces_tokens: bool,
+    /// How its requests travel: only transports carrying this format can serve it.
+    pub wire_format: WireFormat,
 }
 
 /// One API shape. Implementations are created once per run and shared by all workers.

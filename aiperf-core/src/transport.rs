@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::endpoint::WireFormat;
 use crate::engine::EngineConfig;
 use crate::registry::CreateError;
 
@@ -142,6 +143,10 @@ pub struct TransportMetadata {
     /// The URL schemes it serves (`http`, `https`); empty for in-process transports, which are
     /// used when no `--url` is given.
     pub url_schemes: &'static [&'static str],
+    /// The wire formats it carries: it serves the endpoints whose
+    /// [`EndpointMetadata::wire_format`](crate::endpoint::EndpointMetadata::wire_format) is
+    /// one of them.
+    pub wire_formats: &'static [WireFormat],
 }
 
 /// A wire protocol. Implementations are created once per run and shared by all workers.

@@ -3,7 +3,7 @@
 
 use aiperf_core::endpoint::{
     Endpoint, EndpointCategory, EndpointContext, EndpointMetadata, ParseError, ParsedChunk,
-    RequestInput, ResponseText,
+    RequestInput, ResponseText, WireFormat,
 };
 use aiperf_core::registries::{PluginTable, Registries};
 use aiperf_core::registry::{CreateError, Pin, Registration, Registry, RegistryError};
@@ -25,6 +25,7 @@ macro_rules! named_endpoint {
                     path: "/",
                     supports_streaming: false,
                     produces_tokens: true,
+                    wire_format: WireFormat::Http,
                 }
             }
             fn path(&self) -> &str {

@@ -11,7 +11,7 @@
 
 use aiperf_core::endpoint::{
     Endpoint, EndpointContext, EndpointMetadata, ParseError, ParsedChunk, RequestInput,
-    ResponseText,
+    ResponseText, WireFormat,
 };
 use aiperf_core::registry::CreateError;
 use bytes::Bytes;
@@ -35,6 +35,7 @@ const METADATA: EndpointMetadata = EndpointMetadata {
     path: "/v1/chat/completions",
     supports_streaming: true,
     produces_tokens: true,
+    wire_format: WireFormat::Http,
 };
 
 /// `choices[i]` of a chat response: `delta` in a streamed chunk, `message` in a whole body.

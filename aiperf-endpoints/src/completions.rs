@@ -8,7 +8,7 @@
 
 use aiperf_core::endpoint::{
     Endpoint, EndpointContext, EndpointMetadata, ParseError, ParsedChunk, RequestInput,
-    ResponseText,
+    ResponseText, WireFormat,
 };
 use aiperf_core::registry::CreateError;
 use bytes::Bytes;
@@ -32,6 +32,7 @@ const METADATA: EndpointMetadata = EndpointMetadata {
     path: "/v1/completions",
     supports_streaming: true,
     produces_tokens: true,
+    wire_format: WireFormat::Http,
 };
 
 /// `choices[i]` of a completions response.

@@ -12,7 +12,7 @@ use std::fmt;
 
 use aiperf_core::endpoint::{
     Endpoint, EndpointContext, EndpointMetadata, ParseError, ParsedChunk, RequestInput,
-    ResponseText, Usage,
+    ResponseText, Usage, WireFormat,
 };
 use aiperf_core::registry::CreateError;
 use bytes::Bytes;
@@ -38,6 +38,7 @@ const METADATA: EndpointMetadata = EndpointMetadata {
     path: "/v1/embeddings",
     supports_streaming: false,
     produces_tokens: false,
+    wire_format: WireFormat::Http,
 };
 
 /// An embeddings response body.

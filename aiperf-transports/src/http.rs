@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use aiperf_core::clock::now_ns;
+use aiperf_core::endpoint::WireFormat;
 use aiperf_core::registry::CreateError;
 use aiperf_core::sse::SseParser;
 use aiperf_core::transport::{
@@ -180,6 +181,7 @@ impl Transport for HttpTransport {
     fn metadata(&self) -> TransportMetadata {
         TransportMetadata {
             url_schemes: &["http", "https"],
+            wire_formats: &[WireFormat::Http],
         }
     }
 

@@ -8,6 +8,7 @@
 //! engine produces it; errors come back as the status errors an HTTP server would answer with.
 
 use aiperf_core::clock;
+use aiperf_core::endpoint::WireFormat;
 use aiperf_core::engine::{Engine, Route};
 use aiperf_core::registry::CreateError;
 use aiperf_core::transport::{
@@ -42,7 +43,11 @@ impl Transport for InEngineTransport {
     }
 
     fn metadata(&self) -> TransportMetadata {
-        TransportMetadata { url_schemes: &[] }
+        // The engine answers the OpenAI routes of an HTTP server.
+        TransportMetadata {
+            url_schemes: &[],
+            wire_formats: &[WireFormat::Http],
+        }
     }
 
     async fn send(

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use aiperf_core::endpoint::{
     Endpoint, EndpointContext, EndpointMetadata, Message, ParseError, ParsedChunk, RequestInput,
-    ResponseText, Role,
+    ResponseText, Role, WireFormat,
 };
 use aiperf_core::registry::CreateError;
 use bytes::Bytes;
@@ -20,6 +20,7 @@ const METADATA: EndpointMetadata = EndpointMetadata {
     path: "/v1/chat/completions",
     supports_streaming: true,
     produces_tokens: true,
+    wire_format: WireFormat::Http,
 };
 
 const SHAPE: PayloadShape = PayloadShape {

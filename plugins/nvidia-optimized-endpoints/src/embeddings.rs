@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use aiperf_core::endpoint::{
     Endpoint, EndpointContext, EndpointMetadata, Message, ParseError, ParsedChunk, RequestInput,
-    ResponseText, Role,
+    ResponseText, Role, WireFormat,
 };
 use aiperf_core::registry::CreateError;
 use bytes::Bytes;
@@ -24,6 +24,7 @@ const METADATA: EndpointMetadata = EndpointMetadata {
     path: "/v1/embeddings",
     supports_streaming: false,
     produces_tokens: false,
+    wire_format: WireFormat::Http,
 };
 
 const SHAPE: PayloadShape = PayloadShape {
