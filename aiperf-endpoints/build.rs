@@ -40,7 +40,9 @@ mod kserve {
         prost_build::Config::new()
             .out_dir(&out_dir)
             .compile_fds(descriptors)
-            .map_err(|error| format!("cannot generate the KServe messages from {PROTO}: {error}"))?;
+            .map_err(|error| {
+                format!("cannot generate the KServe messages from {PROTO}: {error}")
+            })?;
         println!(
             "cargo::metadata=descriptor_set={}",
             descriptor_set.display()
