@@ -5,12 +5,16 @@
 //!   features enable it, which builtin it overrides, and conflicts ([`list_plugins`]).
 //! - `cargo xtask new-plugin NAME --category endpoint --name chat [--path DIR]`: scaffolds a
 //!   working plugin crate ([`new_plugin`]).
+//! - `cargo xtask bench [--quick] [--json FILE]`: the whole-client benchmark against the mock
+//!   server, pinned to separate cores: accuracy, capacity, memory, start-up, idle cost
+//!   ([`bench`]).
 //! - `cargo xtask e2e`: the plugin flow of DESIGN.md §3 end to end, as a user runs it, on a copy
 //!   of the workspace ([`e2e`]).
 //!
 //! The plugin-metadata logic is the one `aiperf-cli/build.rs` uses, included from
 //! `aiperf-cli/build/plugin_manifest.rs`, so the report and the build cannot disagree.
 
+mod bench;
 mod e2e;
 mod list_plugins;
 mod new_plugin;
@@ -40,6 +44,9 @@ enum Command {
     /// Run the plugin flow end to end on a copy of the workspace (scaffold, add, override,
     /// conflict, pin, broken type path).
     E2e(e2e::Args),
+    /// Benchmark the release client against the mock server: accuracy, capacity, memory,
+    /// start-up and idle cost, against the targets of issue 7.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +55,7 @@ fn main() -> ExitCode {
         Command::ListPlugins(args) => list_plugins::run(args),
         Command::NewPlugin(args) => new_plugin::run(args),
         Command::E2e(args) => e2e::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,0 +1,291 @@
+//! The processes a benchmark measures: pinned to a core with `taskset` when it is installed,
+//! bounded in time, and watched through `/proc/<pid>` while they run, so that their CPU time and
+//! peak memory are known without instrumenting them.
+//!
+//! CPU time is `utime + stime` of `/proc/<pid>/stat` (every thread, exited ones included), read
+//! once the process has exited but before it is reaped: a zombie keeps its final accounting, the
+//! figure `wait4` would return. Peak memory is `VmHWM` of `/proc/<pid>/status`, sampled every
+//! few milliseconds while the process lives (a zombie has no memory left to report), so a peak
+//! reached in its last few milliseconds could be missed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// How often a running process is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(5);
+
+/// Where processes run: `taskset -c CORE` when taskset is installed and there are two cores,
+/// else wherever the scheduler puts them.
+#[derive(Debug, Clone)]
+pub struct Pinning {
+    taskset: Option<PathBuf>,
+}
+
+impl Pinning {
+    /// Pins with the `taskset` on `PATH`, if there is one and the machine has two cores or more.
+    pub fn detect() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            taskset: find_on_path("taskset").filter(|_| cores >= 2),
+        }
+    }
+
+    /// Whether processes are pinned.
+    pub fn is_pinned(&self) -> bool {
+        self.taskset.is_some()
+    }
+
+    /// A command running `program` on `core` (unpinned without taskset).
+    pub fn command(&self, core: usize, program: &Path) -> Command {
+        match &self.taskset {
+            Some(taskset) => {
+                let mut command = Command::new(taskset);
+                command.arg("-c").arg(core.to_string()).arg(program);
+                command
+            }
+            None => Command::new(program),
+        }
+    }
+}
+
+/// The first `name` on `PATH` that is a file.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Clock ticks per second of the times in `/proc/<pid>/stat` (`getconf CLK_TCK`, else 100).
+fn clock_ticks() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse::<f64>().ok())
+            .filter(|ticks| *ticks > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+/// What `/proc/<pid>/stat` says about a process.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcStat {
+    /// Its state letter (`R`, `S`, ... `Z` for a zombie).
+    pub state: char,
+    /// User plus system CPU time so far, in seconds.
+    pub cpu_s: f64,
+}
+
+/// Reads `/proc/<pid>/stat`.
+pub fn read_stat(pid: u32) -> anyhow::Result<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold spaces: split after it.
+    let rest = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("/proc/{pid}/stat has no command name: {text}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 3 (state), 14 (utime) and 15 (stime), counted from 1 over the whole line.
+    let field = |n: usize| -> anyhow::Result<&str> {
+        fields
+            .get(n - 3)
+            .copied()
+            .with_context(|| format!("/proc/{pid}/stat has no field {n}: {text}"))
+    };
+    let state = field(3)?.chars().next().unwrap_or('?');
+    let ticks: u64 = field(14)?.parse::<u64>()? + field(15)?.parse::<u64>()?;
+    Ok(ProcStat {
+        state,
+        cpu_s: ticks as f64 / clock_ticks(),
+    })
+}
+
+/// `VmHWM` (peak resident memory) of `/proc/<pid>/status`, in bytes; `None` once the process
+/// has released its memory.
+pub fn read_peak_rss(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Busy seconds of each core since boot, by `/proc/stat` (user, nice, system, irq, softirq and
+/// steal time): with a process's own CPU time, how much else ran on its core.
+pub fn cores_busy_seconds() -> Vec<f64> {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let mut cores = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("cpu") else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let Some(Ok(core)) = fields.next().map(str::parse::<usize>) else {
+            continue; // the all-cores line
+        };
+        let ticks: Vec<u64> = fields.filter_map(|f| f.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal ...
+        let busy: u64 = [0, 1, 2, 5, 6, 7]
+            .iter()
+            .filter_map(|&i| ticks.get(i))
+            .sum();
+        if cores.len() <= core {
+            cores.resize(core + 1, 0.0);
+        }
+        cores[core] = busy as f64 / clock_ticks();
+    }
+    cores
+}
+
+/// CPU time of a running process at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSample {
+    /// How long after the start.
+    pub at: Duration,
+    /// CPU seconds used by then.
+    pub cpu_s: f64,
+}
+
+/// A process run to its end and what it used.
+#[derive(Debug)]
+pub struct Measured {
+    /// How it exited.
+    pub status: ExitStatus,
+    /// From spawn to exit.
+    pub wall: Duration,
+    /// CPU seconds it used in all.
+    pub cpu_s: f64,
+    /// Its peak resident memory in bytes, when it could be read.
+    pub peak_rss: Option<u64>,
+    /// Its CPU time sampled while it ran.
+    pub samples: Vec<CpuSample>,
+    /// Busy seconds of each core while it ran (its own CPU time and everything else's).
+    pub cores_busy_s: Vec<f64>,
+}
+
+impl Measured {
+    /// CPU seconds per wall second over the part of the run from `skip_start` after its start
+    /// to `skip_end` before its end (start-up and shut-down left out), and that window's
+    /// length; `None` when the window is shorter than a second.
+    pub fn steady_cpu_share(
+        &self,
+        skip_start: Duration,
+        skip_end: Duration,
+    ) -> Option<(f64, Duration)> {
+        let end = self.wall.checked_sub(skip_end)?;
+        let first = self.samples.iter().find(|s| s.at >= skip_start)?;
+        let last = self.samples.iter().rev().find(|s| s.at <= end)?;
+        let window = last.at.checked_sub(first.at)?;
+        if window < Duration::from_secs(1) {
+            return None;
+        }
+        Some(((last.cpu_s - first.cpu_s) / window.as_secs_f64(), window))
+    }
+}
+
+/// Runs `command` to its end (killing it after `limit`), sampling its CPU time and memory.
+/// Output goes where the command says (set `stdout`/`stderr` before).
+pub fn run_measured(mut command: Command, limit: Duration, what: &str) -> anyhow::Result<Measured> {
+    let busy_before = cores_busy_seconds();
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {what}: {command:?}"))?;
+    let pid = child.id();
+    let mut samples = Vec::new();
+    let mut peak_rss = None;
+    let cpu_s = loop {
+        let at = started.elapsed();
+        match read_stat(pid) {
+            Ok(stat) if stat.state == 'Z' => break stat.cpu_s,
+            Ok(stat) => {
+                samples.push(CpuSample {
+                    at,
+                    cpu_s: stat.cpu_s,
+                });
+                peak_rss = read_peak_rss(pid).or(peak_rss);
+            }
+            // Not reaped by anyone but us, so this is unexpected: fall back to the last sample.
+            Err(_) if child.try_wait()?.is_some() => {
+                break samples.last().map_or(0.0, |s| s.cpu_s);
+            }
+            Err(error) => return Err(error),
+        }
+        if at > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{what} did not finish within {} s and was killed: {command:?}",
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(SAMPLE_EVERY);
+    };
+    let wall = started.elapsed();
+    let cores_busy_s = cores_busy_seconds()
+        .iter()
+        .zip(busy_before.iter().chain(std::iter::repeat(&0.0)))
+        .map(|(after, before)| after - before)
+        .collect();
+    let status = child
+        .wait()
+        .with_context(|| format!("cannot wait for {what}"))?;
+    Ok(Measured {
+        status,
+        wall,
+        cpu_s,
+        peak_rss,
+        samples,
+        cores_busy_s,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_child_is_charged_its_cpu_time() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"]);
+        let measured = run_measured(command, Duration::from_secs(60), "a busy loop").unwrap();
+        assert!(measured.status.success());
+        assert!(measured.cpu_s > 0.0, "{measured:?}");
+        assert!(
+            measured.cpu_s <= measured.wall.as_secs_f64() + 0.05,
+            "{measured:?}"
+        );
+        assert!(measured.peak_rss.is_some_and(|rss| rss > 0), "{measured:?}");
+        let busy: f64 = measured.cores_busy_s.iter().sum();
+        assert!(busy >= measured.cpu_s - 0.05, "{measured:?}");
+    }
+
+    #[test]
+    fn an_overdue_child_is_killed() {
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let error = run_measured(command, Duration::from_millis(100), "sleep").unwrap_err();
+        assert!(error.to_string().contains("did not finish"), "{error}");
+    }
+
+    #[test]
+    fn stat_of_this_process_parses() {
+        let stat = read_stat(std::process::id()).unwrap();
+        assert!(matches!(stat.state, 'R' | 'S'), "{stat:?}");
+        assert!(read_peak_rss(std::process::id()).is_some());
+    }
+}

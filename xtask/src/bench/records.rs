@@ -1,0 +1,327 @@
+//! What a run's files say: the client's `profile_export.jsonl` (one line per request) and the
+//! mock server's truth log, paired by `X-Request-ID`. From them come the client's timing error
+//! (its TTFT and ITL minus the server's own for the same request), how many requests were truly
+//! in flight, and the rate achieved.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::Value;
+
+/// One request as the client recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRecord {
+    /// The `X-Request-ID` it sent.
+    pub id: String,
+    /// `request_start_ns` (Unix ns).
+    pub start_ns: u64,
+    /// `request_end_ns` (Unix ns).
+    pub end_ns: u64,
+    /// Time to first token, ms.
+    pub ttft_ms: Option<f64>,
+    /// Inter-token latency, ms.
+    pub itl_ms: Option<f64>,
+    /// Responses received: chunks with content when streamed, else 1.
+    pub responses: u64,
+    /// Whether it succeeded.
+    pub ok: bool,
+}
+
+/// Reads `profile_export.jsonl`.
+pub fn read_client(path: &Path) -> anyhow::Result<Vec<ClientRecord>> {
+    read_lines(path, |line| {
+        let metadata = &line["metadata"];
+        let metrics = &line["metrics"];
+        let value = |tag: &str| metrics[tag]["value"].as_f64();
+        let ok = line["error"].is_null();
+        let responses = match metrics["inter_chunk_latency"]["value"].as_array() {
+            Some(gaps) => gaps.len() as u64 + 1,
+            None => u64::from(ok),
+        };
+        Some(ClientRecord {
+            id: metadata["x_request_id"].as_str()?.to_owned(),
+            start_ns: metadata["request_start_ns"].as_u64()?,
+            end_ns: metadata["request_end_ns"].as_u64()?,
+            ttft_ms: value("time_to_first_token"),
+            itl_ms: value("inter_token_latency"),
+            responses,
+            ok,
+        })
+    })
+}
+
+/// One request as the mock server served it (its truth log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Truth {
+    /// When it arrived (Unix ns).
+    pub arrival_ns: u64,
+    /// When its first token was produced.
+    pub first_token_ns: Option<u64>,
+    /// When its last token was produced.
+    pub last_token_ns: Option<u64>,
+    /// Output tokens produced.
+    pub output_tokens: u64,
+}
+
+impl Truth {
+    /// The server's time to first token, ms.
+    pub fn ttft_ms(&self) -> Option<f64> {
+        Some(self.first_token_ns?.checked_sub(self.arrival_ns)? as f64 / 1e6)
+    }
+
+    /// The server's inter-token latency, ms: (last - first) / (tokens - 1).
+    pub fn itl_ms(&self) -> Option<f64> {
+        let span = self.last_token_ns?.checked_sub(self.first_token_ns?)?;
+        (self.output_tokens >= 2).then(|| span as f64 / 1e6 / (self.output_tokens - 1) as f64)
+    }
+}
+
+/// Reads a truth log into a map by request id.
+pub fn read_truth(path: &Path) -> anyhow::Result<HashMap<String, Truth>> {
+    let records = read_lines(path, |line| {
+        Some((
+            line["request_id"].as_str()?.to_owned(),
+            Truth {
+                arrival_ns: line["arrival_ns"].as_u64()?,
+                first_token_ns: line["first_token_ns"].as_u64(),
+                last_token_ns: line["last_token_ns"].as_u64(),
+                output_tokens: line["output_tokens"].as_u64()?,
+            },
+        ))
+    })?;
+    Ok(records.into_iter().collect())
+}
+
+fn read_lines<T>(path: &Path, parse: impl Fn(&Value) -> Option<T>) -> anyhow::Result<Vec<T>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut out = Vec::new();
+    for (number, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{} is not JSON", path.display(), number + 1))?;
+        let parsed = parse(&value).with_context(|| {
+            format!(
+                "{}:{} lacks a field the benchmark reads",
+                path.display(),
+                number + 1
+            )
+        })?;
+        out.push(parsed);
+    }
+    Ok(out)
+}
+
+/// The 50th and 99th percentiles of a sample, interpolated linearly (as numpy does).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+impl Percentiles {
+    /// `None` for an empty sample.
+    pub fn of(mut values: Vec<f64>) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some(Self {
+            p50: percentile(&values, 0.50),
+            p99: percentile(&values, 0.99),
+        })
+    }
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = q * (sorted.len() - 1) as f64;
+    let low = rank.floor() as usize;
+    let high = rank.ceil() as usize;
+    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+}
+
+/// The client's timing error against the server's truth, over the requests found in both.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimingError {
+    /// Requests found in both files.
+    pub paired: usize,
+    /// Client TTFT minus server TTFT, ms.
+    pub ttft_ms: Option<Percentiles>,
+    /// Client ITL minus server ITL, ms.
+    pub itl_ms: Option<Percentiles>,
+    /// The server's own TTFT, ms (how late the mock itself was against its setting).
+    pub server_ttft_ms: Option<Percentiles>,
+}
+
+/// Pairs successful client records with the server's truth by request id.
+pub fn timing_error(records: &[ClientRecord], truth: &HashMap<String, Truth>) -> TimingError {
+    let mut ttft = Vec::new();
+    let mut itl = Vec::new();
+    let mut server_ttft = Vec::new();
+    let mut paired = 0;
+    for record in records.iter().filter(|r| r.ok) {
+        let Some(truth) = truth.get(&record.id) else {
+            continue;
+        };
+        paired += 1;
+        if let (Some(client), Some(server)) = (record.ttft_ms, truth.ttft_ms()) {
+            ttft.push(client - server);
+            server_ttft.push(server);
+        }
+        if let (Some(client), Some(server)) = (record.itl_ms, truth.itl_ms()) {
+            itl.push(client - server);
+        }
+    }
+    TimingError {
+        paired,
+        ttft_ms: Percentiles::of(ttft),
+        itl_ms: Percentiles::of(itl),
+        server_ttft_ms: Percentiles::of(server_ttft),
+    }
+}
+
+/// How the run flowed, from the records' start and end times.
+#[derive(Debug, Clone, Serialize)]
+pub struct Flow {
+    /// Requests that succeeded.
+    pub succeeded: usize,
+    /// Requests that failed or were cancelled.
+    pub failed: usize,
+    /// First start to last end, seconds.
+    pub duration_s: f64,
+    /// Successful requests per second over that span.
+    pub requests_per_s: f64,
+    /// Responses (content chunks, or bodies) per second.
+    pub responses_per_s: f64,
+    /// Requests in flight, time-averaged while the client was still starting new ones (from
+    /// the first start to the last): a closed loop should hold its concurrency there.
+    pub in_flight_mean: f64,
+    /// The most requests in flight at once.
+    pub in_flight_peak: usize,
+}
+
+impl Flow {
+    /// `None` without records.
+    pub fn of(records: &[ClientRecord]) -> Option<Self> {
+        let first_start = records.iter().map(|r| r.start_ns).min()?;
+        let last_start = records.iter().map(|r| r.start_ns).max()?;
+        let last_end = records.iter().map(|r| r.end_ns).max()?;
+        let succeeded = records.iter().filter(|r| r.ok).count();
+        let responses: u64 = records.iter().filter(|r| r.ok).map(|r| r.responses).sum();
+        let duration_s = last_end.saturating_sub(first_start) as f64 / 1e9;
+        let per_s = |n: f64| {
+            if duration_s > 0.0 {
+                n / duration_s
+            } else {
+                0.0
+            }
+        };
+
+        // +1 at each start, -1 at each end; ends sort before starts at the same instant.
+        let mut events: Vec<(u64, i64)> = records
+            .iter()
+            .flat_map(|r| [(r.start_ns, 1), (r.end_ns.max(r.start_ns), -1)])
+            .collect();
+        events.sort_unstable();
+        let (window_start, window_end) = if last_start > first_start {
+            (first_start, last_start)
+        } else {
+            (first_start, last_end)
+        };
+        let mut in_flight: i64 = 0;
+        let mut peak: i64 = 0;
+        let mut area = 0.0;
+        let mut previous = window_start;
+        for (at, change) in events {
+            let clamped = at.clamp(window_start, window_end);
+            area += in_flight as f64 * clamped.saturating_sub(previous) as f64;
+            previous = clamped;
+            in_flight += change;
+            peak = peak.max(in_flight);
+        }
+        let window = window_end.saturating_sub(window_start) as f64;
+        Some(Self {
+            succeeded,
+            failed: records.len() - succeeded,
+            duration_s,
+            requests_per_s: per_s(succeeded as f64),
+            responses_per_s: per_s(responses as f64),
+            in_flight_mean: if window > 0.0 {
+                area / window
+            } else {
+                peak as f64
+            },
+            in_flight_peak: usize::try_from(peak).unwrap_or(0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, start_ms: u64, end_ms: u64) -> ClientRecord {
+        ClientRecord {
+            id: id.into(),
+            start_ns: start_ms * 1_000_000,
+            end_ns: end_ms * 1_000_000,
+            ttft_ms: Some(51.0),
+            itl_ms: Some(10.5),
+            responses: 64,
+            ok: true,
+        }
+    }
+
+    #[test]
+    fn percentiles_interpolate_like_numpy() {
+        let p = Percentiles::of((1..=100).map(f64::from).collect()).unwrap();
+        assert_eq!(p.p50, 50.5);
+        assert!((p.p99 - 99.01).abs() < 1e-9, "{p:?}");
+        assert!(Percentiles::of(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn two_closed_loop_workers_hold_two_in_flight() {
+        // Worker A: 0-10, 10-20, 20-30; worker B: 0-15, 15-30.
+        let records = [
+            record("a1", 0, 10),
+            record("a2", 10, 20),
+            record("a3", 20, 30),
+            record("b1", 0, 15),
+            record("b2", 15, 30),
+        ];
+        let flow = Flow::of(&records).unwrap();
+        assert_eq!(flow.in_flight_peak, 2);
+        assert!((flow.in_flight_mean - 2.0).abs() < 1e-9, "{flow:?}");
+        assert!((flow.duration_s - 0.030).abs() < 1e-9);
+        assert!((flow.requests_per_s - 5.0 / 0.030).abs() < 1e-6);
+        assert!((flow.responses_per_s - 5.0 * 64.0 / 0.030).abs() < 1e-3);
+    }
+
+    #[test]
+    fn errors_are_client_minus_server_for_paired_requests() {
+        let truth = HashMap::from([(
+            "a".to_owned(),
+            Truth {
+                arrival_ns: 1_000_000,
+                first_token_ns: Some(51_000_000),
+                last_token_ns: Some(681_000_000),
+                output_tokens: 64,
+            },
+        )]);
+        let records = [record("a", 0, 700), record("missing", 0, 700)];
+        let error = timing_error(&records, &truth);
+        assert_eq!(error.paired, 1);
+        assert!((error.ttft_ms.unwrap().p50 - 1.0).abs() < 1e-9);
+        assert!((error.itl_ms.unwrap().p99 - 0.5).abs() < 1e-9);
+        assert!((error.server_ttft_ms.unwrap().p50 - 50.0).abs() < 1e-9);
+    }
+}
