@@ -100,6 +100,8 @@ pub enum TransportErrorKind {
     Timeout,
     /// The connection broke or the response was malformed.
     Protocol,
+    /// A gRPC server answered with a non-OK status; the error's code is the gRPC status code.
+    GrpcStatus,
 }
 
 impl TransportErrorKind {
@@ -110,6 +112,7 @@ impl TransportErrorKind {
             Self::Connect => "ConnectionError",
             Self::Timeout => "TimeoutError",
             Self::Protocol => "ProtocolError",
+            Self::GrpcStatus => "GRPCStatusError",
         }
     }
 }

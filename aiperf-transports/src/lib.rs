@@ -3,14 +3,34 @@
 //! make them available to the registry.
 //!
 //! A transport is the `Transport::send` step of DESIGN.md §4: it carries an endpoint's payload
-//! to the server and fills a `ResponseSink` with chunks stamped on arrival.
+//! to the server and fills a `ResponseSink` with chunks stamped on arrival. Its metadata says
+//! which URL schemes it serves and which wire formats (`http`, `grpc`) it carries, so an
+//! endpoint is only ever paired with a transport that can carry its requests.
 //!
-//! - `http` ([`http::HttpTransport`], feature `http`, on by default): HTTP/1.1 with a
-//!   keep-alive pool sized to the concurrency, server-sent events parsed per the WHATWG rules;
-//!   `https://` URLs with the `tls` feature.
-//! - `in_engine` ([`in_engine::InEngineTransport`], always built): the simulated engine inside
-//!   the process, used when no `--url` is given.
+//! | name | type | feature | URLs | carries |
+//! |---|---|---|---|---|
+//! | `http` | [`http::HttpTransport`] | `http` | `http://`, `https://` (`tls`) | HTTP bodies |
+//! | `http2` | [`http2::Http2Transport`] | `http2` | `http://` (h2c), `https://` (`tls`) | HTTP bodies |
+//! | `grpc` | [`grpc::GrpcTransport`] | `grpc` | `grpc://` | gRPC messages |
+//! | `in_engine` | [`in_engine::InEngineTransport`] | always | none: no `--url` | HTTP bodies (OpenAI routes) |
+//!
+//! - `http`: HTTP/1.1 with a keep-alive pool sized to the concurrency, server-sent events
+//!   parsed per the WHATWG rules.
+//! - `http2`: the same exchange (shared code) over HTTP/2, many requests multiplexed over a few
+//!   connections.
+//! - `grpc`: tonic calls carrying the endpoint's encoded message to the method its path names,
+//!   unary or as a bidirectional stream, each response message stamped on arrival.
+//! - `in_engine`: the simulated engine inside the process, used when no `--url` is given.
+//!
+//! Features `http`, `http2` and `grpc` are on by default; `--no-default-features` leaves only
+//! `in_engine`.
 
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http2")]
+pub mod http2;
+#[cfg(any(feature = "http", feature = "http2"))]
+mod http_exchange;
 pub mod in_engine;

@@ -1,0 +1,452 @@
+//! The `grpc` transport: gRPC over HTTP/2 (tonic), for servers such as Triton Inference Server,
+//! TensorRT-LLM and Dynamo that are benchmarked through KServe v2 `GRPCInferenceService`.
+//!
+//! In the data flow of DESIGN.md §4 it stands where the http transport stands, and knows no
+//! protocol buffers: the endpoint's payload is an encoded request message and
+//! [`TransportRequest::path`] the method to call (`/inference.GRPCInferenceService/ModelInfer`).
+//! A non-streaming request is a unary call; a streaming one is a bidirectional call carrying
+//! that one request, answered by as many messages as the server sends until it ends the stream
+//! (as Triton does for decoupled models once the request is complete). Each response message
+//! becomes one [`TimedChunk`] holding its bytes, stamped with [`now_ns`] as tonic hands it over,
+//! before anything decodes it; the endpoint decodes it after the run.
+//!
+//! Failures keep what was measured: a non-OK gRPC status becomes a
+//! [`TransportErrorKind::GrpcStatus`] error with the gRPC code and message (messages already
+//! received stay in the sink); a server that cannot be reached a
+//! [`TransportErrorKind::Connect`] error; the request timeout a
+//! [`TransportErrorKind::Timeout`] error.
+//!
+//! URLs are `grpc://HOST:PORT` (cleartext HTTP/2). Requests go to a few connections in turn,
+//! one per [`STREAMS_PER_CONNECTION`] requests of the run's concurrency; they are opened on
+//! first use, inside the run's runtime. The run's headers (`-H`, `--api-key`) are sent as
+//! metadata, with `x-request-id` naming each request.
+
+mod raw_codec;
+
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aiperf_core::clock::now_ns;
+use aiperf_core::endpoint::WireFormat;
+use aiperf_core::registry::CreateError;
+use aiperf_core::transport::{
+    ResponseSink, TimedChunk, Transport, TransportContext, TransportError, TransportErrorKind,
+    TransportMetadata, TransportRequest,
+};
+use bytes::Bytes;
+use http::uri::{PathAndQuery, Uri};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use raw_codec::RawCodec;
+
+aiperf_core::register!(
+    transport "grpc" => GrpcTransport,
+    "gRPC over HTTP/2 (grpc://HOST:PORT): unary calls, or bidirectional streams for streaming, each response message stamped on arrival"
+);
+
+/// Concurrent calls per connection: 100, the smallest limit on concurrent streams that
+/// RFC 9113 recommends servers allow (gRPC servers commonly allow 100 or more).
+pub const STREAMS_PER_CONNECTION: usize = 100;
+
+/// The method the readiness probe calls: the standard gRPC health check, whose answer (even
+/// `UNIMPLEMENTED` from a server without it) shows that a gRPC server is there.
+const PROBE_METHOD: &str = "/grpc.health.v1.Health/Check";
+/// How long one readiness probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The metadata key naming each request.
+const X_REQUEST_ID: &str = "x-request-id";
+
+/// The `grpc` transport: a few HTTP/2 connections shared by every worker.
+#[derive(Debug)]
+pub struct GrpcTransport {
+    /// The URL as given (`grpc://host:port`), for messages.
+    url: String,
+    /// Where tonic connects (`http://host:port`).
+    endpoint: Endpoint,
+    /// How many connections to open.
+    connections: usize,
+    /// The connections, opened on first use (opening one needs the async runtime).
+    channels: OnceLock<Box<[Channel]>>,
+    /// The next connection to use.
+    next: AtomicUsize,
+    /// The run's headers, as gRPC metadata.
+    metadata: MetadataMap,
+    timeout: Option<Duration>,
+}
+
+impl GrpcTransport {
+    /// How many connections a run with `max_in_flight` requests at once uses.
+    pub fn connections_for(max_in_flight: usize) -> usize {
+        max_in_flight.div_ceil(STREAMS_PER_CONNECTION).max(1)
+    }
+
+    /// The connection for the next call: each in turn.
+    fn channel(&self) -> Channel {
+        let channels = self.channels.get_or_init(|| {
+            (0..self.connections)
+                .map(|_| self.endpoint.connect_lazy())
+                .collect()
+        });
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        channels[turn % channels.len()].clone()
+    }
+
+    /// Everything after the call is prepared; [`Transport::send`] bounds it by the timeout.
+    async fn exchange(
+        &self,
+        request: TransportRequest<'_>,
+        sink: &mut ResponseSink,
+    ) -> Result<(), TransportError> {
+        let path = method_path(request.path)?;
+        let mut metadata = self.metadata.clone();
+        let request_id = AsciiMetadataValue::from_str(request.request_id).map_err(|_| {
+            TransportError::new(
+                TransportErrorKind::Protocol,
+                format!(
+                    "request id `{}` cannot be sent as x-request-id metadata: use visible ASCII",
+                    request.request_id
+                ),
+            )
+        })?;
+        metadata.insert(X_REQUEST_ID, request_id);
+        let mut grpc = tonic::client::Grpc::new(self.channel());
+        grpc.ready()
+            .await
+            .map_err(|error| self.unreachable(&error))?;
+        if request.streaming {
+            let messages = futures_util::stream::once(std::future::ready(request.payload));
+            let call = tonic::Request::from_parts(metadata, Default::default(), messages);
+            let answered = grpc.streaming(call, path, RawCodec).await;
+            let ack_ns = now_ns();
+            let mut stream = answered
+                .map_err(|status| self.status_error(status, 0))?
+                .into_inner();
+            sink.ack_ns = Some(ack_ns);
+            sink.status = Some(200);
+            loop {
+                let message = stream.message().await;
+                let received_ns = now_ns();
+                match message {
+                    Ok(Some(data)) => sink.chunks.push(TimedChunk { received_ns, data }),
+                    Ok(None) => return Ok(()),
+                    Err(status) => return Err(self.status_error(status, sink.chunks.len())),
+                }
+            }
+        } else {
+            let call = tonic::Request::from_parts(metadata, Default::default(), request.payload);
+            let answered = grpc.unary(call, path, RawCodec).await;
+            // The whole answer (headers, message, trailers) is in: one chunk, stamped now.
+            let received_ns = now_ns();
+            let data: Bytes = answered
+                .map_err(|status| self.status_error(status, 0))?
+                .into_inner();
+            sink.ack_ns = Some(received_ns);
+            sink.status = Some(200);
+            sink.chunks.push(TimedChunk { received_ns, data });
+            Ok(())
+        }
+    }
+
+    /// A connection that could not be made.
+    fn unreachable(&self, cause: &dyn std::fmt::Display) -> TransportError {
+        TransportError::new(
+            TransportErrorKind::Connect,
+            format!(
+                "the gRPC server at {} is not reachable ({cause}): check --url and that the \
+                 server is running",
+                self.url
+            ),
+        )
+    }
+
+    /// A call that ended with a non-OK status, after `messages` response messages. tonic
+    /// reports a connection that could not be made as `UNAVAILABLE` with no response metadata,
+    /// which a server's own status always has.
+    fn status_error(&self, status: Status, messages: usize) -> TransportError {
+        if status.code() == Code::Unavailable && status.metadata().is_empty() {
+            return self.unreachable(&status.message());
+        }
+        let code = status.code();
+        let mut message = format!("gRPC status {code:?} ({})", code as i32);
+        if !status.message().is_empty() {
+            message.push_str(": ");
+            message.push_str(status.message());
+        }
+        if messages > 0 {
+            message.push_str(&format!(" (after {messages} response messages)"));
+        }
+        TransportError {
+            kind: TransportErrorKind::GrpcStatus,
+            code: Some(code as u16),
+            message,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for GrpcTransport {
+    fn create(ctx: &TransportContext) -> Result<Self, CreateError> {
+        let Some(url) = ctx.url.as_deref() else {
+            return Err(CreateError::new(
+                "the grpc transport needs the server's address: pass --url grpc://HOST:PORT",
+            ));
+        };
+        let authority = grpc_authority(url)?;
+        if ctx.request_timeout == Some(Duration::ZERO) {
+            return Err(CreateError::new(
+                "the request timeout is zero: pass a positive --request-timeout-seconds",
+            ));
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{authority}"))
+            .map_err(|error| {
+                CreateError::new(format!(
+                    "`{url}` is not a valid gRPC address ({error}): pass --url grpc://HOST:PORT"
+                ))
+            })?
+            .tcp_nodelay(true)
+            .http2_adaptive_window(true);
+        Ok(Self {
+            url: url.to_owned(),
+            endpoint,
+            connections: Self::connections_for(ctx.max_in_flight),
+            channels: OnceLock::new(),
+            next: AtomicUsize::new(0),
+            metadata: metadata(&ctx.headers)?,
+            timeout: ctx.request_timeout,
+        })
+    }
+
+    fn metadata(&self) -> TransportMetadata {
+        TransportMetadata {
+            url_schemes: &["grpc"],
+            wire_formats: &[WireFormat::Grpc],
+        }
+    }
+
+    /// Calls the standard gRPC health check: any gRPC answer shows the server is there.
+    async fn probe(&self) -> Result<(), TransportError> {
+        let path = PathAndQuery::from_static(PROBE_METHOD);
+        let mut grpc = tonic::client::Grpc::new(self.channel());
+        let call = async {
+            grpc.ready()
+                .await
+                .map_err(|error| self.unreachable(&error))?;
+            let request =
+                tonic::Request::from_parts(self.metadata.clone(), Default::default(), Bytes::new());
+            match grpc.unary::<_, Bytes, _>(request, path, RawCodec).await {
+                Ok(_) => Ok(()),
+                Err(status) => match self.status_error(status, 0) {
+                    error if error.kind == TransportErrorKind::Connect => Err(error),
+                    _ => Ok(()),
+                },
+            }
+        };
+        match tokio::time::timeout(PROBE_TIMEOUT, call).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(self.unreachable(&format_args!(
+                "no answer to a health check within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    async fn send(
+        &self,
+        request: TransportRequest<'_>,
+        sink: &mut ResponseSink,
+    ) -> Result<(), TransportError> {
+        let Some(limit) = self.timeout else {
+            return self.exchange(request, sink).await;
+        };
+        match tokio::time::timeout(limit, self.exchange(request, sink)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(TransportError::new(
+                TransportErrorKind::Timeout,
+                format!(
+                    "no complete response within the request timeout of {:.3} s ({} messages \
+                     received): raise --request-timeout-seconds or check the server's load",
+                    limit.as_secs_f64(),
+                    sink.chunks.len()
+                ),
+            )),
+        }
+    }
+}
+
+/// The `HOST:PORT` of a `grpc://HOST:PORT` URL.
+fn grpc_authority(url: &str) -> Result<String, CreateError> {
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err(CreateError::new(format!(
+            "`{url}` has no scheme: pass --url grpc://{url}"
+        )));
+    };
+    if !scheme.eq_ignore_ascii_case("grpc") {
+        return Err(CreateError::new(format!(
+            "the grpc transport serves grpc:// URLs, not `{scheme}://`: pass --url \
+             grpc://HOST:PORT, or choose another transport with --transport"
+        )));
+    }
+    let uri = Uri::from_str(url).map_err(|error| {
+        CreateError::new(format!(
+            "`{url}` is not a valid URL ({error}): pass --url grpc://HOST:PORT"
+        ))
+    })?;
+    let Some(authority) = uri.authority() else {
+        return Err(CreateError::new(format!(
+            "`{url}` names no server: pass --url grpc://HOST:PORT"
+        )));
+    };
+    if authority.port().is_none() {
+        return Err(CreateError::new(format!(
+            "`{url}` has no port, and gRPC has no default one: pass --url \
+             grpc://{authority}:PORT (Triton serves gRPC on 8001)"
+        )));
+    }
+    if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+        return Err(CreateError::new(format!(
+            "`{url}` has a path, which gRPC URLs cannot have (the endpoint names the method): \
+             pass --url grpc://{authority}"
+        )));
+    }
+    Ok(authority.to_string())
+}
+
+/// The run's headers as gRPC metadata (keys lowercased, as HTTP/2 requires).
+fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, CreateError> {
+    let mut map = MetadataMap::with_capacity(headers.len() + 1);
+    for (name, value) in headers {
+        let key = AsciiMetadataKey::from_str(&name.trim().to_ascii_lowercase()).map_err(|_| {
+            CreateError::new(format!(
+                "`{name}` is not a valid gRPC metadata key: pass -H 'name: value' with a name of \
+                 letters, digits and hyphens, not ending in -bin"
+            ))
+        })?;
+        let value = AsciiMetadataValue::from_str(value.trim()).map_err(|_| {
+            CreateError::new(format!(
+                "the value of header `{name}` is not valid gRPC metadata: remove control \
+                 characters and non-ASCII text from it"
+            ))
+        })?;
+        map.append(key, value);
+    }
+    Ok(map)
+}
+
+/// The endpoint's path as a gRPC method path (`/package.Service/Method`).
+fn method_path(path: &str) -> Result<PathAndQuery, TransportError> {
+    let valid = path.starts_with('/') && path[1..].contains('/') && !path.contains('?');
+    valid
+        .then(|| PathAndQuery::from_str(path).ok())
+        .flatten()
+        .ok_or_else(|| {
+            TransportError::new(
+                TransportErrorKind::Protocol,
+                format!(
+                    "`{path}` is not a gRPC method path (/package.Service/Method): choose an \
+                     endpoint type that speaks gRPC, e.g. --endpoint-type kserve"
+                ),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(url: &str) -> TransportContext {
+        TransportContext {
+            url: Some(url.to_owned()),
+            ..TransportContext::default()
+        }
+    }
+
+    fn create_error(ctx: &TransportContext) -> String {
+        GrpcTransport::create(ctx).unwrap_err().message
+    }
+
+    #[test]
+    fn urls_must_be_grpc_with_a_host_and_port() {
+        let transport = GrpcTransport::create(&context("grpc://127.0.0.1:8001")).unwrap();
+        assert_eq!(transport.endpoint.uri(), "http://127.0.0.1:8001/");
+        assert_eq!(transport.metadata().url_schemes, ["grpc"]);
+        assert!(GrpcTransport::create(&context("GRPC://localhost:1/")).is_ok());
+        for (url, expected) in [
+            ("localhost:8001", "pass --url grpc://localhost:8001"),
+            ("http://h:1", "not `http://`"),
+            ("grpc://h", "no port"),
+            ("grpc://h:1/v2/models", "has a path"),
+            ("grpc://", "not a valid URL"),
+        ] {
+            let message = create_error(&context(url));
+            assert!(message.contains(expected), "{url}: {message}");
+        }
+        assert!(create_error(&TransportContext::default()).contains("--url grpc://HOST:PORT"));
+    }
+
+    #[test]
+    fn headers_become_lowercase_metadata() {
+        let mut ctx = context("grpc://h:1");
+        ctx.headers = vec![
+            ("Authorization".into(), "Bearer k".into()),
+            ("X-Tenant".into(), " a ".into()),
+        ];
+        let transport = GrpcTransport::create(&ctx).unwrap();
+        assert_eq!(transport.metadata.get("authorization").unwrap(), "Bearer k");
+        assert_eq!(transport.metadata.get("x-tenant").unwrap(), "a");
+        ctx.headers = vec![("bad key".into(), "v".into())];
+        assert!(create_error(&ctx).contains("`bad key` is not a valid gRPC metadata key"));
+        ctx.headers = vec![("x-ok".into(), "line\nbreak".into())];
+        assert!(create_error(&ctx).contains("value of header `x-ok`"));
+        ctx.headers = Vec::new();
+        ctx.request_timeout = Some(Duration::ZERO);
+        assert!(create_error(&ctx).contains("--request-timeout-seconds"));
+    }
+
+    #[test]
+    fn connections_grow_with_the_concurrency_by_hundreds() {
+        let counts: Vec<usize> = [0, 1, 100, 101, 1000]
+            .into_iter()
+            .map(GrpcTransport::connections_for)
+            .collect();
+        assert_eq!(counts, [1, 1, 1, 2, 10]);
+    }
+
+    #[test]
+    fn only_method_paths_are_called() {
+        assert!(method_path("/inference.GRPCInferenceService/ModelInfer").is_ok());
+        for bad in ["/v1/chat/completions?x=1", "ModelInfer", "/ModelInfer", ""] {
+            let error = method_path(bad).unwrap_err();
+            assert_eq!(error.kind, TransportErrorKind::Protocol);
+            assert!(error.message.contains("--endpoint-type kserve"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn server_statuses_keep_their_code_and_connect_failures_are_named() {
+        let transport = GrpcTransport::create(&context("grpc://h:1")).unwrap();
+        let error = transport.status_error(Status::unavailable("tcp connect error"), 0);
+        assert_eq!(error.kind, TransportErrorKind::Connect);
+        assert!(
+            error.message.contains("grpc://h:1 is not reachable"),
+            "{error}"
+        );
+
+        let mut from_server = Status::invalid_argument("unknown model 'x'");
+        from_server.metadata_mut().insert(
+            "content-type",
+            AsciiMetadataValue::from_static("application/grpc"),
+        );
+        let error = transport.status_error(from_server, 3);
+        assert_eq!(error.kind, TransportErrorKind::GrpcStatus);
+        assert_eq!(error.code, Some(3));
+        assert_eq!(
+            error.message,
+            "gRPC status InvalidArgument (3): unknown model 'x' (after 3 response messages)"
+        );
+    }
+}
