@@ -6,6 +6,7 @@
 //! `aiperf-core`. Subcommands: `profile` (the benchmark), `mock-server` (the simulated engine
 //! over HTTP), `plugins` (the registry's runtime view).
 
+mod engine_args;
 mod mock_server;
 mod plugin_table;
 mod plugins_command;

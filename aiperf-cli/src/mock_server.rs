@@ -29,6 +29,8 @@ use tokio::net::TcpListener;
 
 use truth_log::TruthLog;
 
+use crate::engine_args::EngineArgs;
+
 /// Arguments of `aiperf mock-server`. Engine defaults are those of `EngineConfig::default()`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct MockServerArgs {
@@ -41,30 +43,9 @@ pub(crate) struct MockServerArgs {
     /// Runtime worker threads; 1 lets the server be pinned to one core (taskset).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     workers: u16,
-    /// Time from admission to the first token, in milliseconds.
-    #[arg(long, default_value_t = millis(EngineConfig::default().ttft))]
-    ttft_ms: f64,
-    /// Time between tokens, in milliseconds.
-    #[arg(long, default_value_t = millis(EngineConfig::default().itl))]
-    itl_ms: f64,
-    /// Tokens per streamed chunk (a chunk is sent every ITL × this).
-    #[arg(long, default_value_t = EngineConfig::default().tokens_per_chunk)]
-    tokens_per_chunk: u32,
-    /// Output length of requests that set no max_tokens.
-    #[arg(long, default_value_t = EngineConfig::default().default_output_tokens)]
-    output_tokens: u32,
-    /// Extra time to first token per prompt token, in microseconds.
-    #[arg(long, default_value_t = EngineConfig::default().prefill_per_input_token.as_secs_f64() * 1e6)]
-    prefill_us_per_token: f64,
-    /// Requests generating at once; later ones wait in FIFO order.
-    #[arg(long, default_value_t = EngineConfig::default().max_batch)]
-    max_batch: usize,
-    /// Fraction of requests answered with HTTP 500 (0 to 1), chosen by seed and request id.
-    #[arg(long, default_value_t = EngineConfig::default().error_rate)]
-    error_rate: f64,
-    /// Probability per token, after min_tokens, that an answer stops early (0 to 1).
-    #[arg(long, default_value_t = EngineConfig::default().eos_rate)]
-    eos_rate: f64,
+    /// How the simulated engine behaves.
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Seed of the engine's random choices (errors, early stops, answer words).
     #[arg(long, default_value_t = EngineConfig::default().seed)]
     seed: u64,
@@ -76,36 +57,12 @@ pub(crate) struct MockServerArgs {
     model: String,
 }
 
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e3
-}
-
-/// A duration flag given in `unit_seconds` units (1e-3 for ms).
-fn duration_flag(flag: &str, value: f64, unit_seconds: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value * unit_seconds)
-        .map_err(|_| anyhow::anyhow!("{flag} is {value}: give a non-negative number"))
-}
-
 impl MockServerArgs {
     fn engine_config(&self) -> anyhow::Result<EngineConfig> {
-        let config = EngineConfig {
-            ttft: duration_flag("--ttft-ms", self.ttft_ms, 1e-3)?,
-            itl: duration_flag("--itl-ms", self.itl_ms, 1e-3)?,
-            tokens_per_chunk: self.tokens_per_chunk,
-            default_output_tokens: self.output_tokens,
-            prefill_per_input_token: duration_flag(
-                "--prefill-us-per-token",
-                self.prefill_us_per_token,
-                1e-6,
-            )?,
-            max_batch: self.max_batch,
-            error_rate: self.error_rate,
-            eos_rate: self.eos_rate,
-            seed: self.seed,
+        Ok(EngineConfig {
             model: self.model.clone(),
-        };
-        config.validate().context("invalid engine flags")?;
-        Ok(config)
+            ..self.engine.engine_config(self.seed)?
+        })
     }
 }
 

@@ -24,6 +24,7 @@ use aiperf_core::transport::{Transport, TransportContext};
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 
+use crate::engine_args::EngineArgs;
 use crate::exit;
 
 /// Flags of `aiperf profile`, with AIPerf's spellings and aliases.
@@ -228,6 +229,10 @@ pub(crate) struct ProfileArgs {
     /// Use the server's usage for token metrics instead of the client tokenizer's counts.
     #[arg(long, help_heading = "Goodput")]
     pub use_server_token_count: bool,
+
+    /// The built-in simulated engine, benchmarked when no --url is given.
+    #[command(flatten)]
+    pub engine: EngineArgs,
 
     /// Select an implementation: CATEGORY.NAME=TYPE_OR_CRATE (repeatable).
     #[arg(
@@ -447,6 +452,14 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     };
 
     let url = args.url.as_deref().map(normalize_url);
+    let engine_flags = args.engine.given();
+    if url.is_some() && !engine_flags.is_empty() {
+        bail!(
+            "simulated-engine flags ({}) have no effect with --url: drop them, or drop --url to benchmark the built-in engine",
+            engine_flags.join(", ")
+        );
+    }
+    let engine = args.engine.engine_config(args.random_seed)?;
     let mut headers = Vec::with_capacity(args.headers.len() + 1);
     for header in &args.headers {
         let Some((name, value)) = header.split_once(':') else {
@@ -500,6 +513,7 @@ fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             headers,
             request_timeout: Some(request_timeout),
             max_in_flight: load.max_in_flight(),
+            engine,
             ..TransportContext::default()
         },
         dataset,
