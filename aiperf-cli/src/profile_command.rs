@@ -9,7 +9,7 @@ use std::time::Duration;
 use aiperf_core::dataset::custom::{self, CustomDatasetConfig, CustomDatasetType};
 use aiperf_core::dataset::synthetic::{self, LengthDistribution, SyntheticConfig};
 use aiperf_core::dataset::{
-    Conversation, PrefixConfig, PromptWords, SamplingOrder, SamplingStrategy,
+    Conversation, PrefixConfig, PromptWords, SamplingOrder, SamplingStrategy, ScheduleWindow,
 };
 use aiperf_core::endpoint::{Endpoint, EndpointContext};
 use aiperf_core::export::{ArtifactDir, SessionPayloads, console};
@@ -818,32 +818,15 @@ fn fit_plan_to_dataset(
     }
     let fixed = args.fixed_schedule || (has_timestamps && args.request_rate.is_none());
     if fixed {
-        let start = args.fixed_schedule_start_offset.map(Duration::from_millis);
-        let end = args.fixed_schedule_end_offset.map(Duration::from_millis);
-        conversations.retain(|c| {
-            let first = c
-                .turns
-                .first()
-                .and_then(|t| t.timestamp)
-                .unwrap_or_default();
-            start.is_none_or(|s| first >= s) && end.is_none_or(|e| first <= e)
-        });
-        if conversations.is_empty() {
+        let window = ScheduleWindow {
+            start: args.fixed_schedule_start_offset.map(Duration::from_millis),
+            end: args.fixed_schedule_end_offset.map(Duration::from_millis),
+            auto_offset: args.fixed_schedule_auto_offset,
+        };
+        if window.apply(conversations) == 0 {
             bail!(
                 "no request of the dataset falls within --fixed-schedule-start-offset and --fixed-schedule-end-offset"
             );
-        }
-        let shift = if args.fixed_schedule_auto_offset {
-            conversations
-                .iter()
-                .filter_map(|c| c.turns.first().and_then(|t| t.timestamp))
-                .min()
-                .unwrap_or_default()
-        } else {
-            start.unwrap_or_default()
-        };
-        for turn in conversations.iter_mut().flat_map(|c| c.turns.iter_mut()) {
-            turn.timestamp = turn.timestamp.map(|t| t.saturating_sub(shift));
         }
         profile.plan.load = LoadMode::FixedSchedule {
             max_concurrency: args.concurrency,

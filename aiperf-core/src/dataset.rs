@@ -41,6 +41,7 @@ pub mod multi_turn;
 pub mod prefix;
 mod prompt_words;
 pub mod sampling;
+mod schedule_window;
 pub mod single_turn;
 pub mod synthetic;
 
@@ -58,6 +59,7 @@ pub use jsonl::LineError;
 pub use prefix::{PrefixConfig, PrefixPrompts};
 pub use prompt_words::{MIN_WORDS, PromptWords};
 pub use sampling::{SamplingOrder, SamplingStrategy};
+pub use schedule_window::ScheduleWindow;
 
 /// One turn of a conversation: one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
