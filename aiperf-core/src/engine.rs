@@ -8,7 +8,9 @@
 //!
 //! 1. [`Engine::start`] reads the request ([`request`]), counts its prompt tokens with the
 //!    builtin tokenizer, and decides its fate from the seed and the request id ([`outcome`]):
-//!    an injected error, or an output length and finish reason.
+//!    an injected error, or an output length and finish reason, and any injected fault
+//!    ([`faults`]: rate limiting, stalls, broken JSON, streams without `[DONE]` or usage; the
+//!    wire faults are left to the server carrying the engine).
 //! 2. [`Generation::next`] admits it (at most `max_batch` generate at once, the rest wait in
 //!    FIFO order, [`admission`]), then produces each piece at its absolute deadline: the first
 //!    token at `ttft + prefill_per_input_token × input tokens` after admission, then one chunk of
@@ -34,6 +36,7 @@
 //! ```
 
 mod admission;
+mod faults;
 mod generation;
 pub mod openai_render;
 mod outcome;
@@ -50,6 +53,9 @@ use bytes::Bytes;
 use crate::clock;
 
 use admission::Admission;
+pub use faults::{
+    Fault, FaultConfig, FaultConfigError, FaultLayer, INVALID_JSON_KEPT_BYTES, PlannedFault,
+};
 pub use generation::Generation;
 use outcome::Outcome;
 pub use request::{RequestError, Route};
@@ -70,12 +76,16 @@ pub struct EngineConfig {
     pub prefill_per_input_token: Duration,
     /// Requests served at once; beyond it requests queue.
     pub max_batch: usize,
-    /// Fraction of requests answered with HTTP 500 (0 to 1).
+    /// Fraction of requests answered with an error status (0 to 1).
     pub error_rate: f64,
+    /// The status of the requests the error rate picks (400 to 599; 500 by default).
+    pub error_status: u16,
     /// Probability, per token after `min_tokens`, that the answer ends early with finish
     /// reason `stop` (0 to 1; requests with `ignore_eos` never end early).
     pub eos_rate: f64,
-    /// Seed of the engine's random choices (errors, EOS, answer words).
+    /// The faults injected on purpose, and how often.
+    pub faults: FaultConfig,
+    /// Seed of the engine's random choices (errors, EOS, answer words, faults).
     pub seed: u64,
     /// The model name `/v1/models` reports; requests may name any model, and responses echo it.
     pub model: String,
@@ -93,7 +103,9 @@ impl Default for EngineConfig {
             prefill_per_input_token: Duration::ZERO,
             max_batch: 256,
             error_rate: 0.0,
+            error_status: 500,
             eos_rate: 0.0,
+            faults: FaultConfig::default(),
             seed: 0,
             model: "aiperf-simulated".to_owned(),
         }
@@ -120,6 +132,15 @@ pub enum EngineConfigError {
         /// The value given.
         value: f64,
     },
+    /// An error status that is not an HTTP error.
+    #[error("the engine's error status is {status}: set an HTTP error status from 400 to 599")]
+    NotAnErrorStatus {
+        /// The status given.
+        status: u16,
+    },
+    /// The fault rates cannot be used.
+    #[error(transparent)]
+    Faults(#[from] FaultConfigError),
 }
 
 impl EngineConfig {
@@ -139,6 +160,12 @@ impl EngineConfig {
                 return Err(EngineConfigError::NotAFraction { name, value });
             }
         }
+        if !(400..=599).contains(&self.error_status) {
+            return Err(EngineConfigError::NotAnErrorStatus {
+                status: self.error_status,
+            });
+        }
+        self.faults.validate()?;
         Ok(())
     }
 }
@@ -160,6 +187,19 @@ pub enum EngineError {
     Injected {
         /// The configured error rate.
         rate: f64,
+        /// The status it is answered with.
+        status: u16,
+    },
+    /// The request was picked by the rate-limit fault ([`Fault::RateLimited`]).
+    #[error(
+        "simulated rate limit: the engine refuses this fraction of requests on purpose ({rate}); \
+         retry after {retry_after_seconds} s"
+    )]
+    RateLimited {
+        /// The configured rate.
+        rate: f64,
+        /// The `retry-after` the server sends, in seconds.
+        retry_after_seconds: u32,
     },
 }
 
@@ -168,7 +208,19 @@ impl EngineError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Request(error) => error.status(),
-            Self::Injected { .. } => 500,
+            Self::Injected { status, .. } => *status,
+            Self::RateLimited { .. } => 429,
+        }
+    }
+
+    /// The `retry-after` header (seconds) a server sends with this error, if any.
+    pub fn retry_after_seconds(&self) -> Option<u32> {
+        match self {
+            Self::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            Self::Request(_) | Self::Injected { .. } => None,
         }
     }
 
@@ -250,9 +302,10 @@ impl Engine {
     ///
     /// Reading the request counts its prompt as the builtin tokenizer would, which is built on
     /// first use (100-200 ms): call [`crate::tokenizer::Tokenizer::warm_up_in_background`] at
-    /// start-up to keep that off the first request. A request that cannot be read, or that the
-    /// error rate picks, is answered with an [`EngineError`] (and its truth record is sent at
-    /// once).
+    /// start-up to keep that off the first request. A request that cannot be read, that the
+    /// error rate picks or that gets the [`Fault::RateLimited`] fault is answered with an
+    /// [`EngineError`] (and its truth record is sent at once); any other fault it gets is
+    /// carried by its [`Generation`] ([`Generation::fault`]).
     pub fn start(
         &self,
         path: &str,
@@ -271,6 +324,7 @@ impl Engine {
             }
         };
         let outcome = Outcome::for_request(shared.config.seed, request_id.as_bytes());
+        let fault = shared.config.faults.pick(outcome.fault_draw);
         // The truth record names the request only when someone reads it.
         let mut truth = TruthRecord {
             arrival_ns: clock::to_unix_ns(arrival_ns),
@@ -287,9 +341,16 @@ impl Engine {
             .and_then(|parsed| {
                 truth.streaming = parsed.stream;
                 truth.input_tokens = parsed.input_tokens;
-                if outcome.fails(shared.config.error_rate) {
+                let config = &shared.config;
+                if outcome.fails(config.error_rate) {
                     Err(EngineError::Injected {
-                        rate: shared.config.error_rate,
+                        rate: config.error_rate,
+                        status: config.error_status,
+                    })
+                } else if fault == Some(Fault::RateLimited) {
+                    Err(EngineError::RateLimited {
+                        rate: config.faults.rate(Fault::RateLimited),
+                        retry_after_seconds: config.faults.retry_after_seconds,
                     })
                 } else {
                     Ok(parsed)
@@ -300,6 +361,7 @@ impl Engine {
                 self.clone(),
                 parsed,
                 &outcome,
+                fault,
                 sequence,
                 arrival_ns,
                 truth,
@@ -448,6 +510,66 @@ mod tests {
         })
         .unwrap();
         assert!(failed(&always).iter().all(|f| *f));
+    }
+
+    #[test]
+    fn injected_errors_take_the_configured_status() {
+        let engine = Engine::new(EngineConfig {
+            error_rate: 1.0,
+            error_status: 503,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let error = engine
+            .start("/v1/completions", br#"{"model":"m","prompt":"x"}"#, None, 0)
+            .unwrap_err();
+        assert_eq!(error.status(), 503);
+        assert_eq!(error.retry_after_seconds(), None);
+        let body: serde_json::Value = serde_json::from_slice(&error.openai_body()).unwrap();
+        assert_eq!(body["error"]["code"], 503);
+        for status in [200, 302, 600] {
+            let config = EngineConfig {
+                error_status: status,
+                ..EngineConfig::default()
+            };
+            let message = Engine::new(config).unwrap_err().to_string();
+            assert!(message.contains("400 to 599"), "{message}");
+        }
+    }
+
+    #[test]
+    fn rate_limited_requests_are_429_with_a_retry_after_and_others_are_served() {
+        let mut faults = FaultConfig::default().with_rate(Fault::RateLimited, 0.5);
+        faults.retry_after_seconds = 7;
+        let engine = Engine::new(EngineConfig {
+            faults,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let body = br#"{"model":"m","prompt":"x"}"#;
+        let mut limited = 0;
+        for i in 0..400 {
+            match engine.start("/v1/completions", body, Some(&format!("r{i}")), 0) {
+                Ok(generation) => assert_eq!(generation.fault(), None),
+                Err(error) => {
+                    assert_eq!(error.status(), 429);
+                    assert_eq!(error.retry_after_seconds(), Some(7));
+                    assert!(error.to_string().contains("retry after 7 s"), "{error}");
+                    limited += 1;
+                }
+            }
+        }
+        assert!((160..240).contains(&limited), "{limited} of 400 limited");
+        let over = EngineConfig {
+            faults: FaultConfig::default()
+                .with_rate(Fault::NoDone, 0.7)
+                .with_rate(Fault::SlowHeaders, 0.7),
+            ..EngineConfig::default()
+        };
+        assert!(matches!(
+            over.validate(),
+            Err(EngineConfigError::Faults(FaultConfigError::OverOne { .. }))
+        ));
     }
 
     #[test]

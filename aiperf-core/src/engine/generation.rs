@@ -5,11 +5,16 @@
 //! tokens`, chunk `k` at `first + k × itl × tokens_per_chunk`) and slept to with
 //! `tokio::time::sleep_until`, so a late wake-up delays one piece, never the ones after it.
 //! A deadline already past costs no timer at all (`ttft = itl = 0` serves at full speed).
+//!
+//! The engine's own faults ([`super::faults`]) are made here: a stall moves the deadlines from
+//! the first token (or from the chunk a mid-stream fault hits) on by the stall; invalid JSON
+//! cuts that chunk short; a stream without usage or `[DONE]` skips those pieces.
 
 use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::admission::Slot;
+use super::faults::{Fault, INVALID_JSON_KEPT_BYTES, PlannedFault};
 use super::openai_render::{self, Head, TextApi, Usage, Words};
 use super::outcome::{FinishReason, Length, Outcome};
 use super::request::{ParsedRequest, Route};
@@ -53,6 +58,8 @@ pub struct Generation {
     slot: Option<Slot>,
     /// When the first token is due ([`clock::now_ns`]), known once admitted.
     first_token_due: u64,
+    /// The fault injected into this answer, if any.
+    fault: Option<Fault>,
     truth: TruthRecord,
 }
 
@@ -61,6 +68,7 @@ impl Generation {
         engine: Engine,
         request: ParsedRequest,
         outcome: &Outcome,
+        fault: Option<Fault>,
         sequence: u64,
         arrival_ns: u64,
         mut truth: TruthRecord,
@@ -104,7 +112,54 @@ impl Generation {
             phase: Phase::Queued,
             slot: None,
             first_token_due: 0,
+            fault,
             truth,
+        }
+    }
+
+    /// The fault injected into this answer, and the chunk a mid-stream fault hits. The engine
+    /// makes the [`super::FaultLayer::Engine`] faults itself; the server carrying it makes the
+    /// wire ones.
+    pub fn fault(&self) -> Option<PlannedFault> {
+        self.fault.map(|fault| PlannedFault {
+            fault,
+            chunk: self.fault_chunk(),
+        })
+    }
+
+    /// The chunk a mid-stream fault hits: `⌊chunks / 2⌋` of a streamed text answer, else 0.
+    fn fault_chunk(&self) -> u32 {
+        if self.request.stream && self.api.is_some() {
+            self.chunk_count() / 2
+        } else {
+            0
+        }
+    }
+
+    /// The stall before chunk `index` (of a stream, or the last one of a whole text body).
+    fn stall_before_chunk(&self, index: u32) -> u64 {
+        if self.fault == Some(Fault::StallBetweenTokens) && index >= self.fault_chunk() {
+            nanos(self.engine.shared.config.faults.stall)
+        } else {
+            0
+        }
+    }
+
+    /// The phase after the last chunk, or after the usage chunk when `usage_sent`.
+    fn after_content(&self, usage_sent: bool) -> Phase {
+        if !usage_sent && self.request.include_usage && self.fault != Some(Fault::NoUsage) {
+            Phase::Usage
+        } else if self.fault == Some(Fault::NoDone) {
+            Phase::Finished
+        } else {
+            Phase::Done
+        }
+    }
+
+    /// Cuts what was appended to `out` from `start` short, if this answer gets invalid JSON.
+    fn break_json(&self, out: &mut BytesMut, start: usize) {
+        if self.fault == Some(Fault::InvalidJson) {
+            out.truncate(start + INVALID_JSON_KEPT_BYTES.min(out.len() - start));
         }
     }
 
@@ -146,7 +201,7 @@ impl Generation {
                 let now = clock::now_ns();
                 let api = self.api.expect("only text APIs stream");
                 openai_render::usage_chunk(out, api, &self.head(), self.usage());
-                self.phase = Phase::Done;
+                self.phase = self.after_content(true);
                 Some(now)
             }
             Phase::Done => {
@@ -164,9 +219,15 @@ impl Generation {
         let config = &self.engine.shared.config;
         let prefill =
             nanos(config.prefill_per_input_token).saturating_mul(self.request.input_tokens);
+        let stall = if self.fault == Some(Fault::StallBeforeFirstToken) {
+            nanos(config.faults.stall)
+        } else {
+            0
+        };
         self.first_token_due = admitted
             .saturating_add(nanos(config.ttft))
-            .saturating_add(prefill);
+            .saturating_add(prefill)
+            .saturating_add(stall);
         self.slot = Some(slot);
         self.truth.admitted_ns = Some(clock::to_unix_ns(admitted));
         self.phase = if self.request.stream {
@@ -182,6 +243,7 @@ impl Generation {
         let interval = nanos(config.itl).saturating_mul(u64::from(config.tokens_per_chunk));
         self.first_token_due
             .saturating_add(interval.saturating_mul(u64::from(index)))
+            .saturating_add(self.stall_before_chunk(index))
     }
 
     fn chunk_count(&self) -> u32 {
@@ -202,18 +264,18 @@ impl Generation {
         };
         let api = self.api.expect("only text APIs stream");
         let finish = is_last.then_some(self.length.finish);
+        let start = out.len();
         openai_render::text_chunk(out, api, &self.head(), words, index == 0, finish);
+        if index == self.fault_chunk() {
+            self.break_json(out, start);
+        }
         if index == 0 {
             self.truth.first_token_ns = Some(clock::to_unix_ns(now));
         }
         self.truth.output_tokens = u64::from(first_token + count);
         if is_last {
             self.complete(now);
-            self.phase = if self.request.include_usage {
-                Phase::Usage
-            } else {
-                Phase::Done
-            };
+            self.phase = self.after_content(false);
         } else {
             self.phase = Phase::Chunk(index + 1);
         }
@@ -226,6 +288,7 @@ impl Generation {
             None => self.first_token_due,
         };
         let now = wait_until(due).await;
+        let start = out.len();
         match self.api {
             Some(api) => {
                 let words = Words {
@@ -242,6 +305,7 @@ impl Generation {
                 self.request.input_tokens,
             ),
         }
+        self.break_json(out, start);
         self.truth.first_token_ns = Some(clock::to_unix_ns(self.first_token_due.min(now)));
         self.truth.output_tokens = u64::from(self.length.tokens);
         self.complete(now);
@@ -453,6 +517,108 @@ mod tests {
         )
         .await;
         assert_eq!(json(&ignored[0].1)["usage"]["completion_tokens"], 200);
+    }
+
+    /// An engine at full speed where every request gets `fault`, stalls lasting `stall`.
+    fn faulty(fault: Fault, stall: Duration) -> Engine {
+        let mut faults = crate::engine::FaultConfig::default().with_rate(fault, 1.0);
+        faults.stall = stall;
+        engine(EngineConfig {
+            ttft: Duration::ZERO,
+            itl: Duration::ZERO,
+            faults,
+            ..EngineConfig::default()
+        })
+    }
+
+    const STREAMED_CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+        "max_tokens":10,"stream":true,"stream_options":{"include_usage":true}}"#;
+
+    #[tokio::test]
+    async fn a_generation_reports_its_fault_and_the_chunk_it_hits() {
+        let faulty_engine = faulty(Fault::ResetMidStream, Duration::ZERO);
+        let streamed = faulty_engine
+            .start("/v1/chat/completions", STREAMED_CHAT.as_bytes(), None, 0)
+            .unwrap();
+        assert_eq!(
+            streamed.fault(),
+            Some(PlannedFault {
+                fault: Fault::ResetMidStream,
+                chunk: 5
+            })
+        );
+        let whole = br#"{"model":"m","prompt":"x","max_tokens":10}"#;
+        let whole = faulty_engine
+            .start("/v1/completions", whole, None, 0)
+            .unwrap();
+        assert_eq!(whole.fault().map(|f| f.chunk), Some(0));
+        let healthy = engine(EngineConfig::default());
+        let plain = healthy.start("/v1/completions", br#"{"model":"m","prompt":"x"}"#, None, 0);
+        assert_eq!(plain.unwrap().fault(), None);
+    }
+
+    #[tokio::test]
+    async fn a_stall_before_the_first_token_delays_every_piece() {
+        let engine = faulty(Fault::StallBeforeFirstToken, Duration::from_millis(30));
+        let started = clock::now_ns();
+        let pieces = run(&engine, "/v1/chat/completions", STREAMED_CHAT).await;
+        assert_eq!(pieces.len(), 10 + 2, "nothing is lost");
+        assert!(pieces[0].0 - started >= 30_000_000);
+    }
+
+    #[tokio::test]
+    async fn a_stall_between_tokens_opens_a_gap_halfway() {
+        let engine = faulty(Fault::StallBetweenTokens, Duration::from_millis(30));
+        let pieces = run(&engine, "/v1/chat/completions", STREAMED_CHAT).await;
+        assert_eq!(pieces.len(), 10 + 2);
+        assert!(
+            pieces[5].0 - pieces[4].0 >= 30_000_000,
+            "the gap is before chunk 5"
+        );
+        let whole = run(
+            &engine,
+            "/v1/completions",
+            r#"{"model":"m","prompt":"x","max_tokens":4}"#,
+        )
+        .await;
+        assert_eq!(whole.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn invalid_json_cuts_one_chunk_short_and_keeps_the_rest() {
+        let engine = faulty(Fault::InvalidJson, Duration::ZERO);
+        let pieces = run(&engine, "/v1/chat/completions", STREAMED_CHAT).await;
+        assert_eq!(pieces.len(), 10 + 2);
+        for (i, (_, piece)) in pieces[..11].iter().enumerate() {
+            let parsed = serde_json::from_str::<Value>(piece);
+            assert_eq!(parsed.is_err(), i == 5, "chunk {i}: {piece}");
+        }
+        assert_eq!(pieces[5].1, r#"{"id":"cha"#);
+        assert_eq!(pieces[11].1, "[DONE]");
+        let whole = run(
+            &engine,
+            "/v1/completions",
+            r#"{"model":"m","prompt":"x","max_tokens":4}"#,
+        )
+        .await;
+        assert_eq!(whole[0].1, r#"{"id":"cmp"#);
+    }
+
+    #[tokio::test]
+    async fn streams_can_end_without_usage_or_without_done() {
+        let no_usage = faulty(Fault::NoUsage, Duration::ZERO);
+        let pieces = run(&no_usage, "/v1/chat/completions", STREAMED_CHAT).await;
+        assert_eq!(pieces.len(), 10 + 1);
+        assert!(pieces[..10].iter().all(|(_, p)| json(p)["usage"].is_null()));
+        assert_eq!(pieces[10].1, "[DONE]");
+
+        let no_done = faulty(Fault::NoDone, Duration::ZERO);
+        let pieces = run(&no_done, "/v1/chat/completions", STREAMED_CHAT).await;
+        assert_eq!(pieces.len(), 10 + 1);
+        assert_eq!(json(&pieces[10].1)["usage"]["completion_tokens"], 10);
+        let without_usage = STREAMED_CHAT.replace("true}", "false}");
+        let pieces = run(&no_done, "/v1/chat/completions", &without_usage).await;
+        assert_eq!(pieces.len(), 10, "neither usage nor [DONE]");
     }
 
     #[tokio::test]

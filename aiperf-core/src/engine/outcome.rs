@@ -1,6 +1,7 @@
 //! What the engine decides for one request, deterministically from the engine's seed and the
 //! request's id: whether it fails (the error rate), how long its answer is (max tokens, early
-//! EOS after `min_tokens`), and which vocabulary word its answer starts from.
+//! EOS after `min_tokens`), which vocabulary word its answer starts from, and which injected
+//! fault it gets ([`super::faults`]).
 //!
 //! Keying the choices by request id (not by arrival order) makes them reproducible when a
 //! client replays the same ids, and independent of how concurrent requests interleave.
@@ -33,6 +34,9 @@ pub(crate) struct Outcome {
     eos_draw: f64,
     /// Where in the vocabulary the answer starts.
     pub(crate) first_word: usize,
+    /// The draw [`super::FaultConfig::pick`] reads (drawn last, so that adding it changed no
+    /// earlier draw of a seed).
+    pub(crate) fault_draw: f64,
 }
 
 /// The answer length a request gets.
@@ -56,6 +60,7 @@ impl Outcome {
             failure_draw: unit(draw()),
             eos_draw: unit(draw()),
             first_word: (draw() % (1 << 32)) as usize,
+            fault_draw: unit(draw()),
         }
     }
 
@@ -170,6 +175,18 @@ mod tests {
             }
         );
         assert_eq!(outcome(3).length(50, 0, 1.0, false).tokens, 1);
+    }
+
+    #[test]
+    fn the_fault_draw_is_uniform_and_independent_of_the_failure_draw() {
+        let draws: Vec<Outcome> = (0..10_000).map(outcome).collect();
+        let low = draws.iter().filter(|o| o.fault_draw < 0.25).count();
+        assert!((2300..2700).contains(&low), "{low}");
+        let both = draws
+            .iter()
+            .filter(|o| o.fault_draw < 0.5 && o.fails(0.5))
+            .count();
+        assert!((2300..2700).contains(&both), "{both}");
     }
 
     #[test]
