@@ -10,6 +10,9 @@
 //!
 //! The logic is in `build/plugin_manifest.rs` (shared with `cargo xtask list-plugins`) and
 //! `build/plugin_table_gen.rs`; this file does the I/O.
+//!
+//! With the `grpc` feature it also generates the mock server's KServe v2 gRPC service
+//! (`build/kserve_service_gen.rs`), from the descriptors aiperf-endpoints compiled.
 
 // Shared with `cargo xtask list-plugins`, which uses other parts of it.
 #[allow(dead_code)]
@@ -17,6 +20,10 @@
 mod plugin_manifest;
 #[path = "build/plugin_table_gen.rs"]
 mod plugin_table_gen;
+// The mock server's KServe v2 gRPC service; independent of the plugin table.
+#[cfg(feature = "grpc")]
+#[path = "build/kserve_service_gen.rs"]
+mod kserve_service_gen;
 
 use std::collections::BTreeSet;
 use std::env;
@@ -33,6 +40,14 @@ fn main() {
     println!("cargo::rerun-if-changed=Cargo.toml");
     println!("cargo::rerun-if-env-changed=CARGO_NET_OFFLINE");
     if let Err(message) = run() {
+        for line in message.lines() {
+            println!("cargo::error={line}");
+        }
+    }
+    #[cfg(feature = "grpc")]
+    if let Err(message) =
+        env_var("OUT_DIR").and_then(|out_dir| kserve_service_gen::generate(Path::new(&out_dir)))
+    {
         for line in message.lines() {
             println!("cargo::error={line}");
         }

@@ -1,17 +1,23 @@
 //! `aiperf mock-server`: the simulated engine of `aiperf_core::engine` served over HTTP
-//! (OpenAI chat, completions, embeddings, models; SSE streaming with usage), so tests, demos and
-//! `cargo xtask bench` have a real server on loopback with known truth (DESIGN.md §6).
+//! (OpenAI chat, completions, embeddings, models; SSE streaming with usage; Triton's generate
+//! extension, [`triton`]) and, with `--grpc-port`, over KServe v2 gRPC ([`grpc`], feature
+//! `grpc`), so tests, demos and `cargo xtask bench` have a real server on loopback with known
+//! truth (DESIGN.md §6).
 //!
 //! HTTP/1.1 with keep-alive and HTTP/2 with prior knowledge (h2c) share one port
 //! (hyper-util's auto connection builder). `--truth-log FILE` writes the engine's own timings of
 //! every request, one JSON line each, for pairing with a client's records by `X-Request-ID`.
 //!
-//! On start it prints exactly one line to stdout, `aiperf mock-server listening on
-//! http://ADDR:PORT`, so scripts can read the port when started with `--port 0`. Ctrl-C or
+//! On start it prints one line to stdout, `aiperf mock-server listening on http://ADDR:PORT`,
+//! so scripts can read the port when started with `--port 0`; with `--grpc-port`, a second
+//! line follows, `aiperf mock-server grpc listening on grpc://ADDR:PORT`. Ctrl-C or
 //! SIGTERM stops it; requests still in flight are dropped (and logged as cancelled) and the
 //! truth log is flushed.
 
+#[cfg(feature = "grpc")]
+mod grpc;
 mod routes;
+mod triton;
 mod truth_log;
 
 use std::io::Write;
@@ -40,6 +46,9 @@ pub(crate) struct MockServerArgs {
     /// Port to listen on; 0 picks a free one (the line printed at start names it).
     #[arg(long, default_value_t = 8000)]
     port: u16,
+    /// Also serve KServe v2 gRPC on this port (0 picks a free one; a second line names it).
+    #[arg(long, value_name = "PORT")]
+    grpc_port: Option<u16>,
     /// Runtime worker threads; 1 lets the server be pinned to one core (taskset).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     workers: u16,
@@ -68,6 +77,12 @@ impl MockServerArgs {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) fn run(args: MockServerArgs) -> anyhow::Result<u8> {
+    if cfg!(not(feature = "grpc")) && args.grpc_port.is_some() {
+        anyhow::bail!(
+            "this aiperf was built without the `grpc` feature, so it cannot serve --grpc-port: \
+             rebuild aiperf-cli with --features grpc"
+        );
+    }
     let config = args.engine_config()?;
     let truth_log = args
         .truth_log
@@ -88,7 +103,7 @@ pub(crate) fn run(args: MockServerArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let served = runtime.block_on(serve(&args.host, args.port, engine));
+    let served = runtime.block_on(serve(&args.host, args.port, args.grpc_port, engine));
     // Drops the connections still open: their requests are logged as cancelled.
     runtime.shutdown_timeout(Duration::from_secs(1));
     if let Some(log) = truth_log {
@@ -102,11 +117,24 @@ pub(crate) fn run(args: MockServerArgs) -> anyhow::Result<u8> {
     Ok(crate::exit::SUCCESS)
 }
 
-/// Accepts connections until a shutdown signal, serving each on its own task.
-async fn serve(host: &str, port: u16, engine: Engine) -> anyhow::Result<()> {
+/// Accepts connections until a shutdown signal, serving each on its own task; also serves gRPC
+/// on `grpc_port` when given.
+async fn serve(
+    host: &str,
+    port: u16,
+    grpc_port: Option<u16>,
+    engine: Engine,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind((host, port)).await.with_context(|| {
         format!("cannot listen on {host}:{port}: pick another --port (0 takes any free one)")
     })?;
+    #[cfg(feature = "grpc")]
+    let grpc_listener = match grpc_port {
+        Some(port) => Some(grpc::bind(host, port).await?),
+        None => None,
+    };
+    #[cfg(not(feature = "grpc"))]
+    let _ = grpc_port;
     let shutdown = shutdown_signal();
     let address = listener
         .local_addr()
@@ -117,6 +145,10 @@ async fn serve(host: &str, port: u16, engine: Engine) -> anyhow::Result<()> {
         .await
         .context("cannot build the builtin tokenizer")?;
     announce(address)?;
+    #[cfg(feature = "grpc")]
+    if let Some(grpc_listener) = grpc_listener {
+        grpc::start(grpc_listener, engine.clone())?;
+    }
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // One write per response: copying a response into one buffer costs less than the extra

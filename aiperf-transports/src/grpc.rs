@@ -16,7 +16,9 @@
 //! [`TransportErrorKind::Connect`] error; the request timeout a
 //! [`TransportErrorKind::Timeout`] error.
 //!
-//! URLs are `grpc://HOST:PORT` (cleartext HTTP/2). Requests go to a few connections in turn,
+//! URLs are `grpc://HOST:PORT` (cleartext HTTP/2); chosen explicitly (`--transport grpc`), the
+//! transport also takes `http://HOST:PORT`, the form tonic and grpc-go use for the same thing,
+//! but only `grpc://` URLs select it by themselves. Requests go to a few connections in turn,
 //! one per [`STREAMS_PER_CONNECTION`] requests of the run's concurrency; they are opened on
 //! first use, inside the run's runtime. The run's headers (`-H`, `--api-key`) are sent as
 //! metadata, with `x-request-id` naming each request.
@@ -278,16 +280,16 @@ impl Transport for GrpcTransport {
     }
 }
 
-/// The `HOST:PORT` of a `grpc://HOST:PORT` URL.
+/// The `HOST:PORT` of a `grpc://HOST:PORT` (or `http://HOST:PORT`) URL.
 fn grpc_authority(url: &str) -> Result<String, CreateError> {
     let Some((scheme, _)) = url.split_once("://") else {
         return Err(CreateError::new(format!(
             "`{url}` has no scheme: pass --url grpc://{url}"
         )));
     };
-    if !scheme.eq_ignore_ascii_case("grpc") {
+    if !scheme.eq_ignore_ascii_case("grpc") && !scheme.eq_ignore_ascii_case("http") {
         return Err(CreateError::new(format!(
-            "the grpc transport serves grpc:// URLs, not `{scheme}://`: pass --url \
+            "the grpc transport serves cleartext grpc:// URLs, not `{scheme}://`: pass --url \
              grpc://HOST:PORT, or choose another transport with --transport"
         )));
     }
@@ -375,9 +377,11 @@ mod tests {
         assert_eq!(transport.endpoint.uri(), "http://127.0.0.1:8001/");
         assert_eq!(transport.metadata().url_schemes, ["grpc"]);
         assert!(GrpcTransport::create(&context("GRPC://localhost:1/")).is_ok());
+        let http = GrpcTransport::create(&context("http://127.0.0.1:8001")).unwrap();
+        assert_eq!(http.endpoint.uri(), "http://127.0.0.1:8001/");
         for (url, expected) in [
             ("localhost:8001", "pass --url grpc://localhost:8001"),
-            ("http://h:1", "not `http://`"),
+            ("https://h:1", "not `https://`"),
             ("grpc://h", "no port"),
             ("grpc://h:1/v2/models", "has a path"),
             ("grpc://", "not a valid URL"),

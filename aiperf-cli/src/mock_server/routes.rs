@@ -4,6 +4,8 @@
 //!
 //! - `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings`: the engine.
 //! - `GET /v1/models`: the configured model. `GET /health`: 200.
+//! - `POST /v2/models/{model}/generate` and `generate_stream`: Triton's generate extension
+//!   ([`super::triton`]).
 //! - Anything else: 404 (405 for a known path with the wrong method), with an OpenAI-style
 //!   error body. Errors from the engine (bad request 400, injected 500) have that body too.
 //!
@@ -20,6 +22,8 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::triton::{self, GenerateRoute};
+
 /// A response body: whole, or a stream of SSE events.
 pub(crate) type Body = Either<Full<Bytes>, UnsyncBoxBody<Bytes, Infallible>>;
 
@@ -35,6 +39,12 @@ pub(crate) async fn handle(engine: &Engine, request: Request<Incoming>) -> Respo
     let path = parts.uri.path();
     if path == "/health" && parts.method == Method::GET {
         return json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"));
+    }
+    if let Some(route) = GenerateRoute::parse(path) {
+        let request_id = parts.headers.get(X_REQUEST_ID);
+        let id = request_id.and_then(|value| value.to_str().ok());
+        let method = &parts.method;
+        return triton::generate(engine, route, method, body, id, arrival_ns).await;
     }
     let route = match Route::from_path(path) {
         Ok(route) => route,
