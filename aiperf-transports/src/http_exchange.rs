@@ -9,10 +9,15 @@
 //! response becomes one chunk holding the whole body, stamped when its last bytes arrived.
 //!
 //! Failures keep what was measured: a non-2xx status becomes a [`TransportErrorKind::Status`]
-//! error carrying the start of the body; a broken or cut-off stream a
+//! error carrying the start of the body (and any `retry-after`); a broken or cut-off stream a
 //! [`TransportErrorKind::Protocol`] error with the events received so far left in the sink; the
 //! request timeout (connect, first byte and the whole stream) a
-//! [`TransportErrorKind::Timeout`] error.
+//! [`TransportErrorKind::Timeout`] error. A stream that ends cleanly after its last complete
+//! event is complete, `[DONE]` or not, as for AIPerf's reader (the endpoint judges its content).
+//!
+//! Messages name the kind of failure and where it happened (before the headers, before the
+//! first event, mid-stream), never per-request figures, so that the error summary, which groups
+//! by code, type and message, has one row per way of failing.
 //!
 //! `https://` URLs need the crate's `tls` feature (rustls); without it they are rejected when the
 //! transport is created, with a message saying so.
@@ -29,7 +34,9 @@ use aiperf_core::transport::{
     TransportRequest,
 };
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+};
 use reqwest::{ClientBuilder, Response, StatusCode, Url};
 
 /// How much of an error response's body its message keeps.
@@ -146,10 +153,10 @@ impl HttpExchange {
             Err(_elapsed) => Err(TransportError::new(
                 TransportErrorKind::Timeout,
                 format!(
-                    "no complete response within the request timeout of {:.3} s ({} events \
-                     received): raise --request-timeout-seconds or check the server's load",
+                    "no complete response within the request timeout of {:.3} s ({}): raise \
+                     --request-timeout-seconds or check the server's load",
                     limit.as_secs_f64(),
-                    sink.chunks.len()
+                    stage(sink)
                 ),
             )),
         }
@@ -316,7 +323,7 @@ async fn read_events(
                 }
             }
             Ok(None) => break,
-            Err(error) => return Err(broken_body(&error, sink.chunks.len())),
+            Err(error) => return Err(broken_body(&error, stage(sink))),
         }
     }
     parser.finish().map_err(|incomplete| {
@@ -357,13 +364,17 @@ async fn read_body(mut response: Response, sink: &mut ResponseSink) -> Result<()
                 });
                 return Ok(());
             }
-            Err(error) => return Err(broken_body(&error, 0)),
+            Err(error) => return Err(broken_body(&error, "mid-body")),
         }
     }
 }
 
-/// A non-2xx response: `"<code> <reason>: <start of the body>"`.
+/// A non-2xx response: `"<code> <reason> (retry-after: <value>): <start of the body>"`.
 async fn status_error(status: StatusCode, mut response: Response) -> TransportError {
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .map(|value| utf8_prefix(value.as_bytes()).into_owned());
     let mut kept = Vec::new();
     let mut read = 0;
     while read < ERROR_BODY_READ {
@@ -381,6 +392,11 @@ async fn status_error(status: StatusCode, mut response: Response) -> TransportEr
     if let Some(reason) = status.canonical_reason() {
         message.push(' ');
         message.push_str(reason);
+    }
+    if let Some(retry_after) = retry_after {
+        message.push_str(" (retry-after: ");
+        message.push_str(retry_after.trim());
+        message.push(')');
     }
     if !body.is_empty() {
         message.push_str(": ");
@@ -407,12 +423,22 @@ fn utf8_prefix(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-fn broken_body(error: &reqwest::Error, events: usize) -> TransportError {
+/// Where a response was when it failed: what arrived of it, for messages.
+fn stage(sink: &ResponseSink) -> &'static str {
+    match (sink.ack_ns, sink.chunks.is_empty()) {
+        (None, _) => "before the response headers",
+        (Some(_), true) => "before the first event",
+        (Some(_), false) => "mid-stream",
+    }
+}
+
+/// A body that failed `stage` (see [`stage`]).
+fn broken_body(error: &reqwest::Error, stage: &str) -> TransportError {
     TransportError::new(
         TransportErrorKind::Protocol,
         format!(
-            "the response broke off after {events} events ({}): the server closed the \
-             connection or sent a malformed body",
+            "the response broke off {stage} ({}): the server closed the connection or sent a \
+             malformed body",
             causes(error)
         ),
     )

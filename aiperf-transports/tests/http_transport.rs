@@ -381,7 +381,7 @@ async fn a_stalled_stream_times_out_keeping_its_events() {
     let error = result.unwrap_err();
 
     assert_eq!(error.kind, TransportErrorKind::Timeout, "{error}");
-    assert!(error.message.contains("2 events received"), "{error}");
+    assert!(error.message.contains("(mid-stream)"), "{error}");
     assert!(now_ns() - start_ns >= timeout.as_nanos() as u64);
     assert_eq!(sink.status, Some(200));
     let data: Vec<_> = sink.chunks.iter().map(|c| c.data.clone()).collect();
@@ -396,7 +396,12 @@ async fn a_server_that_never_answers_times_out() {
     let transport = http_transport(&ctx);
     let (sink, result) = send(&*transport, "/v1/silent", true).await;
 
-    assert_eq!(result.unwrap_err().kind, TransportErrorKind::Timeout);
+    let error = result.unwrap_err();
+    assert_eq!(error.kind, TransportErrorKind::Timeout);
+    assert!(
+        error.message.contains("before the response headers"),
+        "{error}"
+    );
     assert_eq!(sink.ack_ns, None);
 }
 
@@ -408,10 +413,7 @@ async fn a_broken_stream_is_a_protocol_error_keeping_its_events() {
     let error = result.unwrap_err();
 
     assert_eq!(error.kind, TransportErrorKind::Protocol, "{error}");
-    assert!(
-        error.message.contains("broke off after 1 events"),
-        "{error}"
-    );
+    assert!(error.message.contains("broke off mid-stream"), "{error}");
     assert_eq!(sink.chunks.len(), 1);
     assert_eq!(sink.chunks[0].data, "1");
 }
