@@ -10,11 +10,17 @@
 //! - `aiperf plugins CATEGORY NAME`: every implementation of one name, with its description;
 //! - `--json`: the same as data; `--validate`: instantiates every implementation shown and
 //!   reports those that fail (exit status 1 if any does).
+//!
+//! Listings also show what decides which endpoints and transports fit together (DESIGN.md §4):
+//! each endpoint's wire format, and each transport's URL schemes and the wire formats it
+//! carries, read from the selected implementation's metadata.
 
 use std::fmt::Write;
 
-use aiperf_core::registries::{CategoryView, Validation};
-use aiperf_core::registry::ImplementationInfo;
+use aiperf_core::endpoint::{EndpointCategory, WireFormat};
+use aiperf_core::registries::{CategoryView, Registries, Validation};
+use aiperf_core::registry::{Category, ImplementationInfo};
+use aiperf_core::transport::TransportCategory;
 use anyhow::Context;
 use serde::Serialize;
 
@@ -83,13 +89,14 @@ pub(crate) fn run(args: PluginsArgs) -> anyhow::Result<u8> {
                     category: category.name(),
                     name,
                     implementations,
+                    facts: facts(&registries, category.name(), name),
                 })?;
             } else {
                 print!("{}", render_detail(category, name, &implementations));
             }
         }
         (true, None) => {
-            let listing = category_json(scope.categories[0])?;
+            let listing = category_json(&registries, scope.categories[0])?;
             if args.json {
                 print_json(&listing)?;
             } else {
@@ -100,7 +107,7 @@ pub(crate) fn run(args: PluginsArgs) -> anyhow::Result<u8> {
             let categories = scope
                 .categories
                 .iter()
-                .map(|c| category_json(*c))
+                .map(|c| category_json(&registries, *c))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             if args.json {
                 print_json(&AllJson { categories })?;
@@ -158,6 +165,81 @@ struct NameJson<'a> {
     category: &'static str,
     name: &'a str,
     implementations: Vec<ImplementationInfo>,
+    #[serde(flatten)]
+    facts: NameFacts,
+}
+
+/// What the selected implementation of a name says about fitting endpoints to transports.
+#[derive(Debug, Default, Serialize)]
+struct NameFacts {
+    /// An endpoint's wire format.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wire_format: Option<WireFormat>,
+    /// A transport's URL schemes (empty: used without --url).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url_schemes: Option<Vec<&'static str>>,
+    /// The wire formats a transport carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wire_formats: Option<Vec<WireFormat>>,
+}
+
+impl NameFacts {
+    /// The listing's extra column headers for these facts.
+    fn headers(&self) -> &'static [&'static str] {
+        match (&self.wire_format, &self.url_schemes) {
+            (Some(_), _) => &["WIRE"],
+            (None, Some(_)) => &["URLS", "CARRIES"],
+            (None, None) => &[],
+        }
+    }
+
+    /// The listing's extra cells, under [`NameFacts::headers`].
+    fn cells(&self) -> Vec<String> {
+        let formats = |formats: &[WireFormat]| {
+            let names: Vec<&str> = formats.iter().map(|f| f.as_str()).collect();
+            names.join(",")
+        };
+        let mut cells = Vec::new();
+        if let Some(wire_format) = self.wire_format {
+            cells.push(wire_format.to_string());
+        }
+        if let Some(schemes) = &self.url_schemes {
+            cells.push(match schemes.as_slice() {
+                [] => "-".to_owned(),
+                schemes => {
+                    let urls: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+                    urls.join(",")
+                }
+            });
+            cells.push(formats(self.wire_formats.as_deref().unwrap_or_default()));
+        }
+        cells
+    }
+}
+
+/// The facts of `name`'s selected implementation, built with its category's validation
+/// context (none when it cannot be built, or the category has none).
+fn facts(registries: &Registries, category: &str, name: &str) -> NameFacts {
+    if category == EndpointCategory::NAME {
+        let ctx = EndpointCategory::validation_context();
+        if let Ok(endpoint) = registries.endpoint.create_instance(name, &ctx) {
+            return NameFacts {
+                wire_format: Some(endpoint.metadata().wire_format),
+                ..NameFacts::default()
+            };
+        }
+    } else if category == TransportCategory::NAME {
+        let ctx = TransportCategory::validation_context();
+        if let Ok(transport) = registries.transport.create_instance(name, &ctx) {
+            let metadata = transport.metadata();
+            return NameFacts {
+                url_schemes: Some(metadata.url_schemes.to_vec()),
+                wire_formats: Some(metadata.wire_formats.to_vec()),
+                ..NameFacts::default()
+            };
+        }
+    }
+    NameFacts::default()
 }
 
 #[derive(Serialize)]
@@ -173,7 +255,10 @@ struct ValidationReport<'a> {
     failed: usize,
 }
 
-fn category_json(category: &dyn CategoryView) -> anyhow::Result<CategoryJson> {
+fn category_json(
+    registries: &Registries,
+    category: &dyn CategoryView,
+) -> anyhow::Result<CategoryJson> {
     let names = category
         .names()
         .into_iter()
@@ -182,6 +267,7 @@ fn category_json(category: &dyn CategoryView) -> anyhow::Result<CategoryJson> {
                 category: category.name(),
                 name,
                 implementations: category.list_implementations(name)?,
+                facts: facts(registries, category.name(), name),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -207,31 +293,53 @@ fn render_listing(categories: &[CategoryJson]) -> String {
             out.push('\n');
         }
         let _ = writeln!(out, "{}: {}", category.name, category.description);
-        let mut rows: Vec<[String; 6]> = vec![HEADER.map(str::to_owned)];
+        if category.names.is_empty() {
+            out.push_str("  (no implementations in this build)\n");
+            continue;
+        }
+        // Fact columns (wire format, URL schemes) when the category's names have facts.
+        let extra = category
+            .names
+            .iter()
+            .map(|name| name.facts.headers())
+            .find(|headers| !headers.is_empty())
+            .unwrap_or_default();
+        let mut rows: Vec<Vec<String>> = vec![
+            HEADER
+                .iter()
+                .chain(extra)
+                .map(|h| (*h).to_owned())
+                .collect(),
+        ];
         let mut marks = vec![" "];
         for name in &category.names {
             for (j, info) in name.implementations.iter().enumerate() {
                 let shown_name = if j == 0 { name.name } else { "" };
-                rows.push([
+                let mut row = vec![
                     shown_name.to_owned(),
                     info.type_name.clone(),
                     info.crate_name.clone(),
                     info.version.clone(),
                     priority_cell(info),
                     kind(info).to_owned(),
-                ]);
+                ];
+                let mut cells = if j == 0 {
+                    name.facts.cells()
+                } else {
+                    Vec::new()
+                };
+                cells.resize(extra.len(), String::new());
+                row.extend(cells);
+                rows.push(row);
                 marks.push(if info.is_selected { "*" } else { " " });
             }
         }
-        if category.names.is_empty() {
-            out.push_str("  (no implementations in this build)\n");
-            continue;
-        }
-        let widths: [usize; 6] =
-            std::array::from_fn(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0));
+        let widths: Vec<usize> = (0..rows[0].len())
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
         for (row, mark) in rows.iter().zip(marks) {
             let mut line = format!("  {:<w$} {mark}", row[0], w = widths[0]);
-            for (cell, width) in row.iter().zip(widths).skip(1) {
+            for (cell, width) in row.iter().zip(&widths).skip(1) {
                 let _ = write!(line, " {cell:<width$} ");
             }
             out.push_str(line.trim_end());
@@ -352,6 +460,7 @@ mod tests {
                     info("FastChat", "fast-chat", true, true),
                     info("ChatEndpoint", "aiperf-endpoints", false, false),
                 ],
+                facts: NameFacts::default(),
             }],
         };
         let expected = "\

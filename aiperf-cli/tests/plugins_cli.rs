@@ -65,13 +65,15 @@ fn endpoint_listing_snapshot() {
         format!(
             "\
 endpoint: API shapes: how a request payload is written and how responses are parsed
-  NAME          TYPE                          CRATE                       VERSION  PRIORITY  KIND
-  chat        * OptimizedChatEndpoint         nvidia-optimized-endpoints  0.1.0    0         plugin
-                ChatEndpoint                  aiperf-endpoints            {VERSION}    -         builtin
-  completions * OptimizedCompletionsEndpoint  nvidia-optimized-endpoints  0.1.0    0         plugin
-                CompletionsEndpoint           aiperf-endpoints            {VERSION}    -         builtin
-  embeddings  * OptimizedEmbeddingsEndpoint   nvidia-optimized-endpoints  0.1.0    0         plugin
-                EmbeddingsEndpoint            aiperf-endpoints            {VERSION}    -         builtin
+  NAME              TYPE                          CRATE                       VERSION  PRIORITY  KIND     WIRE
+  chat            * OptimizedChatEndpoint         nvidia-optimized-endpoints  0.1.0    0         plugin   http
+                    ChatEndpoint                  aiperf-endpoints            {VERSION}    -         builtin
+  completions     * OptimizedCompletionsEndpoint  nvidia-optimized-endpoints  0.1.0    0         plugin   http
+                    CompletionsEndpoint           aiperf-endpoints            {VERSION}    -         builtin
+  embeddings      * OptimizedEmbeddingsEndpoint   nvidia-optimized-endpoints  0.1.0    0         plugin   http
+                    EmbeddingsEndpoint            aiperf-endpoints            {VERSION}    -         builtin
+  kserve          * KServeEndpoint                aiperf-endpoints            {VERSION}    -         builtin  grpc
+  triton_generate * TritonGenerateEndpoint        aiperf-endpoints            {VERSION}    -         builtin  http
 
 * selected. Details: aiperf plugins CATEGORY NAME. Switch: --use-implementation CATEGORY.NAME=TYPE_OR_CRATE
 "
@@ -80,10 +82,12 @@ endpoint: API shapes: how a request payload is written and how responses are par
         format!(
             "\
 endpoint: API shapes: how a request payload is written and how responses are parsed
-  NAME          TYPE                 CRATE             VERSION  PRIORITY  KIND
-  chat        * ChatEndpoint         aiperf-endpoints  {VERSION}    -         builtin
-  completions * CompletionsEndpoint  aiperf-endpoints  {VERSION}    -         builtin
-  embeddings  * EmbeddingsEndpoint   aiperf-endpoints  {VERSION}    -         builtin
+  NAME              TYPE                    CRATE             VERSION  PRIORITY  KIND     WIRE
+  chat            * ChatEndpoint            aiperf-endpoints  {VERSION}    -         builtin  http
+  completions     * CompletionsEndpoint     aiperf-endpoints  {VERSION}    -         builtin  http
+  embeddings      * EmbeddingsEndpoint      aiperf-endpoints  {VERSION}    -         builtin  http
+  kserve          * KServeEndpoint          aiperf-endpoints  {VERSION}    -         builtin  grpc
+  triton_generate * TritonGenerateEndpoint  aiperf-endpoints  {VERSION}    -         builtin  http
 
 * selected. Details: aiperf plugins CATEGORY NAME. Switch: --use-implementation CATEGORY.NAME=TYPE_OR_CRATE
 "
@@ -231,7 +235,7 @@ fn unknown_category_and_name_list_the_known_ones() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "error: unknown endpoint `chta`: known endpoints are chat, completions, embeddings\n"
+        "error: unknown endpoint `chta`: known endpoints are chat, completions, embeddings, kserve, triton_generate\n"
     );
 }
 

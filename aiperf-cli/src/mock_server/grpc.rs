@@ -66,6 +66,9 @@ const RESPONSES_QUEUED: usize = 64;
 const ENABLE_EMPTY_FINAL: &str = "triton_enable_empty_final_response";
 /// The response parameter marking the last response of a request.
 const FINAL_RESPONSE: &str = "triton_final_response";
+/// The error a piece broken on purpose by the engine (its invalid-JSON fault) becomes: gRPC
+/// messages cannot carry broken JSON.
+const MALFORMED: &str = "the simulated engine produced a malformed piece (an injected fault)";
 
 /// Binds the gRPC port (0 picks a free one).
 pub(crate) async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
@@ -209,6 +212,7 @@ impl GrpcInferenceService for KServe {
         let text = generation.collect().await;
         // Dropping it now records its truth.
         drop(generation);
+        let text = text.map_err(|_| Status::internal(MALFORMED))?;
         Ok(Response::new(text_response(&request, &text, None)))
     }
 
@@ -279,9 +283,15 @@ async fn serve_streamed(
         .get(ENABLE_EMPTY_FINAL)
         .is_some_and(|p| p.parameter_choice == Some(ParameterChoice::BoolParam(true)));
     let not_final = empty_final.then_some(false);
-    while let Some(text) = generation.next().await {
-        let response = text_response(&request, &text, not_final);
-        if responses.send(Ok(streamed(response))).await.is_err() {
+    while let Some(piece) = generation.next().await {
+        let message = match piece {
+            Ok(text) => streamed(text_response(&request, &text, not_final)),
+            Err(_) => ModelStreamInferResponse {
+                error_message: MALFORMED.to_owned(),
+                infer_response: None,
+            },
+        };
+        if responses.send(Ok(message)).await.is_err() {
             // The client went away: dropping the generation records it as cancelled.
             return;
         }
@@ -429,6 +439,8 @@ fn engine_status(error: EngineError) -> Status {
     match error.status() {
         400 => Status::invalid_argument(message),
         404 => Status::not_found(message),
+        429 => Status::resource_exhausted(message),
+        503 => Status::unavailable(message),
         _ => Status::internal(message),
     }
 }

@@ -94,31 +94,33 @@ impl TextGeneration {
     }
 
     /// Waits for the next piece of text (the whole text when not streaming); `None` at the end.
-    pub(crate) async fn next(&mut self) -> Option<String> {
+    /// A piece that is not a completions chunk (the engine's injected invalid-JSON fault) is
+    /// handed back as its bytes, for the protocol to pass on or report.
+    pub(crate) async fn next(&mut self) -> Option<Result<String, Bytes>> {
         self.buffer.clear();
         self.generation.next(&mut self.buffer).await?;
         if self.buffer[..] == *b"[DONE]" {
             return None;
         }
-        let completion: Completion<'_> = serde_json::from_slice(&self.buffer)
-            .expect("the engine renders completions chunks with a choices list");
-        Some(
-            completion
+        let piece = match serde_json::from_slice::<Completion<'_>>(&self.buffer) {
+            Ok(completion) => Ok(completion
                 .choices
                 .into_iter()
                 .next()
                 .map(|choice| choice.text.into_owned())
-                .unwrap_or_default(),
-        )
+                .unwrap_or_default()),
+            Err(_) => Err(self.buffer.split().freeze()),
+        };
+        Some(piece)
     }
 
-    /// All the text to the end.
-    pub(crate) async fn collect(&mut self) -> String {
+    /// All the text to the end, or the first malformed piece.
+    pub(crate) async fn collect(&mut self) -> Result<String, Bytes> {
         let mut text = String::new();
         while let Some(piece) = self.next().await {
-            text.push_str(&piece);
+            text.push_str(&piece?);
         }
-        text
+        Ok(text)
     }
 }
 
@@ -222,8 +224,11 @@ pub(crate) async fn generate(
     let text = generation.collect().await;
     // Dropping it now records its truth.
     drop(generation);
-    let body = response_json(&model, &text);
-    json(StatusCode::OK, body)
+    match text {
+        Ok(text) => json(StatusCode::OK, response_json(&model, &text)),
+        // The engine's invalid-JSON fault: the broken body goes out as it is.
+        Err(malformed) => json(StatusCode::OK, malformed),
+    }
 }
 
 fn response_json(model: &str, text: &str) -> Bytes {
@@ -239,10 +244,14 @@ fn response_json(model: &str, text: &str) -> Bytes {
 fn event_stream(generation: TextGeneration, model: String) -> Response<Body> {
     let events =
         futures_util::stream::unfold((generation, model), |(mut generation, model)| async move {
-            let text = generation.next().await?;
-            let mut event = Vec::with_capacity(text.len() + model.len() + 64);
+            // The engine's invalid-JSON fault: the broken piece goes out as the event's data.
+            let data = match generation.next().await? {
+                Ok(text) => response_json(&model, &text),
+                Err(malformed) => malformed,
+            };
+            let mut event = Vec::with_capacity(data.len() + 8);
             event.extend_from_slice(b"data: ");
-            event.extend_from_slice(&response_json(&model, &text));
+            event.extend_from_slice(&data);
             event.extend_from_slice(b"\n\n");
             let frame = Frame::data(Bytes::from(event));
             Some((Ok::<_, Infallible>(frame), (generation, model)))
@@ -326,14 +335,14 @@ mod tests {
         let mut streamed = TextGeneration::start(&engine, &request, None, 0).unwrap();
         let mut pieces = Vec::new();
         while let Some(piece) = streamed.next().await {
-            pieces.push(piece);
+            pieces.push(piece.unwrap());
         }
         assert_eq!(pieces.len(), 12, "{pieces:?}");
         assert_eq!(Tokenizer::builtin().count(&pieces.concat()), 12);
 
         request.stream = false;
         let mut whole = TextGeneration::start(&engine, &request, None, 0).unwrap();
-        let text = whole.collect().await;
+        let text = whole.collect().await.unwrap();
         assert_eq!(Tokenizer::builtin().count(&text), 12);
 
         request.max_tokens = Some(0);

@@ -1,0 +1,292 @@
+//! Every builtin transport end to end: the real `aiperf profile` against the real
+//! `aiperf mock-server` on 127.0.0.1 over HTTP/1.1, h2c and KServe v2 gRPC (unary and
+//! streamed), and against the embedded engine; the endpoint-transport fit; and the transport
+//! listing of `aiperf plugins`.
+//!
+//! Timing checks use loose bounds around the server's configured TTFT and ITL: timers never
+//! fire early, and a busy machine may be late.
+
+mod support;
+
+use std::process::Command;
+
+use support::mock::MockServer;
+use support::run::Run;
+
+const TTFT_MS: f64 = 40.0;
+const ITL_MS: f64 = 4.0;
+const OSL: u64 = 24;
+const REQUESTS: usize = 48;
+
+/// The mock server's flags for the timings checked.
+fn timed() -> [&'static str; 4] {
+    ["--ttft-ms", "40", "--itl-ms", "4"]
+}
+
+/// `aiperf profile` of `REQUESTS` requests of `OSL` tokens at concurrency 8, plus `extra`.
+fn profile(url: Option<&str>, endpoint_type: &str, extra: &[&str]) -> Run {
+    let osl = OSL.to_string();
+    let requests = REQUESTS.to_string();
+    let mut args = vec![
+        "-m",
+        "ensemble",
+        "--endpoint-type",
+        endpoint_type,
+        "--concurrency",
+        "8",
+        "--request-count",
+        &requests,
+        "--osl",
+        &osl,
+    ];
+    if let Some(url) = url {
+        args.extend(["--url", url]);
+    }
+    args.extend(extra);
+    let run = Run::profile(&args);
+    run.assert_success();
+    run
+}
+
+/// Every request succeeded with exactly `OSL` output tokens, over the named transport.
+fn assert_exact(run: &Run, transport: &str) {
+    assert!(
+        run.stderr().contains(&format!("over `{transport}`"))
+            || run.stderr().contains(&format!("(transport `{transport}`)")),
+        "{}",
+        run.stderr()
+    );
+    let records = run.records();
+    assert_eq!(records.len(), REQUESTS);
+    for record in &records {
+        assert!(record["error"].is_null(), "{record}");
+        assert_eq!(
+            record["metrics"]["output_sequence_length"]["value"], OSL,
+            "{record}"
+        );
+    }
+}
+
+/// TTFT at least the server's and not far above; ITL close to the server's.
+fn assert_streamed_timings(run: &Run) {
+    let ttft = run.stat("time_to_first_token", "p50");
+    assert!(
+        (TTFT_MS..TTFT_MS + 40.0).contains(&ttft),
+        "TTFT p50 {ttft} ms vs the server's {TTFT_MS} ms"
+    );
+    let itl = run.stat("inter_token_latency", "p50");
+    assert!(
+        (ITL_MS - 1.0..ITL_MS + 3.0).contains(&itl),
+        "ITL p50 {itl} ms vs the server's {ITL_MS} ms"
+    );
+}
+
+/// A whole answer comes after TTFT and every ITL.
+fn assert_whole_latency(run: &Run) {
+    let latency = run.stat("request_latency", "p50");
+    let expected = TTFT_MS + (OSL - 1) as f64 * ITL_MS;
+    assert!(
+        (expected..expected + 60.0).contains(&latency),
+        "request latency p50 {latency} ms vs the server's {expected} ms"
+    );
+}
+
+#[test]
+fn http_carries_openai_and_triton_generate_streams() {
+    let server = MockServer::start(&timed());
+    let chat = profile(Some(&server.url), "chat", &["--streaming"]);
+    assert_exact(&chat, "http");
+    assert_streamed_timings(&chat);
+
+    let generate = profile(Some(&server.url), "triton_generate", &["--streaming"]);
+    assert_exact(&generate, "http");
+    assert_streamed_timings(&generate);
+    let inputs = support::run::read_json(&generate.dir.join("inputs.json"));
+    let payload = &inputs["data"][0]["payloads"][0];
+    assert_eq!(payload["max_tokens"], OSL, "{payload}");
+    assert_eq!(payload["stream"], true, "{payload}");
+}
+
+#[test]
+fn http2_multiplexes_requests_over_h2c() {
+    let server = MockServer::start(&timed());
+    let chat = profile(
+        Some(&server.url),
+        "chat",
+        &["--streaming", "--transport", "http2"],
+    );
+    assert_exact(&chat, "http2");
+    assert_streamed_timings(&chat);
+
+    let generate = profile(
+        Some(&server.url),
+        "triton_generate",
+        &["--transport", "http2"],
+    );
+    assert_exact(&generate, "http2");
+    assert_whole_latency(&generate);
+}
+
+#[test]
+fn grpc_streams_kserve_responses_as_they_arrive() {
+    let server = MockServer::start_with_grpc(&timed());
+    let grpc_url = server.grpc_url.as_deref().expect("a gRPC address");
+    let run = profile(Some(grpc_url), "kserve", &["--streaming"]);
+    assert_exact(&run, "grpc");
+    assert_streamed_timings(&run);
+}
+
+#[test]
+fn grpc_unary_kserve_answers_whole() {
+    let server = MockServer::start_with_grpc(&timed());
+    let grpc_url = server.grpc_url.as_deref().expect("a gRPC address");
+    let run = profile(Some(grpc_url), "kserve", &[]);
+    assert_exact(&run, "grpc");
+    assert_whole_latency(&run);
+    assert_eq!(run.summary()["time_to_first_token"], serde_json::Value::Null);
+}
+
+#[test]
+fn in_engine_serves_without_a_url() {
+    let run = profile(
+        None,
+        "chat",
+        &["--streaming", "--ttft-ms", "40", "--itl-ms", "4"],
+    );
+    assert_exact(&run, "in_engine");
+    assert_streamed_timings(&run);
+}
+
+#[test]
+fn grpc_status_errors_are_recorded_with_their_code() {
+    let server = MockServer::start_with_grpc(&["--error-rate", "1", "--ttft-ms", "0"]);
+    let grpc_url = server.grpc_url.as_deref().expect("a gRPC address");
+    let run = Run::profile(&[
+        "--url",
+        grpc_url,
+        "-m",
+        "m",
+        "--endpoint-type",
+        "kserve",
+        "--request-count",
+        "4",
+    ]);
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    for record in run.records() {
+        let error = &record["error"];
+        assert_eq!(error["type"], "GRPCStatusError", "{record}");
+        assert_eq!(error["code"], 13, "INTERNAL: {record}");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("simulated server error")),
+            "{record}"
+        );
+    }
+
+    let streamed = Run::profile(&[
+        "--url",
+        grpc_url,
+        "-m",
+        "m",
+        "--endpoint-type",
+        "kserve",
+        "--streaming",
+        "--request-count",
+        "4",
+    ]);
+    assert_eq!(streamed.output.status.code(), Some(1));
+    for record in streamed.records() {
+        let message = record["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("the server returned an error: simulated server error"),
+            "in-stream error_message: {record}"
+        );
+    }
+}
+
+#[test]
+fn an_endpoint_and_transport_that_do_not_fit_are_refused_with_what_fits() {
+    let chat_over_grpc = Run::profile(&["--url", "grpc://127.0.0.1:1", "--endpoint-type", "chat"]);
+    assert_eq!(chat_over_grpc.output.status.code(), Some(2));
+    assert!(
+        chat_over_grpc.stderr().contains(
+            "error: endpoint `chat` sends http requests, which transport `grpc` cannot carry: \
+             endpoint types that fit `grpc` are kserve; transports that carry `chat` are \
+             http (--url http:// or https://), http2 (--url http:// or https://), \
+             in_engine (no --url)"
+        ),
+        "{}",
+        chat_over_grpc.stderr()
+    );
+
+    let kserve_over_http = Run::profile(&[
+        "--url",
+        "http://127.0.0.1:1",
+        "-m",
+        "m",
+        "--endpoint-type",
+        "kserve",
+    ]);
+    assert_eq!(kserve_over_http.output.status.code(), Some(2));
+    assert!(
+        kserve_over_http.stderr().contains(
+            "error: endpoint `kserve` sends grpc requests, which the transports serving this \
+             URL (http, http2) cannot carry: endpoint types that fit them are chat, \
+             completions, embeddings, triton_generate; transports that carry `kserve` are \
+             grpc (--url grpc://)"
+        ),
+        "{}",
+        kserve_over_http.stderr()
+    );
+
+    let forced = Run::profile(&[
+        "--url",
+        "http://127.0.0.1:1",
+        "--endpoint-type",
+        "chat",
+        "--transport",
+        "grpc",
+    ]);
+    assert_eq!(forced.output.status.code(), Some(2));
+    assert!(
+        forced
+            .stderr()
+            .contains("which transport `grpc` cannot carry"),
+        "{}",
+        forced.stderr()
+    );
+}
+
+#[test]
+fn plugins_lists_every_transport_with_its_url_schemes() {
+    let output = Command::new(env!("CARGO_BIN_EXE_aiperf"))
+        .args(["plugins", "transport"])
+        .output()
+        .expect("the aiperf binary runs");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(2)
+        .take_while(|line| !line.is_empty())
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    let by_name = |name: &str| {
+        rows.iter()
+            .find(|row| row[0] == name)
+            .unwrap_or_else(|| panic!("no row for {name} in:\n{text}"))
+            .clone()
+    };
+    for (name, schemes, carries) in [
+        ("grpc", "grpc://", "grpc"),
+        ("http", "http://,https://", "http"),
+        ("http2", "http://,https://", "http"),
+        ("in_engine", "-", "http"),
+    ] {
+        let row = by_name(name);
+        assert_eq!(row[row.len() - 2], schemes, "{name}: {text}");
+        assert_eq!(row[row.len() - 1], carries, "{name}: {text}");
+    }
+    assert_eq!(rows.len(), 4, "{text}");
+}
