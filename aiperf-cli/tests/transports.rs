@@ -3,12 +3,11 @@
 //! streamed), and against the embedded engine; the endpoint-transport fit; and the transport
 //! listing of `aiperf plugins`.
 //!
-//! Timing checks use loose bounds around the server's configured TTFT and ITL: timers never
+//! Tests of the `http2` and `grpc` transports need aiperf-cli's features of those names (on by
+//! default). Timing checks use loose bounds around the server's configured TTFT and ITL: timers never
 //! fire early, and a busy machine may be late.
 
 mod support;
-
-use std::process::Command;
 
 use support::mock::MockServer;
 use support::run::Run;
@@ -82,6 +81,7 @@ fn assert_streamed_timings(run: &Run) {
 }
 
 /// A whole answer comes after TTFT and every ITL.
+#[cfg_attr(not(any(feature = "http2", feature = "grpc")), allow(dead_code))]
 fn assert_whole_latency(run: &Run) {
     let latency = run.stat("request_latency", "p50");
     let expected = TTFT_MS + (OSL - 1) as f64 * ITL_MS;
@@ -107,6 +107,7 @@ fn http_carries_openai_and_triton_generate_streams() {
     assert_eq!(payload["stream"], true, "{payload}");
 }
 
+#[cfg(feature = "http2")]
 #[test]
 fn http2_multiplexes_requests_over_h2c() {
     let server = MockServer::start(&timed());
@@ -127,6 +128,7 @@ fn http2_multiplexes_requests_over_h2c() {
     assert_whole_latency(&generate);
 }
 
+#[cfg(feature = "grpc")]
 #[test]
 fn grpc_streams_kserve_responses_as_they_arrive() {
     let server = MockServer::start_with_grpc(&timed());
@@ -136,6 +138,7 @@ fn grpc_streams_kserve_responses_as_they_arrive() {
     assert_streamed_timings(&run);
 }
 
+#[cfg(feature = "grpc")]
 #[test]
 fn grpc_unary_kserve_answers_whole() {
     let server = MockServer::start_with_grpc(&timed());
@@ -143,7 +146,10 @@ fn grpc_unary_kserve_answers_whole() {
     let run = profile(Some(grpc_url), "kserve", &[]);
     assert_exact(&run, "grpc");
     assert_whole_latency(&run);
-    assert_eq!(run.summary()["time_to_first_token"], serde_json::Value::Null);
+    assert_eq!(
+        run.summary()["time_to_first_token"],
+        serde_json::Value::Null
+    );
 }
 
 #[test]
@@ -157,6 +163,7 @@ fn in_engine_serves_without_a_url() {
     assert_streamed_timings(&run);
 }
 
+#[cfg(feature = "grpc")]
 #[test]
 fn grpc_status_errors_are_recorded_with_their_code() {
     let server = MockServer::start_with_grpc(&["--error-rate", "1", "--ttft-ms", "0"]);
@@ -205,6 +212,7 @@ fn grpc_status_errors_are_recorded_with_their_code() {
     }
 }
 
+#[cfg(all(feature = "grpc", feature = "http2"))]
 #[test]
 fn an_endpoint_and_transport_that_do_not_fit_are_refused_with_what_fits() {
     let chat_over_grpc = Run::profile(&["--url", "grpc://127.0.0.1:1", "--endpoint-type", "chat"]);
@@ -258,9 +266,10 @@ fn an_endpoint_and_transport_that_do_not_fit_are_refused_with_what_fits() {
     );
 }
 
+#[cfg(all(feature = "grpc", feature = "http2"))]
 #[test]
 fn plugins_lists_every_transport_with_its_url_schemes() {
-    let output = Command::new(env!("CARGO_BIN_EXE_aiperf"))
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aiperf"))
         .args(["plugins", "transport"])
         .output()
         .expect("the aiperf binary runs");
