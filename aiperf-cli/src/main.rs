@@ -50,7 +50,7 @@ enum Command {
     /// Run a benchmark (against --url, or the built-in simulated engine when no --url is given).
     Profile(Box<profile_command::ProfileArgs>),
     /// Serve the simulated engine over HTTP (OpenAI API) on 127.0.0.1, for tests and demos.
-    MockServer(mock_server::MockServerArgs),
+    MockServer(Box<mock_server::MockServerArgs>),
     /// List the registry: categories, names, implementations, which one is selected.
     Plugins(plugins_command::PluginsArgs),
 }
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Profile(args) => profile_command::run(*args),
-        Command::MockServer(args) => mock_server::run(args),
+        Command::MockServer(args) => mock_server::run(*args),
         Command::Plugins(args) => plugins_command::run(args),
     };
     match result {

@@ -8,12 +8,18 @@
 //! (hyper-util's auto connection builder). `--truth-log FILE` writes the engine's own timings of
 //! every request, one JSON line each, for pairing with a client's records by `X-Request-ID`.
 //!
+//! Faults are injected on purpose, each with a rate chosen by `--seed` and the request id: the
+//! engine's own (the shared engine flags: `--rate-limit-rate`, stalls, invalid JSON, no usage,
+//! no `[DONE]`) and the wire ones ([`faults`]: resets before the headers and mid-stream,
+//! malformed SSE, slow headers).
+//!
 //! On start it prints one line to stdout, `aiperf mock-server listening on http://ADDR:PORT`,
 //! so scripts can read the port when started with `--port 0`; with `--grpc-port`, a second
 //! line follows, `aiperf mock-server grpc listening on grpc://ADDR:PORT`. Ctrl-C or
 //! SIGTERM stops it; requests still in flight are dropped (and logged as cancelled) and the
 //! truth log is flushed.
 
+mod faults;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod routes;
@@ -55,6 +61,9 @@ pub(crate) struct MockServerArgs {
     /// How the simulated engine behaves.
     #[command(flatten)]
     engine: EngineArgs,
+    /// The faults only a server can make on the wire.
+    #[command(flatten)]
+    wire_faults: faults::WireFaultArgs,
     /// Seed of the engine's random choices (errors, early stops, answer words).
     #[arg(long, default_value_t = EngineConfig::default().seed)]
     seed: u64,
@@ -68,10 +77,13 @@ pub(crate) struct MockServerArgs {
 
 impl MockServerArgs {
     fn engine_config(&self) -> anyhow::Result<EngineConfig> {
-        Ok(EngineConfig {
+        let mut config = EngineConfig {
             model: self.model.clone(),
             ..self.engine.engine_config(self.seed)?
-        })
+        };
+        self.wire_faults.apply_to(&mut config.faults);
+        config.validate().context("invalid fault flags")?;
+        Ok(config)
     }
 }
 
@@ -179,9 +191,10 @@ async fn serve(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let engine = engine.clone();
-                async move { Ok::<_, std::convert::Infallible>(routes::handle(&engine, request).await) }
+                async move { faults::apply(&engine, routes::handle(&engine, request).await).await }
             });
-            // A client closing mid-request is normal for a load generator: nothing to report.
+            // A client closing mid-request is normal for a load generator, and an injected
+            // reset ends the connection on purpose: nothing to report.
             let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;

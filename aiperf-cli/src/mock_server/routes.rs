@@ -7,7 +7,11 @@
 //! - `POST /v2/models/{model}/generate` and `generate_stream`: Triton's generate extension
 //!   ([`super::triton`]).
 //! - Anything else: 404 (405 for a known path with the wrong method), with an OpenAI-style
-//!   error body. Errors from the engine (bad request 400, injected 500) have that body too.
+//!   error body. Errors from the engine (bad request 400, injected `--error-status`, rate
+//!   limited 429 with `retry-after`) have that body too.
+//!
+//! The fault the engine planned for a request rides on its response, for the wire faults of
+//! [`super::faults`].
 //!
 //! The request's `X-Request-ID` names it in the truth log and is echoed in the response.
 
@@ -19,9 +23,10 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::faults;
 use super::triton::{self, GenerateRoute};
 
 /// A response body: whole, or a stream of SSE events.
@@ -77,20 +82,38 @@ pub(crate) async fn handle(engine: &Engine, request: Request<Incoming>) -> Respo
     };
     let id = request_id.and_then(|value| value.to_str().ok());
     let mut response = match engine.start(path, &body, id, arrival_ns) {
-        Ok(generation) if generation.is_streaming() => event_stream(generation),
-        Ok(mut generation) => {
-            let mut out = BytesMut::with_capacity(1024);
-            generation.next(&mut out).await;
-            // Dropping it now records its truth.
-            drop(generation);
-            json(StatusCode::OK, out.freeze())
+        Ok(generation) => {
+            let fault = generation.fault();
+            let mut response = if generation.is_streaming() {
+                event_stream(generation)
+            } else {
+                whole_body(generation).await
+            };
+            faults::attach(&mut response, fault);
+            response
         }
-        Err(error) => json(status(error.status()), error.openai_body()),
+        Err(error) => {
+            let mut response = json(status(error.status()), error.openai_body());
+            if let Some(seconds) = error.retry_after_seconds() {
+                let seconds = HeaderValue::from(seconds);
+                response.headers_mut().insert(RETRY_AFTER, seconds);
+            }
+            response
+        }
     };
     if let Some(id) = request_id {
         response.headers_mut().insert(X_REQUEST_ID, id.clone());
     }
     response
+}
+
+/// A whole answer, sent once the engine has produced it.
+async fn whole_body(mut generation: Generation) -> Response<Body> {
+    let mut out = BytesMut::with_capacity(1024);
+    generation.next(&mut out).await;
+    // Dropping it now records its truth.
+    drop(generation);
+    json(StatusCode::OK, out.freeze())
 }
 
 /// A streamed answer: headers now, then each piece as an SSE event when the engine produces it.
