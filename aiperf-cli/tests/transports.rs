@@ -299,3 +299,24 @@ fn plugins_lists_every_transport_with_its_url_schemes() {
     }
     assert_eq!(rows.len(), 4, "{text}");
 }
+
+#[cfg(feature = "grpc")]
+#[test]
+fn an_unreachable_grpc_server_is_one_clear_error_before_the_run() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("grpc://127.0.0.1:{closed}");
+    let run = Run::profile(&["--url", &url, "-m", "m", "--endpoint-type", "kserve"]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains(&format!("the gRPC server at {url} is not reachable")),
+        "{stderr}"
+    );
+    assert!(
+        !run.dir.join("profile_export.jsonl").exists(),
+        "nothing ran"
+    );
+}
