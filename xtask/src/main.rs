@@ -8,6 +8,9 @@
 //! - `cargo xtask bench [--quick] [--json FILE]`: the whole-client benchmark against the mock
 //!   server, pinned to separate cores: accuracy, capacity, memory, start-up, idle cost
 //!   ([`bench`]).
+//! - `cargo xtask soak [--requests N] [--concurrency C]`: a million streamed requests against
+//!   the mock server at zero latency: the record count is exact and the client's memory, at 10%
+//!   and 100% of the requests, is reported ([`soak`]).
 //! - `cargo xtask e2e`: the plugin flow of DESIGN.md §3 end to end, as a user runs it, on a copy
 //!   of the workspace ([`e2e`]).
 //!
@@ -22,6 +25,7 @@ mod new_plugin;
 #[allow(dead_code)]
 #[path = "../../aiperf-cli/build/plugin_manifest.rs"]
 mod plugin_manifest;
+mod soak;
 mod workspace;
 
 use std::process::ExitCode;
@@ -47,6 +51,9 @@ enum Command {
     /// Benchmark the release client against the mock server: accuracy, capacity, memory,
     /// start-up and idle cost, against the targets of issue 7.
     Bench(bench::Args),
+    /// Send a million requests to the mock server at zero latency: every record kept, the
+    /// client's peak memory at 10% and 100% of the requests.
+    Soak(soak::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +63,7 @@ fn main() -> ExitCode {
         Command::NewPlugin(args) => new_plugin::run(args),
         Command::E2e(args) => e2e::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Soak(args) => soak::run(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
