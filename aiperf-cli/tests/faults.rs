@@ -8,6 +8,9 @@
 //! half varies): the run must go on past them, and with a threshold of 0 it must exit 1.
 //! Faults a request survives strike every request, and the run must exit 0 with a threshold of
 //! 0.
+//!
+//! With the `grpc` feature the same holds over KServe v2 gRPC: a status error, and a stream
+//! broken before its end.
 
 mod support;
 
@@ -29,13 +32,18 @@ fn server(faults: &[&str]) -> MockServer {
     MockServer::start(&args)
 }
 
-/// `aiperf profile` of `requests` streamed chats against `server`, 4 at a time, failing the
-/// run when any request fails (`--failed-request-threshold 0`).
+/// `aiperf profile` of `requests` chats against `server`, 4 at a time, failing the run when
+/// any request fails (`--failed-request-threshold 0`).
 fn profile(server: &MockServer, requests: usize, extra: &[&str]) -> Run {
+    profile_url(&server.url, requests, extra)
+}
+
+/// [`profile`] against `url`.
+fn profile_url(url: &str, requests: usize, extra: &[&str]) -> Run {
     let requests = requests.to_string();
     let mut args = vec![
         "--url",
-        &server.url,
+        url,
         "-m",
         "test",
         "--request-count",
@@ -365,4 +373,43 @@ fn a_stream_without_usage_counts_its_tokens_with_the_client_tokenizer() {
         assert_eq!(metric(record, "output_sequence_length"), 10.0, "{record}");
         assert_eq!(metric(record, "client_completion_tokens"), 10.0, "{record}");
     }
+}
+
+/// A mock server also serving KServe v2 gRPC, with `faults`.
+#[cfg(feature = "grpc")]
+fn grpc_server(faults: &[&str]) -> (MockServer, String) {
+    let mut args = vec!["--ttft-ms", "1", "--itl-ms", "1", "--seed", "7"];
+    args.extend_from_slice(faults);
+    let server = MockServer::start_with_grpc(&args);
+    let url = server.grpc_url.clone().expect("a gRPC address");
+    (server, url)
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+fn a_grpc_status_error_is_recorded_with_its_grpc_code() {
+    let (_server, url) = grpc_server(&["--rate-limit-rate", "0.5"]);
+    let run = profile_url(&url, MIXED_REQUESTS, &["--endpoint-type", "kserve"]);
+    let outcome = Outcome::of(&run, MIXED_REQUESTS);
+    // RESOURCE_EXHAUSTED, gRPC's 429.
+    let message = outcome.mixed_failures(&run, "GRPCStatusError", 8.into());
+    assert!(
+        message.starts_with("gRPC status ResourceExhausted (8): simulated rate limit"),
+        "{message}"
+    );
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+fn a_broken_grpc_stream_is_a_grpc_status_error_after_the_messages_it_let_through() {
+    let (_server, url) = grpc_server(&["--reset-mid-stream-rate", "0.5"]);
+    let run = profile_url(
+        &url,
+        MIXED_REQUESTS,
+        &["--endpoint-type", "kserve", "--streaming"],
+    );
+    let outcome = Outcome::of(&run, MIXED_REQUESTS);
+    let message = outcome.mixed_failures(&run, "GRPCStatusError", 13.into());
+    assert!(message.contains("the stream broke"), "{message}");
+    assert!(message.contains("after 5 response messages"), "{message}");
 }

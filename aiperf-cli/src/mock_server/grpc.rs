@@ -10,6 +10,10 @@
 //!   `triton_enable_empty_final_response`, a last empty response carries
 //!   `triton_final_response: true`. The stream ends when the client has sent all its requests
 //!   and each is answered.
+//! - Injected faults: the engine's errors (`--error-rate`, `--rate-limit-rate`) are status
+//!   errors of `ModelInfer` (in-stream `error_message`s of `ModelStreamInfer`); a streamed
+//!   request picked by `--reset-mid-stream-rate` breaks its call, which ends with `INTERNAL`
+//!   before the piece the fault hits.
 //! - `ServerLive`, `ServerReady`, `ModelReady`, `ModelMetadata`: the server and any model
 //!   named are live and ready (the engine answers for any model name).
 //!
@@ -30,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aiperf_core::clock;
-use aiperf_core::engine::{Engine, EngineError};
+use aiperf_core::engine::{Engine, EngineError, Fault};
 use aiperf_endpoints::kserve::proto::infer_parameter::ParameterChoice;
 use aiperf_endpoints::kserve::proto::model_infer_response::InferOutputTensor;
 use aiperf_endpoints::kserve::proto::model_metadata_response::TensorMetadata;
@@ -69,6 +73,8 @@ const FINAL_RESPONSE: &str = "triton_final_response";
 /// The error a piece broken on purpose by the engine (its invalid-JSON fault) becomes: gRPC
 /// messages cannot carry broken JSON.
 const MALFORMED: &str = "the simulated engine produced a malformed piece (an injected fault)";
+/// The status a stream broken by `--reset-mid-stream-rate` ends with.
+const BROKEN: &str = "injected fault: the stream broke before its end";
 
 /// Binds the gRPC port (0 picks a free one).
 pub(crate) async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
@@ -283,7 +289,18 @@ async fn serve_streamed(
         .get(ENABLE_EMPTY_FINAL)
         .is_some_and(|p| p.parameter_choice == Some(ParameterChoice::BoolParam(true)));
     let not_final = empty_final.then_some(false);
+    // A mid-stream reset ends the call with INTERNAL before the piece it hits.
+    let break_at = generation
+        .fault()
+        .filter(|planned| planned.fault == Fault::ResetMidStream)
+        .map(|planned| planned.chunk);
+    let mut pieces = 0;
     while let Some(piece) = generation.next().await {
+        if break_at == Some(pieces) {
+            let _ = responses.send(Err(Status::internal(BROKEN))).await;
+            return;
+        }
+        pieces += 1;
         let message = match piece {
             Ok(text) => streamed(text_response(&request, &text, not_final)),
             Err(_) => ModelStreamInferResponse {

@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 
-use aiperf_core::engine::{Engine, EngineError, Generation};
+use aiperf_core::engine::{Engine, EngineError, Generation, PlannedFault};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Either, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -91,6 +91,12 @@ impl TextGeneration {
             generation,
             buffer: BytesMut::with_capacity(512),
         })
+    }
+
+    /// The fault the engine planned for this request ([`Generation::fault`]), for the
+    /// protocol to make the wire ones.
+    pub(crate) fn fault(&self) -> Option<PlannedFault> {
+        self.generation.fault()
     }
 
     /// Waits for the next piece of text (the whole text when not streaming); `None` at the end.
