@@ -261,6 +261,14 @@ impl SseParser {
         !read.is_empty()
     }
 
+    /// Lets go of a read whose every byte has been consumed, so that the buffer it is a slice
+    /// of (a connection's read buffer, typically) can be reused for the next read instead of
+    /// staying shared until the next push.
+    fn release_read(&mut self) {
+        self.read = Bytes::new();
+        self.pos = 0;
+    }
+
     /// Finds the next complete line, buffering a trailing partial one.
     fn next_line(&mut self) -> Option<Line> {
         if self.skip_lf && self.pos < self.read.len() {
@@ -271,11 +279,12 @@ impl SseParser {
         }
         let rest = &self.read[self.pos..];
         if rest.is_empty() {
+            self.release_read();
             return None;
         }
         let Some(offset) = memchr::memchr2(b'\r', b'\n', rest) else {
             self.line.extend_from_slice(rest);
-            self.pos = self.read.len();
+            self.release_read();
             return None;
         };
         let start = self.pos;
@@ -569,6 +578,21 @@ mod tests {
         assert_eq!(parser.feed(first.clone()).count(), 0);
         let event = parser.feed(Bytes::from_static(b"\n")).next().unwrap();
         assert_eq!(event.data.as_ptr(), first[6..].as_ptr());
+    }
+
+    #[test]
+    fn a_drained_read_is_let_go_so_its_buffer_can_be_reused() {
+        let mut parser = SseParser::new();
+        for read in [&b"data: a\n\ndata: b\n\n"[..], b"data: c\n\ndata: d"] {
+            let read = Bytes::from(read.to_vec());
+            let data: Vec<Bytes> = parser.feed(read.clone()).map(|e| e.data).collect();
+            assert!(!data.is_empty());
+            drop(data);
+            assert!(read.is_unique(), "the parser still holds the read");
+        }
+        // The unfinished line was copied out; it still completes.
+        let event = parser.feed(Bytes::from_static(b"\n\n")).next().unwrap();
+        assert_eq!(event.data, "d");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! POSTs the endpoint's payload, stamps `ack_ns` when the response headers arrive, and then
 //! stamps every body read with [`aiperf_core::clock::now_ns`] before anything parses it: a
 //! `text/event-stream` response goes through [`aiperf_core::sse::SseParser`] and each event's
-//! data becomes one [`TimedChunk`] (a zero-copy slice of the read in the common case); any other
+//! data becomes one [`TimedChunk`] (copied out of the read, see `EventStore`); any other
 //! response becomes one chunk holding the whole body, stamped when its last bytes arrived.
 //!
 //! Failures keep what was measured: a non-2xx status becomes a [`TransportErrorKind::Status`]
@@ -304,12 +304,14 @@ fn is_event_stream(response: &Response) -> bool {
         .is_some_and(|media_type| media_type.eq_ignore_ascii_case(EVENT_STREAM))
 }
 
-/// Reads a server-sent-events body: each read is stamped, then parsed; each event is one chunk.
+/// Reads a server-sent-events body: each read is stamped, then parsed; each event is one chunk,
+/// its data copied into the request's [`EventStore`].
 async fn read_events(
     mut response: Response,
     sink: &mut ResponseSink,
 ) -> Result<(), TransportError> {
     let mut parser = SseParser::new();
+    let mut store = EventStore::default();
     loop {
         let read = response.chunk().await;
         let received_ns = now_ns();
@@ -318,7 +320,7 @@ async fn read_events(
                 for event in parser.feed(bytes) {
                     sink.chunks.push(TimedChunk {
                         received_ns,
-                        data: event.data,
+                        data: store.keep(&event.data),
                     });
                 }
             }
@@ -329,6 +331,38 @@ async fn read_events(
     parser.finish().map_err(|incomplete| {
         TransportError::new(TransportErrorKind::Protocol, incomplete.to_string())
     })
+}
+
+/// Where a streamed request keeps its events' data until the request ends and they are parsed.
+///
+/// An event's data arrives as a slice of the connection's read buffer (8 KiB or more). Kept as
+/// it is, each event would hold its whole read buffer alive until the request ends, and the
+/// connection would allocate a fresh buffer for every read: hundreds of KiB per stream, and a
+/// large allocation per event. Copying the few hundred bytes into blocks of the request's own
+/// (growing with the stream, so a short stream stays small) costs a `memcpy` and lets the
+/// connection reuse its buffer.
+#[derive(Default)]
+struct EventStore {
+    block: BytesMut,
+    kept: usize,
+}
+
+impl EventStore {
+    /// The smallest block: a few typical chat chunks.
+    const MIN_BLOCK: usize = 1024;
+    /// The largest block.
+    const MAX_BLOCK: usize = 16 * 1024;
+
+    /// A copy of `data` in the store.
+    fn keep(&mut self, data: &[u8]) -> Bytes {
+        if self.block.capacity() < data.len() {
+            let block = self.kept.clamp(Self::MIN_BLOCK, Self::MAX_BLOCK);
+            self.block.reserve(block.max(data.len()));
+        }
+        self.block.extend_from_slice(data);
+        self.kept += data.len();
+        self.block.split().freeze()
+    }
 }
 
 /// Reads a whole body into one chunk stamped when its last bytes arrived.
@@ -478,6 +512,28 @@ mod tests {
 
     fn create_error(ctx: &TransportContext) -> String {
         exchange(ctx).unwrap_err().message
+    }
+
+    #[test]
+    fn kept_events_are_copies_in_blocks_of_the_request() {
+        let read = Bytes::from(vec![b'x'; 8192]);
+        let mut store = EventStore::default();
+        let kept: Vec<Bytes> = (0..40)
+            .map(|i| store.keep(&read[i * 200..i * 200 + 150]))
+            .collect();
+        assert!(read.is_unique(), "no kept event refers to the read");
+        assert!(
+            kept.iter()
+                .all(|data| data.len() == 150 && data.iter().all(|&b| b == b'x'))
+        );
+        // 6000 bytes kept in blocks that grew from 1 KiB: far less than a read buffer each.
+        assert!(store.kept == 6000 && store.block.capacity() <= EventStore::MAX_BLOCK);
+        let big = vec![b'y'; 3 * EventStore::MAX_BLOCK];
+        assert_eq!(
+            store.keep(&big),
+            big,
+            "an event larger than a block is kept whole"
+        );
     }
 
     #[test]
