@@ -1,0 +1,248 @@
+//! The flags of `aiperf profile`, with AIPerf's spellings and aliases: one struct that clap
+//! derives the parser and `--help` from, and that is echoed as `input_config` in the JSON export.
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+
+use crate::engine_args::EngineArgs;
+
+/// Flags of `aiperf profile`, with AIPerf's spellings and aliases.
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
+#[command(
+    after_help = "With no --url, aiperf benchmarks its built-in simulated engine (the in_engine transport), so a first run needs no server."
+)]
+pub(crate) struct ProfileArgs {
+    // ---- Endpoint ----
+    /// Model name sent in every request.
+    #[arg(short = 'm', long = "model", visible_aliases = ["model-names"], default_value = "aiperf-simulated", help_heading = "Endpoint")]
+    pub model: String,
+
+    /// Server URL, e.g. http://localhost:8000 (no URL: the built-in simulated engine).
+    #[arg(short = 'u', long, help_heading = "Endpoint")]
+    pub url: Option<String>,
+
+    /// Endpoint type: a registered endpoint name (see `aiperf plugins endpoint`).
+    #[arg(long, default_value = "chat", help_heading = "Endpoint")]
+    pub endpoint_type: String,
+
+    /// A URL path that replaces the endpoint type's default path.
+    #[arg(long = "endpoint", visible_aliases = ["custom-endpoint"], help_heading = "Endpoint")]
+    pub custom_endpoint: Option<String>,
+
+    /// Ask for streamed responses (needed for TTFT and inter-token latency).
+    #[arg(long, help_heading = "Endpoint")]
+    pub streaming: bool,
+
+    /// Transport: a registered transport name; inferred from the URL scheme when omitted.
+    #[arg(long, visible_aliases = ["transport-type"], help_heading = "Endpoint")]
+    pub transport: Option<String>,
+
+    /// Seconds to wait for the server to answer before the run starts (0: one check).
+    #[arg(long, default_value_t = 0.0, help_heading = "Endpoint")]
+    pub wait_for_model_timeout: f64,
+
+    /// Longest a request may take (connect, first byte and whole stream), in seconds.
+    #[arg(long, default_value_t = 600.0, help_heading = "Endpoint")]
+    pub request_timeout_seconds: f64,
+
+    /// API key, sent as `Authorization: Bearer <key>`.
+    #[arg(long, help_heading = "Endpoint")]
+    #[serde(skip)]
+    pub api_key: Option<String>,
+
+    /// Extra header `Name:Value` sent with every request (repeatable).
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "NAME:VALUE",
+        help_heading = "Endpoint"
+    )]
+    #[serde(skip)]
+    pub headers: Vec<String>,
+
+    /// Extra payload field `key:value` (value parsed as JSON when it is JSON), or a JSON object
+    /// (repeatable).
+    #[arg(
+        long = "extra-inputs",
+        value_name = "KEY:VALUE|JSON",
+        help_heading = "Endpoint"
+    )]
+    pub extra_inputs: Vec<String>,
+
+    // ---- Load ----
+    /// Requests in flight at once (closed loop), or the cap in flight with --request-rate.
+    #[arg(long, help_heading = "Load generator")]
+    pub concurrency: Option<usize>,
+
+    /// Requests per second (open loop).
+    #[arg(long, help_heading = "Load generator")]
+    pub request_rate: Option<f64>,
+
+    /// How gaps between requests are drawn with --request-rate.
+    #[arg(long, value_enum, default_value_t = ArrivalPatternArg::Poisson, help_heading = "Load generator")]
+    pub arrival_pattern: ArrivalPatternArg,
+
+    /// Gamma shape for --arrival-pattern gamma (1 = Poisson, higher = smoother).
+    #[arg(long, help_heading = "Load generator")]
+    pub arrival_smoothness: Option<f64>,
+
+    /// Requests to send in the profiling phase (default 10 unless --benchmark-duration is given).
+    #[arg(long, visible_aliases = ["num-requests"], help_heading = "Load generator")]
+    pub request_count: Option<usize>,
+
+    /// Send requests for this many seconds instead of a count.
+    #[arg(long, help_heading = "Load generator")]
+    pub benchmark_duration: Option<f64>,
+
+    /// With --benchmark-duration: seconds in-flight requests may still take before they are
+    /// cancelled.
+    #[arg(long, default_value_t = 30.0, help_heading = "Load generator")]
+    pub benchmark_grace_period: f64,
+
+    /// Requests sent before profiling, excluded from the metrics.
+    #[arg(long, visible_aliases = ["num-warmup-requests"], default_value_t = 0, help_heading = "Load generator")]
+    pub warmup_request_count: usize,
+
+    /// Percentage (0-100) of requests cancelled on purpose.
+    #[arg(long, default_value_t = 0.0, help_heading = "Request cancellation")]
+    pub request_cancellation_rate: f64,
+
+    /// Seconds after sending that those requests are cancelled.
+    #[arg(long, default_value_t = 0.0, help_heading = "Request cancellation")]
+    pub request_cancellation_delay: f64,
+
+    // ---- Input ----
+    /// Mean prompt length in tokens.
+    #[arg(long = "synthetic-input-tokens-mean", visible_aliases = ["isl"], default_value_t = 550, help_heading = "Input")]
+    pub isl: u32,
+
+    /// Standard deviation of prompt lengths.
+    #[arg(long = "synthetic-input-tokens-stddev", visible_aliases = ["isl-stddev"], default_value_t = 0.0, help_heading = "Input")]
+    pub isl_stddev: f64,
+
+    /// Mean output length asked for (max tokens); unset lets the server decide.
+    #[arg(long = "output-tokens-mean", visible_aliases = ["osl"], help_heading = "Input")]
+    pub osl: Option<u32>,
+
+    /// Standard deviation of output lengths.
+    #[arg(long = "output-tokens-stddev", visible_aliases = ["osl-stddev"], default_value_t = 0.0, help_heading = "Input")]
+    pub osl_stddev: f64,
+
+    /// Distinct prompts generated (requests cycle over them).
+    #[arg(long, visible_aliases = ["num-prompts", "conversation-num", "num-conversations"], default_value_t = 100, help_heading = "Input")]
+    pub num_dataset_entries: usize,
+
+    /// Seed for prompts, arrivals and cancellations.
+    #[arg(long, default_value_t = 0, help_heading = "Input")]
+    pub random_seed: u64,
+
+    /// Tokenizer for prompts and client-side counts: `builtin` (tiktoken o200k_base, offline) or
+    /// a HuggingFace tokenizer.json (a file, or a directory holding one).
+    #[arg(long, default_value = "builtin", help_heading = "Input")]
+    pub tokenizer: String,
+
+    /// A JSONL dataset file to send instead of synthetic prompts.
+    #[arg(long, help_heading = "Input")]
+    pub input_file: Option<PathBuf>,
+
+    /// The format of --input-file: single_turn, multi_turn or mooncake_trace.
+    #[arg(long, default_value = "single_turn", help_heading = "Input")]
+    pub custom_dataset_type: String,
+
+    /// Tokens per `hash_ids` block of a mooncake trace.
+    #[arg(long, default_value_t = 512, help_heading = "Input")]
+    pub isl_block_size: u32,
+
+    /// The order conversations are used in: random, sequential or shuffle (default: shuffle for
+    /// synthetic prompts, sequential for files).
+    #[arg(long, help_heading = "Input")]
+    pub dataset_sampling_strategy: Option<String>,
+
+    /// Distinct prefix prompts; each request starts with one of them (prefix-cache benchmarks).
+    #[arg(long, default_value_t = 0, help_heading = "Prefix prompt")]
+    pub num_prefix_prompts: usize,
+
+    /// Tokens of each prefix prompt.
+    #[arg(long, default_value_t = 0, help_heading = "Prefix prompt")]
+    pub prefix_prompt_length: u32,
+
+    /// Tokens of a system prompt shared by every conversation.
+    #[arg(long, default_value_t = 0, help_heading = "Prefix prompt")]
+    pub shared_system_prompt_length: u32,
+
+    // ---- Fixed schedule ----
+    /// Replay the dataset's timestamps (the default for datasets with timestamps and no
+    /// --request-rate).
+    #[arg(long, help_heading = "Fixed schedule")]
+    pub fixed_schedule: bool,
+
+    /// Shift timestamps so that the first one is sent at once.
+    #[arg(long, help_heading = "Fixed schedule")]
+    pub fixed_schedule_auto_offset: bool,
+
+    /// Skip requests timestamped before this many milliseconds.
+    #[arg(long, help_heading = "Fixed schedule")]
+    pub fixed_schedule_start_offset: Option<u64>,
+
+    /// Skip requests timestamped after this many milliseconds.
+    #[arg(long, help_heading = "Fixed schedule")]
+    pub fixed_schedule_end_offset: Option<u64>,
+
+    // ---- Output ----
+    /// Directory for the export files (default artifacts/<model>-<endpoint type>-<load>).
+    #[arg(long, visible_aliases = ["output-artifact-dir"], help_heading = "Output")]
+    pub artifact_dir: Option<PathBuf>,
+
+    /// Progress display: `simple` (progress bar on a terminal), `dashboard` (same) or `none`.
+    #[arg(long = "ui-type", visible_aliases = ["ui"], value_enum, default_value_t = UiArg::Simple, help_heading = "Output")]
+    pub ui: UiArg,
+
+    /// Exit non-zero when more than this many requests failed.
+    #[arg(long, help_heading = "Output")]
+    pub failed_request_threshold: Option<u64>,
+
+    /// SLOs for goodput, e.g. "time_to_first_token:100 inter_token_latency:10" (display units).
+    #[arg(long, help_heading = "Goodput")]
+    pub goodput: Option<String>,
+
+    /// Use the server's usage for token metrics instead of the client tokenizer's counts.
+    #[arg(long, help_heading = "Goodput")]
+    pub use_server_token_count: bool,
+
+    /// The built-in simulated engine, benchmarked when no --url is given.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    /// Select an implementation: CATEGORY.NAME=TYPE_OR_CRATE (repeatable).
+    #[arg(
+        long = "use-implementation",
+        value_name = "CATEGORY.NAME=WHICH",
+        help_heading = "Registry"
+    )]
+    pub use_implementation: Vec<String>,
+}
+
+/// `--arrival-pattern` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ArrivalPatternArg {
+    /// Evenly spaced.
+    Constant,
+    /// Exponential gaps.
+    Poisson,
+    /// Gamma gaps with --arrival-smoothness.
+    Gamma,
+}
+
+/// `--ui-type` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum UiArg {
+    /// A progress bar when stderr is a terminal.
+    Simple,
+    /// Accepted for AIPerf compatibility: shown as the progress bar.
+    Dashboard,
+    /// Nothing but the final report.
+    None,
+}

@@ -1,0 +1,384 @@
+//! From flags to a checked plan: every flag combination is validated before anything runs
+//! (each error says what to change), and what depends on the dataset (fixed schedule, default
+//! request count) is settled once it is loaded.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::args::{ArrivalPatternArg, ProfileArgs};
+use aiperf_core::dataset::custom::{CustomDatasetConfig, CustomDatasetType};
+use aiperf_core::dataset::synthetic::{LengthDistribution, SyntheticConfig};
+use aiperf_core::dataset::{
+    Conversation, PrefixConfig, PromptWords, SamplingStrategy, ScheduleWindow,
+};
+use aiperf_core::endpoint::EndpointContext;
+use aiperf_core::metrics::{MetricOptions, TokenSource, parse_goodput};
+use aiperf_core::runner::{CancellationPolicy, RunPlan, StopCondition};
+use aiperf_core::schedule::{ArrivalPattern, LoadMode};
+use aiperf_core::tokenizer::Tokenizer;
+use aiperf_core::transport::TransportContext;
+use anyhow::{Context, bail};
+
+/// The validated form of [`ProfileArgs`]: every combination checked, every string parsed.
+#[derive(Debug)]
+pub(crate) struct Profile {
+    pub(crate) plan: RunPlan,
+    pub(crate) metric_options: MetricOptions,
+    pub(crate) endpoint_ctx: EndpointContext,
+    pub(crate) transport_ctx: TransportContext,
+    pub(crate) dataset: DatasetSource,
+    pub(crate) sampling: SamplingStrategy,
+    pub(crate) tokenizer: Tokenizer,
+    pub(crate) artifact_dir: PathBuf,
+}
+
+/// Where the conversations come from.
+#[derive(Debug)]
+pub(crate) enum DatasetSource {
+    /// Synthetic prompts of exact lengths.
+    Synthetic(SyntheticConfig),
+    /// A dataset file.
+    File(CustomDatasetConfig),
+}
+
+/// Checks the flags and their combinations; every error says what to change.
+pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
+    if args.request_count.is_some() && args.benchmark_duration.is_some() {
+        bail!("--request-count and --benchmark-duration both say when to stop: give only one");
+    }
+    if args.concurrency == Some(0) {
+        bail!("--concurrency must be at least 1");
+    }
+    if args.request_count == Some(0) {
+        bail!("--request-count must be at least 1");
+    }
+    if let Some(rate) = args.request_rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        bail!("--request-rate must be a positive number of requests per second, got {rate}");
+    }
+    if args.request_rate.is_none() && args.arrival_pattern != ArrivalPatternArg::Poisson {
+        bail!(
+            "--arrival-pattern applies only with --request-rate: add --request-rate or drop --arrival-pattern"
+        );
+    }
+    let pattern = match (args.arrival_pattern, args.arrival_smoothness) {
+        (ArrivalPatternArg::Gamma, smoothness) => {
+            let smoothness = smoothness.unwrap_or(1.0);
+            if !(smoothness.is_finite() && smoothness > 0.0) {
+                bail!(
+                    "--arrival-smoothness must be a positive number (1 is Poisson), got {smoothness}"
+                );
+            }
+            ArrivalPattern::Gamma { smoothness }
+        }
+        (_, Some(_)) => bail!("--arrival-smoothness applies only to --arrival-pattern gamma"),
+        (ArrivalPatternArg::Constant, None) => ArrivalPattern::Constant,
+        (ArrivalPatternArg::Poisson, None) => ArrivalPattern::Poisson,
+    };
+    let seconds = |flag: &str, value: f64| -> anyhow::Result<Duration> {
+        Duration::try_from_secs_f64(value).map_err(|_| {
+            anyhow::anyhow!("{flag} must be a non-negative number of seconds, got {value}")
+        })
+    };
+    let stop = match args.benchmark_duration {
+        Some(duration) => {
+            let duration = seconds("--benchmark-duration", duration)?;
+            if duration.is_zero() {
+                bail!("--benchmark-duration must be more than 0 seconds");
+            }
+            StopCondition::Duration {
+                duration,
+                grace: seconds("--benchmark-grace-period", args.benchmark_grace_period)?,
+            }
+        }
+        None => StopCondition::Count(args.request_count.unwrap_or(10)),
+    };
+    let load = match args.request_rate {
+        Some(rate) => LoadMode::Rate {
+            rate,
+            pattern,
+            max_concurrency: args.concurrency,
+        },
+        None => LoadMode::Concurrency(args.concurrency.unwrap_or(1)),
+    };
+    if !(0.0..=100.0).contains(&args.request_cancellation_rate) {
+        bail!(
+            "--request-cancellation-rate is a percentage from 0 to 100, got {}",
+            args.request_cancellation_rate
+        );
+    }
+    let cancellation_delay = seconds(
+        "--request-cancellation-delay",
+        args.request_cancellation_delay,
+    )?;
+    let cancellation = (args.request_cancellation_rate > 0.0).then_some(CancellationPolicy {
+        fraction: args.request_cancellation_rate / 100.0,
+        delay: cancellation_delay,
+    });
+    seconds("--wait-for-model-timeout", args.wait_for_model_timeout)?;
+    let request_timeout = seconds("--request-timeout-seconds", args.request_timeout_seconds)?;
+    if request_timeout.is_zero() {
+        bail!("--request-timeout-seconds must be more than 0");
+    }
+    if args.isl == 0 {
+        bail!("--synthetic-input-tokens-mean (--isl) must be at least 1");
+    }
+    if args.osl == Some(0) {
+        bail!("--output-tokens-mean (--osl) must be at least 1");
+    }
+    for (flag, stddev) in [
+        ("--isl-stddev", args.isl_stddev),
+        ("--osl-stddev", args.osl_stddev),
+    ] {
+        if !(stddev.is_finite() && stddev >= 0.0) {
+            bail!("{flag} must be a non-negative number, got {stddev}");
+        }
+    }
+    if args.num_dataset_entries == 0 {
+        bail!("--num-dataset-entries must be at least 1");
+    }
+    let tokenizer = Tokenizer::from_spec(&args.tokenizer).context("invalid --tokenizer")?;
+    let prompt_words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
+    let prefix = PrefixConfig {
+        num_prefix_prompts: args.num_prefix_prompts,
+        prefix_prompt_length: args.prefix_prompt_length,
+        shared_system_prompt_length: args.shared_system_prompt_length,
+    };
+    if (prefix.num_prefix_prompts == 0) != (prefix.prefix_prompt_length == 0) {
+        bail!("--num-prefix-prompts and --prefix-prompt-length go together: give both, or neither");
+    }
+    let Some(isl_block_size) = std::num::NonZeroU32::new(args.isl_block_size) else {
+        bail!("--isl-block-size must be at least 1");
+    };
+    if let (Some(start), Some(end)) = (
+        args.fixed_schedule_start_offset,
+        args.fixed_schedule_end_offset,
+    ) && start > end
+    {
+        bail!(
+            "--fixed-schedule-start-offset ({start} ms) is after --fixed-schedule-end-offset ({end} ms)"
+        );
+    }
+    if args.fixed_schedule && args.request_rate.is_some() {
+        bail!(
+            "--fixed-schedule replays the dataset's timestamps; --request-rate sets its own: give only one"
+        );
+    }
+    let dataset = match &args.input_file {
+        Some(path) => {
+            let kind: CustomDatasetType = args
+                .custom_dataset_type
+                .parse()
+                .map_err(|err| anyhow::anyhow!("invalid --custom-dataset-type: {err}"))?;
+            let mut config = CustomDatasetConfig::new(path.clone(), kind, tokenizer.clone())?;
+            config.prompt_words = prompt_words.clone();
+            config.prefix = prefix;
+            config.isl_block_size = isl_block_size;
+            config.seed = args.random_seed;
+            DatasetSource::File(config)
+        }
+        None => DatasetSource::Synthetic(SyntheticConfig {
+            input_tokens: LengthDistribution {
+                mean: args.isl,
+                stddev: args.isl_stddev,
+            },
+            output_tokens: args.osl.map(|mean| LengthDistribution {
+                mean,
+                stddev: args.osl_stddev,
+            }),
+            entries: args.num_dataset_entries,
+            seed: args.random_seed,
+            prompt_words: prompt_words.clone(),
+            prefix,
+        }),
+    };
+    let sampling = match &args.dataset_sampling_strategy {
+        Some(strategy) => strategy
+            .parse()
+            .map_err(|err| anyhow::anyhow!("invalid --dataset-sampling-strategy: {err}"))?,
+        None => match &dataset {
+            DatasetSource::Synthetic(_) => SamplingStrategy::Shuffle,
+            DatasetSource::File(config) => config.kind.preferred_sampling(),
+        },
+    };
+
+    let url = args.url.as_deref().map(normalize_url);
+    let engine_flags = args.engine.given();
+    if url.is_some() && !engine_flags.is_empty() {
+        bail!(
+            "simulated-engine flags ({}) have no effect with --url: drop them, or drop --url to benchmark the built-in engine",
+            engine_flags.join(", ")
+        );
+    }
+    let engine = args.engine.engine_config(args.random_seed)?;
+    let mut headers = Vec::with_capacity(args.headers.len() + 1);
+    for header in &args.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            bail!("-H/--header `{header}` is not of the form Name:Value");
+        };
+        if name.trim().is_empty() {
+            bail!("-H/--header `{header}` has an empty name");
+        }
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    if let Some(key) = &args.api_key {
+        headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
+    }
+
+    let artifact_dir = args
+        .artifact_dir
+        .clone()
+        .unwrap_or_else(|| default_artifact_dir(args, &load));
+    let goodput = match &args.goodput {
+        Some(slos) => parse_goodput(slos).context("invalid --goodput")?,
+        None => Vec::new(),
+    };
+    Ok(Profile {
+        metric_options: MetricOptions {
+            streaming: args.streaming,
+            produces_tokens: true,
+            token_source: if args.use_server_token_count {
+                TokenSource::Server
+            } else {
+                TokenSource::ServerWhenPresent
+            },
+            goodput,
+            ..MetricOptions::default()
+        },
+        plan: RunPlan {
+            load,
+            stop,
+            warmup_requests: args.warmup_request_count,
+            cancellation,
+            streaming: args.streaming,
+            seed: args.random_seed,
+        },
+        endpoint_ctx: EndpointContext {
+            model: args.model.clone(),
+            streaming: args.streaming,
+            extra_inputs: parse_extra_inputs(&args.extra_inputs)?,
+            custom_path: args.custom_endpoint.clone(),
+        },
+        transport_ctx: TransportContext {
+            url,
+            headers,
+            request_timeout: Some(request_timeout),
+            max_in_flight: load.max_in_flight(),
+            engine,
+        },
+        dataset,
+        sampling,
+        tokenizer,
+        artifact_dir,
+    })
+}
+
+/// AIPerf accepts `localhost:8000`: a URL without a scheme is taken as http.
+fn normalize_url(url: &str) -> String {
+    if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
+}
+
+/// `artifacts/<model>-<endpoint type>-concurrency<N>` (or `-request_rate<R>`), AIPerf's naming.
+fn default_artifact_dir(args: &ProfileArgs, load: &LoadMode) -> PathBuf {
+    let model: String = args
+        .model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let load = match load {
+        LoadMode::Concurrency(n) => format!("concurrency{n}"),
+        LoadMode::Rate { rate, .. } => format!("request_rate{rate}"),
+        LoadMode::FixedSchedule { .. } => "fixed_schedule".to_owned(),
+    };
+    PathBuf::from("artifacts").join(format!("{model}-openai-{}-{load}", args.endpoint_type))
+}
+
+/// Parses `--extra-inputs`: `key:value` pairs (the value read as JSON when it parses, else
+/// as a string) or whole JSON objects.
+fn parse_extra_inputs(
+    items: &[String],
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let mut extra = serde_json::Map::new();
+    for item in items {
+        let trimmed = item.trim();
+        if trimmed.starts_with('{') {
+            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(trimmed)
+                .with_context(|| {
+                    format!("--extra-inputs `{item}` looks like JSON but is not a JSON object")
+                })?;
+            extra.extend(object);
+            continue;
+        }
+        let Some((key, value)) = trimmed.split_once(':') else {
+            bail!("--extra-inputs `{item}` is not of the form key:value or a JSON object");
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            bail!("--extra-inputs `{item}` has an empty key");
+        }
+        let value = value.trim();
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        extra.insert(key.to_owned(), value);
+    }
+    Ok(extra)
+}
+
+/// Settles what depends on the dataset: a file is sent once through by default (unless a count
+/// or duration is given), and a dataset with timestamps is replayed on a fixed schedule unless
+/// a rate is asked for, within the `--fixed-schedule-*-offset` window.
+pub(crate) fn fit_plan_to_dataset(
+    args: &ProfileArgs,
+    profile: &mut Profile,
+    conversations: &mut Vec<Conversation>,
+) -> anyhow::Result<()> {
+    let has_timestamps = conversations
+        .iter()
+        .any(|c| c.turns.iter().any(|t| t.timestamp.is_some()));
+    if args.fixed_schedule && !has_timestamps {
+        bail!(
+            "--fixed-schedule needs a dataset with timestamps (e.g. a mooncake_trace --input-file)"
+        );
+    }
+    let fixed = args.fixed_schedule || (has_timestamps && args.request_rate.is_none());
+    if fixed {
+        let window = ScheduleWindow {
+            start: args.fixed_schedule_start_offset.map(Duration::from_millis),
+            end: args.fixed_schedule_end_offset.map(Duration::from_millis),
+            auto_offset: args.fixed_schedule_auto_offset,
+        };
+        if window.apply(conversations) == 0 {
+            bail!(
+                "no request of the dataset falls within --fixed-schedule-start-offset and --fixed-schedule-end-offset"
+            );
+        }
+        profile.plan.load = LoadMode::FixedSchedule {
+            max_concurrency: args.concurrency,
+        };
+        profile.transport_ctx.max_in_flight = profile.plan.load.max_in_flight();
+    } else if args.fixed_schedule_auto_offset
+        || args.fixed_schedule_start_offset.is_some()
+        || args.fixed_schedule_end_offset.is_some()
+    {
+        bail!(
+            "the --fixed-schedule-* options apply only to a fixed schedule: add --fixed-schedule"
+        );
+    }
+    let explicit_stop = args.request_count.is_some() || args.benchmark_duration.is_some();
+    if !explicit_stop && (fixed || matches!(profile.dataset, DatasetSource::File(_))) {
+        let turns = conversations.iter().map(|c| c.turns.len()).sum();
+        profile.plan.stop = StopCondition::Count(turns);
+    }
+    Ok(())
+}

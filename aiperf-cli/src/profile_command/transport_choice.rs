@@ -1,0 +1,179 @@
+//! Which transport a run uses: `--transport`, or the one that serves the URL's scheme and
+//! carries the endpoint's wire format; a mismatch is an error listing what fits.
+
+use aiperf_core::endpoint::{EndpointCategory, WireFormat};
+use aiperf_core::registries::Registries;
+use aiperf_core::registry::Category;
+use aiperf_core::transport::{Transport, TransportCategory, TransportContext, TransportMetadata};
+use anyhow::bail;
+
+/// The transport for this run: `--transport`, else inferred from the URL's scheme (no URL: the
+/// in-process simulated engine) among the transports that carry the endpoint's wire format,
+/// preferring the one named like the scheme (`http://` keeps choosing `http` over `http2`).
+/// A transport that cannot serve the URL, or cannot carry the endpoint's requests (chat over
+/// grpc), is an error listing what fits.
+pub(crate) fn choose_transport(
+    registries: &Registries,
+    requested: Option<&str>,
+    ctx: &TransportContext,
+    endpoint_type: &str,
+    wire_format: WireFormat,
+) -> anyhow::Result<(String, Box<dyn Transport>)> {
+    let scheme = ctx
+        .url
+        .as_deref()
+        .and_then(|url| url.split_once("://"))
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    let known: Vec<&str> = registries.transport.names().collect();
+    if let Some(requested) = requested {
+        if !known.contains(&requested) {
+            bail!(
+                "unknown transport `{requested}`: known transports are {}",
+                known.join(", ")
+            );
+        }
+        let transport = registries.transport.create_instance(requested, ctx)?;
+        let metadata = transport.metadata();
+        // A network transport that accepted the URL when created serves it, even under a
+        // scheme it is not chosen for by default (grpc takes http://HOST:PORT).
+        let serves = match &scheme {
+            Some(_) => !metadata.url_schemes.is_empty(),
+            None => metadata.url_schemes.is_empty(),
+        };
+        if !serves {
+            match &scheme {
+                Some(scheme) => bail!(
+                    "transport `{requested}` cannot serve {scheme}:// URLs: pick another --transport or --url"
+                ),
+                None => bail!("transport `{requested}` needs a --url"),
+            }
+        }
+        if !metadata.wire_formats.contains(&wire_format) {
+            return Err(wire_mismatch(
+                registries,
+                endpoint_type,
+                wire_format,
+                &[requested],
+                ctx,
+            ));
+        }
+        return Ok((requested.to_owned(), transport));
+    }
+
+    let mut serving = Vec::new();
+    let mut candidates = Vec::new();
+    for name in registries.transport.names() {
+        let Ok(transport) = registries.transport.create_instance(name, ctx) else {
+            continue;
+        };
+        let metadata = transport.metadata();
+        let fits = match &scheme {
+            Some(scheme) => metadata.url_schemes.contains(&scheme.as_str()),
+            None => metadata.url_schemes.is_empty(),
+        };
+        if fits {
+            serving.push(name);
+            if metadata.wire_formats.contains(&wire_format) {
+                candidates.push((name, transport));
+            }
+        }
+    }
+    if serving.is_empty() {
+        match scheme {
+            Some(scheme) => bail!(
+                "no transport serves {scheme}:// URLs: use an http://, https:// or grpc:// --url, or one of the transports {}",
+                known.join(", ")
+            ),
+            None => bail!("no in-process transport is built in: give a --url"),
+        }
+    }
+    if candidates.is_empty() {
+        return Err(wire_mismatch(
+            registries,
+            endpoint_type,
+            wire_format,
+            &serving,
+            ctx,
+        ));
+    }
+    let preferred = candidates
+        .iter()
+        .position(|(name, _)| Some(*name) == scheme.as_deref())
+        .unwrap_or(0);
+    let (name, transport) = candidates.swap_remove(preferred);
+    Ok((name.to_owned(), transport))
+}
+
+/// The error for an endpoint whose requests none of `transports` (those serving the URL, or the
+/// one asked for) can carry: the endpoint types that fit them, and the transports that fit the
+/// endpoint, with the URLs that select each.
+fn wire_mismatch(
+    registries: &Registries,
+    endpoint_type: &str,
+    wire_format: WireFormat,
+    transports: &[&str],
+    ctx: &TransportContext,
+) -> anyhow::Error {
+    // What each transport carries and serves: built with this run's context, or else with the
+    // validation context (a transport refuses URLs it does not serve).
+    let validation = TransportCategory::validation_context();
+    let facts: Vec<(&str, TransportMetadata)> = registries
+        .transport
+        .names()
+        .filter_map(|name| {
+            let transport = registries
+                .transport
+                .create_instance(name, ctx)
+                .or_else(|_| registries.transport.create_instance(name, &validation))
+                .ok()?;
+            Some((name, transport.metadata()))
+        })
+        .collect();
+    let carried: Vec<WireFormat> = facts
+        .iter()
+        .filter(|(name, _)| transports.contains(name))
+        .flat_map(|(_, metadata)| metadata.wire_formats.iter().copied())
+        .collect();
+    let endpoint_validation = EndpointCategory::validation_context();
+    let fitting_endpoints: Vec<&str> = registries
+        .endpoint
+        .names()
+        .filter(|name| {
+            registries
+                .endpoint
+                .create_instance(name, &endpoint_validation)
+                .is_ok_and(|endpoint| carried.contains(&endpoint.metadata().wire_format))
+        })
+        .collect();
+    let fitting_transports: Vec<String> = facts
+        .iter()
+        .filter(|(_, metadata)| metadata.wire_formats.contains(&wire_format))
+        .map(|(name, metadata)| match metadata.url_schemes {
+            [] => format!("{name} (no --url)"),
+            schemes => {
+                let urls: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+                format!("{name} (--url {})", urls.join(" or "))
+            }
+        })
+        .collect();
+    let (which, fit) = match transports {
+        [one] => (format!("transport `{one}`"), format!("`{one}`")),
+        several => (
+            format!("the transports serving this URL ({})", several.join(", ")),
+            "them".to_owned(),
+        ),
+    };
+    let endpoints = match fitting_endpoints.as_slice() {
+        [] => "none".to_owned(),
+        names => names.join(", "),
+    };
+    let transports = match fitting_transports.as_slice() {
+        [] => "none in this build".to_owned(),
+        names => names.join(", "),
+    };
+    anyhow::anyhow!(
+        "endpoint `{endpoint_type}` sends {wire_format} requests, which {which} cannot carry: \
+         endpoint types that fit {fit} are {endpoints}; transports that carry \
+         `{endpoint_type}` are {transports}"
+    )
+}
