@@ -23,6 +23,7 @@
 //! transport is created, with a message saying so.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -64,6 +65,10 @@ pub(crate) struct HttpExchange {
     /// `Accept` themselves).
     accept_event_stream: bool,
     timeout: Option<Duration>,
+    /// The first request's path and its URL, parsed once: every request of a run goes to the
+    /// endpoint's path, and parsing its URL each time cost more than the rest of building the
+    /// request.
+    parsed_url: OnceLock<(Box<str>, Url)>,
 }
 
 impl HttpExchange {
@@ -102,6 +107,7 @@ impl HttpExchange {
             query,
             accept_event_stream,
             timeout: ctx.request_timeout,
+            parsed_url: OnceLock::new(),
         })
     }
 
@@ -126,6 +132,25 @@ impl HttpExchange {
             url.push_str(query);
         }
         url
+    }
+
+    /// The parsed URL of a request to `path` ([`HttpExchange::url_for`]), parsed only the first
+    /// time (later paths, if they differ, each time).
+    fn parsed_url_for(&self, path: &str) -> Result<Url, TransportError> {
+        if let Some((parsed_path, url)) = self.parsed_url.get()
+            && **parsed_path == *path
+        {
+            return Ok(url.clone());
+        }
+        let text = self.url_for(path);
+        let url = Url::parse(&text).map_err(|error| {
+            TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("`{text}` is not a valid URL ({error}): check --url and --endpoint"),
+            )
+        })?;
+        let _ = self.parsed_url.set((path.into(), url.clone()));
+        Ok(url)
     }
 
     /// `GET /v1/models` (OpenAI's model list): any HTTP answer, even 404 from a server that
@@ -176,10 +201,10 @@ impl HttpExchange {
                 ),
             )
         })?;
-        let url = self.url_for(request.path);
+        let url = self.parsed_url_for(request.path)?;
         let mut builder = self
             .client()
-            .post(&url)
+            .post(url)
             .header(&X_REQUEST_ID, request_id)
             .body(request.payload);
         if request.streaming && self.accept_event_stream {
@@ -187,7 +212,8 @@ impl HttpExchange {
         }
         let sent = builder.send().await;
         let ack_ns = now_ns();
-        let response = sent.map_err(|error| self.request_error(&url, &error))?;
+        let response =
+            sent.map_err(|error| self.request_error(&self.url_for(request.path), &error))?;
         sink.ack_ns = Some(ack_ns);
         let status = response.status();
         sink.status = Some(status.as_u16());
@@ -512,6 +538,28 @@ mod tests {
 
     fn create_error(ctx: &TransportContext) -> String {
         exchange(ctx).unwrap_err().message
+    }
+
+    #[test]
+    fn request_urls_are_parsed_once_and_match_the_joined_text() {
+        let exchange = exchange(&context("http://h:1/prefix?api-version=2")).unwrap();
+        for path in [
+            "/v1/chat/completions",
+            "/v1/embeddings",
+            "/v1/chat/completions",
+        ] {
+            let parsed = exchange.parsed_url_for(path).unwrap();
+            assert_eq!(
+                parsed,
+                Url::parse(&exchange.url_for(path)).unwrap(),
+                "{path}"
+            );
+        }
+        let (path, _) = exchange.parsed_url.get().unwrap();
+        assert_eq!(
+            &**path, "/v1/chat/completions",
+            "the first path is the one kept"
+        );
     }
 
     #[test]
