@@ -35,6 +35,7 @@ use aiperf_core::transport::{
     TransportRequest,
 };
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
@@ -332,17 +333,18 @@ fn is_event_stream(response: &Response) -> bool {
 
 /// Reads a server-sent-events body: each read is stamped, then parsed; each event is one chunk,
 /// its data copied into the request's [`EventStore`].
-async fn read_events(
-    mut response: Response,
-    sink: &mut ResponseSink,
-) -> Result<(), TransportError> {
+///
+/// The response's head is dropped first: its header values are slices of the connection's read
+/// buffer, and kept for the whole stream they would make the connection allocate a second one.
+async fn read_events(response: Response, sink: &mut ResponseSink) -> Result<(), TransportError> {
+    let mut body = std::pin::pin!(response.bytes_stream());
     let mut parser = SseParser::new();
     let mut store = EventStore::default();
     loop {
-        let read = response.chunk().await;
+        let read = body.next().await;
         let received_ns = now_ns();
         match read {
-            Ok(Some(bytes)) => {
+            Some(Ok(bytes)) => {
                 for event in parser.feed(bytes) {
                     sink.chunks.push(TimedChunk {
                         received_ns,
@@ -350,8 +352,8 @@ async fn read_events(
                     });
                 }
             }
-            Ok(None) => break,
-            Err(error) => return Err(broken_body(&error, stage(sink))),
+            None => break,
+            Some(Err(error)) => return Err(broken_body(&error, stage(sink))),
         }
     }
     parser.finish().map_err(|incomplete| {
