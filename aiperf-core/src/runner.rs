@@ -9,9 +9,9 @@
 //! The unit of work is a conversation ([`session`]): its turns go out in order, each carrying
 //! the conversation so far (the earlier user turns and the server's real answers). How
 //! conversations are started is the load mode ([`dispatch`]): closed loop, open loop at a
-//! rate, or a fixed schedule. Per request ([`request`]) the worker only stamps times and stores
-//! the transport's chunks; the chunks are parsed once the request has ended, so parsing never
-//! delays a timestamp.
+//! rate, or a fixed schedule. Per request ([`request`]) the transport stamps each chunk on
+//! arrival and only then hands it to the request's parser, so parsing never delays a timestamp
+//! and is spread over the stream rather than piled up at its end.
 
 mod dispatch;
 mod request;

@@ -79,14 +79,65 @@ pub struct TimedChunk {
 }
 
 /// Where a transport writes what it receives for one request.
-#[derive(Debug, Clone, Default)]
+///
+/// A transport records each chunk with [`ResponseSink::push`] once it has stamped it. When the
+/// sink has a [`ChunkConsumer`] (the runner's parser), the chunk is handed to it at once and only
+/// its timestamp is kept: the cost of parsing is then spread over the stream instead of falling
+/// on the moment it ends, and no chunk data outlives its parse. A transport that pushes onto
+/// [`ResponseSink::chunks`] directly still works; its chunks are parsed when the request ends.
+#[derive(Debug, Default)]
 pub struct ResponseSink {
     /// When the response headers arrived (`request_ack_ns`).
     pub ack_ns: Option<u64>,
     /// The HTTP (or equivalent) status.
     pub status: Option<u16>,
-    /// The chunks, in arrival order.
+    /// The chunks, in arrival order (with empty data when they were consumed).
     pub chunks: Vec<TimedChunk>,
+    /// Takes each pushed chunk as it arrives.
+    consumer: Option<Box<dyn ChunkConsumer>>,
+}
+
+/// Takes a sink's chunks as they are pushed, after the transport stamped them (the runner
+/// parses them with the endpoint).
+pub trait ChunkConsumer: std::any::Any + Send + std::fmt::Debug {
+    /// Takes one chunk, in arrival order.
+    fn consume(&mut self, chunk: &TimedChunk);
+}
+
+impl ResponseSink {
+    /// An empty sink that hands each pushed chunk to `consumer` instead of keeping its data.
+    pub fn with_consumer(consumer: Box<dyn ChunkConsumer>) -> Self {
+        Self {
+            consumer: Some(consumer),
+            ..Self::default()
+        }
+    }
+
+    /// Whether pushed chunks are consumed as they come: a transport then need not copy their
+    /// data out of its read buffers, as nothing keeps it.
+    pub fn consumes(&self) -> bool {
+        self.consumer.is_some()
+    }
+
+    /// Records a chunk the transport has stamped: handed to the consumer (and its data dropped)
+    /// when there is one, else kept in [`ResponseSink::chunks`].
+    pub fn push(&mut self, chunk: TimedChunk) {
+        match &mut self.consumer {
+            Some(consumer) => {
+                consumer.consume(&chunk);
+                self.chunks.push(TimedChunk {
+                    received_ns: chunk.received_ns,
+                    data: Bytes::new(),
+                });
+            }
+            None => self.chunks.push(chunk),
+        }
+    }
+
+    /// Takes the consumer back (to read what it gathered).
+    pub fn take_consumer(&mut self) -> Option<Box<dyn ChunkConsumer>> {
+        self.consumer.take()
+    }
 }
 
 /// The kinds of transport failure, as the error summary groups them.
@@ -179,4 +230,49 @@ pub trait Transport: Send + Sync {
         request: TransportRequest<'_>,
         sink: &mut ResponseSink,
     ) -> Result<(), TransportError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Collect(Vec<(u64, Bytes)>);
+
+    impl ChunkConsumer for Collect {
+        fn consume(&mut self, chunk: &TimedChunk) {
+            self.0.push((chunk.received_ns, chunk.data.clone()));
+        }
+    }
+
+    fn chunk(received_ns: u64, data: &'static str) -> TimedChunk {
+        TimedChunk {
+            received_ns,
+            data: Bytes::from_static(data.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn without_a_consumer_chunks_are_kept_whole() {
+        let mut sink = ResponseSink::default();
+        assert!(!sink.consumes());
+        sink.push(chunk(1, "a"));
+        assert_eq!(sink.chunks, [chunk(1, "a")]);
+    }
+
+    #[test]
+    fn a_consumer_takes_each_chunk_and_only_its_time_is_kept() {
+        let mut sink = ResponseSink::with_consumer(Box::<Collect>::default());
+        assert!(sink.consumes());
+        sink.push(chunk(1, "a"));
+        sink.push(chunk(2, "b"));
+        assert_eq!(sink.chunks, [chunk(1, ""), chunk(2, "")]);
+        let consumer: Box<dyn std::any::Any> = sink.take_consumer().unwrap();
+        let collected = consumer.downcast::<Collect>().unwrap();
+        assert_eq!(
+            collected.0,
+            [(1, Bytes::from_static(b"a")), (2, Bytes::from_static(b"b"))]
+        );
+        assert!(!sink.consumes());
+    }
 }

@@ -5,8 +5,9 @@
 //! POSTs the endpoint's payload, stamps `ack_ns` when the response headers arrive, and then
 //! stamps every body read with [`aiperf_core::clock::now_ns`] before anything parses it: a
 //! `text/event-stream` response goes through [`aiperf_core::sse::SseParser`] and each event's
-//! data becomes one [`TimedChunk`] (copied out of the read, see `EventStore`); any other
-//! response becomes one chunk holding the whole body, stamped when its last bytes arrived.
+//! data becomes one [`TimedChunk`] (handed to the sink's consumer, or copied out of the read);
+//! any other response becomes one chunk holding the whole body, stamped when its last bytes
+//! arrived.
 //!
 //! Failures keep what was measured: a non-2xx status becomes a [`TransportErrorKind::Status`]
 //! error carrying the start of the body (and any `retry-after`); a broken or cut-off stream a
@@ -332,7 +333,8 @@ fn is_event_stream(response: &Response) -> bool {
 }
 
 /// Reads a server-sent-events body: each read is stamped, then parsed; each event is one chunk,
-/// its data copied into the request's [`EventStore`].
+/// handed to the sink's consumer at once or, without one, copied into the request's
+/// [`EventStore`].
 ///
 /// The response's head is dropped first: its header values are slices of the connection's read
 /// buffer, and kept for the whole stream they would make the connection allocate a second one.
@@ -346,10 +348,13 @@ async fn read_events(response: Response, sink: &mut ResponseSink) -> Result<(), 
         match read {
             Some(Ok(bytes)) => {
                 for event in parser.feed(bytes) {
-                    sink.chunks.push(TimedChunk {
-                        received_ns,
-                        data: store.keep(&event.data),
-                    });
+                    // A consuming sink parses the event now and keeps none of it.
+                    let data = if sink.consumes() {
+                        event.data
+                    } else {
+                        store.keep(&event.data)
+                    };
+                    sink.push(TimedChunk { received_ns, data });
                 }
             }
             None => break,
@@ -420,7 +425,7 @@ async fn read_body(mut response: Response, sink: &mut ResponseSink) -> Result<()
                     Some(joined) => joined.freeze(),
                     None => first.unwrap_or_default(),
                 };
-                sink.chunks.push(TimedChunk {
+                sink.push(TimedChunk {
                     received_ns: last_ns.unwrap_or(received_ns),
                     data,
                 });
