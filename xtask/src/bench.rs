@@ -1,4 +1,5 @@
-//! `cargo xtask bench [--quick] [--json FILE]`: the whole-client benchmark of issue 7.
+//! `cargo xtask bench [--quick] [--json FILE] [--aiperf BINARY]`: the whole-client benchmark of
+//! issue 7.
 //!
 //! Builds the release binary, then measures `aiperf profile` (pinned to core 1) against
 //! `aiperf mock-server` (one runtime worker, pinned to core 0), each configuration with a fresh
@@ -15,7 +16,8 @@
 //! - (f) the mock server's CPU share in every run, so no figure is secretly the mock's limit.
 //!
 //! Every run is bounded by a request count and a time limit. `--quick` runs a subset in under a
-//! minute (CI's smoke test). The table is printed and the figures written as JSON
+//! minute (CI's smoke test). `--aiperf BINARY` measures a given build as the client (the mock
+//! server stays the workspace's), so that two clients can be compared on the same machine. The table is printed and the figures written as JSON
 //! (`<target>/bench/report.json` unless `--json` says where). Missed targets are reported, not
 //! failed: the command fails only when the instrument itself fails (a run that could not start,
 //! failed requests, requests missing from the truth log).
@@ -51,6 +53,10 @@ pub struct Args {
     /// Write the figures as JSON to FILE (default `<target>/bench/report.json`).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Measure this aiperf binary as the client instead of the workspace's (the mock server
+    /// stays the workspace's), to compare two builds side by side on the same machine.
+    #[arg(long, value_name = "FILE")]
+    aiperf: Option<PathBuf>,
 }
 
 /// The core the client runs on (the mock server has [`mock_server::SERVER_CORE`]).
@@ -117,7 +123,10 @@ impl Plan {
 
 /// What every run needs.
 struct Bench {
+    /// The client measured.
     binary: PathBuf,
+    /// The mock server: always the workspace's build.
+    mock_binary: PathBuf,
     dir: PathBuf,
     pinning: Pinning,
     oha: Option<PathBuf>,
@@ -150,7 +159,12 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut bench = Bench {
-        binary: target.join("release/aiperf"),
+        binary: match args.aiperf {
+            Some(binary) => workspace::absolute(&binary)
+                .with_context(|| format!("cannot resolve {}", binary.display()))?,
+            None => target.join("release/aiperf"),
+        },
+        mock_binary: target.join("release/aiperf"),
         dir,
         pinning: Pinning::detect(),
         oha: find_on_path("oha"),
@@ -162,6 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         Plan::full()
     };
     let mut report = Report {
+        aiperf: bench.binary.display().to_string(),
         machine: machine(&bench.pinning),
         quick: args.quick,
         accuracy: Vec::new(),
@@ -177,7 +192,11 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             "taskset is absent (or there is one core): server and client were not pinned".into(),
         );
     }
-    println!("bench: {}", report.machine.accounting);
+    println!(
+        "bench: measuring {}; {}",
+        bench.binary.display(),
+        report.machine.accounting
+    );
     bench.run_plan(&plan, &mut report)?;
     if bench.oha.is_none() && !plan.capacity.is_empty() {
         report.notes.push(
@@ -300,7 +319,7 @@ impl Bench {
     ) -> anyhow::Result<(AccuracyRun, Measured)> {
         let dir = self.run_dir(&format!("accuracy-c{concurrency}"))?;
         let engine = ACCURACY_ENGINE;
-        let server = MockServer::start(&self.binary, &self.pinning, engine, &dir, true)?;
+        let server = MockServer::start(&self.mock_binary, &self.pinning, engine, &dir, true)?;
         let load = Load::new(true, concurrency, requests, engine);
         let server_cpu = server.cpu_seconds()?;
         let measured = self.run_profile(&server.url, &dir, &load)?;
@@ -342,7 +361,7 @@ impl Bench {
         let mode = if streaming { "stream" } else { "whole" };
         let dir = self.run_dir(&format!("capacity-{mode}-c{concurrency}"))?;
         let engine = CAPACITY_ENGINE;
-        let server = MockServer::start(&self.binary, &self.pinning, engine, &dir, false)?;
+        let server = MockServer::start(&self.mock_binary, &self.pinning, engine, &dir, false)?;
         let load = Load::new(streaming, concurrency, requests, engine);
         let server_cpu = server.cpu_seconds()?;
         let measured = self.run_profile(&server.url, &dir, &load)?;
@@ -434,7 +453,7 @@ impl Bench {
     fn open_streams(&mut self) -> anyhow::Result<MemoryRun> {
         let dir = self.run_dir("memory-open-streams")?;
         let engine = OPEN_STREAMS_ENGINE;
-        let server = MockServer::start(&self.binary, &self.pinning, engine, &dir, false)?;
+        let server = MockServer::start(&self.mock_binary, &self.pinning, engine, &dir, false)?;
         let load = Load::new(true, OPEN_STREAMS, OPEN_STREAMS, engine);
         let measured = self.run_profile(&server.url, &dir, &load)?;
         server.stop()?;
@@ -464,7 +483,7 @@ impl Bench {
         }
         let engine = CAPACITY_ENGINE;
         let dir = self.run_dir("startup")?;
-        let server = MockServer::start(&self.binary, &self.pinning, engine, &dir, false)?;
+        let server = MockServer::start(&self.mock_binary, &self.pinning, engine, &dir, false)?;
         let mut profile = Vec::with_capacity(runs);
         for i in 0..runs {
             let run_dir = self.run_dir(&format!("startup/run{i}"))?;

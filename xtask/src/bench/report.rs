@@ -11,6 +11,8 @@ use super::records::{Flow, TimingError};
 /// Everything one `cargo xtask bench` measured.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// The aiperf binary measured.
+    pub aiperf: String,
     /// The machine and how processes were placed.
     pub machine: Machine,
     /// Whether this was the `--quick` subset.
