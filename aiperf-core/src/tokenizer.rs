@@ -40,11 +40,17 @@ pub struct Tokenizer {
 
 #[derive(Clone)]
 enum Kind {
-    Builtin(&'static CoreBPE),
+    /// o200k_base, built on first use (100-200 ms) and shared: holding the handle costs nothing.
+    Builtin,
     HuggingFace {
         model: Arc<tokenizers::Tokenizer>,
         path: Arc<Path>,
     },
+}
+
+/// The builtin tokenizer's encoder, built by the first caller (or the warm-up thread).
+fn o200k() -> &'static CoreBPE {
+    tiktoken_rs::o200k_base_singleton()
 }
 
 /// Why a tokenizer could not be loaded or could not encode a text.
@@ -119,7 +125,7 @@ impl Tokenizer {
     /// The builtin tokenizer (o200k_base), built on first use and shared.
     pub fn builtin() -> Self {
         Self {
-            kind: Kind::Builtin(tiktoken_rs::o200k_base_singleton()),
+            kind: Kind::Builtin,
         }
     }
 
@@ -190,14 +196,14 @@ impl Tokenizer {
         std::thread::Builder::new()
             .name("tokenizer-warm-up".into())
             .spawn(|| {
-                Self::builtin();
+                o200k();
             })
             .expect("spawning a thread at start-up succeeds");
     }
 
     /// Whether this is the builtin tokenizer.
     pub fn is_builtin(&self) -> bool {
-        matches!(self.kind, Kind::Builtin(_))
+        matches!(self.kind, Kind::Builtin)
     }
 
     /// The number of tokens of `text`, without special tokens (a chat template's or a
@@ -214,7 +220,7 @@ impl Tokenizer {
     /// does not know.
     pub fn try_count(&self, text: &str) -> Result<u64, TokenizerError> {
         match &self.kind {
-            Kind::Builtin(bpe) => Ok(bpe.encode_ordinary(text).len() as u64),
+            Kind::Builtin => Ok(o200k().encode_ordinary(text).len() as u64),
             Kind::HuggingFace { model, .. } => model
                 .encode_fast(text, false)
                 .map(|encoding| encoding.len() as u64)
@@ -226,7 +232,7 @@ impl Tokenizer {
     /// an unknown-token stand-in.
     pub(crate) fn is_one_known_token(&self, word: &str) -> bool {
         match &self.kind {
-            Kind::Builtin(bpe) => bpe.encode_ordinary(word).len() == 1,
+            Kind::Builtin => o200k().encode_ordinary(word).len() == 1,
             Kind::HuggingFace { model, .. } => model
                 .encode_fast(word, false)
                 .ok()
@@ -275,7 +281,7 @@ impl fmt::Display for Tokenizer {
     /// `builtin (o200k_base)`, or the path of the tokenizer.json.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Builtin(_) => f.write_str("builtin (o200k_base)"),
+            Kind::Builtin => f.write_str("builtin (o200k_base)"),
             Kind::HuggingFace { path, .. } => write!(f, "{}", path.display()),
         }
     }
