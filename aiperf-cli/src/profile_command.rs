@@ -21,7 +21,7 @@ use aiperf_core::endpoint::Endpoint;
 use aiperf_core::export::ArtifactDir;
 use aiperf_core::runner::{self, PreparedConversation, RunControl, RunOutput, RunPlan};
 use aiperf_core::tokenizer::Tokenizer;
-use aiperf_core::transport::Transport;
+use aiperf_core::transport::{Transport, TransportErrorKind};
 use anyhow::{Context, bail};
 
 pub(crate) use args::ProfileArgs;
@@ -122,7 +122,7 @@ async fn run_with_progress(
     control: Arc<RunControl>,
 ) -> anyhow::Result<RunOutput> {
     let wait = Duration::try_from_secs_f64(args.wait_for_model_timeout).unwrap_or(Duration::ZERO);
-    wait_for_server(transport.as_ref(), wait).await?;
+    wait_for_server(transport.as_ref(), endpoint.path(), wait).await?;
     let grace = Duration::try_from_secs_f64(args.benchmark_grace_period).unwrap_or(Duration::ZERO);
     let signals = tokio::spawn(watch_signals(Arc::clone(&control), grace));
     let progress =
@@ -134,22 +134,35 @@ async fn run_with_progress(
 }
 
 /// Probes the server until it answers or `wait` has passed: an unreachable server is one
-/// clear error before the run, not thousands of failed records.
-async fn wait_for_server(transport: &dyn Transport, wait: Duration) -> anyhow::Result<()> {
+/// clear error before the run, not thousands of failed records. A definite refusal (the
+/// in-process engine does not serve the endpoint's path) is an error at once.
+async fn wait_for_server(
+    transport: &dyn Transport,
+    path: &str,
+    wait: Duration,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        match transport.probe().await {
+        let err = match transport.probe(path).await {
             Ok(()) => return Ok(()),
-            Err(_) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(err) if wait.is_zero() => {
-                bail!("{err}; or give --wait-for-model-timeout SECONDS to wait for it")
-            }
-            Err(err) => bail!(
+            Err(err) => err,
+        };
+        let unreachable = matches!(
+            err.kind,
+            TransportErrorKind::Connect | TransportErrorKind::Timeout
+        );
+        if !unreachable {
+            bail!("{err}");
+        }
+        if tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        } else if wait.is_zero() {
+            bail!("{err}; or give --wait-for-model-timeout SECONDS to wait for it");
+        } else {
+            bail!(
                 "{err} (waited {:.0} s, --wait-for-model-timeout)",
                 wait.as_secs_f64()
-            ),
+            );
         }
     }
 }

@@ -367,6 +367,10 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         ),
         (&["--transport", "nope"][..], "unknown transport `nope`"),
         (
+            &["--endpoint-type", "triton_generate"][..],
+            "give the --url of a server that serves",
+        ),
+        (
             &["--url", "http://127.0.0.1:9", "--ttft-ms", "5"][..],
             "simulated-engine flags (--ttft-ms) have no effect with --url",
         ),

@@ -214,11 +214,13 @@ pub trait Transport: Send + Sync {
     /// Facts about this transport.
     fn metadata(&self) -> TransportMetadata;
 
-    /// Checks, before the run, that the server answers (e.g. `GET /v1/models`, gRPC
-    /// `ServerReady`), so that an unreachable server is one clear error rather than a run of
-    /// failed records. Any answer counts: the run itself judges the responses. The default
-    /// (in-process transports) is always ready.
-    async fn probe(&self) -> Result<(), TransportError> {
+    /// Checks, before the run, that the server answers (e.g. `GET /v1/models`, gRPC health),
+    /// so that an unreachable server is one clear error rather than a run of failed records.
+    /// Any answer counts: the run itself judges the responses. `path` is the endpoint's path,
+    /// for transports that can tell whether it is served (the in-process engine). The default
+    /// is always ready.
+    async fn probe(&self, path: &str) -> Result<(), TransportError> {
+        let _ = path;
         Ok(())
     }
 

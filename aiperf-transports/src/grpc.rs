@@ -231,7 +231,7 @@ impl Transport for GrpcTransport {
     }
 
     /// Calls the standard gRPC health check: any gRPC answer shows the server is there.
-    async fn probe(&self) -> Result<(), TransportError> {
+    async fn probe(&self, _path: &str) -> Result<(), TransportError> {
         let path = PathAndQuery::from_static(PROBE_METHOD);
         let mut grpc = tonic::client::Grpc::new(self.channel());
         let call = async {

@@ -49,7 +49,7 @@ impl Transport for HttpTransport {
 
     /// `GET /v1/models` (OpenAI's model list): any HTTP answer, even 404 from a server that
     /// has no such route, shows the server is there.
-    async fn probe(&self) -> Result<(), TransportError> {
+    async fn probe(&self, _path: &str) -> Result<(), TransportError> {
         self.exchange.probe().await
     }
 

@@ -62,7 +62,7 @@ impl Transport for Http2Transport {
 
     /// `GET /v1/models` over HTTP/2: any HTTP answer shows the server is there and speaks
     /// HTTP/2.
-    async fn probe(&self) -> Result<(), TransportError> {
+    async fn probe(&self, _path: &str) -> Result<(), TransportError> {
         self.exchange.probe().await
     }
 

@@ -50,6 +50,18 @@ impl Transport for InEngineTransport {
         }
     }
 
+    /// The engine is always there, but serves only the OpenAI routes: any other endpoint path
+    /// (Triton's generate routes, say) is refused before the run rather than request by request.
+    async fn probe(&self, path: &str) -> Result<(), TransportError> {
+        Route::from_path(path)
+            .map(drop)
+            .map_err(|error| TransportError {
+                kind: TransportErrorKind::Status,
+                code: Some(error.status()),
+                message: format!("{error}: give the --url of a server that serves `{path}`"),
+            })
+    }
+
     async fn send(
         &self,
         request: TransportRequest<'_>,
