@@ -45,16 +45,16 @@ pub enum Target {
 
 impl Target {
     /// Every target this build has.
-    pub fn all() -> Vec<Target> {
-        let mut all = vec![
+    pub fn all() -> impl Iterator<Item = Target> {
+        let all = [
             Target::Chat,
             Target::Completions,
             Target::Embeddings,
             Target::TritonGenerate,
         ];
         #[cfg(feature = "kserve")]
-        all.push(Target::KServe);
-        all
+        let all = all.into_iter().chain([Target::KServe]);
+        all.into_iter()
     }
 
     /// The name of its fuzz target, which is also its corpus directory.
