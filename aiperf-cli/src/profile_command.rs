@@ -19,7 +19,9 @@ use aiperf_core::dataset::custom::{self};
 use aiperf_core::dataset::synthetic::{self};
 use aiperf_core::endpoint::Endpoint;
 use aiperf_core::export::ArtifactDir;
-use aiperf_core::runner::{self, PreparedConversation, RunControl, RunOutput, RunPlan};
+use aiperf_core::metrics::Analysis;
+use aiperf_core::record_processor::RecordProcessor;
+use aiperf_core::runner::{self, PreparedConversation, RunControl, RunError, RunOutput, RunPlan};
 use aiperf_core::tokenizer::Tokenizer;
 use aiperf_core::transport::{Transport, TransportErrorKind};
 use anyhow::{Context, bail};
@@ -27,7 +29,7 @@ use anyhow::{Context, bail};
 pub(crate) use args::ProfileArgs;
 use args::UiArg;
 use plan::{DatasetSource, fit_plan_to_dataset, validate};
-use report::{count_client_tokens, report};
+use report::report;
 use signals::watch_signals;
 use transport_choice::choose_transport;
 
@@ -86,48 +88,60 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
 
     // Checked now, not after the run: a run whose results cannot be written is wasted.
     let artifacts = ArtifactDir::prepare(&profile.artifact_dir)?;
+    // Records are processed as requests end, beside the run: the client tokenizer counts,
+    // the metrics, the JSONL line; none is kept.
+    let (records, received) = std::sync::mpsc::channel();
+    let produces_tokens = endpoint.metadata().produces_tokens;
+    let processor = RecordProcessor::start(
+        received,
+        Analysis::new(&profile.metric_options),
+        produces_tokens.then(|| profile.tokenizer.clone()),
+        artifacts.records_jsonl(),
+    )
+    .context("failed to start the record processor thread")?;
     let control = Arc::new(RunControl::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let output = runtime.block_on(run_with_progress(
-        &args,
+    let run = runner::run(
         Arc::clone(&endpoint),
-        transport,
+        Arc::clone(&transport),
         conversations,
         order,
         profile.plan.clone(),
         Arc::clone(&control),
-    ))?;
-    let mut output = output;
-    count_client_tokens(
-        &mut output,
-        &profile.tokenizer,
-        endpoint.metadata().produces_tokens,
+        records,
     );
-    report(&args, &profile, &artifacts, &output)
+    let output = runtime.block_on(run_with_progress(
+        &args,
+        transport.as_ref(),
+        endpoint.path(),
+        &profile.plan,
+        control,
+        run,
+    ))?;
+    report(&args, &profile, &artifacts, &output, processor.finish())
 }
 
-/// Runs the benchmark with a progress bar (when asked and on a terminal) and Ctrl-C / SIGTERM
-/// handling: the first signal stops scheduling and gives in-flight requests the grace period,
-/// the second cancels them at once.
+/// Runs the benchmark (`run`, the runner's future) once the server answers at `path`, with a
+/// progress bar (when asked and on a terminal) and Ctrl-C / SIGTERM handling: the first signal
+/// stops scheduling and gives in-flight requests the grace period, the second cancels them at
+/// once.
 async fn run_with_progress(
     args: &ProfileArgs,
-    endpoint: Arc<dyn Endpoint>,
-    transport: Arc<dyn Transport>,
-    conversations: Vec<PreparedConversation>,
-    order: Box<dyn Iterator<Item = usize> + Send>,
-    plan: RunPlan,
+    transport: &dyn Transport,
+    path: &str,
+    plan: &RunPlan,
     control: Arc<RunControl>,
+    run: impl Future<Output = Result<RunOutput, RunError>>,
 ) -> anyhow::Result<RunOutput> {
     let wait = Duration::try_from_secs_f64(args.wait_for_model_timeout).unwrap_or(Duration::ZERO);
-    wait_for_server(transport.as_ref(), endpoint.path(), wait).await?;
+    wait_for_server(transport, path, wait).await?;
     let grace = Duration::try_from_secs_f64(args.benchmark_grace_period).unwrap_or(Duration::ZERO);
     let signals = tokio::spawn(watch_signals(Arc::clone(&control), grace));
-    let progress =
-        crate::progress::Progress::start(args.ui != UiArg::None, &plan, Arc::clone(&control));
-    let output = runner::run(endpoint, transport, conversations, order, plan, control).await;
+    let progress = crate::progress::Progress::start(args.ui != UiArg::None, plan, control);
+    let output = run.await;
     progress.finish();
     signals.abort();
     Ok(output?)

@@ -12,18 +12,27 @@
 //! Each module writes to any `io::Write`; [`ArtifactDir`] puts the files in the artifact
 //! directory (buffered, with errors naming the file) and checks before a run that the
 //! directory is writable, so that a run's results are never lost to a typo in
-//! `--artifact-dir`.
+//! `--artifact-dir`. `profile_export.jsonl` is written during the run, a line as each request
+//! ends ([`RecordsJsonl`], fed by [`crate::record_processor`]); the others after it.
 //!
 //! ```no_run
 //! use aiperf_core::export::{ArtifactDir, console};
-//! use aiperf_core::metrics::{MetricOptions, RunFacts, analyze};
+//! use aiperf_core::metrics::{Analysis, MetricOptions, RunFacts};
 //!
 //! # fn main() -> Result<(), aiperf_core::export::ExportError> {
 //! let dir = ArtifactDir::prepare("artifacts")?; // before the run
-//! # let records = Vec::new();
-//! let report = analyze(&records, &RunFacts::default(), &MetricOptions::default());
+//! # let records: Vec<aiperf_core::record::RequestRecord> = Vec::new();
+//! let mut analysis = Analysis::new(&MetricOptions::default());
+//! let mut jsonl = dir.records_jsonl();
+//! for record in &records {
+//!     // as each request ends
+//!     if let Some(row) = analysis.add(record) {
+//!         jsonl.write(record, row)?;
+//!     }
+//! }
+//! jsonl.finish()?;
+//! let report = analysis.finish(&RunFacts::default());
 //! print!("{}", console::render(&report));
-//! dir.write_records_jsonl(&report, &records)?;
 //! dir.write_profile_json(&report, &serde_json::json!({"endpoint": {"streaming": true}}))?;
 //! dir.write_profile_csv(&report)?;
 //! dir.write_inputs_json(&[])?;
@@ -38,5 +47,5 @@ pub mod inputs;
 pub mod json;
 pub mod jsonl;
 
-pub use artifact_dir::{ArtifactDir, ExportError};
+pub use artifact_dir::{ArtifactDir, ExportError, RecordsJsonl};
 pub use inputs::SessionPayloads;

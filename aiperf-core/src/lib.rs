@@ -23,6 +23,7 @@ pub mod engine;
 pub mod export;
 pub mod metrics;
 pub mod record;
+pub mod record_processor;
 pub mod registries;
 pub mod registry;
 pub mod runner;

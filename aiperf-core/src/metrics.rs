@@ -6,7 +6,8 @@
 //! order, and its formula ([`formulas`]). The exporters, goodput parsing and the console are
 //! derived from it.
 //!
-//! The runner calls [`analyze`] once the run is over:
+//! Records are added to an [`Analysis`] one at a time as they arrive (beside the run), each
+//! giving back its values for its JSONL line; [`analyze`] does the same for records at hand:
 //!
 //! ```
 //! use aiperf_core::metrics::{MetricId, MetricOptions, RunFacts, analyze, parse_goodput};
@@ -30,11 +31,12 @@ mod options;
 mod record_table;
 mod report;
 mod table;
+mod value_column;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use analysis::analyze;
+pub use analysis::{Analysis, analyze};
 pub use goodput::{GoodputError, Slo, parse_goodput, slo_metrics};
 pub use options::{MetricOptions, TokenSource};
 pub use record_table::{RecordRow, RecordValue};

@@ -12,12 +12,17 @@
 //! rate, or a fixed schedule. Per request ([`request`]) the transport stamps each chunk on
 //! arrival and only then hands it to the request's parser, so parsing never delays a timestamp
 //! and is spread over the stream rather than piled up at its end.
+//!
+//! Records leave the runner as they end, through a [`RecordSender`], to whatever processes
+//! them beside the run (see [`crate::record_processor`]): the runner keeps none, so a run of
+//! any length holds the same memory.
 
 mod dispatch;
 mod request;
 mod session;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -32,6 +37,11 @@ use crate::schedule::{ArrivalTimes, LoadMode, ScheduleError};
 use crate::transport::Transport;
 
 pub use request::random_uuid;
+
+/// Where the runner hands each record the moment its request ends: the sending half of a
+/// channel whose receiver processes records beside the run. The runner sends exactly one
+/// record per request it sends, warm-up included, in the order they end.
+pub type RecordSender = Sender<RequestRecord>;
 
 /// One turn ready to send.
 #[derive(Debug, Clone)]
@@ -174,14 +184,12 @@ pub struct SentPayloads {
     pub payloads: Vec<Bytes>,
 }
 
-/// What a run produced.
+/// What a run produced besides its records (which went to the [`RecordSender`]).
 #[derive(Debug)]
 pub struct RunOutput {
-    /// One record per request sent, warm-up first.
-    pub records: Vec<RequestRecord>,
     /// When the profiling phase started.
     pub profiling_start_ns: u64,
-    /// When its last request ended.
+    /// When its last request ended (its start when it sent none).
     pub profiling_end_ns: u64,
     /// Whether the run was interrupted before its stop condition.
     pub was_interrupted: bool,
@@ -217,6 +225,10 @@ struct Shared {
     sent: Vec<OnceLock<Vec<Bytes>>>,
     /// Requests claimed so far, both phases: the index of purposeful cancellations.
     requests_claimed: AtomicUsize,
+    /// When the last profiling request so far ended (0: none yet).
+    profiling_end_ns: AtomicU64,
+    /// Where finished requests go.
+    records: RecordSender,
     plan: RunPlan,
     control: Arc<RunControl>,
 }
@@ -227,9 +239,20 @@ impl Shared {
         let mut order = self.order.lock().expect("the order lock is never poisoned");
         order.next().unwrap_or(0) % self.conversations.len()
     }
+
+    /// Hands a finished request's record on.
+    fn finish(&self, record: RequestRecord) {
+        if record.phase == Phase::Profiling {
+            self.profiling_end_ns
+                .fetch_max(record.end_ns, Ordering::Relaxed);
+        }
+        // The receiver lives until the run is over; if it died, its panic is what to report.
+        let _ = self.records.send(record);
+    }
 }
 
-/// Runs the warm-up phase (if any), then the profiling phase, and returns every record.
+/// Runs the warm-up phase (if any), then the profiling phase, sending every request's record
+/// to `records` as it ends.
 ///
 /// `order` yields the indices of conversations in the order the closed and open loops use
 /// them (it may be infinite; indices wrap around); a fixed schedule ignores it and plays every
@@ -241,6 +264,7 @@ pub async fn run(
     order: Box<dyn Iterator<Item = usize> + Send>,
     plan: RunPlan,
     control: Arc<RunControl>,
+    records: RecordSender,
 ) -> Result<RunOutput, RunError> {
     if conversations.iter().all(|c| c.turns.is_empty()) {
         return Err(RunError::EmptyDataset);
@@ -258,22 +282,21 @@ pub async fn run(
         conversations,
         order: Mutex::new(order),
         requests_claimed: AtomicUsize::new(0),
+        profiling_end_ns: AtomicU64::new(0),
+        records,
         plan,
         control,
     });
-    let mut records = Vec::new();
     if shared.plan.warmup_requests > 0 {
         let warmup = StopCondition::Count(shared.plan.warmup_requests);
-        records.extend(dispatch::run_phase(&shared, Phase::Warmup, warmup).await);
+        dispatch::run_phase(&shared, Phase::Warmup, warmup).await;
     }
     let profiling_start_ns = now_ns();
-    let profiling = dispatch::run_phase(&shared, Phase::Profiling, shared.plan.stop).await;
-    let profiling_end_ns = profiling
-        .iter()
-        .map(|r| r.end_ns)
-        .max()
-        .unwrap_or(profiling_start_ns);
-    records.extend(profiling);
+    dispatch::run_phase(&shared, Phase::Profiling, shared.plan.stop).await;
+    let profiling_end_ns = match shared.profiling_end_ns.load(Ordering::Relaxed) {
+        0 => profiling_start_ns,
+        end => end,
+    };
     let payloads = shared
         .conversations
         .iter()
@@ -291,7 +314,6 @@ pub async fn run(
         })
         .collect();
     Ok(RunOutput {
-        records,
         profiling_start_ns,
         profiling_end_ns,
         was_interrupted: shared.control.was_interrupted(),

@@ -1,39 +1,15 @@
-//! After the run: client-side token counts, metrics, the four exports, the console report
-//! and the exit status.
+//! After the run: the statistics of the records processed beside it, the other three
+//! exports (the JSONL file is written already), the console report and the exit status.
 
 use aiperf_core::export::{ArtifactDir, SessionPayloads, console};
-use aiperf_core::metrics::{RunFacts, analyze};
+use aiperf_core::metrics::RunFacts;
+use aiperf_core::record_processor::Processed;
 use aiperf_core::runner::{self, RunOutput};
-use aiperf_core::tokenizer::Tokenizer;
 use anyhow::Context;
 
 use super::args::ProfileArgs;
 use super::plan::Profile;
 use crate::exit;
-
-/// Counts output and reasoning tokens with the client tokenizer, after the run (off the
-/// measured path), spread over the machine's cores.
-pub(crate) fn count_client_tokens(
-    output: &mut RunOutput,
-    tokenizer: &Tokenizer,
-    produces_tokens: bool,
-) {
-    if !produces_tokens {
-        return;
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = output.records.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        for records in output.records.chunks_mut(chunk) {
-            scope.spawn(move || {
-                for record in records {
-                    record.client_tokens.output = Some(tokenizer.count(&record.text.content));
-                    record.client_tokens.reasoning = Some(tokenizer.count(&record.text.reasoning));
-                }
-            });
-        }
-    });
-}
 
 /// Metrics, exports and the console report; the exit status.
 pub(crate) fn report(
@@ -41,6 +17,7 @@ pub(crate) fn report(
     profile: &Profile,
     artifacts: &ArtifactDir,
     output: &RunOutput,
+    processed: Processed,
 ) -> anyhow::Result<u8> {
     let facts = RunFacts {
         benchmark_id: runner::random_uuid(),
@@ -49,9 +26,7 @@ pub(crate) fn report(
         profiling_end_ns: Some(output.profiling_end_ns),
         requests_sent: None,
     };
-    let report = analyze(&output.records, &facts, &profile.metric_options);
-    // The per-request file first: it holds everything measured, whatever fails after it.
-    artifacts.write_records_jsonl(&report, &output.records)?;
+    let report = processed.analysis.finish(&facts);
     let input_config =
         serde_json::to_value(args).context("failed to describe the run's configuration")?;
     artifacts.write_profile_json(&report, &input_config)?;
@@ -81,6 +56,9 @@ pub(crate) fn report(
             "  (DOES NOT RECONCILE: please report this)"
         }
     );
+    // The per-request file was written during the run: its error comes after the other
+    // exports, which it does not prevent.
+    processed.jsonl?;
     println!("exports written to {}", artifacts.path().display());
 
     if output.was_interrupted {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::inputs::SessionPayloads;
 use super::{csv, inputs, json, jsonl};
-use crate::metrics::BenchmarkReport;
+use crate::metrics::{BenchmarkReport, RecordRow};
 use crate::record::RequestRecord;
 
 /// Writing the exports failed.
@@ -40,20 +40,6 @@ pub enum ExportError {
         /// Why.
         #[source]
         source: io::Error,
-    },
-    /// The records given to the JSONL export are not those the report was computed from.
-    #[error(
-        "cannot write {}: given {given} records but the report was computed from {expected}; \
-         pass the same records to `analyze` and to the export",
-        path.display()
-    )]
-    RecordsMismatch {
-        /// The file.
-        path: PathBuf,
-        /// Records given.
-        given: usize,
-        /// Records the report was computed from.
-        expected: usize,
     },
 }
 
@@ -110,20 +96,14 @@ impl ArtifactDir {
         self.write_file(csv::FILE_NAME, |out| csv::write(out, report))
     }
 
-    /// Writes `profile_export.jsonl`; `records` must be the slice the report was computed from.
-    pub fn write_records_jsonl(
-        &self,
-        report: &BenchmarkReport,
-        records: &[RequestRecord],
-    ) -> Result<PathBuf, ExportError> {
-        if records.len() != report.source_len() {
-            return Err(ExportError::RecordsMismatch {
-                path: self.path.join(jsonl::FILE_NAME),
-                given: records.len(),
-                expected: report.source_len(),
-            });
+    /// `profile_export.jsonl`, to be written one line per profiling request as records are
+    /// processed; the file is created with its first line (or by
+    /// [`RecordsJsonl::finish`]).
+    pub fn records_jsonl(&self) -> RecordsJsonl {
+        RecordsJsonl {
+            path: self.path.join(jsonl::FILE_NAME),
+            out: None,
         }
-        self.write_file(jsonl::FILE_NAME, |out| jsonl::write(out, report, records))
     }
 
     /// Writes `inputs.json`.
@@ -151,11 +131,61 @@ impl ArtifactDir {
     }
 }
 
+/// `profile_export.jsonl` being written, one line per profiling request, as the run goes on:
+/// whatever happens later, the lines written so far are in the file.
+#[derive(Debug)]
+pub struct RecordsJsonl {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl RecordsJsonl {
+    /// Appends the line of one profiling request (see [`jsonl::write_line`]).
+    pub fn write(&mut self, record: &RequestRecord, row: RecordRow<'_>) -> Result<(), ExportError> {
+        let result = match &mut self.out {
+            Some(out) => jsonl::write_line(out, record, row),
+            None => File::create(&self.path).and_then(|file| {
+                let out = self.out.insert(BufWriter::with_capacity(1 << 16, file));
+                jsonl::write_line(out, record, row)
+            }),
+        };
+        result.map_err(|source| self.write_error(source))
+    }
+
+    /// Flushes the lines to disk (creating the file if no line was written) and returns its
+    /// path.
+    pub fn finish(self) -> Result<PathBuf, ExportError> {
+        let out = match self.out {
+            Some(out) => Ok(out),
+            None => File::create(&self.path).map(|file| BufWriter::with_capacity(0, file)),
+        };
+        let result = out.and_then(|out| {
+            out.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .sync_data()
+        });
+        match result {
+            Ok(()) => Ok(self.path),
+            Err(source) => Err(ExportError::Write {
+                path: self.path,
+                source,
+            }),
+        }
+    }
+
+    fn write_error(&self, source: io::Error) -> ExportError {
+        ExportError::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metrics::tests::record;
-    use crate::metrics::{MetricOptions, RunFacts, analyze};
+    use crate::metrics::{Analysis, MetricOptions, RunFacts, analyze};
 
     #[test]
     fn prepare_creates_nested_directories_and_leaves_no_probe() {
@@ -179,16 +209,22 @@ mod tests {
     }
 
     #[test]
-    fn writes_every_file_and_names_the_file_on_mismatch() {
+    fn writes_every_file() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let records = vec![record()];
-        let report = analyze(&records, &RunFacts::default(), &MetricOptions::default());
+        let mut analysis = Analysis::new(&MetricOptions::default());
+        let mut jsonl = dir.records_jsonl();
+        for record in &records {
+            let row = analysis.add(record).unwrap();
+            jsonl.write(record, row).unwrap();
+        }
+        let report = analysis.finish(&RunFacts::default());
         let written = [
             dir.write_profile_json(&report, &serde_json::json!({}))
                 .unwrap(),
             dir.write_profile_csv(&report).unwrap(),
-            dir.write_records_jsonl(&report, &records).unwrap(),
+            jsonl.finish().unwrap(),
             dir.write_inputs_json(&[]).unwrap(),
         ];
         let names: Vec<_> = written
@@ -207,9 +243,28 @@ mod tests {
         for path in &written {
             assert!(fs::metadata(path).unwrap().len() > 0, "{}", path.display());
         }
-        let err = dir.write_records_jsonl(&report, &[]).unwrap_err();
+    }
+
+    #[test]
+    fn a_run_without_profiling_records_still_gets_its_jsonl_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ArtifactDir::prepare(tmp.path()).unwrap();
+        let report = analyze(&[], &RunFacts::default(), &MetricOptions::default());
+        assert_eq!(report.counts.sent, 0);
+        let path = dir.records_jsonl().finish().unwrap();
+        assert_eq!(fs::read_to_string(path).unwrap(), "");
+    }
+
+    #[test]
+    fn a_jsonl_file_that_cannot_be_created_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ArtifactDir::prepare(tmp.path()).unwrap();
+        fs::create_dir(tmp.path().join(jsonl::FILE_NAME)).unwrap();
+        let record = record();
+        let mut analysis = Analysis::new(&MetricOptions::default());
+        let row = analysis.add(&record).unwrap();
+        let err = dir.records_jsonl().write(&record, row).unwrap_err();
         assert!(err.to_string().contains("profile_export.jsonl"), "{err}");
-        assert!(err.to_string().contains("given 0 records"), "{err}");
     }
 
     #[cfg(unix)]

@@ -1,4 +1,5 @@
-//! `profile_export.jsonl`: one line per profiling request, in AIPerf 0.13's shape:
+//! `profile_export.jsonl`: one line per profiling request, written as the request's record is
+//! processed (so in the order requests end), in AIPerf 0.13's shape:
 //!
 //! ```text
 //! {"metadata":{"x_request_id":"..","x_correlation_id":"..","conversation_id":"..","turn_index":0,
@@ -22,56 +23,45 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 
 use crate::clock::to_unix_ns;
-use crate::metrics::{BenchmarkReport, RecordRow, RecordValue, cancellation_error};
+use crate::metrics::{RecordRow, RecordValue, cancellation_error};
 use crate::record::{ErrorInfo, Outcome, RequestRecord};
 
 /// The file's name in the artifact directory.
 pub const FILE_NAME: &str = "profile_export.jsonl";
 
-/// Writes one line per profiling request. `records` must be the slice the report was computed
-/// from; otherwise nothing is written and the error is `InvalidInput`.
-pub fn write(
+/// Writes the line of one profiling request: its record and the metric values
+/// [`crate::metrics::Analysis::add`] computed for it.
+pub fn write_line(
     out: &mut impl Write,
-    report: &BenchmarkReport,
-    records: &[RequestRecord],
+    record: &RequestRecord,
+    row: RecordRow<'_>,
 ) -> io::Result<()> {
-    if records.len() != report.source_len() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "given {} records but the report was computed from {}",
-                records.len(),
-                report.source_len()
-            ),
-        ));
-    }
-    let cancellation = cancellation_error();
-    for row in report.records() {
-        let record = &records[row.source_index()];
-        let error = match &record.outcome {
-            Outcome::Success => None,
-            Outcome::Error(error) => Some(error),
-            Outcome::Cancelled => Some(&cancellation),
-        };
-        let line = Line {
-            metadata: Metadata {
-                x_request_id: &record.request_id,
-                x_correlation_id: &record.correlation_id,
-                conversation_id: &record.conversation_id,
-                turn_index: record.turn_index,
-                request_start_ns: to_unix_ns(record.start_ns),
-                request_ack_ns: record.ack_ns.map(to_unix_ns),
-                request_end_ns: to_unix_ns(record.end_ns),
-                benchmark_phase: record.phase.as_str(),
-                was_cancelled: record.outcome == Outcome::Cancelled,
-            },
-            metrics: Metrics(row),
-            error,
-        };
-        serde_json::to_writer(&mut *out, &line)?;
-        out.write_all(b"\n")?;
-    }
-    Ok(())
+    let cancellation;
+    let error = match &record.outcome {
+        Outcome::Success => None,
+        Outcome::Error(error) => Some(error),
+        Outcome::Cancelled => {
+            cancellation = cancellation_error();
+            Some(&cancellation)
+        }
+    };
+    let line = Line {
+        metadata: Metadata {
+            x_request_id: &record.request_id,
+            x_correlation_id: &record.correlation_id,
+            conversation_id: &record.conversation_id,
+            turn_index: record.turn_index,
+            request_start_ns: to_unix_ns(record.start_ns),
+            request_ack_ns: record.ack_ns.map(to_unix_ns),
+            request_end_ns: to_unix_ns(record.end_ns),
+            benchmark_phase: record.phase.as_str(),
+            was_cancelled: record.outcome == Outcome::Cancelled,
+        },
+        metrics: Metrics(row),
+        error,
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")
 }
 
 #[derive(Serialize)]
@@ -150,14 +140,23 @@ impl Serialize for Value<'_> {
 mod tests {
     use super::*;
     use crate::metrics::tests::{MS, START, error, record};
-    use crate::metrics::{MetricOptions, RunFacts, analyze};
+    use crate::metrics::{Analysis, MetricOptions};
     use crate::record::Phase;
 
-    fn lines(records: &[RequestRecord]) -> Vec<serde_json::Value> {
-        let report = analyze(records, &RunFacts::default(), &MetricOptions::default());
+    /// The JSONL text of `records`, as the record processor writes it.
+    fn text(records: &[RequestRecord]) -> String {
+        let mut analysis = Analysis::new(&MetricOptions::default());
         let mut out = Vec::new();
-        write(&mut out, &report, records).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        for record in records {
+            if let Some(row) = analysis.add(record) {
+                write_line(&mut out, record, row).unwrap();
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn lines(records: &[RequestRecord]) -> Vec<serde_json::Value> {
+        let text = text(records);
         assert!(text.ends_with('\n'));
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -233,10 +232,7 @@ mod tests {
         let mut r = record();
         r.response_ns.truncate(1);
         r.client_tokens.output = Some(1);
-        let records = [r];
-        let report = analyze(&records, &RunFacts::default(), &MetricOptions::default());
-        let mut out = Vec::new();
-        write(&mut out, &report, &records).unwrap();
+        let out = text(&[r]);
         let start = to_unix_ns(START);
         let expected = format!(
             "{{\"metadata\":{{\"x_request_id\":\"req-1\",\"x_correlation_id\":\"conv-1\",\
@@ -257,7 +253,7 @@ mod tests {
             start + 20 * MS,
             start + 90 * MS
         );
-        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        assert_eq!(out, expected);
     }
 
     #[test]
@@ -291,13 +287,5 @@ mod tests {
         assert_eq!(cancelled["error"]["code"], 499);
         assert_eq!(cancelled["error"]["type"], "RequestCancellationError");
         assert_eq!(cancelled["metrics"]["request_latency"]["value"], 7.0);
-    }
-
-    #[test]
-    fn other_records_are_refused() {
-        let records = [record()];
-        let report = analyze(&records, &RunFacts::default(), &MetricOptions::default());
-        let err = write(&mut Vec::new(), &report, &[]).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }

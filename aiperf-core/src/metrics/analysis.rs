@@ -1,14 +1,15 @@
 //! Turns a run's records into a [`BenchmarkReport`] in three steps: one pass over the
-//! profiling records computes every applicable per-request metric into the record table
-//! (counting outcomes, errors, goodput and token disagreements on the way), then statistics
-//! per metric, then the run metrics from counts, sums and the run's window.
+//! profiling records, one record at a time as they arrive, computes every applicable
+//! per-request metric into the record table (counting outcomes, errors, goodput and token
+//! disagreements on the way); then, once the run is over, statistics per metric, then the run
+//! metrics from counts, sums and the run's window.
 
 use std::collections::HashMap;
 
 use super::formulas::{RecordInput, RunTotals};
 use super::goodput::Slo;
 use super::options::{MetricOptions, TokenSource};
-use super::record_table::{Ending, RecordTable};
+use super::record_table::{Ending, RecordRow, RecordTable};
 use super::report::{
     BenchmarkReport, ErrorCount, MetricResult, MetricValue, RequestCounts, RunFacts, ScheduleLag,
     cancellation_error,
@@ -17,72 +18,103 @@ use super::table::{METRICS, MetricDef, MetricFlags, MetricId, MetricKind};
 use crate::record::{ErrorInfo, Outcome, Phase, RequestRecord};
 use crate::stats::Stats;
 
-/// Computes the metrics of a run.
+/// Computes the metrics of a run from all its records at once: [`Analysis`] fed every record,
+/// then finished.
 ///
 /// `records` is everything the runner produced, warm-up included; only profiling records enter
-/// the metrics. Successful requests enter the latency and token statistics; failed and
-/// cancelled ones enter the error counts, `error_isl` and the error summary; every request
-/// enters the dispatch lag. The report keeps the index of each profiling record in `records`
-/// for the JSONL export.
+/// the metrics.
 pub fn analyze(
     records: &[RequestRecord],
     run: &RunFacts,
     options: &MetricOptions,
 ) -> BenchmarkReport {
-    let active: Vec<bool> = METRICS.iter().map(|def| applies(def, options)).collect();
-    let mut pass = RecordPass::new(records, &active, options);
-    for (index, record) in records.iter().enumerate() {
-        pass.add(index, record);
+    let mut analysis = Analysis::new(options);
+    for record in records {
+        analysis.add(record);
     }
-    let RecordPass {
-        table,
-        mut counts,
-        errors,
-        window,
-        good_requests,
-        usage_compared,
-        usage_discrepancies,
-        token_fallbacks,
-        saw_reasoning,
-        ..
-    } = pass;
-    counts.sent = run
-        .requests_sent
-        .unwrap_or(counts.succeeded + counts.errored + counts.cancelled);
+    analysis.finish(run)
+}
 
-    let distributions = statistics(&table, &active);
-    let totals = RunTotals {
-        counts,
-        window_ns: window,
-        good_requests,
-        usage_discrepancies: (usage_compared > 0).then_some(usage_discrepancies),
-        sums: distributions.iter().map(|s| s.map(|s| s.sum)).collect(),
-    };
-    let results = results(&active, &distributions, &totals);
-    let schedule_lag =
-        distributions[MetricId::CreditToStartLatency as usize].map(|lag| ScheduleLag {
-            p50_ms: lag.p50,
-            p99_ms: lag.p99,
-            max_ms: lag.max,
-            threshold_ms: options.behind_schedule_threshold_ms,
-            fell_behind: lag.p99 > options.behind_schedule_threshold_ms,
-        });
-    let warnings = warnings(&totals, schedule_lag, options, token_fallbacks);
-    let (first_ns, last_ns) = window.unwrap_or((0, 0));
-    BenchmarkReport {
-        benchmark_id: run.benchmark_id.clone(),
-        was_cancelled: run.was_cancelled,
-        start_ns: run.profiling_start_ns.unwrap_or(first_ns),
-        end_ns: run.profiling_end_ns.unwrap_or(last_ns),
-        counts,
-        results,
-        error_summary: error_summary(errors, counts.cancelled),
-        schedule_lag,
-        saw_reasoning,
-        options: options.clone(),
-        warnings,
-        records: table,
-        input_len: records.len(),
+/// The metrics of a run, computed one record at a time as records arrive (beside the run), so
+/// that no record has to be kept: each one's values are computed, handed back for its JSONL
+/// line, and kept only as the statistics need them (in bounded memory, see
+/// [`super::value_column`]).
+///
+/// Successful requests enter the latency and token statistics; failed and cancelled ones enter
+/// the error counts, `error_isl` and the error summary; every request enters the dispatch lag.
+#[derive(Debug)]
+pub struct Analysis {
+    active: Vec<bool>,
+    pass: RecordPass,
+}
+
+impl Analysis {
+    /// An analysis with no records yet.
+    pub fn new(options: &MetricOptions) -> Self {
+        let active: Vec<bool> = METRICS.iter().map(|def| applies(def, options)).collect();
+        let pass = RecordPass::new(&active, options);
+        Self { active, pass }
+    }
+
+    /// Adds a record; for a profiling record, returns its metric values (valid until the next
+    /// call). Warm-up records are only counted.
+    pub fn add(&mut self, record: &RequestRecord) -> Option<RecordRow<'_>> {
+        self.pass.add(record)
+    }
+
+    /// The report of the run, from every record added.
+    pub fn finish(self, run: &RunFacts) -> BenchmarkReport {
+        let Self { active, pass } = self;
+        let RecordPass {
+            table,
+            mut counts,
+            errors,
+            window,
+            good_requests,
+            usage_compared,
+            usage_discrepancies,
+            token_fallbacks,
+            saw_reasoning,
+            options,
+            ..
+        } = pass;
+        counts.sent = run
+            .requests_sent
+            .unwrap_or(counts.succeeded + counts.errored + counts.cancelled);
+
+        let (distributions, unreadable) = statistics(table);
+        let totals = RunTotals {
+            counts,
+            window_ns: window,
+            good_requests,
+            usage_discrepancies: (usage_compared > 0).then_some(usage_discrepancies),
+            sums: distributions.iter().map(|s| s.map(|s| s.sum)).collect(),
+        };
+        let results = results(&active, &distributions, &totals);
+        let schedule_lag =
+            distributions[MetricId::CreditToStartLatency as usize].map(|lag| ScheduleLag {
+                p50_ms: lag.p50,
+                p99_ms: lag.p99,
+                max_ms: lag.max,
+                threshold_ms: options.behind_schedule_threshold_ms,
+                fell_behind: lag.p99 > options.behind_schedule_threshold_ms,
+            });
+        let mut warnings = warnings(&totals, schedule_lag, &options, token_fallbacks);
+        warnings.extend(unreadable);
+        let (first_ns, last_ns) = window.unwrap_or((0, 0));
+        BenchmarkReport {
+            benchmark_id: run.benchmark_id.clone(),
+            was_cancelled: run.was_cancelled,
+            start_ns: run.profiling_start_ns.unwrap_or(first_ns),
+            end_ns: run.profiling_end_ns.unwrap_or(last_ns),
+            counts,
+            results,
+            error_summary: error_summary(errors, counts.cancelled),
+            schedule_lag,
+            saw_reasoning,
+            options,
+            warnings,
+        }
     }
 }
 
@@ -95,8 +127,9 @@ fn applies(def: &MetricDef, options: &MetricOptions) -> bool {
 }
 
 /// The state of the pass over the records.
-struct RecordPass<'a> {
-    options: &'a MetricOptions,
+#[derive(Debug)]
+struct RecordPass {
+    options: MetricOptions,
     /// The active per-request metrics, in table order.
     record_metrics: Vec<&'static MetricDef>,
     /// Columns of the usage-difference metrics.
@@ -105,7 +138,7 @@ struct RecordPass<'a> {
     slos: Vec<(Option<usize>, Slo)>,
     table: RecordTable,
     counts: RequestCounts,
-    errors: HashMap<(Option<u16>, &'a str, &'a str), u64>,
+    errors: HashMap<ErrorInfo, u64>,
     window: Option<(u64, u64)>,
     good_requests: Option<u64>,
     usage_compared: u64,
@@ -114,13 +147,9 @@ struct RecordPass<'a> {
     saw_reasoning: bool,
 }
 
-impl<'a> RecordPass<'a> {
-    fn new(records: &[RequestRecord], active: &[bool], options: &'a MetricOptions) -> Self {
-        let profiling = records
-            .iter()
-            .filter(|r| r.phase == Phase::Profiling)
-            .count();
-        let table = RecordTable::new(active, profiling);
+impl RecordPass {
+    fn new(active: &[bool], options: &MetricOptions) -> Self {
+        let table = RecordTable::new(active);
         let diff_slots = METRICS
             .iter()
             .filter(|def| def.flags.contains(MetricFlags::USAGE_DIFF))
@@ -132,7 +161,7 @@ impl<'a> RecordPass<'a> {
             .map(|slo| (table.slot(slo.metric), *slo))
             .collect();
         Self {
-            options,
+            options: options.clone(),
             record_metrics: METRICS
                 .iter()
                 .filter(|def| active[def.id as usize] && def.kind.is_distribution())
@@ -151,10 +180,10 @@ impl<'a> RecordPass<'a> {
         }
     }
 
-    fn add(&mut self, index: usize, record: &'a RequestRecord) {
+    fn add(&mut self, record: &RequestRecord) -> Option<RecordRow<'_>> {
         if record.phase != Phase::Profiling {
             self.counts.warmup += 1;
-            return;
+            return None;
         }
         let ending = self.count_outcome(record);
         let last_ns = match ending {
@@ -170,7 +199,7 @@ impl<'a> RecordPass<'a> {
             record,
             tokens: self.options.token_source.select(record),
         };
-        self.table.push_row(index, ending);
+        self.table.start_row(ending);
         for def in &self.record_metrics {
             match def.kind {
                 MetricKind::Record {
@@ -209,10 +238,11 @@ impl<'a> RecordPass<'a> {
         if ending == Ending::Succeeded {
             self.check_success(record);
         }
+        Some(self.table.row())
     }
 
     /// Counts the record's outcome (and its error) and says how it ended.
-    fn count_outcome(&mut self, record: &'a RequestRecord) -> Ending {
+    fn count_outcome(&mut self, record: &RequestRecord) -> Ending {
         match &record.outcome {
             Outcome::Success => {
                 self.counts.succeeded += 1;
@@ -220,8 +250,12 @@ impl<'a> RecordPass<'a> {
             }
             Outcome::Error(error) => {
                 self.counts.errored += 1;
-                let key = (error.code, error.kind.as_str(), error.message.as_str());
-                *self.errors.entry(key).or_default() += 1;
+                match self.errors.get_mut(error) {
+                    Some(count) => *count += 1,
+                    None => {
+                        self.errors.insert(error.clone(), 1);
+                    }
+                }
                 Ending::Errored
             }
             Outcome::Cancelled => {
@@ -234,11 +268,10 @@ impl<'a> RecordPass<'a> {
 
     /// Goodput, token-count agreement and reasoning, from the successful request just added.
     fn check_success(&mut self, record: &RequestRecord) {
-        let row = self.table.len() - 1;
         let table = &self.table;
         if let Some(good) = self.good_requests.as_mut() {
             let is_good = self.slos.iter().all(|(slot, slo)| {
-                slot.and_then(|slot| table.value_at(row, slot))
+                slot.and_then(|slot| table.value(slot))
                     .is_some_and(|value| slo.is_met(value))
             });
             *good += u64::from(is_good);
@@ -246,7 +279,7 @@ impl<'a> RecordPass<'a> {
         let mut diffs = self
             .diff_slots
             .iter()
-            .filter_map(|&slot| table.value_at(row, slot))
+            .filter_map(|&slot| table.value(slot))
             .peekable();
         if diffs.peek().is_some() {
             self.usage_compared += 1;
@@ -262,26 +295,22 @@ impl<'a> RecordPass<'a> {
     }
 }
 
-/// The statistics of every active per-request metric, indexed by [`MetricId`].
-fn statistics(table: &RecordTable, active: &[bool]) -> Vec<Option<Stats>> {
-    METRICS
-        .iter()
-        .map(|def| {
-            if !active[def.id as usize] {
-                return None;
-            }
-            let mut values = match def.kind {
-                MetricKind::Record { population, .. } => {
-                    table.column(table.slot(def.id)?, population)
-                }
-                MetricKind::RecordList { .. } => {
-                    table.list_values(table.list_slot(def.id)?).to_vec()
-                }
-                MetricKind::Scalar { .. } => return None,
-            };
-            Stats::from_values(&mut values)
-        })
-        .collect()
+/// The statistics of every per-request metric with values, indexed by [`MetricId`], and a
+/// warning for each metric whose values could not be read back.
+fn statistics(table: RecordTable) -> (Vec<Option<Stats>>, Vec<String>) {
+    let mut distributions = vec![None; METRICS.len()];
+    let mut unreadable = Vec::new();
+    for (id, values) in table.into_columns() {
+        match values {
+            Ok(mut values) => distributions[id as usize] = Stats::from_values(&mut values),
+            Err(error) => unreadable.push(format!(
+                "no statistics for {}: its values could not be read back from their temporary \
+                 file ({error}); the per-request values are in profile_export.jsonl",
+                id.tag()
+            )),
+        }
+    }
+    (distributions, unreadable)
 }
 
 /// Every active metric with a value, in table order.
@@ -312,20 +341,10 @@ fn results(
 
 /// Errors grouped by (code, type, message), most frequent first, cancellations included under
 /// [`cancellation_error`].
-fn error_summary(
-    errors: HashMap<(Option<u16>, &str, &str), u64>,
-    cancelled: u64,
-) -> Vec<ErrorCount> {
+fn error_summary(errors: HashMap<ErrorInfo, u64>, cancelled: u64) -> Vec<ErrorCount> {
     let mut summary: Vec<ErrorCount> = errors
         .into_iter()
-        .map(|((code, kind, message), count)| ErrorCount {
-            error: ErrorInfo {
-                code,
-                kind: kind.to_owned(),
-                message: message.to_owned(),
-            },
-            count,
-        })
+        .map(|(error, count)| ErrorCount { error, count })
         .collect();
     let cancellation = cancellation_error();
     match summary.iter_mut().find(|e| e.error == cancellation) {

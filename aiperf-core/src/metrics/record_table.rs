@@ -1,9 +1,14 @@
-//! The per-request metric values of a run, stored by column index rather than by name: one
-//! flat `f64` row per request (NaN where a metric has no value) and one flat buffer per list
-//! metric. This is what `profile_export.jsonl` is written from and what goodput reads; it
-//! keeps 100k requests in a few contiguous allocations instead of a map per request.
+//! The per-request metric values of a run, stored by column index rather than by name. The
+//! request being processed has one flat `f64` row (NaN where a metric has no value) and one
+//! buffer per list metric: this is what its `profile_export.jsonl` line is written from and
+//! what goodput reads. When the row is finished its values join each metric's
+//! [`ValueColumn`], which keeps them for the statistics in bounded memory; the row is then
+//! reused for the next request.
+
+use std::io;
 
 use super::table::{METRICS, MetricId, MetricKind, Population};
+use super::value_column::ValueColumn;
 
 /// How a profiling request ended, for choosing which statistics its values enter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,28 +29,31 @@ impl Ending {
     }
 }
 
-/// The values of every computed per-request metric, for every profiling request.
-#[derive(Debug, Clone, Default)]
+/// The per-request metrics of a run: the values of the request being processed (one row), and
+/// for each metric every value that enters its statistics.
+#[derive(Debug, Default)]
 pub(crate) struct RecordTable {
     /// Column of each single-valued metric, by [`MetricId`]; `None` when not computed.
     slot_of: Vec<Option<usize>>,
     /// Buffer of each list metric, by [`MetricId`]; `None` when not computed.
     list_of: Vec<Option<usize>>,
-    /// Columns per row.
-    width: usize,
-    /// Row-major values; NaN = no value.
-    values: Vec<f64>,
-    /// Per list metric: all values, and where each row's values end.
-    lists: Vec<(Vec<f64>, Vec<usize>)>,
-    /// Per row: the index of its record in the slice given to the analysis.
-    sources: Vec<usize>,
-    /// Per row: how the request ended.
-    endings: Vec<Ending>,
+    /// The requests whose values each column's statistics take.
+    populations: Vec<Population>,
+    /// The current row's values, one per column; NaN = no value.
+    row: Vec<f64>,
+    /// The current row's values of each list metric.
+    row_lists: Vec<Vec<f64>>,
+    /// How the current row's request ended.
+    ending: Option<Ending>,
+    /// Per column: the values of every finished row in the column's population.
+    columns: Vec<ValueColumn>,
+    /// Per list metric: the values of every finished row.
+    list_columns: Vec<ValueColumn>,
 }
 
 impl RecordTable {
     /// An empty table with a column for each metric of `active`.
-    pub(crate) fn new(active: &[bool], capacity: usize) -> Self {
+    pub(crate) fn new(active: &[bool]) -> Self {
         let mut table = Self {
             slot_of: vec![None; METRICS.len()],
             list_of: vec![None; METRICS.len()],
@@ -53,20 +61,20 @@ impl RecordTable {
         };
         for def in METRICS.iter().filter(|def| active[def.id as usize]) {
             match def.kind {
-                MetricKind::Record { .. } => {
-                    table.slot_of[def.id as usize] = Some(table.width);
-                    table.width += 1;
+                MetricKind::Record { population, .. } => {
+                    table.slot_of[def.id as usize] = Some(table.columns.len());
+                    table.populations.push(population);
+                    table.columns.push(ValueColumn::default());
                 }
                 MetricKind::RecordList { .. } => {
-                    table.list_of[def.id as usize] = Some(table.lists.len());
-                    table.lists.push((Vec::new(), Vec::with_capacity(capacity)));
+                    table.list_of[def.id as usize] = Some(table.list_columns.len());
+                    table.list_columns.push(ValueColumn::default());
                 }
                 MetricKind::Scalar { .. } => {}
             }
         }
-        table.values.reserve(capacity * table.width);
-        table.sources.reserve(capacity);
-        table.endings.reserve(capacity);
+        table.row = vec![f64::NAN; table.columns.len()];
+        table.row_lists = vec![Vec::new(); table.list_columns.len()];
         table
     }
 
@@ -80,67 +88,75 @@ impl RecordTable {
         self.list_of[id as usize]
     }
 
-    /// Appends a row of NaNs for record `source` and returns its index.
-    pub(crate) fn push_row(&mut self, source: usize, ending: Ending) -> usize {
-        self.values
-            .extend(std::iter::repeat_n(f64::NAN, self.width));
-        self.sources.push(source);
-        self.endings.push(ending);
-        self.sources.len() - 1
+    /// Starts the row of a request that ended so: no values yet.
+    pub(crate) fn start_row(&mut self, ending: Ending) {
+        self.row.fill(f64::NAN);
+        self.row_lists.iter_mut().for_each(Vec::clear);
+        self.ending = Some(ending);
     }
 
-    /// Sets a value of the last row.
+    /// Sets a value of the current row.
     pub(crate) fn set(&mut self, slot: usize, value: f64) {
-        let start = self.values.len() - self.width;
-        self.values[start + slot] = value;
+        self.row[slot] = value;
     }
 
-    /// The buffer the last row's list values are appended to.
+    /// The buffer the current row's values of list `list` are appended to.
     pub(crate) fn list_buffer(&mut self, list: usize) -> &mut Vec<f64> {
-        &mut self.lists[list].0
+        &mut self.row_lists[list]
     }
 
-    /// Ends the last row's lists.
+    /// Ends the current row: its values enter the columns of the metrics whose population its
+    /// request belongs to. The row stays readable until the next [`RecordTable::start_row`].
     pub(crate) fn finish_row(&mut self) {
-        for (values, ends) in &mut self.lists {
-            ends.push(values.len());
+        let ending = self.ending.expect("a row was started");
+        for ((&value, column), &population) in self
+            .row
+            .iter()
+            .zip(&mut self.columns)
+            .zip(&self.populations)
+        {
+            if !value.is_nan() && ending.is_in(population) {
+                column.push(value);
+            }
+        }
+        for (values, column) in self.row_lists.iter().zip(&mut self.list_columns) {
+            values.iter().for_each(|&v| column.push(v));
         }
     }
 
-    /// The number of rows.
-    pub(crate) fn len(&self) -> usize {
-        self.sources.len()
-    }
-
-    /// A row's value in column `slot`.
-    pub(crate) fn value_at(&self, row: usize, slot: usize) -> Option<f64> {
-        let v = self.values[row * self.width + slot];
+    /// The current row's value in column `slot`.
+    pub(crate) fn value(&self, slot: usize) -> Option<f64> {
+        let v = self.row[slot];
         (!v.is_nan()).then_some(v)
     }
 
-    /// A row's values of list `list`.
-    pub(crate) fn list_at(&self, row: usize, list: usize) -> &[f64] {
-        let (values, ends) = &self.lists[list];
-        let start = if row == 0 { 0 } else { ends[row - 1] };
-        &values[start..ends[row]]
+    /// The current row's values of list `list`.
+    pub(crate) fn list(&self, list: usize) -> &[f64] {
+        &self.row_lists[list]
     }
 
-    /// All values of list `list`.
-    pub(crate) fn list_values(&self, list: usize) -> &[f64] {
-        &self.lists[list].0
+    /// The current row.
+    pub(crate) fn row(&self) -> RecordRow<'_> {
+        RecordRow { table: self }
     }
 
-    /// The values of column `slot` over the rows in `population`.
-    pub(crate) fn column(&self, slot: usize, population: Population) -> Vec<f64> {
-        (0..self.len())
-            .filter(|&row| self.endings[row].is_in(population))
-            .filter_map(|row| self.value_at(row, slot))
+    /// Every value of each metric's statistics, by [`MetricId`] (`None` for metrics without a
+    /// column), ending the table. A column whose values cannot be read back is an error naming
+    /// its metric.
+    pub(crate) fn into_columns(self) -> Vec<(MetricId, io::Result<Vec<f64>>)> {
+        let mut columns: Vec<Option<ValueColumn>> = self.columns.into_iter().map(Some).collect();
+        let mut lists: Vec<Option<ValueColumn>> = self.list_columns.into_iter().map(Some).collect();
+        METRICS
+            .iter()
+            .filter_map(|def| {
+                let column = match (self.slot_of[def.id as usize], self.list_of[def.id as usize]) {
+                    (Some(slot), _) => columns[slot].take(),
+                    (None, Some(list)) => lists[list].take(),
+                    (None, None) => None,
+                }?;
+                Some((def.id, column.into_values()))
+            })
             .collect()
-    }
-
-    /// One row.
-    pub(crate) fn row(&self, row: usize) -> RecordRow<'_> {
-        RecordRow { table: self, row }
     }
 }
 
@@ -153,27 +169,22 @@ pub enum RecordValue<'a> {
     List(&'a [f64]),
 }
 
-/// The metric values of one profiling request.
+/// The metric values of one profiling request, as [`crate::metrics::Analysis::add`] computed
+/// them (what `profile_export.jsonl` writes for it).
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRow<'a> {
     table: &'a RecordTable,
-    row: usize,
 }
 
 impl<'a> RecordRow<'a> {
-    /// The index of the request's record in the slice the report was computed from.
-    pub fn source_index(&self) -> usize {
-        self.table.sources[self.row]
-    }
-
     /// A single-valued metric's value, in its unit.
     pub fn value(&self, id: MetricId) -> Option<f64> {
-        self.table.value_at(self.row, self.table.slot(id)?)
+        self.table.value(self.table.slot(id)?)
     }
 
     /// A list metric's values, in its unit; `None` when it has none.
     pub fn list(&self, id: MetricId) -> Option<&'a [f64]> {
-        let values = self.table.list_at(self.row, self.table.list_slot(id)?);
+        let values = self.table.list(self.table.list_slot(id)?);
         (!values.is_empty()).then_some(values)
     }
 

@@ -3,7 +3,6 @@
 //! and the per-request values behind `profile_export.jsonl`.
 
 use super::options::MetricOptions;
-use super::record_table::{RecordRow, RecordTable};
 use super::table::MetricId;
 use crate::record::ErrorInfo;
 use crate::stats::Stats;
@@ -127,8 +126,6 @@ pub struct BenchmarkReport {
     /// Things the user should know about the numbers (fell behind schedule, counts that do
     /// not reconcile, SLOs that cannot be met, token count disagreements).
     pub warnings: Vec<String>,
-    pub(crate) records: RecordTable,
-    pub(crate) input_len: usize,
 }
 
 impl BenchmarkReport {
@@ -154,16 +151,5 @@ impl BenchmarkReport {
             MetricValue::Scalar(v) => Some(*v),
             MetricValue::Distribution(_) => None,
         }
-    }
-
-    /// The per-request values of every profiling request, in record order.
-    pub fn records(&self) -> impl ExactSizeIterator<Item = RecordRow<'_>> {
-        (0..self.records.len()).map(|row| self.records.row(row))
-    }
-
-    /// How many records (warm-up included) the report was computed from; the JSONL exporter
-    /// checks that it is given the same records.
-    pub fn source_len(&self) -> usize {
-        self.input_len
     }
 }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
 use super::session::run_conversation;
 use super::{Shared, StopCondition};
 use crate::clock::{instant_at, now_ns};
-use crate::record::{Phase, RequestRecord};
+use crate::record::Phase;
 use crate::schedule::{ArrivalPattern, ArrivalTimes, LoadMode};
 
 /// The state of one phase: which phase, when it started, and how many requests it may still
@@ -47,12 +48,9 @@ impl PhaseState {
     }
 }
 
-/// Runs one phase to its stop condition and returns its records, sorted by start time.
-pub(super) async fn run_phase(
-    shared: &Arc<Shared>,
-    phase: Phase,
-    stop: StopCondition,
-) -> Vec<RequestRecord> {
+/// Runs one phase to its stop condition; its records go to the run's record sender as they
+/// end.
+pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, stop: StopCondition) {
     let start_ns = now_ns();
     let (count, send_until_ns) = match stop {
         StopCondition::Count(n) => (n, None),
@@ -71,7 +69,7 @@ pub(super) async fn run_phase(
         claimed: AtomicUsize::new(0),
         send_until_ns,
     });
-    let mut records = match shared.plan.load {
+    match shared.plan.load {
         LoadMode::Concurrency(workers) => closed_loop(shared, &state, workers).await,
         LoadMode::Rate {
             rate,
@@ -81,32 +79,23 @@ pub(super) async fn run_phase(
         LoadMode::FixedSchedule { max_concurrency } => {
             fixed_schedule(shared, &state, max_concurrency).await
         }
-    };
-    records.sort_by_key(|r| r.start_ns);
-    records
+    }
 }
 
 /// N workers, each starting its next conversation as soon as its previous one ended.
-async fn closed_loop(
-    shared: &Arc<Shared>,
-    state: &Arc<PhaseState>,
-    workers: usize,
-) -> Vec<RequestRecord> {
-    let handles: Vec<_> = (0..workers)
-        .map(|_| {
-            let shared = Arc::clone(shared);
-            let state = Arc::clone(state);
-            tokio::spawn(async move {
-                let mut records = Vec::new();
-                while !state.is_over(&shared, now_ns()) {
-                    let index = shared.next_conversation();
-                    records.extend(run_conversation(&shared, &state, index, now_ns()).await);
-                }
-                records
-            })
-        })
-        .collect();
-    join_all(handles).await
+async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, workers: usize) {
+    let mut tasks = JoinSet::new();
+    for _ in 0..workers {
+        let shared = Arc::clone(shared);
+        let state = Arc::clone(state);
+        tasks.spawn(async move {
+            while !state.is_over(&shared, now_ns()) {
+                let index = shared.next_conversation();
+                run_conversation(&shared, &state, index, now_ns()).await;
+            }
+        });
+    }
+    join_all(tasks).await;
 }
 
 /// Conversations started at absolute offsets from the phase start, each in its own task,
@@ -117,12 +106,12 @@ async fn open_loop(
     rate: f64,
     pattern: ArrivalPattern,
     max_concurrency: Option<usize>,
-) -> Vec<RequestRecord> {
+) {
     let arrivals =
         ArrivalTimes::new(rate, pattern, shared.plan.seed).expect("validated before the run");
     let due_times = arrivals.map(|offset| state.start_ns + offset.as_nanos() as u64);
     let conversations = std::iter::from_fn(|| Some(shared.next_conversation()));
-    start_on_schedule(shared, state, due_times.zip(conversations), max_concurrency).await
+    start_on_schedule(shared, state, due_times.zip(conversations), max_concurrency).await;
 }
 
 /// Every conversation once, due at its first turn's timestamp from the phase start.
@@ -130,7 +119,7 @@ async fn fixed_schedule(
     shared: &Arc<Shared>,
     state: &Arc<PhaseState>,
     max_concurrency: Option<usize>,
-) -> Vec<RequestRecord> {
+) {
     let mut starts: Vec<(u64, usize)> = shared
         .conversations
         .iter()
@@ -142,19 +131,21 @@ async fn fixed_schedule(
         })
         .collect();
     starts.sort_unstable();
-    start_on_schedule(shared, state, starts.into_iter(), max_concurrency).await
+    start_on_schedule(shared, state, starts.into_iter(), max_concurrency).await;
 }
 
 /// Starts conversation `index` at each `(due_ns, index)`, in order, until the phase is over.
+/// Conversations that ended are reaped as new ones start, so a long run holds only the tasks
+/// in flight.
 async fn start_on_schedule(
     shared: &Arc<Shared>,
     state: &Arc<PhaseState>,
     schedule: impl Iterator<Item = (u64, usize)>,
     max_concurrency: Option<usize>,
-) -> Vec<RequestRecord> {
+) {
     let limit = max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
     let mut interrupted = shared.control.cancel_in_flight_at.subscribe();
-    let mut handles = Vec::new();
+    let mut tasks = JoinSet::new();
     for (due_ns, index) in schedule {
         if state.is_over(shared, due_ns) {
             break;
@@ -177,19 +168,20 @@ async fn start_on_schedule(
         }
         let shared = Arc::clone(shared);
         let state = Arc::clone(state);
-        handles.push(tokio::spawn(async move {
-            let records = run_conversation(&shared, &state, index, due_ns).await;
+        tasks.spawn(async move {
+            run_conversation(&shared, &state, index, due_ns).await;
             drop(permit);
-            records
-        }));
+        });
+        while let Some(ended) = tasks.try_join_next() {
+            ended.expect("request tasks do not panic");
+        }
     }
-    join_all(handles).await
+    join_all(tasks).await;
 }
 
-async fn join_all(handles: Vec<tokio::task::JoinHandle<Vec<RequestRecord>>>) -> Vec<RequestRecord> {
-    let mut records = Vec::with_capacity(handles.len());
-    for handle in handles {
-        records.extend(handle.await.expect("request tasks do not panic"));
+/// Waits for every task of `tasks`.
+async fn join_all(mut tasks: JoinSet<()>) {
+    while let Some(ended) = tasks.join_next().await {
+        ended.expect("request tasks do not panic");
     }
-    records
 }

@@ -13,24 +13,22 @@ use super::dispatch::PhaseState;
 use super::request::{self, RequestSpec, random_uuid};
 use crate::clock::instant_at;
 use crate::endpoint::{Message, RequestInput, Role};
-use crate::record::RequestRecord;
 use crate::schedule::LoadMode;
 
-/// Sends conversation `index`, its first turn due at `first_due_ns`, and returns its records.
-/// Stops early, between turns, when the phase stops.
+/// Sends conversation `index`, its first turn due at `first_due_ns`, handing each turn's record
+/// on as it ends. Stops early, between turns, when the phase stops.
 pub(super) async fn run_conversation(
     shared: &Arc<Shared>,
     phase: &PhaseState,
     index: usize,
     first_due_ns: u64,
-) -> Vec<RequestRecord> {
+) {
     let conversation = &shared.conversations[index];
     let fixed_schedule = matches!(shared.plan.load, LoadMode::FixedSchedule { .. });
     let multi_turn = conversation.turns.len() > 1;
     let correlation_id = random_uuid();
     let mut history: Vec<Message> = Vec::new();
     let mut sent: Vec<Bytes> = Vec::with_capacity(conversation.turns.len());
-    let mut records = Vec::with_capacity(conversation.turns.len());
     let mut previous_end_ns = None;
 
     for (turn_index, turn) in conversation.turns.iter().enumerate() {
@@ -88,10 +86,9 @@ pub(super) async fn run_conversation(
                 });
             }
         }
-        records.push(record);
+        shared.finish(record);
     }
     if sent.len() == conversation.turns.len() {
         shared.sent[index].get_or_init(|| sent);
     }
-    records
 }
