@@ -1,8 +1,10 @@
 //! Client-side token counting (`--tokenizer`). Two kinds of tokenizer count tokens:
 //!
 //! - the builtin one, tiktoken's o200k_base, embedded in the binary and working offline
-//!   (AIPerf's `--tokenizer builtin`, the default). Building it takes 100-200 ms, so
-//!   [`Tokenizer::warm_up_in_background`] starts that work at launch, off the critical path;
+//!   (AIPerf's `--tokenizer builtin`, the default): [`o200k`]'s counter, whose vocabulary is
+//!   laid out at build time so that only its pre-tokenizer's pattern is compiled on first use
+//!   (a few milliseconds, which [`Tokenizer::warm_up_in_background`] moves off the critical
+//!   path);
 //! - a HuggingFace `tokenizer.json` read from disk (the file itself, or a model directory
 //!   holding one), for counts that match a particular model. Nothing is downloaded.
 //!
@@ -22,9 +24,11 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use tiktoken_rs::CoreBPE;
+pub mod o200k;
+
+use o200k::O200kBase;
 
 /// The `--tokenizer` value naming the builtin tokenizer.
 pub const BUILTIN_SPEC: &str = "builtin";
@@ -40,7 +44,7 @@ pub struct Tokenizer {
 
 #[derive(Clone)]
 enum Kind {
-    /// o200k_base, built on first use (100-200 ms) and shared: holding the handle costs nothing.
+    /// o200k_base, built on first use (a few ms) and shared: holding the handle costs nothing.
     Builtin,
     HuggingFace {
         model: Arc<tokenizers::Tokenizer>,
@@ -48,9 +52,10 @@ enum Kind {
     },
 }
 
-/// The builtin tokenizer's encoder, built by the first caller (or the warm-up thread).
-fn o200k() -> &'static CoreBPE {
-    tiktoken_rs::o200k_base_singleton()
+/// The builtin tokenizer's counter, built by the first caller (or the warm-up thread).
+fn o200k() -> &'static O200kBase {
+    static O200K: OnceLock<O200kBase> = OnceLock::new();
+    O200K.get_or_init(O200kBase::new)
 }
 
 /// Why a tokenizer could not be loaded or could not encode a text.
@@ -220,7 +225,7 @@ impl Tokenizer {
     /// does not know.
     pub fn try_count(&self, text: &str) -> Result<u64, TokenizerError> {
         match &self.kind {
-            Kind::Builtin => Ok(o200k().encode_ordinary(text).len() as u64),
+            Kind::Builtin => Ok(o200k().count(text) as u64),
             Kind::HuggingFace { model, .. } => model
                 .encode_fast(text, false)
                 .map(|encoding| encoding.len() as u64)
@@ -232,7 +237,7 @@ impl Tokenizer {
     /// an unknown-token stand-in.
     pub(crate) fn is_one_known_token(&self, word: &str) -> bool {
         match &self.kind {
-            Kind::Builtin => o200k().encode_ordinary(word).len() == 1,
+            Kind::Builtin => o200k().count(word) == 1,
             Kind::HuggingFace { model, .. } => model
                 .encode_fast(word, false)
                 .ok()
