@@ -140,23 +140,21 @@ impl RecordTable {
         RecordRow { table: self }
     }
 
-    /// Every value of each metric's statistics, by [`MetricId`] (`None` for metrics without a
-    /// column), ending the table. A column whose values cannot be read back is an error naming
-    /// its metric.
-    pub(crate) fn into_columns(self) -> Vec<(MetricId, io::Result<Vec<f64>>)> {
+    /// Every value of each metric's statistics, one metric at a time (each read back only
+    /// when the iterator reaches it, so that memory holds one metric's values at once),
+    /// ending the table. A column whose values cannot be read back is an error.
+    pub(crate) fn into_columns(self) -> impl Iterator<Item = (MetricId, io::Result<Vec<f64>>)> {
         let mut columns: Vec<Option<ValueColumn>> = self.columns.into_iter().map(Some).collect();
         let mut lists: Vec<Option<ValueColumn>> = self.list_columns.into_iter().map(Some).collect();
-        METRICS
-            .iter()
-            .filter_map(|def| {
-                let column = match (self.slot_of[def.id as usize], self.list_of[def.id as usize]) {
-                    (Some(slot), _) => columns[slot].take(),
-                    (None, Some(list)) => lists[list].take(),
-                    (None, None) => None,
-                }?;
-                Some((def.id, column.into_values()))
-            })
-            .collect()
+        let (slot_of, list_of) = (self.slot_of, self.list_of);
+        METRICS.iter().filter_map(move |def| {
+            let column = match (slot_of[def.id as usize], list_of[def.id as usize]) {
+                (Some(slot), _) => columns[slot].take(),
+                (None, Some(list)) => lists[list].take(),
+                (None, None) => None,
+            }?;
+            Some((def.id, column.into_values()))
+        })
     }
 }
 
