@@ -35,8 +35,8 @@ use transport_choice::choose_transport;
 
 /// Runs `aiperf profile`.
 pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
-    // Build the builtin tokenizer while everything else is set up: it is needed only after
-    // the run, for the client-side output counts.
+    // Compile the builtin tokenizer's pattern while everything else is set up: the first
+    // record to count its output tokens then finds it ready.
     if args.tokenizer == "builtin" {
         Tokenizer::warm_up_in_background();
     }

@@ -300,9 +300,10 @@ impl Engine {
     /// `request_id` its `X-Request-ID` (one is generated when absent) and `arrival_ns` when it
     /// arrived ([`clock::now_ns`]).
     ///
-    /// Reading the request counts its prompt as the builtin tokenizer would, which is built on
-    /// first use (100-200 ms): call [`crate::tokenizer::Tokenizer::warm_up_in_background`] at
-    /// start-up to keep that off the first request. A request that cannot be read, that the
+    /// Reading the request counts its prompt as the builtin tokenizer would, whose pattern is
+    /// compiled on first use (a few milliseconds): call
+    /// [`crate::tokenizer::Tokenizer::warm_up_in_background`] at start-up to keep that off the
+    /// first request. A request that cannot be read, that the
     /// error rate picks or that gets the [`Fault::RateLimited`] fault is answered with an
     /// [`EngineError`] (and its truth record is sent at once); any other fault it gets is
     /// carried by its [`Generation`] ([`Generation::fault`]).

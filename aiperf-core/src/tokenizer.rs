@@ -9,8 +9,8 @@
 //!   holding one), for counts that match a particular model. Nothing is downloaded.
 //!
 //! In the data flow of DESIGN.md §4 the tokenizer serves the dataset stage (prompts of exact
-//! lengths, see [`crate::dataset::PromptWords`]) and the records after the run (output counts);
-//! it never runs on the per-chunk path.
+//! lengths, see [`crate::dataset::PromptWords`]) and the records beside the run (output counts,
+//! in [`crate::record_processor`]); it never runs on the per-chunk path.
 //!
 //! ```no_run
 //! use aiperf_core::tokenizer::Tokenizer;
