@@ -138,6 +138,13 @@ async fn run_with_progress(
 ) -> anyhow::Result<RunOutput> {
     let wait = Duration::try_from_secs_f64(args.wait_for_model_timeout).unwrap_or(Duration::ZERO);
     wait_for_server(transport, path, wait).await?;
+    let opened = transport.open_connections().await;
+    if opened > 0 {
+        eprintln!(
+            "aiperf: opened {opened} connection{} before the run",
+            if opened == 1 { "" } else { "s" }
+        );
+    }
     let grace = Duration::try_from_secs_f64(args.benchmark_grace_period).unwrap_or(Duration::ZERO);
     let signals = tokio::spawn(watch_signals(Arc::clone(&control), grace));
     let progress = crate::progress::Progress::start(args.ui != UiArg::None, plan, control);

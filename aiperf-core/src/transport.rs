@@ -224,6 +224,16 @@ pub trait Transport: Send + Sync {
         Ok(())
     }
 
+    /// Opens, before the run and after [`Transport::probe`], the connections the run will use
+    /// (as many as its concurrency needs under the transport's connection policy), so that
+    /// the first requests' latencies do not include connection setup, which the server's own
+    /// timings never see. Returns how many were opened. Best effort: a connection that cannot
+    /// be opened now is opened by the request that needs it, as without this step. The
+    /// default opens none (transports without connections, or that connect when created).
+    async fn open_connections(&self) -> usize {
+        0
+    }
+
     /// Sends one request and records its response into `sink` as it arrives: `ack_ns` when the
     /// headers arrive, then each chunk stamped on arrival before any parsing. On failure the
     /// sink keeps whatever had arrived.

@@ -98,6 +98,34 @@ impl GrpcTransport {
         channels[turn % channels.len()].clone()
     }
 
+    /// Calls the standard gRPC health check on `channel`: any gRPC answer shows the server is
+    /// there.
+    async fn health_check(&self, channel: Channel) -> Result<(), TransportError> {
+        let path = PathAndQuery::from_static(PROBE_METHOD);
+        let mut grpc = tonic::client::Grpc::new(channel);
+        let call = async {
+            grpc.ready()
+                .await
+                .map_err(|error| self.unreachable(&error))?;
+            let request =
+                tonic::Request::from_parts(self.metadata.clone(), Default::default(), Bytes::new());
+            match grpc.unary::<_, Bytes, _>(request, path, RawCodec).await {
+                Ok(_) => Ok(()),
+                Err(status) => match self.status_error(status, 0) {
+                    error if error.kind == TransportErrorKind::Connect => Err(error),
+                    _ => Ok(()),
+                },
+            }
+        };
+        match tokio::time::timeout(PROBE_TIMEOUT, call).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(self.unreachable(&format_args!(
+                "no answer to a health check within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
     /// Everything after the call is prepared; [`Transport::send`] bounds it by the timeout.
     async fn exchange(
         &self,
@@ -232,29 +260,18 @@ impl Transport for GrpcTransport {
 
     /// Calls the standard gRPC health check: any gRPC answer shows the server is there.
     async fn probe(&self, _path: &str) -> Result<(), TransportError> {
-        let path = PathAndQuery::from_static(PROBE_METHOD);
-        let mut grpc = tonic::client::Grpc::new(self.channel());
-        let call = async {
-            grpc.ready()
-                .await
-                .map_err(|error| self.unreachable(&error))?;
-            let request =
-                tonic::Request::from_parts(self.metadata.clone(), Default::default(), Bytes::new());
-            match grpc.unary::<_, Bytes, _>(request, path, RawCodec).await {
-                Ok(_) => Ok(()),
-                Err(status) => match self.status_error(status, 0) {
-                    error if error.kind == TransportErrorKind::Connect => Err(error),
-                    _ => Ok(()),
-                },
-            }
-        };
-        match tokio::time::timeout(PROBE_TIMEOUT, call).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(self.unreachable(&format_args!(
-                "no answer to a health check within {} s",
-                PROBE_TIMEOUT.as_secs()
-            ))),
-        }
+        self.health_check(self.channel()).await
+    }
+
+    /// Connects every channel (one HTTP/2 connection each) the run's calls take in turn, with
+    /// a health check on each.
+    async fn open_connections(&self) -> usize {
+        let checks = (0..self.connections).map(|_| self.health_check(self.channel()));
+        futures_util::future::join_all(checks)
+            .await
+            .iter()
+            .filter(|answered| answered.is_ok())
+            .count()
     }
 
     async fn send(

@@ -28,16 +28,21 @@ aiperf_core::register!(
 #[derive(Debug)]
 pub struct HttpTransport {
     exchange: HttpExchange,
+    /// One connection per request that may be in flight.
+    connections: usize,
 }
 
 #[async_trait::async_trait]
 impl Transport for HttpTransport {
     fn create(ctx: &TransportContext) -> Result<Self, CreateError> {
-        let idle = ctx.max_in_flight.max(1);
+        let connections = ctx.max_in_flight.max(1);
         let exchange = HttpExchange::new(ctx, "http", 1, |builder| {
-            builder.http1_only().pool_max_idle_per_host(idle)
+            builder.http1_only().pool_max_idle_per_host(connections)
         })?;
-        Ok(Self { exchange })
+        Ok(Self {
+            exchange,
+            connections,
+        })
     }
 
     fn metadata(&self) -> TransportMetadata {
@@ -51,6 +56,11 @@ impl Transport for HttpTransport {
     /// has no such route, shows the server is there.
     async fn probe(&self, _path: &str) -> Result<(), TransportError> {
         self.exchange.probe().await
+    }
+
+    /// One HTTP/1.1 connection per request that may be in flight.
+    async fn open_connections(&self) -> usize {
+        self.exchange.open_connections(self.connections).await
     }
 
     async fn send(

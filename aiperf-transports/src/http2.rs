@@ -34,6 +34,8 @@ pub const STREAMS_PER_CONNECTION: usize = 100;
 #[derive(Debug)]
 pub struct Http2Transport {
     exchange: HttpExchange,
+    /// How many clients (one connection each) requests take in turn.
+    connections: usize,
 }
 
 impl Http2Transport {
@@ -50,7 +52,10 @@ impl Transport for Http2Transport {
         let exchange = HttpExchange::new(ctx, "http2", connections, |builder| {
             builder.http2_prior_knowledge().http2_adaptive_window(true)
         })?;
-        Ok(Self { exchange })
+        Ok(Self {
+            exchange,
+            connections,
+        })
     }
 
     fn metadata(&self) -> TransportMetadata {
@@ -64,6 +69,11 @@ impl Transport for Http2Transport {
     /// HTTP/2.
     async fn probe(&self, _path: &str) -> Result<(), TransportError> {
         self.exchange.probe().await
+    }
+
+    /// One HTTP/2 connection per client.
+    async fn open_connections(&self) -> usize {
+        self.exchange.open_connections(self.connections).await
     }
 
     async fn send(

@@ -48,6 +48,10 @@ const ERROR_BODY_KEPT: usize = 4 * 1024;
 const ERROR_BODY_READ: usize = 64 * 1024;
 /// How long one readiness probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`HttpExchange::open_connections`] lets its connections go back to the pool: the
+/// pool takes a connection back from a task of its own once the answer is read, and a request
+/// that comes before would open another connection.
+const POOL_SETTLE: Duration = Duration::from_millis(20);
 /// The media type of server-sent events.
 const EVENT_STREAM: &[u8] = b"text/event-stream";
 
@@ -163,6 +167,28 @@ impl HttpExchange {
         probe
             .map(drop)
             .map_err(|error| self.request_error(&url, &error))
+    }
+
+    /// Opens `count` connections by sending that many `GET /v1/models` at once (each reading
+    /// its whole answer, so that its connection goes back to the pool, idle): requests take
+    /// the clients in turn, as the run's will. Returns how many answered, after
+    /// [`POOL_SETTLE`].
+    pub(crate) async fn open_connections(&self, count: usize) -> usize {
+        let url = self.url_for("/v1/models");
+        let opening = (0..count).map(|_| {
+            let request = self.client().get(&url).timeout(PROBE_TIMEOUT);
+            async move {
+                let response = request.send().await.ok()?;
+                response.bytes().await.ok()
+            }
+        });
+        let answered = futures_util::future::join_all(opening)
+            .await
+            .iter()
+            .filter(|answered| answered.is_some())
+            .count();
+        tokio::time::sleep(POOL_SETTLE).await;
+        answered
     }
 
     /// Sends one request and records its response (`Transport::send`), bounded by the request

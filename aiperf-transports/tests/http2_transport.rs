@@ -107,6 +107,11 @@ async fn concurrent_streams_share_one_h2c_connection_and_are_stamped_on_arrival(
         .create_instance("http2", &ctx)
         .unwrap()
         .into();
+    assert_eq!(
+        transport.open_connections().await,
+        1,
+        "20 streams fit one connection"
+    );
     let started = aiperf_core::clock::now_ns();
     let requests = (0..20).map(|i| {
         let transport = Arc::clone(&transport);

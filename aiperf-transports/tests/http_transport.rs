@@ -516,3 +516,34 @@ async fn concurrent_requests_share_a_pool_sized_to_the_concurrency() {
         rounds * 4
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_opened_before_the_run_serve_its_first_requests() {
+    let server = Server::start().await;
+    let mut ctx = context(server.url());
+    ctx.max_in_flight = 6;
+    let transport: Arc<dyn Transport> = http_transport(&ctx).into();
+    assert_eq!(transport.open_connections().await, 6);
+    assert_eq!(
+        server.connections(),
+        6,
+        "one connection per request in flight"
+    );
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/v1/models"; 6]);
+    // The run's first requests, all at once, find the connections open.
+    let first: Vec<_> = (0..6)
+        .map(|_| {
+            let transport = Arc::clone(&transport);
+            tokio::spawn(async move { send(&*transport, "/v1/json", false).await.1 })
+        })
+        .collect();
+    for request in first {
+        request.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        server.connections(),
+        6,
+        "no connection opened during the run"
+    );
+}
