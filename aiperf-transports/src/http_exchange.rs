@@ -173,20 +173,24 @@ impl HttpExchange {
     /// its whole answer, so that its connection goes back to the pool, idle): requests take
     /// the clients in turn, as the run's will. Returns how many answered, after
     /// [`POOL_SETTLE`].
+    ///
+    /// Each request is a task of its own, on the runtime's workers, where the run's requests
+    /// will be: the memory they leave behind is then reused by the run rather than kept beside
+    /// it (allocators keep memory per thread).
     pub(crate) async fn open_connections(&self, count: usize) -> usize {
         let url = self.url_for("/v1/models");
-        let opening = (0..count).map(|_| {
+        let mut opening = tokio::task::JoinSet::new();
+        for _ in 0..count {
             let request = self.client().get(&url).timeout(PROBE_TIMEOUT);
-            async move {
+            opening.spawn(async move {
                 let response = request.send().await.ok()?;
-                response.bytes().await.ok()
-            }
-        });
-        let answered = futures_util::future::join_all(opening)
-            .await
-            .iter()
-            .filter(|answered| answered.is_some())
-            .count();
+                response.bytes().await.ok().map(drop)
+            });
+        }
+        let mut answered = 0;
+        while let Some(ended) = opening.join_next().await {
+            answered += usize::from(matches!(ended, Ok(Some(()))));
+        }
         tokio::time::sleep(POOL_SETTLE).await;
         answered
     }
