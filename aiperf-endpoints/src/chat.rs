@@ -7,7 +7,10 @@
 //!
 //! Responses: a streamed chunk's `choices[0].delta` or a whole body's `choices[0].message`,
 //! reading `content` and the reasoning text (`reasoning_content`, or vLLM's `reasoning`), plus
-//! `usage` (with `completion_tokens_details.reasoning_tokens`) and `[DONE]`.
+//! `usage` (with `completion_tokens_details.reasoning_tokens`) and `[DONE]`. A chunk is first
+//! read by the one-pass scanner of `openai_wire::scanner` (the plain case: no escapes, no usage,
+//! no error), which answers only when serde would read the same, then by serde: about a quarter
+//! less work per streamed chunk than serde alone.
 
 use aiperf_core::endpoint::{
     Endpoint, EndpointContext, EndpointMetadata, ParseError, ParsedChunk, RequestInput,
@@ -20,8 +23,10 @@ use serde::Deserialize;
 use crate::openai_wire::Settings;
 use crate::openai_wire::payload::{Field, write_payload};
 use crate::openai_wire::response::{
-    ChoicesBody, WireStr, append_non_empty, done_chunk, is_done, parse_object,
+    ChoicesBody, WireStr, append_non_empty, done_chunk, is_done, parse_object, read_once,
+    read_plain_body,
 };
+use crate::openai_wire::scanner::Scanner;
 
 /// OpenAI chat completions (`/v1/chat/completions`), streaming or not.
 #[derive(Debug, Clone)]
@@ -57,6 +62,49 @@ struct ChatMessage<'a> {
     /// vLLM's name for `reasoning_content`; used when `reasoning_content` is absent or empty.
     #[serde(borrow)]
     reasoning: Option<WireStr<'a>>,
+}
+
+/// `choices[0]` read by the [`Scanner`] (see `read_plain_body`), exactly as serde reads it
+/// into a [`ChatChoice`]; `None` declines.
+fn read_choice<'a>(scanner: &mut Scanner<'a>) -> Option<ChatChoice<'a>> {
+    let mut choice = ChatChoice {
+        delta: None,
+        message: None,
+    };
+    let (mut delta_seen, mut message_seen) = (false, false);
+    scanner.object(|scanner, key| {
+        let (seen, slot) = match key {
+            "delta" => (&mut delta_seen, &mut choice.delta),
+            "message" => (&mut message_seen, &mut choice.message),
+            _ => return scanner.skip_value(),
+        };
+        if std::mem::replace(seen, true) {
+            return None;
+        }
+        *slot = read_message(scanner)?;
+        Some(())
+    })?;
+    Some(choice)
+}
+
+/// A `delta` or `message` read by the [`Scanner`]: `null`, or an object with the texts.
+fn read_message<'a>(scanner: &mut Scanner<'a>) -> Option<Option<ChatMessage<'a>>> {
+    if scanner.null() {
+        return Some(None);
+    }
+    let mut message = ChatMessage {
+        content: None,
+        reasoning_content: None,
+        reasoning: None,
+    };
+    let mut seen = [false; 3];
+    scanner.object(|scanner, key| match key {
+        "content" => read_once(scanner, &mut seen[0], &mut message.content),
+        "reasoning_content" => read_once(scanner, &mut seen[1], &mut message.reasoning_content),
+        "reasoning" => read_once(scanner, &mut seen[2], &mut message.reasoning),
+        _ => scanner.skip_value(),
+    })?;
+    Some(Some(message))
 }
 
 impl Endpoint for ChatEndpoint {
@@ -99,8 +147,13 @@ impl Endpoint for ChatEndpoint {
         if is_done(data) {
             return Ok(done_chunk());
         }
-        let body: ChoicesBody<'_, ChatChoice<'_>> = parse_object(data)?;
-        let (choice, usage) = body.into_first()?;
+        let plain = std::str::from_utf8(data)
+            .ok()
+            .and_then(|text| read_plain_body(text, read_choice));
+        let (choice, usage) = match plain {
+            Some(choice) => (choice, None),
+            None => parse_object::<ChoicesBody<'_, ChatChoice<'_>>>(data)?.into_first()?,
+        };
         let mut chunk = ParsedChunk {
             usage,
             ..ParsedChunk::default()
@@ -349,7 +402,98 @@ mod tests {
         assert_eq!(text, ResponseText::default());
     }
 
+    /// Whether the plain reading of `data` agrees with serde's: when the scanner answers,
+    /// serde reads the same first choice and no usage nor error.
+    fn check_plain_reading(data: &[u8]) {
+        let Some(plain) = std::str::from_utf8(data)
+            .ok()
+            .and_then(|text| read_plain_body(text, read_choice))
+        else {
+            return;
+        };
+        let shown = String::from_utf8_lossy(data);
+        let serde = parse_object::<ChoicesBody<'_, ChatChoice<'_>>>(data)
+            .and_then(ChoicesBody::into_first)
+            .unwrap_or_else(|e| panic!("the scanner read {shown:?}, serde refused it: {e}"));
+        assert_eq!(
+            format!("{:?}", (plain, None::<Usage>)),
+            format!("{serde:?}"),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn the_plain_reading_agrees_with_serde_on_the_fuzz_corpora() {
+        let corpora = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+        let mut read = 0;
+        for target in ["chat_parse", "completions_parse", "plugin_vs_builtin"] {
+            for entry in std::fs::read_dir(corpora.join(target)).unwrap() {
+                check_plain_reading(&std::fs::read(entry.unwrap().path()).unwrap());
+                read += 1;
+            }
+        }
+        assert!(read > 100, "the corpora are missing: {read} inputs");
+    }
+
+    /// Realistic chunks with a few pieces of JSON grammar spliced in anywhere.
+    fn spliced_chunk() -> impl Strategy<Value = Vec<u8>> {
+        let chunks = prop::sample::select(vec![
+            r#"{"id":"c-1","object":"chat.completion.chunk","created":1718000000,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":" on"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"reasoning_content":"a","reasoning":"b","content":null}},{"index":1}],"usage":null}"#,
+            r#"{"object":"chat.completion","choices":[{"message":{"content":"x","tool_calls":[{"a":[1,2.5e-3,true,false]}]},"delta":null}]}"#,
+            r#" { "choices" : [ ] , "usage" : { "prompt_tokens" : 1 } } "#,
+        ]);
+        let piece = prop::sample::select(vec![
+            "",
+            " ",
+            ",",
+            ":",
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"",
+            "\\\"",
+            "\\n",
+            "\t",
+            "null",
+            "nul",
+            "true",
+            "0",
+            "01",
+            "-1.5e+3",
+            "1.",
+            "\"choices\"",
+            "\"delta\"",
+            "\"message\"",
+            "\"content\"",
+            "\"reasoning\"",
+            "\"object\"",
+            "\"error\"",
+            "\"usage\"",
+            "\"x\"",
+            "\u{e9}",
+            "[[]]",
+            "{}",
+        ]);
+        let edit = (any::<prop::sample::Index>(), 0..4usize, piece);
+        (chunks, prop::collection::vec(edit, 1..4)).prop_map(|(chunk, edits)| {
+            let mut data = chunk.as_bytes().to_vec();
+            for (at, cut, piece) in edits {
+                let start = at.index(data.len() + 1);
+                let end = (start + cut).min(data.len());
+                data.splice(start..end, piece.bytes());
+            }
+            data
+        })
+    }
+
     proptest! {
+        #[test]
+        fn the_plain_reading_agrees_with_serde_on_spliced_chunks(data in spliced_chunk()) {
+            check_plain_reading(&data);
+        }
+
         #[test]
         fn any_content_round_trips_through_a_serialized_chunk(content in any::<String>(), reasoning in any::<String>()) {
             let chunk = json!({

@@ -1,6 +1,7 @@
 //! The OpenAI wire format shared by the builtin endpoints: what a request body is made of
-//! ([`payload`]), how a response is read ([`response`]), and the settings every OpenAI-shaped
-//! endpoint keeps from its [`EndpointContext`].
+//! ([`payload`]), how a response is read ([`response`], with the one-pass [`scanner`] for the
+//! plain case of a streamed chunk), and the settings every OpenAI-shaped endpoint keeps from
+//! its [`EndpointContext`].
 //!
 //! In the data flow of DESIGN.md §4 the endpoints call into here from
 //! `Endpoint::format_payload` (once per request) and `Endpoint::parse_response` (once per
@@ -13,6 +14,7 @@ use serde_json::{Map, Value};
 
 pub(crate) mod payload;
 pub(crate) mod response;
+pub(crate) mod scanner;
 
 /// What an OpenAI-shaped endpoint keeps from the user's choices.
 #[derive(Debug, Clone)]

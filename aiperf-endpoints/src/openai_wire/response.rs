@@ -4,7 +4,9 @@
 //! Responses are deserialized with serde_json into structs that borrow from the chunk
 //! ([`WireStr`] holds a `Cow<str>` that only allocates when the server escaped something), and
 //! of a list only the first choice is kept ([`First`]): parsing a streamed chunk builds no
-//! JSON tree. Server errors (`{"error": ...}`, or vLLM's `{"object": "error", "message": ...}`)
+//! JSON tree. The chat endpoint first tries [`read_plain_body`], which reads the plain case of
+//! a chunk (no escapes, no usage, no error) with the one-pass [`Scanner`] into the same structs
+//! and leaves everything else to serde_json. Server errors (`{"error": ...}`, or vLLM's `{"object": "error", "message": ...}`)
 //! become a [`ParseError`] carrying the server's message.
 
 use std::borrow::Cow;
@@ -15,6 +17,8 @@ use aiperf_core::endpoint::{ParseError, ParsedChunk, Usage};
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
+
+use super::scanner::Scanner;
 
 /// The `data: [DONE]` marker that ends an OpenAI stream.
 const DONE: &[u8] = b"[DONE]";
@@ -56,6 +60,57 @@ pub(crate) fn parse_object<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, 
              matches the server's API"
         ))
     })
+}
+
+/// Reads the plain case of a chat or completions response with the [`Scanner`]: `choices`
+/// (its first element read by `read_choice`, the others checked and skipped), an `object`
+/// other than `"error"`, a null `usage`, other members skipped. `Some(first choice)` only when
+/// [`parse_object`] would read the same choice, no usage and no error; `None` leaves the
+/// response to [`parse_object`]: a usage, an error, a repeated field, anything the scanner
+/// declines.
+pub(crate) fn read_plain_body<'a, C>(
+    text: &'a str,
+    mut read_choice: impl FnMut(&mut Scanner<'a>) -> Option<C>,
+) -> Option<Option<C>> {
+    let mut scanner = Scanner::new(text);
+    let mut choice = None;
+    let (mut choices_seen, mut object_seen, mut usage_seen) = (false, false, false);
+    scanner.object(|scanner, key| match key {
+        "choices" if !std::mem::replace(&mut choices_seen, true) => {
+            if scanner.null() {
+                return Some(());
+            }
+            scanner.array(|scanner, index| {
+                if index == 0 {
+                    choice = Some(read_choice(scanner)?);
+                    Some(())
+                } else {
+                    scanner.skip_value()
+                }
+            })
+        }
+        "object" if !std::mem::replace(&mut object_seen, true) => {
+            (scanner.null_or_string()? != Some("error")).then_some(())
+        }
+        "usage" if !std::mem::replace(&mut usage_seen, true) => scanner.null().then_some(()),
+        "choices" | "object" | "usage" | "error" | "message" => None,
+        _ => scanner.skip_value(),
+    })?;
+    scanner.at_end().then_some(choice)
+}
+
+/// Reads `null` or a string (borrowed) into `slot` once: `None` when `seen` says the field came
+/// before (serde_json refuses a repeated field) or the value is neither.
+pub(crate) fn read_once<'a>(
+    scanner: &mut Scanner<'a>,
+    seen: &mut bool,
+    slot: &mut Option<WireStr<'a>>,
+) -> Option<()> {
+    if std::mem::replace(seen, true) {
+        return None;
+    }
+    *slot = scanner.null_or_string()?.map(|s| WireStr(Cow::Borrowed(s)));
+    Some(())
 }
 
 /// A JSON string borrowed from the response when it has no escapes, owned otherwise.
