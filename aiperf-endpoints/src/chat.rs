@@ -402,14 +402,14 @@ mod tests {
         assert_eq!(text, ResponseText::default());
     }
 
-    /// Whether the plain reading of `data` agrees with serde's: when the scanner answers,
-    /// serde reads the same first choice and no usage nor error.
-    fn check_plain_reading(data: &[u8]) {
+    /// Checks that the plain reading of `data` agrees with serde's: when the scanner answers,
+    /// serde reads the same first choice and no usage nor error. Returns whether it answered.
+    fn check_plain_reading(data: &[u8]) -> bool {
         let Some(plain) = std::str::from_utf8(data)
             .ok()
             .and_then(|text| read_plain_body(text, read_choice))
         else {
-            return;
+            return false;
         };
         let shown = String::from_utf8_lossy(data);
         let serde = parse_object::<ChoicesBody<'_, ChatChoice<'_>>>(data)
@@ -420,29 +420,44 @@ mod tests {
             format!("{serde:?}"),
             "{shown:?}"
         );
+        true
     }
 
     #[test]
     fn the_plain_reading_agrees_with_serde_on_the_fuzz_corpora() {
         let corpora = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-        let mut read = 0;
+        let (mut read, mut answered) = (0, 0);
         for target in ["chat_parse", "completions_parse", "plugin_vs_builtin"] {
             for entry in std::fs::read_dir(corpora.join(target)).unwrap() {
-                check_plain_reading(&std::fs::read(entry.unwrap().path()).unwrap());
+                let data = std::fs::read(entry.unwrap().path()).unwrap();
+                answered += usize::from(check_plain_reading(&data));
                 read += 1;
             }
         }
         assert!(read > 100, "the corpora are missing: {read} inputs");
+        // Most fuzz inputs are malformed: they check that the scanner never accepts what serde
+        // refuses. Those it answers check that it reads what serde reads.
+        assert!(
+            answered > 10,
+            "the scanner answered only {answered} of {read} inputs"
+        );
     }
+
+    /// Chunks the scanner reads itself.
+    const PLAIN_CHUNKS: [&str; 3] = [
+        r#"{"id":"c-1","object":"chat.completion.chunk","created":1718000000,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":" on"},"logprobs":null,"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":"a","reasoning":"b","content":null}},{"index":1}],"usage":null}"#,
+        r#"{"object":"chat.completion","choices":[{"message":{"content":"x","tool_calls":[{"a":[1,2.5e-3,true,false]}]},"delta":null}]}"#,
+    ];
 
     /// Realistic chunks with a few pieces of JSON grammar spliced in anywhere.
     fn spliced_chunk() -> impl Strategy<Value = Vec<u8>> {
-        let chunks = prop::sample::select(vec![
-            r#"{"id":"c-1","object":"chat.completion.chunk","created":1718000000,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":" on"},"logprobs":null,"finish_reason":null}]}"#,
-            r#"{"choices":[{"index":0,"delta":{"reasoning_content":"a","reasoning":"b","content":null}},{"index":1}],"usage":null}"#,
-            r#"{"object":"chat.completion","choices":[{"message":{"content":"x","tool_calls":[{"a":[1,2.5e-3,true,false]}]},"delta":null}]}"#,
-            r#" { "choices" : [ ] , "usage" : { "prompt_tokens" : 1 } } "#,
-        ]);
+        let chunks = prop::sample::select(
+            PLAIN_CHUNKS
+                .into_iter()
+                .chain([r#" { "choices" : [ ] , "usage" : { "prompt_tokens" : 1 } } "#])
+                .collect::<Vec<_>>(),
+        );
         let piece = prop::sample::select(vec![
             "",
             " ",
@@ -486,6 +501,18 @@ mod tests {
             }
             data
         })
+    }
+
+    #[test]
+    fn the_scanner_answers_plain_chunks_and_leaves_usage_to_serde() {
+        for chunk in PLAIN_CHUNKS {
+            assert!(check_plain_reading(chunk.as_bytes()), "{chunk}");
+        }
+        let usage = r#"{"choices":[],"usage":{"prompt_tokens":1}}"#;
+        assert!(
+            !check_plain_reading(usage.as_bytes()),
+            "usage goes to serde"
+        );
     }
 
     proptest! {
