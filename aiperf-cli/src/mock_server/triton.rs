@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 
-use aiperf_core::engine::{Engine, EngineError, Generation, PlannedFault};
+use aiperf_core::engine::{Engine, EngineError, Generation};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Either, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -94,8 +94,10 @@ impl TextGeneration {
     }
 
     /// The fault the engine planned for this request ([`Generation::fault`]), for the
-    /// protocol to make the wire ones.
-    pub(crate) fn fault(&self) -> Option<PlannedFault> {
+    /// protocol to make the wire ones (the gRPC service's: the HTTP routes read it from the
+    /// generation).
+    #[cfg(feature = "grpc")]
+    pub(crate) fn fault(&self) -> Option<aiperf_core::engine::PlannedFault> {
         self.generation.fault()
     }
 
