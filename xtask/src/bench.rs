@@ -32,7 +32,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cargo_metadata::MetadataCommand;
 use serde_json::Value;
 
 use crate::workspace;
@@ -137,35 +136,15 @@ struct Bench {
 /// Runs the benchmark and prints its report; `Ok(false)` when a run went wrong.
 pub fn run(args: Args) -> anyhow::Result<bool> {
     let started = Instant::now();
-    let root = workspace::root()?;
-    let status = workspace::cargo()
-        .args(["build", "--release", "-p", "aiperf-cli"])
-        .current_dir(&root)
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("`cargo build --release -p aiperf-cli` failed");
-    }
-    let target = MetadataCommand::new()
-        .manifest_path(root.join("Cargo.toml"))
-        .no_deps()
-        .exec()
-        .context("cannot read the workspace's metadata")?
-        .target_directory
-        .into_std_path_buf();
-    let dir = target.join("bench");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let release = workspace::release_run("bench")?;
     let mut bench = Bench {
         binary: match args.aiperf {
             Some(binary) => workspace::absolute(&binary)
                 .with_context(|| format!("cannot resolve {}", binary.display()))?,
-            None => target.join("release/aiperf"),
+            None => release.binary.clone(),
         },
-        mock_binary: target.join("release/aiperf"),
-        dir,
+        mock_binary: release.binary,
+        dir: release.dir,
         pinning: Pinning::detect(),
         oha: find_on_path("oha"),
         problems: Vec::new(),

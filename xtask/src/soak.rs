@@ -24,7 +24,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use cargo_metadata::MetadataCommand;
 
 use crate::workspace;
 
@@ -71,28 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     if args.requests < 10 || args.concurrency == 0 {
         bail!("give at least 10 --requests and a --concurrency of 1 or more");
     }
-    let root = workspace::root()?;
-    let status = workspace::cargo()
-        .args(["build", "--release", "-p", "aiperf-cli"])
-        .current_dir(&root)
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("`cargo build --release -p aiperf-cli` failed");
-    }
-    let target = MetadataCommand::new()
-        .manifest_path(root.join("Cargo.toml"))
-        .no_deps()
-        .exec()
-        .context("cannot read the workspace's metadata")?
-        .target_directory
-        .into_std_path_buf();
-    let binary = target.join("release/aiperf");
-    let dir = target.join("soak");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let workspace::ReleaseRun { binary, dir } = workspace::release_run("soak")?;
 
     let server = Server::start(&binary, &dir)?;
     let artifacts = dir.join("artifacts");

@@ -34,6 +34,46 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// What a measuring command (`bench`, `soak`) starts from: the release `aiperf` it just built
+/// and an emptied output directory of its own.
+#[derive(Debug)]
+pub struct ReleaseRun {
+    /// `<target>/release/aiperf`, freshly built.
+    pub binary: PathBuf,
+    /// `<target>/<name>`, created empty.
+    pub dir: PathBuf,
+}
+
+/// Builds `aiperf-cli` in release and prepares `<target>/<name>` (removing what an earlier run
+/// left there).
+pub fn release_run(name: &str) -> anyhow::Result<ReleaseRun> {
+    let root = root()?;
+    let status = cargo()
+        .args(["build", "--release", "-p", "aiperf-cli"])
+        .current_dir(&root)
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("`cargo build --release -p aiperf-cli` failed");
+    }
+    let target = cargo_metadata::MetadataCommand::new()
+        .manifest_path(root.join("Cargo.toml"))
+        .no_deps()
+        .exec()
+        .context("cannot read the workspace's metadata")?
+        .target_directory
+        .into_std_path_buf();
+    let dir = target.join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(ReleaseRun {
+        binary: target.join("release/aiperf"),
+        dir,
+    })
+}
+
 /// `path` made absolute against the current directory, with `.` and `..` removed lexically.
 pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
     let joined = if path.is_absolute() {

@@ -132,6 +132,13 @@ fn event_stream(generation: Generation) -> Response<Body> {
             Some((Ok(event), (generation, buffer)))
         },
     );
+    sse_response(events)
+}
+
+/// A `200 text/event-stream` response whose body is `events`, each frame one SSE event.
+pub(super) fn sse_response(
+    events: impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send + 'static,
+) -> Response<Body> {
     let mut response = Response::new(Either::Right(StreamBody::new(events).boxed_unsync()));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -139,7 +146,8 @@ fn event_stream(generation: Generation) -> Response<Body> {
     response
 }
 
-fn json(status: StatusCode, body: Bytes) -> Response<Body> {
+/// An `application/json` response of `body` with `status`.
+pub(super) fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut response = Response::new(Either::Left(Full::new(body)));
     *response.status_mut() = status;
     response

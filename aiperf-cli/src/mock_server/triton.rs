@@ -21,13 +21,12 @@ use std::convert::Infallible;
 
 use aiperf_core::engine::{Engine, EngineError, Generation};
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Either, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::routes::Body;
+use super::routes::{Body, json, sse_response};
 
 /// The engine route every Triton request is served by.
 const COMPLETIONS: &str = "/v1/completions";
@@ -264,20 +263,7 @@ fn event_stream(generation: TextGeneration, model: String) -> Response<Body> {
             let frame = Frame::data(Bytes::from(event));
             Some((Ok::<_, Infallible>(frame), (generation, model)))
         });
-    let mut response = Response::new(Either::Right(StreamBody::new(events).boxed_unsync()));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
-}
-
-fn json(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Either::Left(Full::new(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    sse_response(events)
 }
 
 /// Triton's error body, `{"error": "..."}`.
