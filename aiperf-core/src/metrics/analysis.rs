@@ -199,7 +199,7 @@ impl RecordPass {
             record,
             tokens: self.options.token_source.select(record),
         };
-        self.table.start_row(ending);
+        self.table.start_row();
         for def in &self.record_metrics {
             match def.kind {
                 MetricKind::Record {
@@ -234,7 +234,7 @@ impl RecordPass {
                 MetricKind::RecordList { .. } | MetricKind::Scalar { .. } => {}
             }
         }
-        self.table.finish_row();
+        self.table.finish_row(ending);
         if ending == Ending::Succeeded {
             self.check_success(record);
         }

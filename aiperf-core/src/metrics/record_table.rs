@@ -43,8 +43,6 @@ pub(crate) struct RecordTable {
     row: Vec<f64>,
     /// The current row's values of each list metric.
     row_lists: Vec<Vec<f64>>,
-    /// How the current row's request ended.
-    ending: Option<Ending>,
     /// Per column: the values of every finished row in the column's population.
     columns: Vec<ValueColumn>,
     /// Per list metric: the values of every finished row.
@@ -88,11 +86,10 @@ impl RecordTable {
         self.list_of[id as usize]
     }
 
-    /// Starts the row of a request that ended so: no values yet.
-    pub(crate) fn start_row(&mut self, ending: Ending) {
+    /// Starts the row of the next request: no values yet.
+    pub(crate) fn start_row(&mut self) {
         self.row.fill(f64::NAN);
         self.row_lists.iter_mut().for_each(Vec::clear);
-        self.ending = Some(ending);
     }
 
     /// Sets a value of the current row.
@@ -105,10 +102,9 @@ impl RecordTable {
         &mut self.row_lists[list]
     }
 
-    /// Ends the current row: its values enter the columns of the metrics whose population its
-    /// request belongs to. The row stays readable until the next [`RecordTable::start_row`].
-    pub(crate) fn finish_row(&mut self) {
-        let ending = self.ending.expect("a row was started");
+    /// Ends the current row of a request that ended so: its values enter the columns of the
+    /// metrics whose population the request belongs to. The row stays readable until the next [`RecordTable::start_row`].
+    pub(crate) fn finish_row(&mut self, ending: Ending) {
         for ((&value, column), &population) in self
             .row
             .iter()
