@@ -87,6 +87,12 @@ pub struct TimedChunk {
 /// [`ResponseSink::chunks`] directly still works; its chunks are parsed when the request ends.
 #[derive(Debug, Default)]
 pub struct ResponseSink {
+    /// When the request went to the server, for a transport that knows: just before its
+    /// connection was opened, or before its bytes were written to a connection already open.
+    /// The record's `request_start_ns` is then this, not the runner's stamp before
+    /// [`Transport::send`], so that time the client spent on its own before sending (a task
+    /// waiting for the core, a pool handing out a connection) is not counted as the server's.
+    pub sent_ns: Option<u64>,
     /// When the response headers arrived (`request_ack_ns`).
     pub ack_ns: Option<u64>,
     /// The HTTP (or equivalent) status.

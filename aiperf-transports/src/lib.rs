@@ -29,8 +29,12 @@
 pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
+mod http1;
 #[cfg(feature = "http2")]
 pub mod http2;
+#[cfg(any(feature = "http", feature = "http2"))]
+mod http_common;
 #[cfg(any(feature = "http", feature = "http2"))]
 mod http_exchange;
 pub mod in_engine;

@@ -114,6 +114,7 @@ pub(super) async fn execute(shared: &Shared, spec: RequestSpec<'_>) -> RequestRe
     };
     let ended_ns = now_ns();
     shared.control.completed.fetch_add(1, Ordering::Relaxed);
+    let start_ns = sink.sent_ns.unwrap_or(start_ns);
     build_record(shared, &spec, request_id, start_ns, ended_ns, sink, ending)
 }
 

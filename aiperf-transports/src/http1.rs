@@ -1,0 +1,533 @@
+//! A lean HTTP/1.1 client for `http://` URLs: the `http` transport's requests, written and read
+//! on tokio TCP streams by this module alone, so that the client knows (and records) the moment
+//! each request's bytes leave, and holds a few KiB per connection.
+//!
+//! In the data flow of DESIGN.md §4 the `http` transport's `send` lands in
+//! [`Http1Client::send`]: it takes an idle kept-alive connection (or opens one), stamps
+//! [`ResponseSink::sent_ns`] just before the request is written (before the connect, for a new
+//! connection), writes the head and the payload in one vectored write, stamps `ack_ns` when the
+//! response head has arrived, then stamps every read of the body with
+//! [`aiperf_core::clock::now_ns`] before anything parses it. The body's framing
+//! (`Content-Length`, chunked, or the connection's end: `body_framing`) is taken off as
+//! zero-copy slices of the connection's read buffer; an event stream's slices go through
+//! [`aiperf_core::sse::SseParser`] and each event is one [`TimedChunk`]; any other body is one
+//! chunk stamped at its last bytes.
+//!
+//! Why not reqwest here: its request goes through several layers (a pool checkout task, a
+//! dispatch channel, hyper's connection task) after the caller's last chance to stamp it, so
+//! under a burst of hundreds of requests the stamp ran milliseconds ahead of the bytes; and
+//! hyper keeps ~20 KiB per connection that cannot be sized. Here a connection is its socket and
+//! one read buffer ([`READ_BUFFER`]), and a request's path from stamp to `write` is a few
+//! microseconds of its own task.
+//!
+//! A connection goes back to the pool only after a complete response that allows it; any
+//! failure or cancellation drops it. A kept-alive connection the server had closed meanwhile
+//! (nothing of the response arrived) is replaced by a new one and the request sent again,
+//! once. The messages are `http_common`'s, shared with the reqwest exchange.
+
+mod body_framing;
+mod response_head;
+
+use std::sync::{Mutex, PoisonError};
+
+use aiperf_core::clock::now_ns;
+use aiperf_core::registry::CreateError;
+use aiperf_core::sse::SseParser;
+use aiperf_core::transport::{
+    ResponseSink, TimedChunk, TransportError, TransportErrorKind, TransportRequest,
+};
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use self::body_framing::BodyFraming;
+use self::response_head::ResponseHead;
+use crate::http_common::{
+    self, ERROR_BODY_KEPT, ERROR_BODY_READ, EventStore, HttpTarget, PROBE_PATH, PROBE_TIMEOUT,
+};
+
+/// The read buffer a connection starts with, and the room it makes before each read: a head
+/// and a few events. Larger responses grow it; [`BytesMut::reserve`] reuses it in place once
+/// the slices handed out of it are dropped.
+pub(crate) const READ_BUFFER: usize = 4 * 1024;
+/// The least free room worth a read; below it the buffer is reserved again first.
+const MIN_READ_ROOM: usize = 1024;
+/// How many connections [`Http1Client::open_connections`] opens at once: enough to be quick,
+/// few enough that a server's listen backlog does not overflow.
+const OPENING_AT_ONCE: usize = 256;
+
+/// Requests over a pool of kept-alive HTTP/1.1 connections to one server.
+#[derive(Debug)]
+pub(crate) struct Http1Client {
+    /// The server, the run's headers, the timeout.
+    target: HttpTarget,
+    /// `host:port`, for connecting.
+    address: String,
+    /// The head lines every request carries: `Host`, then the run's headers.
+    fixed_headers: Vec<u8>,
+    /// Connections waiting for a request.
+    idle: Mutex<Vec<Connection>>,
+    /// The most idle connections kept: one per request that may be in flight.
+    max_idle: usize,
+}
+
+/// One TCP connection and what was read from it but not yet taken.
+#[derive(Debug)]
+struct Connection {
+    stream: TcpStream,
+    read: BytesMut,
+    /// For a connection opened for the request about to use it: when the opening began, which
+    /// is then when that request went to the server.
+    opened_ns: Option<u64>,
+}
+
+/// How an exchange on one connection ended, when it did not end with a response.
+enum Failure {
+    /// A kept-alive connection turned out closed before any of the response arrived: the
+    /// request is sent again on a new connection.
+    Stale(String),
+    /// Anything else: the request failed with this error.
+    Error(TransportError),
+}
+
+impl From<TransportError> for Failure {
+    fn from(error: TransportError) -> Self {
+        Self::Error(error)
+    }
+}
+
+/// A request as it goes on the wire.
+struct Outgoing<'a> {
+    head: Vec<u8>,
+    body: &'a [u8],
+}
+
+impl Http1Client {
+    /// A client for `target` (an `http://` URL) keeping up to `max_idle` idle connections.
+    pub(crate) fn new(target: HttpTarget, max_idle: usize) -> Result<Self, CreateError> {
+        let url = &target.url;
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Err(CreateError::new(format!(
+                "`{url}` names no host: pass --url http://HOST:PORT"
+            )));
+        };
+        let address = format!("{host}:{port}");
+        let mut fixed_headers = Vec::with_capacity(256);
+        fixed_headers.extend_from_slice(b"Host: ");
+        fixed_headers.extend_from_slice(host.as_bytes());
+        if let Some(port) = url.port() {
+            fixed_headers.push(b':');
+            fixed_headers.extend_from_slice(port.to_string().as_bytes());
+        }
+        fixed_headers.extend_from_slice(b"\r\n");
+        for (name, value) in &target.headers {
+            push_header(&mut fixed_headers, name.as_str(), value.as_bytes());
+        }
+        Ok(Self {
+            target,
+            address,
+            fixed_headers,
+            idle: Mutex::new(Vec::new()),
+            max_idle: max_idle.max(1),
+        })
+    }
+
+    /// Sends one request and records its response (`Transport::send`), bounded by the request
+    /// timeout.
+    pub(crate) async fn send(
+        &self,
+        request: TransportRequest<'_>,
+        sink: &mut ResponseSink,
+    ) -> Result<(), TransportError> {
+        let Some(limit) = self.target.timeout else {
+            return self.post(request, sink).await;
+        };
+        match tokio::time::timeout(limit, self.post(request, sink)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(http_common::timeout_error(limit, sink)),
+        }
+    }
+
+    /// `GET /v1/models` (OpenAI's model list): any HTTP answer, even 404 from a server that
+    /// has no such route, shows the server is there.
+    pub(crate) async fn probe(&self) -> Result<(), TransportError> {
+        let mut sink = ResponseSink::default();
+        let probe = self.exchange(self.get(PROBE_PATH), self.checkout(), &mut sink);
+        match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+            Err(_elapsed) => Err(http_common::timeout_error(PROBE_TIMEOUT, &sink)),
+            Ok(Err(error)) if error.kind != TransportErrorKind::Status => Err(error),
+            Ok(_answered) => Ok(()),
+        }
+    }
+
+    /// Opens `count` connections before the run, each carrying one `GET /v1/models` (so that
+    /// the server has accepted it, not just the kernel) and then kept idle for the run's
+    /// requests. Returns how many answered.
+    pub(crate) async fn open_connections(&self, count: usize) -> usize {
+        let count = count.min(self.max_idle);
+        let opened = futures_util::stream::iter(0..count)
+            .map(|_| async {
+                let connection = self.connect().await.ok()?;
+                let mut sink = ResponseSink::default();
+                let answered = self.exchange(self.get(PROBE_PATH), Ok(connection), &mut sink);
+                match tokio::time::timeout(PROBE_TIMEOUT, answered).await {
+                    Ok(Ok(())) => Some(()),
+                    Ok(Err(error)) if error.kind == TransportErrorKind::Status => Some(()),
+                    _ => None,
+                }
+            })
+            .buffer_unordered(OPENING_AT_ONCE);
+        opened.filter_map(std::future::ready).count().await
+    }
+
+    /// A `POST` of the request's payload.
+    async fn post(
+        &self,
+        request: TransportRequest<'_>,
+        sink: &mut ResponseSink,
+    ) -> Result<(), TransportError> {
+        let id = request.request_id;
+        if !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!(
+                    "request id `{id}` cannot be sent as an X-Request-ID header: use visible ASCII"
+                ),
+            ));
+        }
+        let accept_events = request.streaming && self.target.accept_event_stream;
+        let mut head = self.head_start("POST", request.path, request.payload.len());
+        push_header(&mut head, "x-request-id", id.as_bytes());
+        if accept_events {
+            push_header(&mut head, "accept", http_common::EVENT_STREAM);
+        }
+        head.extend_from_slice(b"\r\n");
+        let outgoing = Outgoing {
+            head,
+            body: &request.payload,
+        };
+        self.exchange(outgoing, self.checkout(), sink).await
+    }
+
+    /// A `GET` of `path`, without a body.
+    fn get(&self, path: &str) -> Outgoing<'static> {
+        let mut head = self.head_start("GET", path, 0);
+        head.extend_from_slice(b"\r\n");
+        Outgoing { head, body: &[] }
+    }
+
+    /// The request line, the fixed headers and `Content-Length`, without the blank line that
+    /// ends the head.
+    fn head_start(&self, method: &str, path: &str, content_length: usize) -> Vec<u8> {
+        let mut target = String::with_capacity(self.target.url.path().len() + path.len() + 1);
+        target.push_str(self.target.url.path().trim_end_matches('/'));
+        self.target.push_path(&mut target, path);
+        if !target.starts_with('/') {
+            target.insert(0, '/');
+        }
+        let mut head = Vec::with_capacity(target.len() + self.fixed_headers.len() + 96);
+        head.extend_from_slice(method.as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(target.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        head.extend_from_slice(&self.fixed_headers);
+        if method == "POST" || content_length > 0 {
+            head.extend_from_slice(b"content-length: ");
+            head.extend_from_slice(itoa::Buffer::new().format(content_length).as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        head
+    }
+
+    /// Sends `outgoing` on `connection` (or, if the pool had none, a connection opened now)
+    /// and reads its response into `sink`; a stale kept-alive connection is replaced once.
+    async fn exchange(
+        &self,
+        outgoing: Outgoing<'_>,
+        connection: Result<Connection, ()>,
+        sink: &mut ResponseSink,
+    ) -> Result<(), TransportError> {
+        let (mut connection, mut may_retry) = match connection {
+            Ok(pooled) => (pooled, true),
+            Err(()) => (self.connect().await?, false),
+        };
+        loop {
+            match connection.round_trip(&outgoing, sink).await {
+                Ok(answer) => {
+                    if answer.reusable {
+                        self.checkin(connection);
+                    }
+                    return answer.outcome;
+                }
+                Err(Failure::Stale(_)) if may_retry => {
+                    may_retry = false;
+                    connection = self.connect().await?;
+                }
+                Err(Failure::Stale(cause)) => {
+                    return Err(http_common::broken_body(&cause, http_common::stage(sink)));
+                }
+                Err(Failure::Error(error)) => return Err(error),
+            }
+        }
+    }
+
+    /// An idle connection, if the pool has one.
+    fn checkout(&self) -> Result<Connection, ()> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.pop().ok_or(())
+    }
+
+    /// Puts a connection that may carry another request back in the pool (unless it is full).
+    fn checkin(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.max_idle {
+            idle.push(connection);
+        }
+    }
+
+    /// Opens a new connection, remembering when the opening began.
+    async fn connect(&self) -> Result<Connection, TransportError> {
+        let opened_ns = now_ns();
+        let stream = TcpStream::connect(&self.address)
+            .await
+            .map_err(|error| http_common::connect_error(&self.target.base, &error.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|error| http_common::connect_error(&self.target.base, &error.to_string()))?;
+        Ok(Connection {
+            stream,
+            read: BytesMut::with_capacity(READ_BUFFER),
+            opened_ns: Some(opened_ns),
+        })
+    }
+}
+
+/// A response that arrived: how the request ended, and whether its connection may carry
+/// another.
+struct Answer {
+    outcome: Result<(), TransportError>,
+    reusable: bool,
+}
+
+impl Connection {
+    /// Writes the request and reads its response into `sink`.
+    async fn round_trip(
+        &mut self,
+        outgoing: &Outgoing<'_>,
+        sink: &mut ResponseSink,
+    ) -> Result<Answer, Failure> {
+        let fresh = self.opened_ns.is_some();
+        let stale_or_error = |cause: String| {
+            if fresh {
+                Failure::Error(TransportError::new(
+                    TransportErrorKind::Protocol,
+                    format!("the request failed before a response arrived ({cause})"),
+                ))
+            } else {
+                Failure::Stale(cause)
+            }
+        };
+        sink.sent_ns = Some(self.opened_ns.take().unwrap_or_else(now_ns));
+        let mut bytes = Buf::chain(outgoing.head.as_slice(), outgoing.body);
+        if let Err(error) = self.stream.write_all_buf(&mut bytes).await {
+            return Err(stale_or_error(error.to_string()));
+        }
+        let head = loop {
+            match ResponseHead::take(&mut self.read) {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(malformed) => {
+                    return Err(Failure::Error(http_common::broken_body(
+                        &malformed,
+                        http_common::stage(sink),
+                    )));
+                }
+            }
+            let nothing_yet = self.read.is_empty();
+            match self.fill().await {
+                Ok(0) if nothing_yet => {
+                    return Err(stale_or_error(
+                        "the server closed the connection".to_owned(),
+                    ));
+                }
+                Ok(0) => {
+                    return Err(Failure::Error(http_common::broken_body(
+                        "the connection closed inside the response head",
+                        http_common::stage(sink),
+                    )));
+                }
+                Ok(_) => sink.ack_ns = Some(now_ns()),
+                Err(error) if nothing_yet => return Err(stale_or_error(error.to_string())),
+                Err(error) => {
+                    return Err(Failure::Error(http_common::broken_body(
+                        &error.to_string(),
+                        http_common::stage(sink),
+                    )));
+                }
+            }
+        };
+        sink.status = Some(head.status);
+        let mut body = Body {
+            framing: head.framing.clone(),
+            connection: self,
+        };
+        if !(200..300).contains(&head.status) {
+            let (kept, truncated) = body.read_error_start().await;
+            let reason = StatusCode::from_u16(head.status)
+                .ok()
+                .and_then(|status| status.canonical_reason());
+            let error = http_common::status_error(
+                head.status,
+                reason,
+                head.retry_after.as_deref(),
+                &kept,
+                truncated,
+            );
+            return Ok(Answer {
+                outcome: Err(error),
+                reusable: head.keep_alive && body.is_clean_end(),
+            });
+        }
+        let outcome = if head.event_stream {
+            body.read_events(sink).await
+        } else {
+            body.read_whole(sink).await
+        };
+        Ok(Answer {
+            // An event stream cut inside an event still ended its body cleanly.
+            reusable: head.keep_alive && body.is_clean_end(),
+            outcome,
+        })
+    }
+
+    /// Reads from the socket into the read buffer, making room first; `Ok(0)` at its end.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.read.capacity() - self.read.len() < MIN_READ_ROOM {
+            self.read.reserve(READ_BUFFER);
+        }
+        self.stream.read_buf(&mut self.read).await
+    }
+}
+
+/// A response body being read off its connection.
+struct Body<'a> {
+    framing: BodyFraming,
+    connection: &'a mut Connection,
+}
+
+impl Body<'_> {
+    /// The next piece of the body: `Ok(Some((piece, received_ns)))`, stamped when the read
+    /// that brought it returned (`None` for bytes read before), or `Ok(None)` at its end.
+    async fn next_piece(&mut self) -> Result<Option<(Bytes, Option<u64>)>, String> {
+        let mut received_ns = None;
+        loop {
+            if let Some(piece) = self.framing.next_piece(&mut self.connection.read)? {
+                return Ok(Some((piece, received_ns)));
+            }
+            if self.framing.is_done() {
+                return Ok(None);
+            }
+            let read = self.connection.fill().await;
+            received_ns = Some(now_ns());
+            match read {
+                Ok(0) => {
+                    self.framing.end_of_input()?;
+                    return Ok(None);
+                }
+                Ok(_) => {}
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+    }
+
+    /// Reads an event stream: each event is one chunk, stamped when the read that completed
+    /// it returned.
+    async fn read_events(&mut self, sink: &mut ResponseSink) -> Result<(), TransportError> {
+        let mut parser = SseParser::new();
+        let mut store = EventStore::default();
+        let mut received_ns = sink.ack_ns.unwrap_or_else(now_ns);
+        loop {
+            match self.next_piece().await {
+                Ok(Some((piece, read_ns))) => {
+                    received_ns = read_ns.unwrap_or(received_ns);
+                    for event in parser.feed(piece) {
+                        let data = store.for_sink(sink, event.data);
+                        sink.push(TimedChunk { received_ns, data });
+                    }
+                }
+                Ok(None) => break,
+                Err(cause) => {
+                    return Err(http_common::broken_body(&cause, http_common::stage(sink)));
+                }
+            }
+        }
+        parser.finish().map_err(|incomplete| {
+            TransportError::new(TransportErrorKind::Protocol, incomplete.to_string())
+        })
+    }
+
+    /// Reads a whole body into one chunk stamped when its last bytes arrived.
+    async fn read_whole(&mut self, sink: &mut ResponseSink) -> Result<(), TransportError> {
+        let mut received_ns = sink.ack_ns.unwrap_or_else(now_ns);
+        let mut first: Option<Bytes> = None;
+        let mut joined: Option<BytesMut> = None;
+        loop {
+            match self.next_piece().await {
+                Ok(Some((piece, read_ns))) => {
+                    received_ns = read_ns.unwrap_or(received_ns);
+                    match (&mut joined, first.take()) {
+                        (Some(joined), _) => joined.extend_from_slice(&piece),
+                        (None, Some(first)) => {
+                            let mut both = BytesMut::with_capacity(first.len() + piece.len());
+                            both.extend_from_slice(&first);
+                            both.extend_from_slice(&piece);
+                            joined = Some(both);
+                        }
+                        (None, None) => first = Some(piece),
+                    }
+                }
+                Ok(None) => break,
+                Err(cause) => return Err(http_common::broken_body(&cause, "mid-body")),
+            }
+        }
+        let data = match joined {
+            Some(joined) => joined.freeze(),
+            None => first.unwrap_or_default(),
+        };
+        sink.push(TimedChunk { received_ns, data });
+        Ok(())
+    }
+
+    /// Reads up to [`ERROR_BODY_READ`] bytes of an error body; returns its first
+    /// [`ERROR_BODY_KEPT`] bytes and whether more than those came.
+    async fn read_error_start(&mut self) -> (Vec<u8>, bool) {
+        let mut kept = Vec::new();
+        let mut read = 0;
+        while read < ERROR_BODY_READ {
+            let Ok(Some((piece, _))) = self.next_piece().await else {
+                break;
+            };
+            read += piece.len();
+            let room = ERROR_BODY_KEPT - kept.len();
+            kept.extend_from_slice(&piece[..piece.len().min(room)]);
+        }
+        let truncated = read > kept.len();
+        (kept, truncated)
+    }
+
+    /// Whether the body was read to its end and nothing follows it (a server does not send
+    /// before it is asked: bytes after the body mean the connection cannot be trusted).
+    fn is_clean_end(&self) -> bool {
+        self.framing.is_done() && self.connection.read.is_empty()
+    }
+}
+
+/// Appends `name: value\r\n`.
+fn push_header(head: &mut Vec<u8>, name: &str, value: &[u8]) {
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
