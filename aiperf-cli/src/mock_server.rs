@@ -6,7 +6,8 @@
 //!
 //! HTTP/1.1 with keep-alive and HTTP/2 with prior knowledge (h2c) share one port
 //! (hyper-util's auto connection builder). `--truth-log FILE` writes the engine's own timings of
-//! every request, one JSON line each, for pairing with a client's records by `X-Request-ID`.
+//! every request, one JSON line each, for pairing with a client's records by `X-Request-ID`;
+//! a request's arrival is the kernel's receive time of its bytes ([`arrival`]).
 //!
 //! Faults are injected on purpose, each with a rate chosen by `--seed` and the request id: the
 //! engine's own (the shared engine flags: `--rate-limit-rate`, stalls, invalid JSON, no usage,
@@ -19,6 +20,7 @@
 //! SIGTERM stops it; requests still in flight are dropped (and logged as cancelled) and the
 //! truth log is flushed.
 
+mod arrival;
 mod faults;
 #[cfg(feature = "grpc")]
 mod grpc;
@@ -140,6 +142,8 @@ async fn serve(
     let listener = TcpListener::bind((host, port)).await.with_context(|| {
         format!("cannot listen on {host}:{port}: pick another --port (0 takes any free one)")
     })?;
+    // Accepted connections inherit it: see `arrival` (without it, arrivals are handler stamps).
+    arrival::enable_receive_stamps(&listener);
     #[cfg(feature = "grpc")]
     let grpc_listener = match grpc_port {
         Some(port) => Some(grpc::bind(host, port).await?),
@@ -188,10 +192,15 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
         let engine = engine.clone();
+        let (stream, received_at) = arrival::StampedStream::new(stream);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
+                let arrival_ns = received_at.arrival_ns();
                 let engine = engine.clone();
-                async move { faults::apply(&engine, routes::handle(&engine, request).await).await }
+                async move {
+                    let response = routes::handle(&engine, request, arrival_ns).await;
+                    faults::apply(&engine, response).await
+                }
             });
             // A client closing mid-request is normal for a load generator, and an injected
             // reset ends the connection on purpose: nothing to report.

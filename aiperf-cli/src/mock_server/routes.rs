@@ -17,7 +17,6 @@
 
 use std::convert::Infallible;
 
-use aiperf_core::clock;
 use aiperf_core::engine::{Engine, Generation, RequestError, Route, openai_render};
 use bytes::{Bytes, BytesMut};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -37,9 +36,13 @@ const MAX_BODY_BYTES: usize = 64 << 20;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Answers one request.
-pub(crate) async fn handle(engine: &Engine, request: Request<Incoming>) -> Response<Body> {
-    let arrival_ns = clock::now_ns();
+/// Answers one request, which arrived at `arrival_ns` ([`aiperf_core::clock::now_ns`] units; see
+/// `arrival`).
+pub(crate) async fn handle(
+    engine: &Engine,
+    request: Request<Incoming>,
+    arrival_ns: u64,
+) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     if path == "/health" && parts.method == Method::GET {

@@ -19,7 +19,10 @@ pub struct TruthRecord {
     pub status: u16,
     /// Whether it asked for a streamed answer.
     pub streaming: bool,
-    /// When it arrived (Unix ns).
+    /// When it arrived (Unix ns): as `aiperf mock-server` serves HTTP on Linux, when the bytes
+    /// that completed it reached the server's socket (the kernel's receive stamp), so that
+    /// time it waited there for the server's one core is the server's; otherwise when the
+    /// server began handling it.
     pub arrival_ns: u64,
     /// When it got a slot in the batch (Unix ns); `None` if it never did.
     pub admitted_ns: Option<u64>,
