@@ -21,9 +21,11 @@
 //! microseconds of its own task.
 //!
 //! A connection goes back to the pool only after a complete response that allows it; any
-//! failure or cancellation drops it. A kept-alive connection the server had closed meanwhile
-//! (nothing of the response arrived) is replaced by a new one and the request sent again,
-//! once. The messages are `http_common`'s, shared with the reqwest exchange.
+//! failure or cancellation drops it. A kept-alive connection the server closed while it was
+//! idle is noticed before the request is written (it reads as ended) and replaced; one that
+//! fails the write itself is replaced and the request written again, once. A request once
+//! written is never sent again: the server may have acted on it. The messages are
+//! `http_common`'s, shared with the reqwest exchange.
 
 mod body_framing;
 mod response_head;
@@ -65,6 +67,8 @@ pub(crate) struct Http1Client {
     target: HttpTarget,
     /// `host:port`, for connecting.
     address: String,
+    /// Its addresses, resolved on the first connection and reused by the next.
+    resolved: tokio::sync::OnceCell<Box<[std::net::SocketAddr]>>,
     /// The head lines every request carries: `Host`, then the run's headers.
     fixed_headers: Vec<u8>,
     /// Connections waiting for a request.
@@ -85,8 +89,10 @@ struct Connection {
 
 /// How an exchange on one connection ended, when it did not end with a response.
 enum Failure {
-    /// A kept-alive connection turned out closed before any of the response arrived: the
-    /// request is sent again on a new connection.
+    /// A kept-alive connection could not take the request's bytes (the server had closed it
+    /// between the liveness check and the write): the request is sent again on a new
+    /// connection. Once written, a request is never sent again: the server may have acted on
+    /// it (RFC 9110 §9.2.2).
     Stale(String),
     /// Anything else: the request failed with this error.
     Error(TransportError),
@@ -115,19 +121,23 @@ impl Http1Client {
         };
         let address = format!("{host}:{port}");
         let mut fixed_headers = Vec::with_capacity(256);
-        fixed_headers.extend_from_slice(b"Host: ");
-        fixed_headers.extend_from_slice(host.as_bytes());
-        if let Some(port) = url.port() {
-            fixed_headers.push(b':');
-            fixed_headers.extend_from_slice(port.to_string().as_bytes());
+        // A `-H 'Host: ...'` (a server behind an ingress reached by its IP) replaces the URL's.
+        if !target.headers.contains_key(reqwest::header::HOST) {
+            fixed_headers.extend_from_slice(b"Host: ");
+            fixed_headers.extend_from_slice(host.as_bytes());
+            if let Some(port) = url.port() {
+                fixed_headers.push(b':');
+                fixed_headers.extend_from_slice(port.to_string().as_bytes());
+            }
+            fixed_headers.extend_from_slice(b"\r\n");
         }
-        fixed_headers.extend_from_slice(b"\r\n");
         for (name, value) in &target.headers {
             push_header(&mut fixed_headers, name.as_str(), value.as_bytes());
         }
         Ok(Self {
             target,
             address,
+            resolved: tokio::sync::OnceCell::new(),
             fixed_headers,
             idle: Mutex::new(Vec::new()),
             max_idle: max_idle.max(1),
@@ -169,9 +179,12 @@ impl Http1Client {
         let count = count.min(self.max_idle);
         let opened = futures_util::stream::iter(0..count)
             .map(|_| async {
-                let connection = self.connect().await.ok()?;
                 let mut sink = ResponseSink::default();
-                let answered = self.exchange(self.get(PROBE_PATH), Ok(connection), &mut sink);
+                let answered = async {
+                    let connection = self.connect().await?;
+                    self.exchange(self.get(PROBE_PATH), Ok(connection), &mut sink)
+                        .await
+                };
                 match tokio::time::timeout(PROBE_TIMEOUT, answered).await {
                     Ok(Ok(())) => Some(()),
                     Ok(Err(error)) if error.kind == TransportErrorKind::Status => Some(()),
@@ -230,7 +243,7 @@ impl Http1Client {
         let mut head = Vec::with_capacity(target.len() + self.fixed_headers.len() + 96);
         head.extend_from_slice(method.as_bytes());
         head.push(b' ');
-        head.extend_from_slice(target.as_bytes());
+        push_request_target(&mut head, &target);
         head.extend_from_slice(b" HTTP/1.1\r\n");
         head.extend_from_slice(&self.fixed_headers);
         if method == "POST" || content_length > 0 {
@@ -266,17 +279,35 @@ impl Http1Client {
                     connection = self.connect().await?;
                 }
                 Err(Failure::Stale(cause)) => {
-                    return Err(http_common::broken_body(&cause, http_common::stage(sink)));
+                    return Err(head_error(format!(
+                        "the request could not be written ({cause})"
+                    )));
                 }
                 Err(Failure::Error(error)) => return Err(error),
             }
         }
     }
 
-    /// An idle connection, if the pool has one.
+    /// An idle connection that is still open, if the pool has one. A connection the server
+    /// closed while it was idle (a keep-alive timeout) shows it by being readable (its end,
+    /// or bytes nobody asked for): it is dropped before any request is written to it.
     fn checkout(&self) -> Result<Connection, ()> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.pop().ok_or(())
+        loop {
+            let connection = self
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+                .ok_or(())?;
+            // Without a readiness event since its last read, tokio answers without a syscall.
+            let mut probe = [0; 1];
+            match connection.stream.try_read(&mut probe) {
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Ok(connection);
+                }
+                _closed_or_unexpected => drop(connection),
+            }
+        }
     }
 
     /// Puts a connection that may carry another request back in the pool (unless it is full).
@@ -290,12 +321,21 @@ impl Http1Client {
     /// Opens a new connection, remembering when the opening began.
     async fn connect(&self) -> Result<Connection, TransportError> {
         let opened_ns = now_ns();
-        let stream = TcpStream::connect(&self.address)
+        let unreachable = |error: std::io::Error| {
+            http_common::connect_error(&self.target.base, &error.to_string())
+        };
+        let addresses = self
+            .resolved
+            .get_or_try_init(|| async {
+                let found = tokio::net::lookup_host(&self.address).await?;
+                Ok::<_, std::io::Error>(found.collect())
+            })
             .await
-            .map_err(|error| http_common::connect_error(&self.target.base, &error.to_string()))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|error| http_common::connect_error(&self.target.base, &error.to_string()))?;
+            .map_err(unreachable)?;
+        let stream = TcpStream::connect(&addresses[..])
+            .await
+            .map_err(unreachable)?;
+        stream.set_nodelay(true).map_err(unreachable)?;
         Ok(Connection {
             stream,
             read: BytesMut::with_capacity(READ_BUFFER),
@@ -319,55 +359,44 @@ impl Connection {
         sink: &mut ResponseSink,
     ) -> Result<Answer, Failure> {
         let fresh = self.opened_ns.is_some();
-        let stale_or_error = |cause: String| {
-            if fresh {
-                Failure::Error(TransportError::new(
-                    TransportErrorKind::Protocol,
-                    format!("the request failed before a response arrived ({cause})"),
-                ))
-            } else {
-                Failure::Stale(cause)
-            }
-        };
         sink.sent_ns = Some(self.opened_ns.take().unwrap_or_else(now_ns));
         let mut bytes = Buf::chain(outgoing.head.as_slice(), outgoing.body);
         if let Err(error) = self.stream.write_all_buf(&mut bytes).await {
-            return Err(stale_or_error(error.to_string()));
+            // A kept-alive connection that failed the write carried nothing of the request
+            // to a server that could act on it: it is sent again, on a new connection.
+            return Err(if fresh {
+                Failure::Error(head_error(format!(
+                    "the request could not be written ({error})"
+                )))
+            } else {
+                Failure::Stale(error.to_string())
+            });
         }
+        let mut head_read_ns = None;
         let head = loop {
             match ResponseHead::take(&mut self.read) {
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
                 Err(malformed) => {
-                    return Err(Failure::Error(http_common::broken_body(
-                        &malformed,
-                        http_common::stage(sink),
-                    )));
+                    return Err(head_error(format!("the server sent {malformed}")).into());
                 }
             }
-            let nothing_yet = self.read.is_empty();
-            match self.fill().await {
-                Ok(0) if nothing_yet => {
-                    return Err(stale_or_error(
-                        "the server closed the connection".to_owned(),
-                    ));
+            let cause = match self.fill().await {
+                Ok(0) if head_read_ns.is_none() => {
+                    "the server closed the connection before a response arrived".to_owned()
                 }
-                Ok(0) => {
-                    return Err(Failure::Error(http_common::broken_body(
-                        "the connection closed inside the response head",
-                        http_common::stage(sink),
-                    )));
+                Ok(0) => "the server closed the connection inside the response head".to_owned(),
+                Ok(_) => {
+                    head_read_ns = Some(now_ns());
+                    continue;
                 }
-                Ok(_) => sink.ack_ns = Some(now_ns()),
-                Err(error) if nothing_yet => return Err(stale_or_error(error.to_string())),
                 Err(error) => {
-                    return Err(Failure::Error(http_common::broken_body(
-                        &error.to_string(),
-                        http_common::stage(sink),
-                    )));
+                    format!("the connection failed before a complete response head ({error})")
                 }
-            }
+            };
+            return Err(head_error(cause).into());
         };
+        sink.ack_ns = head_read_ns;
         sink.status = Some(head.status);
         let mut body = Body {
             framing: head.framing.clone(),
@@ -524,10 +553,87 @@ impl Body<'_> {
     }
 }
 
+/// A failure before a complete response head arrived.
+fn head_error(cause: String) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Protocol,
+        format!("{cause}: check that --url points at an HTTP/1.1 server and that it is healthy"),
+    )
+}
+
+/// Appends a request target, percent-encoding any byte that may not appear in one as it is
+/// (spaces, control characters, non-ASCII), as a URL parser would: a path from `--endpoint`
+/// can never break the request line or add a header.
+fn push_request_target(head: &mut Vec<u8>, target: &str) {
+    for &byte in target.as_bytes() {
+        if byte.is_ascii_graphic() {
+            head.push(byte);
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            head.extend_from_slice(&[
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
+        }
+    }
+}
+
 /// Appends `name: value\r\n`.
 fn push_header(head: &mut Vec<u8>, name: &str, value: &[u8]) {
     head.extend_from_slice(name.as_bytes());
     head.extend_from_slice(b": ");
     head.extend_from_slice(value);
     head.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use aiperf_core::transport::TransportContext;
+
+    use super::*;
+
+    fn client(url: &str, headers: &[(&str, &str)]) -> Http1Client {
+        let ctx = TransportContext {
+            url: Some(url.to_owned()),
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            ..TransportContext::default()
+        };
+        Http1Client::new(HttpTarget::new(&ctx, "http").unwrap(), 1).unwrap()
+    }
+
+    fn head(client: &Http1Client, path: &str) -> String {
+        String::from_utf8(client.head_start("POST", path, 7)).unwrap()
+    }
+
+    #[test]
+    fn the_head_names_the_base_path_the_query_the_host_and_the_length() {
+        let client = client("http://h:8000/prefix/?api-version=2", &[("X-Key", "k")]);
+        assert_eq!(
+            head(&client, "/v1/chat/completions"),
+            "POST /prefix/v1/chat/completions?api-version=2 HTTP/1.1\r\nHost: h:8000\r\n\
+             x-key: k\r\ncontent-type: application/json\r\ncontent-length: 7\r\n"
+        );
+    }
+
+    #[test]
+    fn a_users_host_header_replaces_the_urls() {
+        let client = client("http://10.0.0.1:80", &[("Host", "api.example")]);
+        let head = head(&client, "/v1/x");
+        assert!(head.contains("host: api.example\r\n"), "{head}");
+        assert_eq!(head.matches("ost: ").count(), 1, "one Host header: {head}");
+    }
+
+    #[test]
+    fn a_path_cannot_break_the_request_line() {
+        let client = client("http://h:1", &[]);
+        let head = head(&client, "/v1/a b\r\nX-Evil: 1/é");
+        assert!(
+            head.starts_with("POST /v1/a%20b%0D%0AX-Evil:%201/%C3%A9 HTTP/1.1\r\n"),
+            "{head}"
+        );
+    }
 }

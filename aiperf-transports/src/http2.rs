@@ -18,6 +18,7 @@ use aiperf_core::transport::{
     ResponseSink, Transport, TransportContext, TransportError, TransportMetadata, TransportRequest,
 };
 
+use crate::http_common::HttpTarget;
 use crate::http_exchange::HttpExchange;
 
 aiperf_core::register!(
@@ -49,7 +50,8 @@ impl Http2Transport {
 impl Transport for Http2Transport {
     fn create(ctx: &TransportContext) -> Result<Self, CreateError> {
         let connections = Self::connections_for(ctx.max_in_flight);
-        let exchange = HttpExchange::new(ctx, "http2", connections, |builder| {
+        let target = HttpTarget::new(ctx, "http2")?;
+        let exchange = HttpExchange::for_target(target, connections, |builder| {
             builder.http2_prior_knowledge().http2_adaptive_window(true)
         })?;
         Ok(Self {

@@ -14,7 +14,10 @@ use aiperf_core::registry::CreateError;
 use aiperf_core::transport::{ResponseSink, TransportContext, TransportError, TransportErrorKind};
 use bytes::{Bytes, BytesMut};
 use reqwest::Url;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+    TRANSFER_ENCODING,
+};
 
 /// How much of an error response's body its message keeps.
 pub(crate) const ERROR_BODY_KEPT: usize = 4 * 1024;
@@ -36,7 +39,9 @@ pub(crate) struct HttpTarget {
     /// The base URL without its query and trailing slash: `http://host:8000` or
     /// `http://host/prefix`.
     pub base: String,
-    /// The base URL, parsed (no query, no fragment).
+    /// The base URL, parsed (no query, no fragment): what the `http` transport's own client
+    /// connects to (reqwest takes `base`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub url: Url,
     /// The base URL's query (without `?`), appended to every request's URL.
     pub query: Option<String>,
@@ -93,6 +98,7 @@ impl HttpTarget {
     }
 
     /// Whether the URL is `https://`.
+    #[cfg(feature = "http")]
     pub(crate) fn is_tls(&self) -> bool {
         self.url.scheme() == "https"
     }
@@ -153,6 +159,12 @@ fn default_headers(headers: &[(String, String)]) -> Result<HeaderMap, CreateErro
                  characters and non-ASCII text from it"
             ))
         })?;
+        if header == CONTENT_LENGTH || header == TRANSFER_ENCODING {
+            return Err(CreateError::new(format!(
+                "`{name}` frames each request's body, which aiperf sets itself: remove -H \
+                 '{name}: ...'"
+            )));
+        }
         if header == AUTHORIZATION || header.as_str().contains("key") {
             value.set_sensitive(true);
         }
@@ -387,7 +399,7 @@ mod tests {
     fn https_is_accepted_exactly_when_tls_is_built_in() {
         let result = HttpTarget::new(&context("https://example.com"), "http");
         if cfg!(feature = "tls") {
-            assert!(result.unwrap().is_tls());
+            assert_eq!(result.unwrap().url.scheme(), "https");
         } else {
             let message = result.unwrap_err().message;
             assert!(message.contains("`tls` feature"), "{message}");
@@ -401,6 +413,8 @@ mod tests {
         assert!(create_error(&ctx).contains("`Bad Name` is not a valid HTTP header name"));
         ctx.headers = vec![("X-Ok".into(), "line\nbreak".into())];
         assert!(create_error(&ctx).contains("value of header `X-Ok`"));
+        ctx.headers = vec![("Content-Length".into(), "5".into())];
+        assert!(create_error(&ctx).contains("remove -H 'Content-Length: ...'"));
     }
 
     #[test]

@@ -29,8 +29,7 @@ use aiperf_core::clock::now_ns;
 use aiperf_core::registry::CreateError;
 use aiperf_core::sse::SseParser;
 use aiperf_core::transport::{
-    ResponseSink, TimedChunk, TransportContext, TransportError, TransportErrorKind,
-    TransportRequest,
+    ResponseSink, TimedChunk, TransportError, TransportErrorKind, TransportRequest,
 };
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -62,19 +61,8 @@ pub(crate) struct HttpExchange {
 }
 
 impl HttpExchange {
-    /// Checks the context and builds `clients` clients, each from `configure` applied to a
-    /// builder that already has the run's headers, `TCP_NODELAY` and no proxy. `name` is the
-    /// transport's, for messages.
-    pub(crate) fn new(
-        ctx: &TransportContext,
-        name: &str,
-        clients: usize,
-        configure: impl Fn(ClientBuilder) -> ClientBuilder,
-    ) -> Result<Self, CreateError> {
-        Self::for_target(HttpTarget::new(ctx, name)?, clients, configure)
-    }
-
-    /// [`HttpExchange::new`] for a target already checked.
+    /// Builds `clients` clients for `target`, each from `configure` applied to a builder that
+    /// already has the run's headers, `TCP_NODELAY` and no proxy.
     pub(crate) fn for_target(
         target: HttpTarget,
         clients: usize,
@@ -361,6 +349,7 @@ fn causes(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aiperf_core::transport::TransportContext;
 
     fn context(url: &str) -> TransportContext {
         TransportContext {
@@ -369,8 +358,13 @@ mod tests {
         }
     }
 
+    fn exchange_for(url: &str, clients: usize) -> Result<HttpExchange, CreateError> {
+        let target = HttpTarget::new(&context(url), "http")?;
+        HttpExchange::for_target(target, clients, |builder| builder)
+    }
+
     fn exchange(ctx: &TransportContext) -> Result<HttpExchange, CreateError> {
-        HttpExchange::new(ctx, "http", 1, |builder| builder)
+        exchange_for(ctx.url.as_deref().unwrap_or_default(), 1)
     }
 
     #[test]
@@ -397,7 +391,7 @@ mod tests {
 
     #[test]
     fn requests_take_the_clients_in_turn() {
-        let exchange = HttpExchange::new(&context("http://h:1"), "http2", 3, |b| b).unwrap();
+        let exchange = exchange_for("http://h:1", 3).unwrap();
         assert_eq!(exchange.clients.len(), 3);
         let turns: Vec<usize> = (0..4)
             .map(|_| {
@@ -410,7 +404,7 @@ mod tests {
             })
             .collect();
         assert_eq!(turns, [0, 1, 2, 0]);
-        let at_least_one = HttpExchange::new(&context("http://h:1"), "http", 0, |b| b).unwrap();
+        let at_least_one = exchange_for("http://h:1", 0).unwrap();
         assert_eq!(at_least_one.clients.len(), 1);
     }
 }

@@ -160,7 +160,7 @@ async fn chunked_events_split_anywhere_are_stamped_by_the_read_that_completed_th
     let written = seen.written_ns.lock().unwrap().clone();
     assert!(sink.chunks[0].received_ns >= written[1]);
     assert!(
-        sink.chunks[1].received_ns >= written[2] && sink.chunks[1].received_ns < written[3],
+        sink.chunks[1].received_ns >= written[2],
         "the second event is stamped by the read of its end, not of its start"
     );
     let head = &seen.heads.lock().unwrap()[0];

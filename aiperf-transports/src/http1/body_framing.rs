@@ -106,6 +106,9 @@ impl BodyFraming {
             }
             _ if self.is_done() => Ok(()),
             Self::Length(_) => Err("the connection closed before Content-Length bytes arrived"),
+            Self::Chunked(Chunked::Trailers) => {
+                Err("the connection closed inside the trailers after the last chunk")
+            }
             Self::Chunked(_) => Err("the connection closed before the last chunk"),
         }
     }

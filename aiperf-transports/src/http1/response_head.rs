@@ -7,8 +7,8 @@ use bytes::{Buf, BytesMut};
 use super::body_framing::BodyFraming;
 use crate::http_common;
 
-/// The most headers a response may have.
-const MAX_HEADERS: usize = 64;
+/// The most headers a response may have (hyper's limit too).
+const MAX_HEADERS: usize = 100;
 /// The largest head accepted: a longer one is an error, not a reason to buffer without end.
 pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
 
@@ -60,10 +60,11 @@ impl ResponseHead {
     fn from_parsed(response: &httparse::Response<'_, '_>) -> Result<Self, String> {
         let status = response.code.unwrap_or_default();
         if status == 101 {
-            return Err("a protocol switch (101), which a POST never asked for".to_owned());
+            return Err("a protocol switch (101), which no request asked for".to_owned());
         }
         let mut content_length = None;
         let mut chunked = false;
+        let mut transfer_coded = false;
         let mut event_stream = false;
         let mut close = false;
         let mut keep_alive_asked = false;
@@ -78,6 +79,7 @@ impl ResponseHead {
                 }
                 content_length = Some(length);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                transfer_coded = true;
                 chunked = last_token(value).eq_ignore_ascii_case(b"chunked");
             } else if name.eq_ignore_ascii_case("content-type") {
                 event_stream = http_common::is_event_stream(value);
@@ -91,10 +93,14 @@ impl ResponseHead {
                 retry_after = Some(value.to_vec());
             }
         }
+        // RFC 9112 §6.3: a transfer coding decides over Content-Length; one that does not end
+        // in chunked leaves the connection's end as the only delimiter.
         let framing = if status == 204 || status == 304 {
             BodyFraming::Length(0)
         } else if chunked {
             BodyFraming::chunked()
+        } else if transfer_coded {
+            BodyFraming::UntilClose
         } else if let Some(length) = content_length {
             BodyFraming::Length(length)
         } else {
@@ -102,11 +108,14 @@ impl ResponseHead {
         };
         let version_allows = match response.version {
             Some(1) => !close,
-            _ => keep_alive_asked && !close,
+            _ => keep_alive_asked && !close && !transfer_coded,
         };
+        // Both framings at once may be a smuggling attempt: the body is read, the
+        // connection not trusted again.
+        let ambiguous = transfer_coded && content_length.is_some();
         Ok(Self {
             status,
-            keep_alive: version_allows && framing != BodyFraming::UntilClose,
+            keep_alive: version_allows && !ambiguous && framing != BodyFraming::UntilClose,
             framing,
             event_stream,
             retry_after,
@@ -195,6 +204,20 @@ mod tests {
         let unframed = head("HTTP/1.1 200 OK\r\n\r\n");
         assert_eq!(unframed.framing, BodyFraming::UntilClose);
         assert!(!unframed.keep_alive);
+    }
+
+    #[test]
+    fn transfer_codings_decide_over_content_length() {
+        let both =
+            head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!(both.framing, BodyFraming::chunked());
+        assert!(
+            !both.keep_alive,
+            "a connection with both framings is not reused"
+        );
+        let gzip = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!(gzip.framing, BodyFraming::UntilClose);
+        assert!(!gzip.keep_alive);
     }
 
     #[test]
