@@ -15,9 +15,11 @@
 //! | `in_engine` | [`in_engine::InEngineTransport`] | always | none: no `--url` | HTTP bodies (OpenAI routes) |
 //!
 //! - `http`: HTTP/1.1 with a keep-alive pool sized to the concurrency, server-sent events
-//!   parsed per the WHATWG rules.
-//! - `http2`: the same exchange (shared code) over HTTP/2, many requests multiplexed over a few
-//!   connections.
+//!   parsed per the WHATWG rules. `http://` URLs go over this crate's own lean client (`http1`:
+//!   one socket and one 4 KiB read buffer per connection, each request stamped as its bytes are
+//!   written); `https://` URLs over reqwest.
+//! - `http2`: reqwest over HTTP/2 (the exchange `http` uses for `https://`), many requests
+//!   multiplexed over a few connections.
 //! - `grpc`: tonic calls carrying the endpoint's encoded message to the method its path names,
 //!   unary or as a bidirectional stream, each response message stamped on arrival.
 //! - `in_engine`: the simulated engine inside the process, used when no `--url` is given.

@@ -206,6 +206,11 @@ pub struct Flow {
     pub in_flight_mean: f64,
     /// The most requests in flight at once.
     pub in_flight_peak: usize,
+    /// Milliseconds from the first start until that peak was first reached: how long the
+    /// client took to send its first wave. A closed loop's *in flight* falls short of its
+    /// concurrency by about `fill / 2` over the window, even with no gap between a request's
+    /// end and its successor's start.
+    pub fill_ms: f64,
 }
 
 impl Flow {
@@ -238,6 +243,7 @@ impl Flow {
         };
         let mut in_flight: i64 = 0;
         let mut peak: i64 = 0;
+        let mut peak_at = first_start;
         let mut area = 0.0;
         let mut previous = window_start;
         for (at, change) in events {
@@ -245,7 +251,10 @@ impl Flow {
             area += in_flight as f64 * clamped.saturating_sub(previous) as f64;
             previous = clamped;
             in_flight += change;
-            peak = peak.max(in_flight);
+            if in_flight > peak {
+                peak = in_flight;
+                peak_at = at;
+            }
         }
         let window = window_end.saturating_sub(window_start) as f64;
         Some(Self {
@@ -260,6 +269,7 @@ impl Flow {
                 peak as f64
             },
             in_flight_peak: usize::try_from(peak).unwrap_or(0),
+            fill_ms: peak_at.saturating_sub(first_start) as f64 / 1e6,
         })
     }
 }
@@ -304,6 +314,19 @@ mod tests {
         assert!((flow.duration_s - 0.030).abs() < 1e-9);
         assert!((flow.requests_per_s - 5.0 / 0.030).abs() < 1e-6);
         assert!((flow.responses_per_s - 5.0 * 64.0 / 0.030).abs() < 1e-3);
+        assert_eq!(flow.fill_ms, 0.0, "both started at once");
+    }
+
+    #[test]
+    fn the_fill_time_is_how_long_the_first_wave_took_to_start() {
+        let records = [
+            record("a1", 0, 10),
+            record("b1", 4, 14),
+            record("a2", 10, 20),
+        ];
+        let flow = Flow::of(&records).unwrap();
+        assert_eq!(flow.in_flight_peak, 2);
+        assert!((flow.fill_ms - 4.0).abs() < 1e-9, "{flow:?}");
     }
 
     #[test]
