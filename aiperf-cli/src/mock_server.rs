@@ -143,7 +143,7 @@ async fn serve(
         format!("cannot listen on {host}:{port}: pick another --port (0 takes any free one)")
     })?;
     // Accepted connections inherit it: see `arrival` (without it, arrivals are handler stamps).
-    arrival::enable_receive_stamps(&listener);
+    aiperf_transports::receive_stamps::enable(&listener);
     #[cfg(feature = "grpc")]
     let grpc_listener = match grpc_port {
         Some(port) => Some(grpc::bind(host, port).await?),

@@ -35,6 +35,17 @@ pub fn to_unix_ns(ns: u64) -> u64 {
     anchor().unix_ns + ns
 }
 
+/// Converts a Unix-epoch time taken by someone else (the kernel's receive stamp of a packet)
+/// to a [`now_ns`] reading, through the offset between the two clocks as it is now (so that a
+/// wall-clock step since start-up does not shift it); never later than now.
+pub fn from_unix_ns(unix_ns: u64) -> u64 {
+    let now = now_ns();
+    let unix_now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64);
+    now.saturating_sub(unix_now.saturating_sub(unix_ns))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +64,21 @@ mod tests {
             .as_nanos() as u64;
         assert!(system.abs_diff(unix) < 5_000_000_000);
         assert!(instant_at(b) <= Instant::now());
+    }
+
+    #[test]
+    fn unix_times_convert_back_to_readings_of_this_clock() {
+        let reading = now_ns();
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        let back = from_unix_ns(unix - 3_000_000);
+        assert!(back <= now_ns());
+        assert!(
+            back.abs_diff(reading.saturating_sub(3_000_000)) < 1_000_000,
+            "{back} vs {reading}"
+        );
+        assert!(from_unix_ns(u64::MAX) <= now_ns(), "never later than now");
     }
 }

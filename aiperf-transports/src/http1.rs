@@ -5,9 +5,11 @@
 //! In the data flow of DESIGN.md §4 the `http` transport's `send` lands in
 //! [`Http1Client::send`]: it takes an idle kept-alive connection (or opens one), stamps
 //! [`ResponseSink::sent_ns`] just before the request is written (before the connect, for a new
-//! connection), writes the head and the payload in one vectored write, stamps `ack_ns` when the
-//! response head has arrived, then stamps every read of the body with
-//! [`aiperf_core::clock::now_ns`] before anything parses it. The body's framing
+//! connection), writes the head and the payload in one vectored write, stamps `ack_ns` with the
+//! arrival of the read that completed the response head, then stamps every read of the body
+//! before anything parses it. Arrivals are the kernel's receive stamps of the bytes
+//! ([`crate::receive_stamps`], Linux), so a client busy elsewhere when a token comes in still
+//! times it when it came; without them, [`aiperf_core::clock::now_ns`] as the read returns. The body's framing
 //! (`Content-Length`, chunked, or the connection's end: `body_framing`) is taken off as
 //! zero-copy slices of the connection's read buffer; an event stream's slices go through
 //! [`aiperf_core::sse::SseParser`] and each event is one [`TimedChunk`]; any other body is one
@@ -41,7 +43,7 @@ use aiperf_core::transport::{
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use self::body_framing::BodyFraming;
@@ -49,6 +51,7 @@ use self::response_head::ResponseHead;
 use crate::http_common::{
     self, ERROR_BODY_KEPT, ERROR_BODY_READ, EventStore, HttpTarget, PROBE_PATH, PROBE_TIMEOUT,
 };
+use crate::receive_stamps;
 
 /// The read buffer a connection starts with, and the room it makes before each read: a head
 /// and a few events. Larger responses grow it; [`BytesMut::reserve`] reuses it in place once
@@ -85,6 +88,8 @@ struct Connection {
     /// For a connection opened for the request about to use it: when the opening began, which
     /// is then when that request went to the server.
     opened_ns: Option<u64>,
+    /// Whether the kernel stamps this socket's reads with their bytes' arrival.
+    stamped: bool,
 }
 
 /// How an exchange on one connection ended, when it did not end with a response.
@@ -336,10 +341,12 @@ impl Http1Client {
             .await
             .map_err(unreachable)?;
         stream.set_nodelay(true).map_err(unreachable)?;
+        let stamped = receive_stamps::enable(&stream);
         Ok(Connection {
             stream,
             read: BytesMut::with_capacity(READ_BUFFER),
             opened_ns: Some(opened_ns),
+            stamped,
         })
     }
 }
@@ -382,12 +389,14 @@ impl Connection {
                 }
             }
             let cause = match self.fill().await {
-                Ok(0) if head_read_ns.is_none() => {
+                Ok((0, _)) if head_read_ns.is_none() => {
                     "the server closed the connection before a response arrived".to_owned()
                 }
-                Ok(0) => "the server closed the connection inside the response head".to_owned(),
-                Ok(_) => {
-                    head_read_ns = Some(now_ns());
+                Ok((0, _)) => {
+                    "the server closed the connection inside the response head".to_owned()
+                }
+                Ok((_, received_ns)) => {
+                    head_read_ns = Some(received_ns);
                     continue;
                 }
                 Err(error) => {
@@ -431,12 +440,34 @@ impl Connection {
         })
     }
 
-    /// Reads from the socket into the read buffer, making room first; `Ok(0)` at its end.
-    async fn fill(&mut self) -> std::io::Result<usize> {
+    /// Reads from the socket into the read buffer, making room first: how many bytes came
+    /// (0 at the connection's end) and when they arrived, by the kernel's stamp
+    /// ([`receive_stamps`]) or, without one, as the read returned.
+    async fn fill(&mut self) -> std::io::Result<(usize, u64)> {
         if self.read.capacity() - self.read.len() < MIN_READ_ROOM {
             self.read.reserve(READ_BUFFER);
         }
-        self.stream.read_buf(&mut self.read).await
+        if !self.stamped {
+            let read = self.stream.read_buf(&mut self.read).await?;
+            return Ok((read, now_ns()));
+        }
+        loop {
+            self.stream.readable().await?;
+            let (stream, buffer) = (&self.stream, &mut self.read);
+            let filled = buffer.len();
+            // recvmsg writes into initialized bytes only: zero the free room (a few KiB).
+            buffer.resize(buffer.capacity(), 0);
+            let received = stream.try_io(Interest::READABLE, || {
+                receive_stamps::receive(stream, &mut buffer[filled..])
+            });
+            let read = received.as_ref().map_or(0, |&(read, _)| read);
+            buffer.truncate(filled + read);
+            match received {
+                Ok((read, stamp)) => return Ok((read, stamp.unwrap_or_else(now_ns))),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
     }
 }
 
@@ -447,8 +478,8 @@ struct Body<'a> {
 }
 
 impl Body<'_> {
-    /// The next piece of the body: `Ok(Some((piece, received_ns)))`, stamped when the read
-    /// that brought it returned (`None` for bytes read before), or `Ok(None)` at its end.
+    /// The next piece of the body: `Ok(Some((piece, received_ns)))`, stamped with the arrival
+    /// of the read that brought it (`None` for bytes read before), or `Ok(None)` at its end.
     async fn next_piece(&mut self) -> Result<Option<(Bytes, Option<u64>)>, String> {
         let mut received_ns = None;
         loop {
@@ -458,14 +489,12 @@ impl Body<'_> {
             if self.framing.is_done() {
                 return Ok(None);
             }
-            let read = self.connection.fill().await;
-            received_ns = Some(now_ns());
-            match read {
-                Ok(0) => {
+            match self.connection.fill().await {
+                Ok((0, _)) => {
                     self.framing.end_of_input()?;
                     return Ok(None);
                 }
-                Ok(_) => {}
+                Ok((_, read_ns)) => received_ns = Some(read_ns),
                 Err(error) => return Err(error.to_string()),
             }
         }

@@ -40,3 +40,4 @@ mod http_common;
 #[cfg(any(feature = "http", feature = "http2"))]
 mod http_exchange;
 pub mod in_engine;
+pub mod receive_stamps;

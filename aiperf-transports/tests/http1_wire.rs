@@ -325,3 +325,60 @@ async fn a_request_starts_when_its_bytes_are_written_not_when_it_was_handed_over
         "the second reused the first's"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "current_thread")]
+async fn an_event_read_late_keeps_the_time_it_arrived() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    // A server on a thread of its own, so that it writes while the client's only thread is
+    // blocked: one answer to warm the connection (and the kernel's stamps) up, then a stream
+    // whose event comes while the client is busy.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let written = Arc::new(AtomicBool::new(false));
+    let written_ns = Arc::new(AtomicU64::new(0));
+    let (flag, stamp) = (Arc::clone(&written), Arc::clone(&written_ns));
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        // Each write leaves at once, not held for the client's (delayed) ACK of the last.
+        stream.set_nodelay(true).unwrap();
+        let mut request = [0; 4096];
+        let _ = stream.read(&mut request).unwrap();
+        stream.write_all(SMALL).unwrap();
+        let _ = stream.read(&mut request).unwrap();
+        let head =
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 9\r\n\r\n";
+        stream.write_all(head).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        stamp.store(now_ns(), Ordering::SeqCst);
+        stream.write_all(b"data: 1\n\n").unwrap();
+        flag.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let transport: Arc<dyn Transport> = transport(addr, 1).into();
+    send(&*transport, false).await.1.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let streaming = tokio::spawn({
+        let transport = Arc::clone(&transport);
+        async move { send(&*transport, true).await }
+    });
+    // Block the client's one thread as soon as the event is on its way.
+    while !written.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    std::thread::sleep(Duration::from_millis(60));
+    let read_after = now_ns();
+    let (sink, result) = streaming.await.unwrap();
+    result.unwrap();
+    let received_ns = sink.chunks[0].received_ns;
+    let written_ns = written_ns.load(Ordering::SeqCst);
+    assert!(
+        received_ns >= written_ns && received_ns - written_ns < 20_000_000,
+        "stamped {:.1} ms after the write, though read {:.1} ms after it",
+        (received_ns as f64 - written_ns as f64) / 1e6,
+        (read_after - written_ns) as f64 / 1e6
+    );
+}

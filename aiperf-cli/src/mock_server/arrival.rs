@@ -5,12 +5,12 @@
 //! of a closed loop at concurrency 512), the last of them wait in the socket buffers for
 //! milliseconds before hyper reads them. That wait is the server's (a real server queues the
 //! same way, and its users see it), yet a stamp taken in the request handler would leave it
-//! out of the truth and count it as the client's error. So each connection's socket asks the
-//! kernel for receive timestamps (`SO_TIMESTAMPNS`, Linux), [`StampedStream`] reads with
-//! `recvmsg` and keeps the stamp of the latest read, and the handler takes it as the
-//! request's arrival: hyper reads a request and calls the handler in one go, so the latest
-//! read is the one that completed the request. Elsewhere (or if the option is refused) the
-//! stamp is absent and the handler's own clock reading stands.
+//! out of the truth and count it as the client's error. So the listening socket asks the
+//! kernel for receive timestamps ([`aiperf_transports::receive_stamps`], Linux),
+//! [`StampedStream`] reads with them and keeps the stamp of the latest read, and the handler
+//! takes it as the request's arrival: hyper reads a request and calls the handler in one go, so
+//! the latest read is the one that completed the request. Elsewhere (or if the option is
+//! refused) the stamp is absent and the handler's own clock reading stands.
 
 use std::io;
 use std::pin::Pin;
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use aiperf_core::clock;
+use aiperf_transports::receive_stamps;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -56,7 +57,7 @@ impl StampedStream {
     /// requests' handler reads the stamps from.
     pub(crate) fn new(stream: TcpStream) -> (Self, ReceivedAt) {
         let received_at = ReceivedAt::default();
-        let stamped = enable_receive_stamps(&stream);
+        let stamped = receive_stamps::enable(&stream);
         let stamped_stream = Self {
             stream,
             received_at: received_at.clone(),
@@ -81,11 +82,11 @@ impl AsyncRead for StampedStream {
             let unfilled = buf.initialize_unfilled();
             let stream = &this.stream;
             match stream.try_io(tokio::io::Interest::READABLE, || {
-                receive_stamped(stream, unfilled)
+                receive_stamps::receive(stream, unfilled)
             }) {
-                Ok((read, received_unix_ns)) => {
-                    if let Some(unix_ns) = received_unix_ns {
-                        this.received_at.set(unix_to_clock_ns(unix_ns));
+                Ok((read, received_ns)) => {
+                    if let Some(received_ns) = received_ns {
+                        this.received_at.set(received_ns);
                     }
                     buf.advance(read);
                     return Poll::Ready(Ok(()));
@@ -127,68 +128,6 @@ impl AsyncWrite for StampedStream {
     }
 }
 
-/// A Unix-epoch time from the kernel converted to [`clock::now_ns`] units, through the current
-/// offset between the two clocks (read now, so that wall-clock adjustments since start-up do
-/// not shift it).
-fn unix_to_clock_ns(unix_ns: u64) -> u64 {
-    let now = clock::now_ns();
-    let unix_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos() as u64);
-    now.saturating_sub(unix_now.saturating_sub(unix_ns))
-}
-
-/// Asks the kernel to stamp the reads of `socket` (on a listening socket: of every connection
-/// it accepts). Linux turns the stamps on for its whole network stack from a work queue, a
-/// moment after the first socket asks: asking on the listener at start-up has them on before
-/// the first request.
-#[cfg(target_os = "linux")]
-pub(crate) fn enable_receive_stamps(socket: &impl std::os::fd::AsFd) -> bool {
-    use nix::sys::socket::{setsockopt, sockopt};
-    setsockopt(socket, sockopt::ReceiveTimestampns, &true).is_ok()
-}
-
-/// Receive stamps are Linux's: elsewhere the handler's clock reading stands.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn enable_receive_stamps<S>(_socket: &S) -> bool {
-    false
-}
-
-/// One `recvmsg` into `buf`: the bytes read and, when the kernel attached one, their receive
-/// time (Unix ns).
-#[cfg(target_os = "linux")]
-fn receive_stamped(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
-    use std::os::fd::AsRawFd;
-
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-
-    let mut space = nix::cmsg_space!(nix::sys::time::TimeSpec);
-    let mut iov = [io::IoSliceMut::new(buf)];
-    let message = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .map_err(io::Error::from)?;
-    let mut received = None;
-    for control in message.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::ScmTimestampns(time) = control {
-            let (seconds, nanos) = (time.tv_sec(), time.tv_nsec());
-            received = u64::try_from(seconds)
-                .ok()
-                .zip(u64::try_from(nanos).ok())
-                .map(|(seconds, nanos)| seconds * 1_000_000_000 + nanos);
-        }
-    }
-    Ok((message.bytes, received))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn receive_stamped(_stream: &TcpStream, _buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
-    unreachable!("reads are stamped on Linux only")
-}
-
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -198,6 +137,7 @@ mod tests {
     #[tokio::test]
     async fn reads_carry_the_time_the_bytes_arrived_not_the_time_they_were_read() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        receive_stamps::enable(&listener);
         let mut client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
