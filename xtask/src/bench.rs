@@ -301,7 +301,11 @@ impl Bench {
         let server = MockServer::start(&self.mock_binary, &self.pinning, engine, &dir, true)?;
         let load = Load::new(true, concurrency, requests, engine);
         let server_cpu = server.cpu_seconds()?;
+        let retransmits = process::tcp_retransmits();
         let measured = self.run_profile(&server.url, &dir, &load)?;
+        let retransmits = process::tcp_retransmits()
+            .zip(retransmits)
+            .map(|(after, before)| after.saturating_sub(before));
         let server_cpu = server.cpu_seconds()? - server_cpu;
         let truth_log = server
             .stop()?
@@ -325,6 +329,7 @@ impl Bench {
             ideal_requests_per_s: concurrency as f64 / engine.ideal_latency_s(),
             mock_cpu_share: share(server_cpu, flow.duration_s),
             client: self.cost(&measured, server_cpu),
+            tcp_retransmits: retransmits,
             flow,
             error,
         };

@@ -151,6 +151,20 @@ pub fn cores_busy_seconds() -> Vec<f64> {
     cores
 }
 
+/// TCP segments retransmitted by the whole host since boot (`RetransSegs` of `/proc/net/snmp`).
+/// On loopback nothing is lost: a retransmission is a loss probe fired because an ACK came late,
+/// the sign that the pair (most often the mock's core, which also runs the kernel's delivery of
+/// its writes) fell behind.
+pub fn tcp_retransmits() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut tcp = text.lines().filter(|line| line.starts_with("Tcp:"));
+    let (names, values) = (tcp.next()?, tcp.next()?);
+    let column = names
+        .split_whitespace()
+        .position(|name| name == "RetransSegs")?;
+    values.split_whitespace().nth(column)?.parse().ok()
+}
+
 /// CPU time of a running process at one moment.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuSample {
@@ -280,6 +294,13 @@ mod tests {
         command.arg("30");
         let error = run_measured(command, Duration::from_millis(100), "sleep").unwrap_err();
         assert!(error.to_string().contains("did not finish"), "{error}");
+    }
+
+    #[test]
+    fn tcp_retransmits_are_read_from_the_hosts_counters() {
+        if std::path::Path::new("/proc/net/snmp").exists() {
+            assert!(tcp_retransmits().is_some());
+        }
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub struct AccuracyRun {
     pub client: ClientCost,
     /// The mock server's CPU share of its core during the benchmark span.
     pub mock_cpu_share: f64,
+    /// TCP segments the host retransmitted during the run ([`super::process::tcp_retransmits`]):
+    /// loss probes after late ACKs, when the pair fell behind. `None` without `/proc/net/snmp`.
+    pub tcp_retransmits: Option<u64>,
 }
 
 /// One capacity run: TTFT 0, ITL 0, 16 tokens.
@@ -343,6 +346,7 @@ impl Report {
                 "RSS MiB",
                 "mock CPU",
                 "others",
+                "retrans",
             ]);
             for run in &self.accuracy {
                 let ttft = run.error.ttft_ms;
@@ -364,6 +368,8 @@ impl Report {
                     opt(run.client.peak_rss_mib, 1),
                     percent(run.mock_cpu_share),
                     others(run.client.others),
+                    run.tcp_retransmits
+                        .map_or("-".into(), |count| count.to_string()),
                 ]);
             }
             out.push_str(&table.render());
