@@ -59,15 +59,6 @@ use crate::receive_stamps;
 pub(crate) const READ_BUFFER: usize = 4 * 1024;
 /// The least free room worth a read; below it the buffer is reserved again first.
 const MIN_READ_ROOM: usize = 1024;
-
-thread_local! {
-    /// Where a stamped read lands before it is appended to its connection's buffer: `recvmsg`
-    /// writes only into initialized memory, and zeroing the buffer's free room before every
-    /// read cost more than copying the few hundred bytes a read brings. One per thread,
-    /// zeroed once.
-    static RECEIVED: std::cell::RefCell<Box<[u8]>> =
-        std::cell::RefCell::new(vec![0; 4 * READ_BUFFER].into_boxed_slice());
-}
 /// How many connections [`Http1Client::open_connections`] opens at once: enough to be quick,
 /// few enough that a server's listen backlog does not overflow.
 const OPENING_AT_ONCE: usize = 256;
@@ -463,11 +454,10 @@ impl Connection {
         loop {
             self.stream.readable().await?;
             let stream = &self.stream;
+            let buffer = &mut self.read;
             let received = stream.try_io(Interest::READABLE, || {
-                RECEIVED.with_borrow_mut(|scratch| {
-                    let (read, stamp) = receive_stamps::receive(stream, scratch)?;
-                    self.read.extend_from_slice(&scratch[..read]);
-                    Ok((read, stamp))
+                receive_stamps::receive_with(stream, usize::MAX, |bytes| {
+                    buffer.extend_from_slice(bytes);
                 })
             });
             match received {

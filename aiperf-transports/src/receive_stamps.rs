@@ -6,8 +6,8 @@
 //! reads, at 2048 streams and a record processor sharing the core, ran tens of milliseconds
 //! late). The kernel stamps each packet as it arrives (on loopback, as the server writes it),
 //! and `recvmsg` hands that stamp over with the bytes: for a read that gathers several packets,
-//! the last one's. [`receive`] returns it as a [`aiperf_core::clock::now_ns`] reading, never
-//! later than the moment of the read.
+//! the last one's. [`receive_with`] returns it as a [`aiperf_core::clock::now_ns`] reading,
+//! never later than the moment of the read.
 //!
 //! The mock server uses the same stamps for its requests' arrival (its truth log). On other
 //! systems, or when the kernel refuses the option, [`enable`] says so and the callers stamp
@@ -33,11 +33,37 @@ pub fn enable<S>(_socket: &S) -> bool {
     false
 }
 
-/// One non-blocking `recvmsg` from `stream` into `buf`: how many bytes were read and, when the
-/// kernel attached one, their receive time as a [`aiperf_core::clock::now_ns`] reading.
-/// `WouldBlock` when nothing is there (call it through [`TcpStream::try_io`]).
+/// The largest read [`receive_with`] makes.
+pub const MAX_READ: usize = 16 * 1024;
+
+thread_local! {
+    /// Where reads land before they are handed on: `recvmsg` writes only into initialized
+    /// memory, and zeroing a caller's free buffer room before every read cost more than
+    /// copying the few hundred bytes a read brings. One per thread, zeroed once.
+    static LANDING: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; MAX_READ].into_boxed_slice());
+}
+
+/// One non-blocking read of up to `max` bytes (and [`MAX_READ`]) from `stream`, handed to
+/// `take`: how many bytes were read and, when the kernel attached one, their receive time as a
+/// [`aiperf_core::clock::now_ns`] reading. `WouldBlock` when nothing is there (call it through
+/// [`TcpStream::try_io`]).
+pub fn receive_with(
+    stream: &TcpStream,
+    max: usize,
+    take: impl FnOnce(&[u8]),
+) -> io::Result<(usize, Option<u64>)> {
+    LANDING.with_borrow_mut(|landing| {
+        let room = max.min(landing.len());
+        let (read, stamp) = receive(stream, &mut landing[..room])?;
+        take(&landing[..read]);
+        Ok((read, stamp))
+    })
+}
+
+/// One non-blocking `recvmsg` from `stream` into `buf`, with its receive stamp.
 #[cfg(target_os = "linux")]
-pub fn receive(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+fn receive(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
     use std::os::fd::AsRawFd;
 
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
@@ -67,7 +93,7 @@ pub fn receive(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<
 
 /// Without receive stamps, a plain read.
 #[cfg(not(target_os = "linux"))]
-pub fn receive(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+fn receive(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
     stream.try_read(buf).map(|read| (read, None))
 }
 
@@ -97,12 +123,18 @@ mod tests {
         // The bytes wait in the socket while the reader is busy elsewhere.
         tokio::time::sleep(Duration::from_millis(50)).await;
         server.readable().await.unwrap();
-        let mut buf = [0; 16];
+        let mut got = Vec::new();
         let (read, stamp) = server
-            .try_io(tokio::io::Interest::READABLE, || receive(&server, &mut buf))
+            .try_io(tokio::io::Interest::READABLE, || {
+                receive_with(&server, 4, |bytes| got.extend_from_slice(bytes))
+            })
             .unwrap();
         let handled = now_ns();
-        assert_eq!(&buf[..read], b"request");
+        assert_eq!(
+            (read, &got[..]),
+            (4, &b"requ"[..]),
+            "at most the room asked for"
+        );
         let arrived = stamp.expect("a stamp, inherited from the listener");
         assert!(arrived + 1_000_000 >= sent, "{arrived} vs sent {sent}");
         assert!(

@@ -79,16 +79,15 @@ impl AsyncRead for StampedStream {
         }
         loop {
             std::task::ready!(this.stream.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
             let stream = &this.stream;
+            let room = buf.remaining();
             match stream.try_io(tokio::io::Interest::READABLE, || {
-                receive_stamps::receive(stream, unfilled)
+                receive_stamps::receive_with(stream, room, |bytes| buf.put_slice(bytes))
             }) {
-                Ok((read, received_ns)) => {
+                Ok((_read, received_ns)) => {
                     if let Some(received_ns) = received_ns {
                         this.received_at.set(received_ns);
                     }
-                    buf.advance(read);
                     return Poll::Ready(Ok(()));
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}

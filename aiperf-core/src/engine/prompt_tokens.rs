@@ -14,15 +14,86 @@
 //!   test); each newline run's count is taken from the tokenizer once.
 //!
 //! Any other text goes to the tokenizer. A test checks random vocabulary texts against it.
+//!
+//! Even that walk (a hash lookup per word) was a quarter of the mock server's time under a
+//! non-streaming load of 550-token prompts, while benchmarks send the same few prompts over
+//! and over. So counts are also kept in a small cache ([`RecentCounts`]), keyed by the whole
+//! text (compared in full on a hit: a count is never taken from another text).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::tokenizer::Tokenizer;
 use crate::vocabulary::WORDS;
 
 /// The tokens of `text` under the builtin tokenizer.
 pub(crate) fn count(text: &str) -> u64 {
+    static RECENT: RecentCounts = RecentCounts::new();
+    if text.len() < RecentCounts::MIN_TEXT {
+        return count_uncached(text);
+    }
+    RECENT.count(text, count_uncached)
+}
+
+fn count_uncached(text: &str) -> u64 {
     count_vocabulary_text(text.as_bytes()).unwrap_or_else(|| Tokenizer::builtin().count(text))
+}
+
+/// The counts of recently seen texts: a direct-mapped cache of [`RecentCounts::SLOTS`]
+/// entries, each a text and its count, placed by a hash of the text. A hit costs the hash and
+/// one comparison of the whole text; a miss counts and takes the slot.
+struct RecentCounts {
+    slots: Mutex<Vec<Option<Counted>>>,
+}
+
+/// A text and its token count.
+type Counted = (Box<str>, u64);
+
+impl RecentCounts {
+    /// Entries kept: more than the distinct prompts of a typical benchmark dataset.
+    const SLOTS: usize = 1024;
+    /// Texts shorter than this are counted directly: hashing them saves nothing.
+    const MIN_TEXT: usize = 256;
+
+    const fn new() -> Self {
+        Self {
+            slots: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The count of `text`, from the cache or from `count` (then cached).
+    fn count(&self, text: &str, count: impl FnOnce(&str) -> u64) -> u64 {
+        let slot = (hash(text.as_bytes()) as usize) & (Self::SLOTS - 1);
+        {
+            let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(Some((kept, tokens))) = slots.get(slot)
+                && **kept == *text
+            {
+                return *tokens;
+            }
+        }
+        let tokens = count(text);
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.is_empty() {
+            slots.resize(Self::SLOTS, None);
+        }
+        slots[slot] = Some((text.into(), tokens));
+        tokens
+    }
+}
+
+/// A fast, non-cryptographic hash of `bytes` (eight at a time), to place a text in the cache.
+fn hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut words = bytes.chunks_exact(8);
+    let mut state = bytes.len() as u64;
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        state = (state.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    let mut last = [0; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    state = (state.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    state ^ (state >> 29)
 }
 
 /// Longest newline run handled without the tokenizer.
@@ -185,5 +256,31 @@ mod tests {
             assert_eq!(count(text), Tokenizer::builtin().count(text), "{text:?}");
         }
         assert_eq!(count_vocabulary_text(b""), Some(0));
+    }
+
+    #[test]
+    fn cached_counts_belong_to_their_own_text() {
+        let cache = RecentCounts::new();
+        let words: Vec<String> = (0..3000)
+            .map(|i| " the of and".repeat(1 + i % 40) + &" to".repeat(i / 40))
+            .collect();
+        let mut counted = 0;
+        for _ in 0..2 {
+            for text in &words {
+                let tokens = cache.count(text, |text| {
+                    counted += 1;
+                    count_uncached(text)
+                });
+                assert_eq!(tokens, count_uncached(text), "{text:?}");
+            }
+        }
+        // 3,000 texts share 1,024 slots: the second pass hits where a text kept its slot.
+        assert!(
+            counted < 2 * words.len(),
+            "the cache answered some: {counted}"
+        );
+        let text = &words[7];
+        let tokens = cache.count(text, count_uncached);
+        assert_eq!(cache.count(text, |_| unreachable!("just cached")), tokens);
     }
 }
