@@ -273,6 +273,18 @@ impl Report {
                 targets.push(Target::new(what, worst, 0.1, true, "CPU-s"));
             }
         }
+        // Issue 7's third item: the mock must be fast enough to measure us. oha is the
+        // fastest client here, so its best non-streaming rate is the mock's floor.
+        let mock_floor = self
+            .capacity
+            .iter()
+            .filter(|r| r.tool == "oha" && !r.streaming)
+            .map(|r| r.requests_per_s)
+            .reduce(f64::max);
+        if let Some(rate) = mock_floor {
+            let what = "mock server, non-streaming under oha (best)".to_owned();
+            targets.push(Target::new(what, rate, 50_000.0, false, "requests/s"));
+        }
         for run in &self.memory {
             let limit = if run.concurrency >= 10_000 {
                 200.0
