@@ -43,7 +43,7 @@ use aiperf_core::transport::{
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use self::body_framing::BodyFraming;
@@ -453,12 +453,9 @@ impl Connection {
         }
         loop {
             self.stream.readable().await?;
-            let stream = &self.stream;
             let buffer = &mut self.read;
-            let received = stream.try_io(Interest::READABLE, || {
-                receive_stamps::receive_with(stream, usize::MAX, |bytes| {
-                    buffer.extend_from_slice(bytes);
-                })
+            let received = receive_stamps::try_receive_with(&self.stream, usize::MAX, |bytes| {
+                buffer.extend_from_slice(bytes);
             });
             match received {
                 Ok((read, stamp)) => return Ok((read, stamp.unwrap_or_else(now_ns))),

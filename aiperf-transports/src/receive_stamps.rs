@@ -61,6 +61,33 @@ pub fn receive_with(
     })
 }
 
+/// Runs a [`receive_with`] read inside `stream`'s [`TcpStream::try_io`], the way tokio's own
+/// reads go: a read that did not fill its room emptied the socket, so the socket's readiness
+/// is cleared (tokio clears only the readiness it saw before the read, never a newer event),
+/// and the next read waits for the next packet instead of making a syscall that would find
+/// nothing. Returns what the read returned, or `WouldBlock` when there was nothing to read.
+pub fn try_receive_with(
+    stream: &TcpStream,
+    max: usize,
+    take: impl FnOnce(&[u8]),
+) -> io::Result<(usize, Option<u64>)> {
+    let room = max.min(MAX_READ);
+    let mut received = None;
+    let result = stream.try_io(tokio::io::Interest::READABLE, || {
+        let (read, stamp) = receive_with(stream, room, take)?;
+        received = Some((read, stamp));
+        if read > 0 && read < room {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(())
+    });
+    match (received, result) {
+        (Some(received), _) => Ok(received),
+        (None, Err(error)) => Err(error),
+        (None, Ok(())) => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
 /// One non-blocking `recvmsg` from `stream` into `buf`, with its receive stamp.
 #[cfg(target_os = "linux")]
 fn receive(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {

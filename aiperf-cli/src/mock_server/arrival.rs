@@ -74,15 +74,14 @@ impl AsyncRead for StampedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.stamped {
+        if !this.stamped || buf.remaining() == 0 {
             return Pin::new(&mut this.stream).poll_read(cx, buf);
         }
         loop {
             std::task::ready!(this.stream.poll_read_ready(cx))?;
-            let stream = &this.stream;
             let room = buf.remaining();
-            match stream.try_io(tokio::io::Interest::READABLE, || {
-                receive_stamps::receive_with(stream, room, |bytes| buf.put_slice(bytes))
+            match receive_stamps::try_receive_with(&this.stream, room, |bytes| {
+                buf.put_slice(bytes);
             }) {
                 Ok((_read, received_ns)) => {
                     if let Some(received_ns) = received_ns {
