@@ -275,6 +275,31 @@ async fn a_new_connection_closed_before_answering_is_an_error_not_a_retry() {
 }
 
 #[tokio::test]
+async fn an_ipv6_url_connects_and_names_its_host_in_brackets() {
+    let Ok(listener) = TcpListener::bind("[::1]:0").await else {
+        eprintln!("no IPv6 loopback here: nothing to check");
+        return;
+    };
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let server = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        read_request(&mut stream, &server).await;
+        write(&mut stream, &server, SMALL).await;
+    });
+    let transport = transport(addr, 1);
+    let (sink, result) = send(&*transport, false).await;
+    result.unwrap();
+    assert_eq!(sink.chunks[0].data, "{}");
+    let head = &seen.heads.lock().unwrap()[0];
+    assert!(
+        head.contains(&format!("Host: [::1]:{}\r\n", addr.port())),
+        "{head}"
+    );
+}
+
+#[tokio::test]
 async fn a_malformed_head_is_a_protocol_error_that_names_it() {
     let (addr, _seen) = start(|_, mut stream, seen| {
         Box::pin(async move {
