@@ -39,10 +39,12 @@ pub fn to_unix_ns(ns: u64) -> u64 {
 /// to a [`now_ns`] reading, through the offset between the two clocks as it is now (so that a
 /// wall-clock step since start-up does not shift it); never later than now.
 pub fn from_unix_ns(unix_ns: u64) -> u64 {
-    let now = now_ns();
+    // Wall clock first: a pause between the two readings then makes the result later, which
+    // the clamp to now bounds, never earlier than the event.
     let unix_now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as u64);
+    let now = now_ns();
     now.saturating_sub(unix_now.saturating_sub(unix_ns))
 }
 

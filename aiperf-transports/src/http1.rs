@@ -9,9 +9,9 @@
 //! arrival of the read that completed the response head, then stamps every read of the body
 //! before anything parses it. Arrivals are the kernel's receive stamps of the bytes
 //! ([`crate::receive_stamps`], Linux), so a client busy elsewhere when a token comes in still
-//! times it when it came; without them, [`aiperf_core::clock::now_ns`] as the read returns. The body's framing
-//! (`Content-Length`, chunked, or the connection's end: `body_framing`) is taken off as
-//! zero-copy slices of the connection's read buffer; an event stream's slices go through
+//! times it when it came; without them, [`aiperf_core::clock::now_ns`] as the read returns.
+//! The body's framing (`Content-Length`, chunked, or the connection's end: `body_framing`) is
+//! taken off as zero-copy slices of the connection's read buffer; an event stream's slices go through
 //! [`aiperf_core::sse::SseParser`] and each event is one [`TimedChunk`]; any other body is one
 //! chunk stamped at its last bytes.
 //!
@@ -90,6 +90,8 @@ struct Connection {
     opened_ns: Option<u64>,
     /// Whether the kernel stamps this socket's reads with their bytes' arrival.
     stamped: bool,
+    /// When the request being answered was sent: no read is stamped before it.
+    sent_ns: u64,
 }
 
 /// How an exchange on one connection ended, when it did not end with a response.
@@ -295,7 +297,10 @@ impl Http1Client {
 
     /// An idle connection that is still open, if the pool has one. A connection the server
     /// closed while it was idle (a keep-alive timeout) shows it by being readable (its end,
-    /// or bytes nobody asked for): it is dropped before any request is written to it.
+    /// or bytes nobody asked for): it is dropped before any request is written to it. The
+    /// check goes by what the runtime has seen of the socket, so a close that arrived in the
+    /// last moment before the write can still slip through (the request then fails as
+    /// "closed before a response arrived", as with any HTTP/1.1 client).
     fn checkout(&self) -> Result<Connection, ()> {
         loop {
             let connection = self
@@ -347,6 +352,7 @@ impl Http1Client {
             read: BytesMut::with_capacity(READ_BUFFER),
             opened_ns: Some(opened_ns),
             stamped,
+            sent_ns: opened_ns,
         })
     }
 }
@@ -366,7 +372,8 @@ impl Connection {
         sink: &mut ResponseSink,
     ) -> Result<Answer, Failure> {
         let fresh = self.opened_ns.is_some();
-        sink.sent_ns = Some(self.opened_ns.take().unwrap_or_else(now_ns));
+        self.sent_ns = self.opened_ns.take().unwrap_or_else(now_ns);
+        sink.sent_ns = Some(self.sent_ns);
         let mut bytes = Buf::chain(outgoing.head.as_slice(), outgoing.body);
         if let Err(error) = self.stream.write_all_buf(&mut bytes).await {
             // A kept-alive connection that failed the write carried nothing of the request
@@ -453,12 +460,18 @@ impl Connection {
         }
         loop {
             self.stream.readable().await?;
+            let room = self.read.capacity() - self.read.len();
             let buffer = &mut self.read;
-            let received = receive_stamps::try_receive_with(&self.stream, usize::MAX, |bytes| {
+            let received = receive_stamps::try_receive_with(&self.stream, room, |bytes| {
                 buffer.extend_from_slice(bytes);
             });
             match received {
-                Ok((read, stamp)) => return Ok((read, stamp.unwrap_or_else(now_ns))),
+                // Never before the request left: the two clocks' offset is read anew for
+                // each stamp, and a wall-clock step could move one backwards.
+                Ok((read, stamp)) => {
+                    let stamp = stamp.unwrap_or_else(now_ns).max(self.sent_ns);
+                    return Ok((read, stamp));
+                }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(error) => return Err(error),
             }
@@ -495,8 +508,8 @@ impl Body<'_> {
         }
     }
 
-    /// Reads an event stream: each event is one chunk, stamped when the read that completed
-    /// it returned.
+    /// Reads an event stream: each event is one chunk, stamped with the arrival of the read
+    /// that completed it.
     async fn read_events(&mut self, sink: &mut ResponseSink) -> Result<(), TransportError> {
         let mut parser = SseParser::new();
         let mut store = EventStore::default();

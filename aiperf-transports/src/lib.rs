@@ -16,8 +16,9 @@
 //!
 //! - `http`: HTTP/1.1 with a keep-alive pool sized to the concurrency, server-sent events
 //!   parsed per the WHATWG rules. `http://` URLs go over this crate's own lean client (`http1`:
-//!   one socket and one 4 KiB read buffer per connection, each request stamped as its bytes are
-//!   written); `https://` URLs over reqwest.
+//!   one socket and one read buffer per connection, starting at 4 KiB; each request stamped
+//!   as its bytes are written, each read with the kernel's receive time); `https://` URLs over
+//!   reqwest.
 //! - `http2`: reqwest over HTTP/2 (the exchange `http` uses for `https://`), many requests
 //!   multiplexed over a few connections.
 //! - `grpc`: tonic calls carrying the endpoint's encoded message to the method its path names,

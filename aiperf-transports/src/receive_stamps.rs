@@ -47,12 +47,17 @@ thread_local! {
 /// One non-blocking read of up to `max` bytes (and [`MAX_READ`]) from `stream`, handed to
 /// `take`: how many bytes were read and, when the kernel attached one, their receive time as a
 /// [`aiperf_core::clock::now_ns`] reading. `WouldBlock` when nothing is there (call it through
-/// [`TcpStream::try_io`]).
+/// [`TcpStream::try_io`]). `max` must be positive: a read of 0 bytes is the connection's end.
+/// `take` must not read from a socket itself (it runs while the landing buffer is borrowed).
 pub fn receive_with(
     stream: &TcpStream,
     max: usize,
     take: impl FnOnce(&[u8]),
 ) -> io::Result<(usize, Option<u64>)> {
+    debug_assert!(
+        max > 0,
+        "a read of no bytes would look like the connection's end"
+    );
     LANDING.with_borrow_mut(|landing| {
         let room = max.min(landing.len());
         let (read, stamp) = receive(stream, &mut landing[..room])?;
@@ -105,7 +110,12 @@ fn receive(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>
     )
     .map_err(io::Error::from)?;
     let mut received = None;
-    for control in message.cmsgs().map_err(io::Error::from)? {
+    // The bytes are off the socket now: control data that cannot be read (truncated by a
+    // message nobody asked for) costs the stamp, never the bytes.
+    let Ok(controls) = message.cmsgs() else {
+        return Ok((message.bytes, None));
+    };
+    for control in controls {
         if let ControlMessageOwned::ScmTimestampns(time) = control {
             received = u64::try_from(time.tv_sec())
                 .ok()

@@ -9,8 +9,9 @@
 //! kernel for receive timestamps ([`aiperf_transports::receive_stamps`], Linux),
 //! [`StampedStream`] reads with them and keeps the stamp of the latest read, and the handler
 //! takes it as the request's arrival: hyper reads a request and calls the handler in one go, so
-//! the latest read is the one that completed the request. Elsewhere (or if the option is
-//! refused) the stamp is absent and the handler's own clock reading stands.
+//! the latest read is the one that completed the request (over HTTP/2 several requests may
+//! share a read, and its stamp). Elsewhere (or if the option is refused) the stamp is absent
+//! and the handler's own clock reading stands.
 
 use std::io;
 use std::pin::Pin;
@@ -39,7 +40,8 @@ impl ReceivedAt {
     }
 
     fn set(&self, received_ns: u64) {
-        self.0.store(received_ns, Ordering::Relaxed);
+        // 0 means "no stamp yet": a reading of 0 (the clock's first nanosecond) becomes 1.
+        self.0.store(received_ns.max(1), Ordering::Relaxed);
     }
 }
 
@@ -84,9 +86,9 @@ impl AsyncRead for StampedStream {
                 buf.put_slice(bytes);
             }) {
                 Ok((_read, received_ns)) => {
-                    if let Some(received_ns) = received_ns {
-                        this.received_at.set(received_ns);
-                    }
+                    // A read the kernel did not stamp is timed now, never by an older read.
+                    this.received_at
+                        .set(received_ns.unwrap_or_else(clock::now_ns));
                     return Poll::Ready(Ok(()));
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}

@@ -28,7 +28,7 @@ use crate::vocabulary::WORDS;
 /// The tokens of `text` under the builtin tokenizer.
 pub(crate) fn count(text: &str) -> u64 {
     static RECENT: RecentCounts = RecentCounts::new();
-    if text.len() < RecentCounts::MIN_TEXT {
+    if !(RecentCounts::MIN_TEXT..=RecentCounts::MAX_TEXT).contains(&text.len()) {
         return count_uncached(text);
     }
     RECENT.count(text, count_uncached)
@@ -53,6 +53,9 @@ impl RecentCounts {
     const SLOTS: usize = 1024;
     /// Texts shorter than this are counted directly: hashing them saves nothing.
     const MIN_TEXT: usize = 256;
+    /// Texts longer than this are counted directly, so that the cache holds at most
+    /// `SLOTS × MAX_TEXT` bytes (64 MiB), whatever the prompts.
+    const MAX_TEXT: usize = 64 * 1024;
 
     const fn new() -> Self {
         Self {
@@ -72,11 +75,16 @@ impl RecentCounts {
             }
         }
         let tokens = count(text);
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if slots.is_empty() {
-            slots.resize(Self::SLOTS, None);
-        }
-        slots[slot] = Some((text.into(), tokens));
+        let entry = Some((Box::<str>::from(text), tokens));
+        let replaced = {
+            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            if slots.is_empty() {
+                slots.resize(Self::SLOTS, None);
+            }
+            std::mem::replace(&mut slots[slot], entry)
+        };
+        // The text it replaces is freed after the lock is let go.
+        drop(replaced);
         tokens
     }
 }
