@@ -248,6 +248,35 @@ fn an_endpoint_and_transport_that_do_not_fit_are_refused_with_what_fits() {
         kserve_over_http.stderr()
     );
 
+    // Settings the transport for the URL refuses are named, not taken for a scheme nobody serves.
+    let framing_header = Run::profile(&[
+        "--url",
+        "http://127.0.0.1:1",
+        "--endpoint-type",
+        "chat",
+        "-H",
+        "Content-Length: 5",
+    ]);
+    assert_eq!(framing_header.output.status.code(), Some(2));
+    assert!(
+        framing_header.stderr().contains(
+            "error: cannot create transport `http` (HttpTransport from aiperf-transports): \
+             `Content-Length` frames each request's body, which aiperf sets itself: remove -H \
+             'Content-Length: ...'"
+        ),
+        "{}",
+        framing_header.stderr()
+    );
+    assert_eq!(
+        framing_header
+            .stderr()
+            .matches("frames each request's body")
+            .count(),
+        1,
+        "the reason is said once: {}",
+        framing_header.stderr()
+    );
+
     let forced = Run::profile(&[
         "--url",
         "http://127.0.0.1:1",

@@ -185,8 +185,9 @@ pub enum RegistryError {
         /// Every category.
         known: Vec<String>,
     },
-    /// The selected implementation failed to build.
-    #[error("cannot create {category} `{name}` ({type_name} from {crate_name}): {source}")]
+    /// The selected implementation failed to build. Its reason is part of this error's
+    /// message, not a separate cause, so that printing the error with its causes says it once.
+    #[error("cannot create {category} `{name}` ({type_name} from {crate_name}): {reason}")]
     Create {
         /// The category.
         category: &'static str,
@@ -197,8 +198,7 @@ pub enum RegistryError {
         /// Its crate.
         crate_name: &'static str,
         /// Why it failed.
-        #[source]
-        source: CreateError,
+        reason: CreateError,
     },
 }
 
@@ -362,12 +362,12 @@ impl<C: Category> Registry<C> {
         ctx: &C::Context,
     ) -> Result<Box<C::Instance>, RegistryError> {
         let registration = self.selected(name)?;
-        (registration.factory)(ctx).map_err(|source| RegistryError::Create {
+        (registration.factory)(ctx).map_err(|reason| RegistryError::Create {
             category: C::NAME,
             name: name.to_owned(),
             type_name: registration.type_name,
             crate_name: registration.crate_name,
-            source,
+            reason,
         })
     }
 

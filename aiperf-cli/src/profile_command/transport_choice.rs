@@ -60,18 +60,32 @@ pub(crate) fn choose_transport(
         return Ok((requested.to_owned(), transport));
     }
 
+    let serves_scheme = |metadata: &TransportMetadata| match &scheme {
+        Some(scheme) => metadata.url_schemes.contains(&scheme.as_str()),
+        None => metadata.url_schemes.is_empty(),
+    };
+    let validation = TransportCategory::validation_context();
     let mut serving = Vec::new();
     let mut candidates = Vec::new();
+    // Transports that serve the URL's scheme but refused this run's settings (a header, the
+    // timeout): their reason is the run's error when no transport takes the URL.
+    let mut refused = Vec::new();
     for name in registries.transport.names() {
-        let Ok(transport) = registries.transport.create_instance(name, ctx) else {
-            continue;
+        let transport = match registries.transport.create_instance(name, ctx) {
+            Ok(transport) => transport,
+            Err(error) => {
+                let would_serve = registries
+                    .transport
+                    .create_instance(name, &validation)
+                    .is_ok_and(|transport| serves_scheme(&transport.metadata()));
+                if would_serve {
+                    refused.push((name, error));
+                }
+                continue;
+            }
         };
         let metadata = transport.metadata();
-        let fits = match &scheme {
-            Some(scheme) => metadata.url_schemes.contains(&scheme.as_str()),
-            None => metadata.url_schemes.is_empty(),
-        };
-        if fits {
+        if serves_scheme(&metadata) {
             serving.push(name);
             if metadata.wire_formats.contains(&wire_format) {
                 candidates.push((name, transport));
@@ -79,6 +93,13 @@ pub(crate) fn choose_transport(
         }
     }
     if serving.is_empty() {
+        let named_like_scheme = refused
+            .iter()
+            .position(|(name, _)| Some(*name) == scheme.as_deref())
+            .unwrap_or(0);
+        if !refused.is_empty() {
+            return Err(refused.swap_remove(named_like_scheme).1.into());
+        }
         match scheme {
             Some(scheme) => bail!(
                 "no transport serves {scheme}:// URLs: use an http://, https:// or grpc:// --url, or one of the transports {}",
