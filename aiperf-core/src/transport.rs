@@ -56,6 +56,16 @@ impl Default for TransportContext {
     }
 }
 
+impl TransportContext {
+    /// A context for the server at `url`, everything else at its default.
+    pub fn for_url(url: impl Into<String>) -> Self {
+        Self {
+            url: Some(url.into()),
+            ..Self::default()
+        }
+    }
+}
+
 /// One request as a transport sends it.
 #[derive(Debug, Clone)]
 pub struct TransportRequest<'a> {

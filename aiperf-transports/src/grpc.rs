@@ -377,24 +377,19 @@ fn method_path(path: &str) -> Result<PathAndQuery, TransportError> {
 mod tests {
     use super::*;
 
-    fn context(url: &str) -> TransportContext {
-        TransportContext {
-            url: Some(url.to_owned()),
-            ..TransportContext::default()
-        }
-    }
-
     fn create_error(ctx: &TransportContext) -> String {
         GrpcTransport::create(ctx).unwrap_err().message
     }
 
     #[test]
     fn urls_must_be_grpc_with_a_host_and_port() {
-        let transport = GrpcTransport::create(&context("grpc://127.0.0.1:8001")).unwrap();
+        let transport =
+            GrpcTransport::create(&TransportContext::for_url("grpc://127.0.0.1:8001")).unwrap();
         assert_eq!(transport.endpoint.uri(), "http://127.0.0.1:8001/");
         assert_eq!(transport.metadata().url_schemes, ["grpc"]);
-        assert!(GrpcTransport::create(&context("GRPC://localhost:1/")).is_ok());
-        let http = GrpcTransport::create(&context("http://127.0.0.1:8001")).unwrap();
+        assert!(GrpcTransport::create(&TransportContext::for_url("GRPC://localhost:1/")).is_ok());
+        let http =
+            GrpcTransport::create(&TransportContext::for_url("http://127.0.0.1:8001")).unwrap();
         assert_eq!(http.endpoint.uri(), "http://127.0.0.1:8001/");
         for (url, expected) in [
             ("localhost:8001", "pass --url grpc://localhost:8001"),
@@ -403,7 +398,7 @@ mod tests {
             ("grpc://h:1/v2/models", "has a path"),
             ("grpc://", "not a valid URL"),
         ] {
-            let message = create_error(&context(url));
+            let message = create_error(&TransportContext::for_url(url));
             assert!(message.contains(expected), "{url}: {message}");
         }
         assert!(create_error(&TransportContext::default()).contains("--url grpc://HOST:PORT"));
@@ -411,7 +406,7 @@ mod tests {
 
     #[test]
     fn headers_become_lowercase_metadata() {
-        let mut ctx = context("grpc://h:1");
+        let mut ctx = TransportContext::for_url("grpc://h:1");
         ctx.headers = vec![
             ("Authorization".into(), "Bearer k".into()),
             ("X-Tenant".into(), " a ".into()),
@@ -449,7 +444,7 @@ mod tests {
 
     #[test]
     fn server_statuses_keep_their_code_and_connect_failures_are_named() {
-        let transport = GrpcTransport::create(&context("grpc://h:1")).unwrap();
+        let transport = GrpcTransport::create(&TransportContext::for_url("grpc://h:1")).unwrap();
         let error = transport.status_error(Status::unavailable("tcp connect error"), 0);
         assert_eq!(error.kind, TransportErrorKind::Connect);
         assert!(

@@ -158,13 +158,8 @@ impl Http1Client {
         request: TransportRequest<'_>,
         sink: &mut ResponseSink,
     ) -> Result<(), TransportError> {
-        let Some(limit) = self.target.timeout else {
-            return self.post(request, sink).await;
-        };
-        match tokio::time::timeout(limit, self.post(request, sink)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(http_common::timeout_error(limit, sink)),
-        }
+        let post = async |sink: &mut ResponseSink| self.post(request, sink).await;
+        http_common::within_timeout(self.target.timeout, sink, post).await
     }
 
     /// `GET /v1/models` (OpenAI's model list): any HTTP answer, even 404 from a server that
@@ -189,7 +184,7 @@ impl Http1Client {
                 let mut sink = ResponseSink::default();
                 let answered = async {
                     let connection = self.connect().await?;
-                    self.exchange(self.get(PROBE_PATH), Ok(connection), &mut sink)
+                    self.exchange(self.get(PROBE_PATH), Some(connection), &mut sink)
                         .await
                 };
                 match tokio::time::timeout(PROBE_TIMEOUT, answered).await {
@@ -210,12 +205,7 @@ impl Http1Client {
     ) -> Result<(), TransportError> {
         let id = request.request_id;
         if !id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(TransportError::new(
-                TransportErrorKind::Protocol,
-                format!(
-                    "request id `{id}` cannot be sent as an X-Request-ID header: use visible ASCII"
-                ),
-            ));
+            return Err(http_common::request_id_error(id));
         }
         let accept_events = request.streaming && self.target.accept_event_stream;
         let mut head = self.head_start("POST", request.path, request.payload.len());
@@ -266,12 +256,12 @@ impl Http1Client {
     async fn exchange(
         &self,
         outgoing: Outgoing<'_>,
-        connection: Result<Connection, ()>,
+        connection: Option<Connection>,
         sink: &mut ResponseSink,
     ) -> Result<(), TransportError> {
         let (mut connection, mut may_retry) = match connection {
-            Ok(pooled) => (pooled, true),
-            Err(()) => (self.connect().await?, false),
+            Some(pooled) => (pooled, true),
+            None => (self.connect().await?, false),
         };
         loop {
             match connection.round_trip(&outgoing, sink).await {
@@ -301,19 +291,18 @@ impl Http1Client {
     /// check goes by what the runtime has seen of the socket, so a close that arrived in the
     /// last moment before the write can still slip through (the request then fails as
     /// "closed before a response arrived", as with any HTTP/1.1 client).
-    fn checkout(&self) -> Result<Connection, ()> {
+    fn checkout(&self) -> Option<Connection> {
         loop {
             let connection = self
                 .idle
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .pop()
-                .ok_or(())?;
+                .pop()?;
             // Without a readiness event since its last read, tokio answers without a syscall.
             let mut probe = [0; 1];
             match connection.stream.try_read(&mut probe) {
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                    return Ok(connection);
+                    return Some(connection);
                 }
                 _closed_or_unexpected => drop(connection),
             }

@@ -260,6 +260,22 @@ pub(crate) fn status_error(
     }
 }
 
+/// Runs `send` on `sink`, bounded by the request timeout `limit` when there is one: a request
+/// still running then ends with [`timeout_error`], keeping what `sink` received.
+pub(crate) async fn within_timeout(
+    limit: Option<Duration>,
+    sink: &mut ResponseSink,
+    send: impl AsyncFnOnce(&mut ResponseSink) -> Result<(), TransportError>,
+) -> Result<(), TransportError> {
+    let Some(limit) = limit else {
+        return send(sink).await;
+    };
+    match tokio::time::timeout(limit, send(sink)).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(timeout_error(limit, sink)),
+    }
+}
+
 /// The error of a request that did not end within the request timeout `limit`.
 pub(crate) fn timeout_error(limit: Duration, sink: &ResponseSink) -> TransportError {
     TransportError::new(
@@ -270,6 +286,14 @@ pub(crate) fn timeout_error(limit: Duration, sink: &ResponseSink) -> TransportEr
             limit.as_secs_f64(),
             stage(sink)
         ),
+    )
+}
+
+/// The error of a request id that cannot be sent as an `X-Request-ID` header.
+pub(crate) fn request_id_error(id: &str) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Protocol,
+        format!("request id `{id}` cannot be sent as an X-Request-ID header: use visible ASCII"),
     )
 }
 
@@ -319,13 +343,6 @@ pub(crate) fn stage(sink: &ResponseSink) -> &'static str {
 mod tests {
     use super::*;
 
-    fn context(url: &str) -> TransportContext {
-        TransportContext {
-            url: Some(url.to_owned()),
-            ..TransportContext::default()
-        }
-    }
-
     fn create_error(ctx: &TransportContext) -> String {
         HttpTarget::new(ctx, "http").unwrap_err().message
     }
@@ -372,7 +389,7 @@ mod tests {
             ("http://h:1?a=1", "/v1/x?b=2", "http://h:1/v1/x?b=2&a=1"),
             ("http://h:1/#frag", "/v1/x", "http://h:1/v1/x"),
         ] {
-            let target = HttpTarget::new(&context(base), "http").unwrap();
+            let target = HttpTarget::new(&TransportContext::for_url(base), "http").unwrap();
             assert_eq!(target.url_for(path), expected, "{base} + {path}");
         }
     }
@@ -381,23 +398,23 @@ mod tests {
     fn a_missing_or_wrong_url_says_what_to_pass() {
         let missing = create_error(&TransportContext::default());
         assert!(missing.contains("pass --url http://"), "{missing}");
-        let no_scheme = create_error(&context("localhost:8000"));
+        let no_scheme = create_error(&TransportContext::for_url("localhost:8000"));
         assert!(
             no_scheme.contains("pass --url http://localhost:8000"),
             "{no_scheme}"
         );
-        let scheme = create_error(&context("grpc://localhost:8000"));
+        let scheme = create_error(&TransportContext::for_url("grpc://localhost:8000"));
         assert!(scheme.contains("not `grpc://`"), "{scheme}");
         let named = HttpTarget::new(&TransportContext::default(), "http2");
         let named = named.unwrap_err().message;
         assert!(named.starts_with("the http2 transport needs"), "{named}");
-        let invalid = create_error(&context("http://"));
+        let invalid = create_error(&TransportContext::for_url("http://"));
         assert!(invalid.contains("not a valid URL"), "{invalid}");
     }
 
     #[test]
     fn https_is_accepted_exactly_when_tls_is_built_in() {
-        let result = HttpTarget::new(&context("https://example.com"), "http");
+        let result = HttpTarget::new(&TransportContext::for_url("https://example.com"), "http");
         if cfg!(feature = "tls") {
             assert_eq!(result.unwrap().url.scheme(), "https");
         } else {
@@ -408,7 +425,7 @@ mod tests {
 
     #[test]
     fn invalid_headers_are_named() {
-        let mut ctx = context("http://h:1");
+        let mut ctx = TransportContext::for_url("http://h:1");
         ctx.headers = vec![("Bad Name".into(), "v".into())];
         assert!(create_error(&ctx).contains("`Bad Name` is not a valid HTTP header name"));
         ctx.headers = vec![("X-Ok".into(), "line\nbreak".into())];
@@ -419,11 +436,11 @@ mod tests {
 
     #[test]
     fn content_type_and_accept_defer_to_the_users_headers() {
-        let target = HttpTarget::new(&context("http://h:1"), "http").unwrap();
+        let target = HttpTarget::new(&TransportContext::for_url("http://h:1"), "http").unwrap();
         assert!(target.accept_event_stream);
         assert_eq!(target.headers[CONTENT_TYPE], "application/json");
 
-        let mut ctx = context("http://h:1");
+        let mut ctx = TransportContext::for_url("http://h:1");
         ctx.headers = vec![
             ("content-type".to_owned(), "application/x-ndjson".to_owned()),
             ("Accept".to_owned(), "*/*".to_owned()),
@@ -435,7 +452,7 @@ mod tests {
 
     #[test]
     fn a_zero_timeout_is_rejected() {
-        let mut ctx = context("http://h:1");
+        let mut ctx = TransportContext::for_url("http://h:1");
         ctx.request_timeout = Some(Duration::ZERO);
         assert!(create_error(&ctx).contains("--request-timeout-seconds"));
     }

@@ -155,13 +155,8 @@ impl HttpExchange {
         request: TransportRequest<'_>,
         sink: &mut ResponseSink,
     ) -> Result<(), TransportError> {
-        let Some(limit) = self.target.timeout else {
-            return self.exchange(request, sink).await;
-        };
-        match tokio::time::timeout(limit, self.exchange(request, sink)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(http_common::timeout_error(limit, sink)),
-        }
+        let exchange = async |sink: &mut ResponseSink| self.exchange(request, sink).await;
+        http_common::within_timeout(self.target.timeout, sink, exchange).await
     }
     /// Everything after the request is built; [`HttpExchange::send`] bounds it by the timeout.
     async fn exchange(
@@ -169,15 +164,8 @@ impl HttpExchange {
         request: TransportRequest<'_>,
         sink: &mut ResponseSink,
     ) -> Result<(), TransportError> {
-        let request_id = HeaderValue::from_str(request.request_id).map_err(|_| {
-            TransportError::new(
-                TransportErrorKind::Protocol,
-                format!(
-                    "request id `{}` cannot be sent as an X-Request-ID header: use visible ASCII",
-                    request.request_id
-                ),
-            )
-        })?;
+        let request_id = HeaderValue::from_str(request.request_id)
+            .map_err(|_| http_common::request_id_error(request.request_id))?;
         let url = self.parsed_url_for(request.path)?;
         let mut builder = self
             .client()
@@ -351,15 +339,8 @@ mod tests {
     use super::*;
     use aiperf_core::transport::TransportContext;
 
-    fn context(url: &str) -> TransportContext {
-        TransportContext {
-            url: Some(url.to_owned()),
-            ..TransportContext::default()
-        }
-    }
-
     fn exchange_for(url: &str, clients: usize) -> Result<HttpExchange, CreateError> {
-        let target = HttpTarget::new(&context(url), "http")?;
+        let target = HttpTarget::new(&TransportContext::for_url(url), "http")?;
         HttpExchange::for_target(target, clients, |builder| builder)
     }
 
@@ -369,7 +350,10 @@ mod tests {
 
     #[test]
     fn request_urls_are_parsed_once_and_match_the_joined_text() {
-        let exchange = exchange(&context("http://h:1/prefix?api-version=2")).unwrap();
+        let exchange = exchange(&TransportContext::for_url(
+            "http://h:1/prefix?api-version=2",
+        ))
+        .unwrap();
         for path in [
             "/v1/chat/completions",
             "/v1/embeddings",

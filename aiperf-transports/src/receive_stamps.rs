@@ -49,7 +49,7 @@ thread_local! {
 /// [`aiperf_core::clock::now_ns`] reading. `WouldBlock` when nothing is there (call it through
 /// [`TcpStream::try_io`]). `max` must be positive: a read of 0 bytes is the connection's end.
 /// `take` must not read from a socket itself (it runs while the landing buffer is borrowed).
-pub fn receive_with(
+fn receive_with(
     stream: &TcpStream,
     max: usize,
     take: impl FnOnce(&[u8]),
