@@ -21,7 +21,6 @@ use aiperf_core::endpoint::Endpoint;
 use aiperf_core::export::ArtifactDir;
 use aiperf_core::metrics::Analysis;
 use aiperf_core::record_processor::RecordProcessor;
-use aiperf_core::record_queue::{RECORD_BACKLOG, record_queue};
 use aiperf_core::runner::{self, PreparedConversation, RunControl, RunError, RunOutput, RunPlan};
 use aiperf_core::tokenizer::Tokenizer;
 use aiperf_core::transport::{Transport, TransportErrorKind};
@@ -91,7 +90,7 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
     let artifacts = ArtifactDir::prepare(&profile.artifact_dir)?;
     // Records are processed as requests end, beside the run: the client tokenizer counts,
     // the metrics, the JSONL line; none is kept.
-    let (records, received) = record_queue(RECORD_BACKLOG);
+    let (records, received) = std::sync::mpsc::channel();
     let produces_tokens = endpoint.metadata().produces_tokens;
     let processor = RecordProcessor::start(
         received,

@@ -24,7 +24,6 @@ pub mod export;
 pub mod metrics;
 pub mod record;
 pub mod record_processor;
-pub mod record_queue;
 pub mod registries;
 pub mod registry;
 pub mod runner;

@@ -1,25 +1,23 @@
 //! Records processed beside the run (DESIGN.md §4), so that none has to be kept: a thread
-//! receives each record from the runner's [`RecordSender`](crate::record_queue::RecordSender) as its
+//! receives each record from the runner's [`RecordSender`](crate::runner::RecordSender) as its
 //! request ends, counts its output with the client tokenizer, adds it to the run's
 //! [`Analysis`], writes its `profile_export.jsonl` line, and drops it. What stays is what the
 //! statistics need, in bounded memory; the JSONL file holds every request measured so far,
 //! whatever happens to the process later.
 //!
 //! The thread works off the runtime's threads and off the per-chunk path, in batches (it
-//! rests 10 ms each time it empties the queue): its cost is a few microseconds per request
-//! (tokenizing the answer is most of it). It runs at the least priority, so a core it shares
-//! with the runtime goes to the runtime first (`yield_to_runtime`); where it falls behind, the
-//! queue's bound holds the run back ([`crate::record_queue`]).
+//! rests 10 ms each time it empties the channel): its cost is a few microseconds per request
+//! (tokenizing the answer is most of it).
 //!
 //! ```
+//! use std::sync::mpsc;
 //! use aiperf_core::export::ArtifactDir;
 //! use aiperf_core::metrics::{Analysis, MetricOptions, RunFacts};
 //! use aiperf_core::record_processor::RecordProcessor;
-//! use aiperf_core::record_queue::{RECORD_BACKLOG, record_queue};
 //!
 //! # let tmp = tempfile::tempdir().unwrap();
 //! let dir = ArtifactDir::prepare(tmp.path())?;
-//! let (records, received) = record_queue(RECORD_BACKLOG);
+//! let (records, received) = mpsc::channel();
 //! let analysis = Analysis::new(&MetricOptions::default());
 //! let processor = RecordProcessor::start(received, analysis, None, dir.records_jsonl())?;
 //! // ... the run sends its records to `records` ...
@@ -33,13 +31,13 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::export::{ExportError, RecordsJsonl};
 use crate::metrics::Analysis;
 use crate::record::{Phase, RequestRecord};
-use crate::record_queue::RecordReceiver;
 use crate::tokenizer::Tokenizer;
 
 /// How long the thread rests after emptying the channel. Records then arrive in batches: a
@@ -70,7 +68,7 @@ impl RecordProcessor {
     /// counts the output and reasoning tokens of profiling records (the client-side counts);
     /// `None` leaves them uncounted (endpoints that produce no tokens).
     pub fn start(
-        received: RecordReceiver,
+        received: Receiver<RequestRecord>,
         mut analysis: Analysis,
         tokenizer: Option<Tokenizer>,
         mut jsonl: RecordsJsonl,
@@ -78,7 +76,6 @@ impl RecordProcessor {
         let thread = std::thread::Builder::new()
             .name("record-processor".into())
             .spawn(move || {
-                yield_to_runtime();
                 let mut write_error = None;
                 let mut process = |mut record: RequestRecord| {
                     if let Some(tokenizer) = &tokenizer
@@ -95,7 +92,7 @@ impl RecordProcessor {
                         write_error = Some(error);
                     }
                 };
-                while let Some(first) = received.recv() {
+                while let Ok(first) = received.recv() {
                     process(first);
                     received.try_iter().for_each(&mut process);
                     std::thread::sleep(BATCH_PAUSE);
@@ -120,24 +117,6 @@ impl RecordProcessor {
     }
 }
 
-/// Gives the calling thread the least scheduling priority (nice 19), so that on a core it
-/// shares with the runtime, the runtime runs first whenever it has work: its reads are what
-/// the timestamps depend on, and the records can wait. At equal priority, a batch of records
-/// (milliseconds of work at thousands of streams) took turns with the runtime, which then read
-/// some streams only after their next chunk had arrived too; the kernel merges the unread
-/// chunks of a socket and stamps them with the later arrival, so the earlier chunk was
-/// stamped one inter-token latency late. On Linux a thread has its own nice value; elsewhere
-/// this does nothing (there it would lower the whole process). Best effort: a refusal leaves
-/// the thread as it was.
-#[cfg(target_os = "linux")]
-fn yield_to_runtime() {
-    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
-}
-
-/// Elsewhere the thread keeps the process's priority.
-#[cfg(not(target_os = "linux"))]
-fn yield_to_runtime() {}
-
 /// Fills a record's client-side output and reasoning token counts.
 fn count_client_tokens(record: &mut RequestRecord, tokenizer: &Tokenizer) {
     record.client_tokens.output = Some(tokenizer.count(&record.text.content));
@@ -146,18 +125,18 @@ fn count_client_tokens(record: &mut RequestRecord, tokenizer: &Tokenizer) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+
     use super::*;
     use crate::export::ArtifactDir;
     use crate::metrics::tests::{error, record};
     use crate::metrics::{MetricId, MetricOptions, RunFacts};
-    use crate::record_queue::{RECORD_BACKLOG, record_queue};
 
-    #[tokio::test]
-    async fn every_profiling_record_is_counted_analyzed_and_written_in_arrival_order() {
+    #[test]
+    fn every_profiling_record_is_counted_analyzed_and_written_in_arrival_order() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
-        // Room for one: the later records go only as the processor takes the earlier ones.
-        let (records, received) = record_queue(1);
+        let (records, received) = mpsc::channel();
         let processor = RecordProcessor::start(
             received,
             Analysis::new(&MetricOptions::default()),
@@ -172,7 +151,7 @@ mod tests {
         answered.text.content = "hello world".into();
         answered.client_tokens.output = None;
         for record in [warmup, error(500, "boom"), answered] {
-            records.send(record).await;
+            records.send(record).unwrap();
         }
         drop(records);
         let processed = processor.finish();
@@ -201,12 +180,12 @@ mod tests {
         assert_eq!(output.max, 2.0, "\"hello world\" is two o200k tokens");
     }
 
-    #[tokio::test]
-    async fn a_jsonl_error_is_kept_and_the_metrics_still_take_every_record() {
+    #[test]
+    fn a_jsonl_error_is_kept_and_the_metrics_still_take_every_record() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         std::fs::create_dir(tmp.path().join("profile_export.jsonl")).unwrap();
-        let (records, received) = record_queue(RECORD_BACKLOG);
+        let (records, received) = mpsc::channel();
         let processor = RecordProcessor::start(
             received,
             Analysis::new(&MetricOptions::default()),
@@ -214,8 +193,8 @@ mod tests {
             dir.records_jsonl(),
         )
         .unwrap();
-        records.send(record()).await;
-        records.send(record()).await;
+        records.send(record()).unwrap();
+        records.send(record()).unwrap();
         drop(records);
         let processed = processor.finish();
         let error = processed.jsonl.unwrap_err();

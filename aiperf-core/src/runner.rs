@@ -15,15 +15,14 @@
 //!
 //! Records leave the runner as they end, through a [`RecordSender`], to whatever processes
 //! them beside the run (see [`crate::record_processor`]): the runner keeps none, so a run of
-//! any length holds the same memory. The runner sends exactly one record per request it sends,
-//! warm-up included, in the order they end; a conversation waits while the queue is full
-//! ([`crate::record_queue`]).
+//! any length holds the same memory.
 
 mod dispatch;
 mod request;
 mod session;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -34,11 +33,15 @@ use crate::clock::now_ns;
 use crate::dataset::Conversation;
 use crate::endpoint::{Endpoint, RequestInput};
 use crate::record::{Phase, RequestRecord};
-use crate::record_queue::RecordSender;
 use crate::schedule::{ArrivalTimes, LoadMode, ScheduleError};
 use crate::transport::Transport;
 
 pub use request::random_uuid;
+
+/// Where the runner hands each record the moment its request ends: the sending half of a
+/// channel whose receiver processes records beside the run. The runner sends exactly one
+/// record per request it sends, warm-up included, in the order they end.
+pub type RecordSender = Sender<RequestRecord>;
 
 /// One turn ready to send.
 #[derive(Debug, Clone)]
@@ -237,13 +240,14 @@ impl Shared {
         order.next().unwrap_or(0) % self.conversations.len()
     }
 
-    /// Hands a finished request's record on (waiting while the record queue is full).
-    async fn finish(&self, record: RequestRecord) {
+    /// Hands a finished request's record on.
+    fn finish(&self, record: RequestRecord) {
         if record.phase == Phase::Profiling {
             self.profiling_end_ns
                 .fetch_max(record.end_ns, Ordering::Relaxed);
         }
-        self.records.send(record).await;
+        // The receiver lives until the run is over; if it died, its panic is what to report.
+        let _ = self.records.send(record);
     }
 }
 

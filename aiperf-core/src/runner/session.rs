@@ -86,7 +86,7 @@ pub(super) async fn run_conversation(
                 });
             }
         }
-        shared.finish(record).await;
+        shared.finish(record);
     }
     if sent.len() == conversation.turns.len() {
         shared.sent[index].get_or_init(|| sent);
