@@ -103,7 +103,8 @@ impl RecordTable {
     }
 
     /// Ends the current row of a request that ended so: its values enter the columns of the
-    /// metrics whose population the request belongs to. The row stays readable until the next [`RecordTable::start_row`].
+    /// metrics whose population the request belongs to. The row stays readable until the next
+    /// [`RecordTable::start_row`].
     pub(crate) fn finish_row(&mut self, ending: Ending) {
         for ((&value, column), &population) in self
             .row

@@ -13,6 +13,7 @@ mod vocabulary;
 
 use pretokenize::Pretokenizer;
 use vocabulary::Vocabulary;
+pub(crate) use vocabulary::hash;
 
 /// Every o200k_base token's bytes, concatenated in rank order (written by `build.rs`).
 static BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base/bytes"));
