@@ -23,8 +23,8 @@ use serde::Deserialize;
 use crate::openai_wire::Settings;
 use crate::openai_wire::payload::{Field, write_payload};
 use crate::openai_wire::response::{
-    ChoicesBody, WireStr, append_non_empty, done_chunk, is_done, parse_object, read_once,
-    read_plain_body,
+    ChoicesBody, WireStr, append_non_empty, done_chunk, is_done, parse_object, parse_object_text,
+    read_once, read_plain_body,
 };
 use crate::openai_wire::scanner::Scanner;
 
@@ -149,13 +149,17 @@ impl Endpoint for ChatEndpoint {
         }
         // Only streamed chunks are scanned: a whole body carries its usage, which the scanner
         // would leave to serde after reading the rest.
-        let plain = match std::str::from_utf8(data) {
-            Ok(text) if self.settings.streaming => read_plain_body(text, read_choice),
-            _ => None,
-        };
-        let (choice, usage) = match plain {
-            Some(choice) => (choice, None),
-            None => parse_object::<ChoicesBody<'_, ChatChoice<'_>>>(data)?.into_first()?,
+        let utf8 = std::str::from_utf8(data).ok();
+        let plain = utf8
+            .filter(|_| self.settings.streaming)
+            .and_then(|utf8| read_plain_body(utf8, read_choice));
+        let (choice, usage) = match (plain, utf8) {
+            (Some(choice), _) => (choice, None),
+            // Checked once: a declined chunk is not checked for UTF-8 again.
+            (None, Some(utf8)) => {
+                parse_object_text::<ChoicesBody<'_, ChatChoice<'_>>>(utf8)?.into_first()?
+            }
+            (None, None) => parse_object::<ChoicesBody<'_, ChatChoice<'_>>>(data)?.into_first()?,
         };
         let mut chunk = ParsedChunk {
             usage,
@@ -441,8 +445,8 @@ mod tests {
         // Most fuzz inputs are malformed: they check that the scanner never accepts what serde
         // refuses. Those it answers check that it reads what serde reads.
         assert!(
-            answered > 10,
-            "the scanner answered only {answered} of {read} inputs"
+            answered >= 20,
+            "the scanner answered only {answered} of {read} inputs (23 when this was written)"
         );
     }
 

@@ -44,17 +44,29 @@ pub(crate) fn done_chunk() -> ParsedChunk {
 /// included, which cost more than the rest of reading a streamed chunk's strings. Other bytes
 /// are read as bytes, which accepts and rejects exactly the same documents.
 pub(crate) fn parse_object<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, ParseError> {
+    match std::str::from_utf8(data) {
+        Ok(text) => parse_object_text(text),
+        Err(_) => parse_json_object(data, || serde_json::from_slice(data)),
+    }
+}
+
+/// [`parse_object`] of a response already checked to be UTF-8.
+pub(crate) fn parse_object_text<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ParseError> {
+    parse_json_object(text.as_bytes(), || serde_json::from_str(text))
+}
+
+/// Runs `parse` on `data` if it is a JSON object, and words its errors.
+fn parse_json_object<T>(
+    data: &[u8],
+    parse: impl FnOnce() -> serde_json::Result<T>,
+) -> Result<T, ParseError> {
     if data.trim_ascii_start().first() != Some(&b'{') {
         return Err(ParseError::new(
             "the response is not a JSON object: check that the endpoint type matches the \
              server's API",
         ));
     }
-    let parsed = match std::str::from_utf8(data) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(data),
-    };
-    parsed.map_err(|e| {
+    parse().map_err(|e| {
         ParseError::new(format!(
             "the response is not a valid OpenAI response ({e}): check that the endpoint type \
              matches the server's API"
@@ -62,7 +74,8 @@ pub(crate) fn parse_object<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, 
     })
 }
 
-/// Reads the plain case of a chat or completions response with the [`Scanner`]: `choices`
+/// Reads the plain case of a chat response with the [`Scanner`] (generic over the choice,
+/// which completions could use too; they are still read by serde alone): `choices`
 /// (its first element read by `read_choice`, the others checked and skipped), an `object`
 /// other than `"error"`, a null `usage`, other members skipped. `Some(first choice)` only when
 /// [`parse_object`] would read the same choice, no usage and no error; `None` leaves the
@@ -330,16 +343,32 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_judged_as_serde_json_judges_bytes() {
+    fn reading_a_response_as_text_judges_it_as_reading_its_bytes() {
+        // Valid UTF-8 is read as `&str`: it must accept, refuse and read what bytes would.
+        for data in [
+            &br#"{"object":"caf\xC3\xA9"}"#[..],
+            br#"{"object":"caf\u00e9"}"#,
+            br#"{"object":"\ud800"}"#,
+            br#"{"object":"a\"b"}"#,
+            br#"{"object":1}"#,
+            b"{\"object\":\"x\"} ",
+            b"{\"object\":\"x\"} x",
+        ] {
+            let ours = parse_object::<ChoicesBody<'_, IgnoredAny>>(data).map(|body| body.object);
+            let bytes =
+                serde_json::from_slice::<ChoicesBody<'_, IgnoredAny>>(data).map(|body| body.object);
+            assert_eq!(ours.ok(), bytes.ok(), "{data:?}");
+        }
+        // Other bytes are read as bytes, refused wherever they stand.
         for data in [
             &br#"{"id":"caf\xE9","object":"x"}"#[..],
             br#"{"object":"caf\xE9"}"#,
-            br#"{"object":"caf\xC3\xA9"}"#,
             b"{\"id\":1}\xFF",
         ] {
-            let ours = parse_object::<ChoicesBody<'_, IgnoredAny>>(data).map(drop);
-            let bytes = serde_json::from_slice::<ChoicesBody<'_, IgnoredAny>>(data).map(drop);
-            assert_eq!(ours.is_ok(), bytes.is_ok(), "{data:?}");
+            assert!(
+                parse_object::<ChoicesBody<'_, IgnoredAny>>(data).is_err(),
+                "{data:?}"
+            );
         }
     }
 
