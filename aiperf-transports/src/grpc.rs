@@ -45,6 +45,8 @@ use tonic::{Code, Status};
 
 use raw_codec::RawCodec;
 
+use crate::request_timeout;
+
 aiperf_core::register!(
     transport "grpc" => GrpcTransport,
     "gRPC over HTTP/2 (grpc://HOST:PORT): unary calls, or bidirectional streams for streaming, each response message stamped on arrival"
@@ -227,11 +229,7 @@ impl Transport for GrpcTransport {
             ));
         };
         let authority = grpc_authority(url)?;
-        if ctx.request_timeout == Some(Duration::ZERO) {
-            return Err(CreateError::new(
-                "the request timeout is zero: pass a positive --request-timeout-seconds",
-            ));
-        }
+        let timeout = request_timeout::limit(ctx)?;
         let endpoint = Endpoint::from_shared(format!("http://{authority}"))
             .map_err(|error| {
                 CreateError::new(format!(
@@ -247,7 +245,7 @@ impl Transport for GrpcTransport {
             channels: OnceLock::new(),
             next: AtomicUsize::new(0),
             metadata: metadata(&ctx.headers)?,
-            timeout: ctx.request_timeout,
+            timeout,
         })
     }
 
@@ -279,21 +277,10 @@ impl Transport for GrpcTransport {
         request: TransportRequest<'_>,
         sink: &mut ResponseSink,
     ) -> Result<(), TransportError> {
-        let Some(limit) = self.timeout else {
-            return self.exchange(request, sink).await;
-        };
-        match tokio::time::timeout(limit, self.exchange(request, sink)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(TransportError::new(
-                TransportErrorKind::Timeout,
-                format!(
-                    "no complete response within the request timeout of {:.3} s ({} messages \
-                     received): raise --request-timeout-seconds or check the server's load",
-                    limit.as_secs_f64(),
-                    sink.chunks.len()
-                ),
-            )),
-        }
+        request_timeout::within(self.timeout, sink, async |sink| {
+            self.exchange(request, sink).await
+        })
+        .await
     }
 }
 

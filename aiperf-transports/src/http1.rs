@@ -51,7 +51,7 @@ use self::response_head::ResponseHead;
 use crate::http_common::{
     self, ERROR_BODY_KEPT, ERROR_BODY_READ, EventStore, HttpTarget, PROBE_PATH, PROBE_TIMEOUT,
 };
-use crate::receive_stamps;
+use crate::{receive_stamps, request_timeout};
 
 /// The read buffer a connection starts with, and the room it makes before each read: a head
 /// and a few events. Larger responses grow it; [`BytesMut::reserve`] reuses it in place once
@@ -159,7 +159,7 @@ impl Http1Client {
         sink: &mut ResponseSink,
     ) -> Result<(), TransportError> {
         let post = async |sink: &mut ResponseSink| self.post(request, sink).await;
-        http_common::within_timeout(self.target.timeout, sink, post).await
+        request_timeout::within(self.target.timeout, sink, post).await
     }
 
     /// `GET /v1/models` (OpenAI's model list): any HTTP answer, even 404 from a server that
@@ -168,7 +168,7 @@ impl Http1Client {
         let mut sink = ResponseSink::default();
         let probe = self.exchange(self.get(PROBE_PATH), self.checkout(), &mut sink);
         match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-            Err(_elapsed) => Err(http_common::timeout_error(PROBE_TIMEOUT, &sink)),
+            Err(_elapsed) => Err(request_timeout::error(PROBE_TIMEOUT, &sink)),
             Ok(Err(error)) if error.kind != TransportErrorKind::Status => Err(error),
             Ok(_answered) => Ok(()),
         }
@@ -514,7 +514,10 @@ impl Body<'_> {
                 }
                 Ok(None) => break,
                 Err(cause) => {
-                    return Err(http_common::broken_body(&cause, http_common::stage(sink)));
+                    return Err(http_common::broken_body(
+                        &cause,
+                        request_timeout::stage(sink),
+                    ));
                 }
             }
         }

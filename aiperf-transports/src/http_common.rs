@@ -60,18 +60,14 @@ impl HttpTarget {
     pub(crate) fn new(ctx: &TransportContext, name: &str) -> Result<Self, CreateError> {
         let (url, query) = base_url(ctx.url.as_deref(), name)?;
         let headers = default_headers(&ctx.headers)?;
-        if ctx.request_timeout == Some(Duration::ZERO) {
-            return Err(CreateError::new(
-                "the request timeout is zero: pass a positive --request-timeout-seconds",
-            ));
-        }
+        let timeout = crate::request_timeout::limit(ctx)?;
         Ok(Self {
             base: url.as_str().trim_end_matches('/').to_owned(),
             url,
             query,
             accept_event_stream: !headers.contains_key(ACCEPT),
             headers,
-            timeout: ctx.request_timeout,
+            timeout,
         })
     }
 
@@ -260,35 +256,6 @@ pub(crate) fn status_error(
     }
 }
 
-/// Runs `send` on `sink`, bounded by the request timeout `limit` when there is one: a request
-/// still running then ends with [`timeout_error`], keeping what `sink` received.
-pub(crate) async fn within_timeout(
-    limit: Option<Duration>,
-    sink: &mut ResponseSink,
-    send: impl AsyncFnOnce(&mut ResponseSink) -> Result<(), TransportError>,
-) -> Result<(), TransportError> {
-    let Some(limit) = limit else {
-        return send(sink).await;
-    };
-    match tokio::time::timeout(limit, send(sink)).await {
-        Ok(result) => result,
-        Err(_elapsed) => Err(timeout_error(limit, sink)),
-    }
-}
-
-/// The error of a request that did not end within the request timeout `limit`.
-pub(crate) fn timeout_error(limit: Duration, sink: &ResponseSink) -> TransportError {
-    TransportError::new(
-        TransportErrorKind::Timeout,
-        format!(
-            "no complete response within the request timeout of {:.3} s ({}): raise \
-             --request-timeout-seconds or check the server's load",
-            limit.as_secs_f64(),
-            stage(sink)
-        ),
-    )
-}
-
 /// The error of a request id that cannot be sent as an `X-Request-ID` header.
 pub(crate) fn request_id_error(id: &str) -> TransportError {
     TransportError::new(
@@ -297,7 +264,8 @@ pub(crate) fn request_id_error(id: &str) -> TransportError {
     )
 }
 
-/// The error of a body that failed at `stage` (see [`stage`]), because of `cause`.
+/// The error of a body that failed at `stage` (see [`crate::request_timeout::stage`]), because
+/// of `cause`.
 pub(crate) fn broken_body(cause: &str, stage: &str) -> TransportError {
     TransportError::new(
         TransportErrorKind::Protocol,
@@ -327,15 +295,6 @@ pub(crate) fn utf8_prefix(bytes: &[u8]) -> Cow<'_, str> {
             String::from_utf8_lossy(&bytes[..error.valid_up_to()])
         }
         Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
-/// Where a response was when it failed: what arrived of it, for messages.
-pub(crate) fn stage(sink: &ResponseSink) -> &'static str {
-    match (sink.ack_ns, sink.chunks.is_empty()) {
-        (None, _) => "before the response headers",
-        (Some(_), true) => "before the first event",
-        (Some(_), false) => "mid-stream",
     }
 }
 

@@ -39,6 +39,7 @@ use reqwest::{ClientBuilder, Response, StatusCode, Url};
 use crate::http_common::{
     self, ERROR_BODY_KEPT, ERROR_BODY_READ, EventStore, HttpTarget, PROBE_PATH, PROBE_TIMEOUT,
 };
+use crate::request_timeout;
 
 /// How long [`HttpExchange::open_connections`] lets its connections go back to the pool: the
 /// pool takes a connection back from a task of its own once the answer is read, and a request
@@ -156,7 +157,7 @@ impl HttpExchange {
         sink: &mut ResponseSink,
     ) -> Result<(), TransportError> {
         let exchange = async |sink: &mut ResponseSink| self.exchange(request, sink).await;
-        http_common::within_timeout(self.target.timeout, sink, exchange).await
+        request_timeout::within(self.target.timeout, sink, exchange).await
     }
     /// Everything after the request is built; [`HttpExchange::send`] bounds it by the timeout.
     async fn exchange(
@@ -246,7 +247,7 @@ async fn read_events(response: Response, sink: &mut ResponseSink) -> Result<(), 
             Some(Err(error)) => {
                 return Err(http_common::broken_body(
                     &causes(&error),
-                    http_common::stage(sink),
+                    request_timeout::stage(sink),
                 ));
             }
         }

@@ -5,7 +5,8 @@
 //! [`ResponseSink`] exactly as that transport would for an OpenAI server: for a streamed request
 //! one chunk per SSE event (each chunk JSON, the usage chunk, then `[DONE]`), otherwise one
 //! chunk holding the whole body. Each chunk is stamped with [`clock::now_ns`] the moment the
-//! engine produces it; errors come back as the status errors an HTTP server would answer with.
+//! engine produces it; errors come back as the status errors an HTTP server would answer with,
+//! and `--request-timeout-seconds` ends a request still running, as it would over the wire.
 
 use aiperf_core::clock;
 use aiperf_core::endpoint::WireFormat;
@@ -16,12 +17,17 @@ use aiperf_core::transport::{
     TransportMetadata, TransportRequest,
 };
 use bytes::BytesMut;
+use std::time::Duration;
+
+use crate::request_timeout;
 
 /// Serves every request from one simulated engine (built from `TransportContext::engine`),
 /// shared by all workers: its batch limit applies across them, as a real server's would.
 #[derive(Debug)]
 pub struct InEngineTransport {
     engine: Engine,
+    /// `--request-timeout-seconds`.
+    timeout: Option<Duration>,
 }
 
 aiperf_core::register!(
@@ -35,11 +41,12 @@ const BUFFER_CAPACITY: usize = 4096;
 #[async_trait::async_trait]
 impl Transport for InEngineTransport {
     fn create(ctx: &TransportContext) -> Result<Self, CreateError> {
+        let timeout = request_timeout::limit(ctx)?;
         // The engine needs the builtin tokenizer only for prompts that are not made of the
         // vocabulary's words; `aiperf profile` warms it up at launch for its own counting.
         let engine =
             Engine::new(ctx.engine.clone()).map_err(|error| CreateError::new(error.to_string()))?;
-        Ok(Self { engine })
+        Ok(Self { engine, timeout })
     }
 
     fn metadata(&self) -> TransportMetadata {
@@ -63,6 +70,21 @@ impl Transport for InEngineTransport {
     }
 
     async fn send(
+        &self,
+        request: TransportRequest<'_>,
+        sink: &mut ResponseSink,
+    ) -> Result<(), TransportError> {
+        request_timeout::within(self.timeout, sink, async |sink| {
+            self.answer(request, sink).await
+        })
+        .await
+    }
+}
+
+impl InEngineTransport {
+    /// Runs `request` through the engine into `sink`, unbounded ([`Transport::send`] bounds it
+    /// by the request timeout). Dropped mid-answer, the request gives its batch slot back.
+    async fn answer(
         &self,
         request: TransportRequest<'_>,
         sink: &mut ResponseSink,
@@ -296,6 +318,40 @@ mod tests {
             "{}",
             error.message
         );
+    }
+
+    #[tokio::test]
+    async fn the_request_timeout_ends_an_answer_keeping_its_chunks_and_frees_its_slot() {
+        let timed = |timeout| {
+            InEngineTransport::create(&TransportContext {
+                engine: EngineConfig {
+                    ttft: Duration::ZERO,
+                    itl: Duration::from_millis(100),
+                    max_batch: 1,
+                    ..EngineConfig::default()
+                },
+                request_timeout: Some(timeout),
+                ..TransportContext::default()
+            })
+        };
+        let zero = timed(Duration::ZERO).unwrap_err();
+        assert!(zero.message.contains("--request-timeout-seconds"), "{zero}");
+
+        let transport = timed(Duration::from_millis(150)).unwrap();
+        let (sink, result) = send(&transport, "/v1/chat/completions", &chat(20, true)).await;
+        let error = result.unwrap_err();
+        assert_eq!(error.kind, TransportErrorKind::Timeout);
+        assert!(error.message.contains("(mid-stream)"), "{error}");
+        // The first token comes at once, the second 100 ms later; the 21st would be 2 s in.
+        assert!(
+            (1..=2).contains(&sink.chunks.len()),
+            "{}",
+            sink.chunks.len()
+        );
+        // The batch of one is free again: the next request is answered from the start.
+        let (sink, result) = send(&transport, "/v1/chat/completions", &chat(1, true)).await;
+        result.unwrap();
+        assert_eq!(sink.status, Some(200));
     }
 
     #[tokio::test]

@@ -42,3 +42,4 @@ mod http_common;
 mod http_exchange;
 pub mod in_engine;
 pub mod receive_stamps;
+mod request_timeout;
