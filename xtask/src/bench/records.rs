@@ -155,11 +155,17 @@ pub struct TimingError {
     pub paired: usize,
     /// Client TTFT minus server TTFT, ms.
     pub ttft_ms: Option<Percentiles>,
+    /// Requests whose TTFT error is over [`LATE_TTFT_MS`]: far more than the kernel's delivery
+    /// of a token takes, so how many requests the tail of `ttft_ms` is made of.
+    pub ttft_late: usize,
     /// Client ITL minus server ITL, ms.
     pub itl_ms: Option<Percentiles>,
     /// The server's own TTFT, ms (how late the mock itself was against its setting).
     pub server_ttft_ms: Option<Percentiles>,
 }
+
+/// A TTFT error over this many milliseconds counts as late in [`TimingError::ttft_late`].
+pub const LATE_TTFT_MS: f64 = 1.0;
 
 /// Pairs successful client records with the server's truth by request id.
 pub fn timing_error(records: &[ClientRecord], truth: &HashMap<String, Truth>) -> TimingError {
@@ -182,6 +188,7 @@ pub fn timing_error(records: &[ClientRecord], truth: &HashMap<String, Truth>) ->
     }
     TimingError {
         paired,
+        ttft_late: ttft.iter().filter(|&&error| error > LATE_TTFT_MS).count(),
         ttft_ms: Percentiles::of(ttft),
         itl_ms: Percentiles::of(itl),
         server_ttft_ms: Percentiles::of(server_ttft),
@@ -346,5 +353,12 @@ mod tests {
         assert!((error.ttft_ms.unwrap().p50 - 1.0).abs() < 1e-9);
         assert!((error.itl_ms.unwrap().p99 - 0.5).abs() < 1e-9);
         assert!((error.server_ttft_ms.unwrap().p50 - 50.0).abs() < 1e-9);
+        assert_eq!(error.ttft_late, 0, "1 ms is not over the threshold");
+
+        let late = ClientRecord {
+            ttft_ms: Some(61.0),
+            ..record("a", 0, 700)
+        };
+        assert_eq!(timing_error(&[late], &truth).ttft_late, 1);
     }
 }

@@ -62,6 +62,18 @@ pub struct ClientCost {
     pub others: Option<OtherLoad>,
 }
 
+impl ClientCost {
+    /// The share of one core the client used, spawn to exit: near 100%, the client was the
+    /// run's limit.
+    pub fn cpu_share(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            self.cpu_s / self.wall_s
+        } else {
+            0.0
+        }
+    }
+}
+
 /// CPU used by other processes on the two benchmark cores during a run, as a share of its wall
 /// time: the noise in a figure measured on a shared machine.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -338,8 +350,11 @@ impl Report {
             let e = self.accuracy[0].engine;
             let _ = writeln!(
                 out,
-                "\n(a) accuracy: TTFT {} ms, ITL {} ms, {} tokens, streaming chat; error = client - server truth (ms)",
-                e.ttft_ms, e.itl_ms, e.output_tokens
+                "\n(a) accuracy: TTFT {} ms, ITL {} ms, {} tokens, streaming chat; error = client - server truth (ms); late = requests with a TTFT error over {} ms",
+                e.ttft_ms,
+                e.itl_ms,
+                e.output_tokens,
+                super::records::LATE_TTFT_MS
             );
             let mut table = Table::new(&[
                 "conc",
@@ -347,6 +362,7 @@ impl Report {
                 "ok",
                 "TTFT err p50",
                 "p99",
+                "late",
                 "ITL err p50",
                 "p99",
                 "in flight",
@@ -355,6 +371,7 @@ impl Report {
                 "req/s",
                 "ideal",
                 "client CPU-s",
+                "client CPU",
                 "RSS MiB",
                 "mock CPU",
                 "others",
@@ -369,6 +386,7 @@ impl Report {
                     run.flow.succeeded.to_string(),
                     opt(ttft.map(|p| p.p50), 3),
                     opt(ttft.map(|p| p.p99), 3),
+                    run.error.ttft_late.to_string(),
                     opt(itl.map(|p| p.p50), 3),
                     opt(itl.map(|p| p.p99), 3),
                     format!("{:.1}", run.flow.in_flight_mean),
@@ -377,6 +395,7 @@ impl Report {
                     format!("{:.1}", run.flow.requests_per_s),
                     format!("{:.1}", run.ideal_requests_per_s),
                     format!("{:.2}", run.client.cpu_s),
+                    percent(run.client.cpu_share()),
                     opt(run.client.peak_rss_mib, 1),
                     percent(run.mock_cpu_share),
                     others(run.client.others),
