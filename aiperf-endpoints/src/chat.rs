@@ -23,8 +23,7 @@ use serde::Deserialize;
 use crate::openai_wire::Settings;
 use crate::openai_wire::payload::{Field, write_payload};
 use crate::openai_wire::response::{
-    ChoicesBody, WireStr, append_non_empty, done_chunk, is_done, parse_object, parse_object_text,
-    read_once, read_plain_body,
+    WireStr, append_non_empty, done_chunk, is_done, read_first_choice, read_once,
 };
 use crate::openai_wire::scanner::Scanner;
 
@@ -44,7 +43,7 @@ const METADATA: EndpointMetadata = EndpointMetadata {
 };
 
 /// `choices[i]` of a chat response: `delta` in a streamed chunk, `message` in a whole body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct ChatChoice<'a> {
     #[serde(borrow)]
     delta: Option<ChatMessage<'a>>,
@@ -53,7 +52,7 @@ struct ChatChoice<'a> {
 }
 
 /// The text of a chat `delta` or `message`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct ChatMessage<'a> {
     #[serde(borrow)]
     content: Option<WireStr<'a>>,
@@ -64,7 +63,7 @@ struct ChatMessage<'a> {
     reasoning: Option<WireStr<'a>>,
 }
 
-/// `choices[0]` read by the [`Scanner`] (see `read_plain_body`), exactly as serde reads it
+/// `choices[0]` read by the [`Scanner`] (see [`read_first_choice`]), exactly as serde reads it
 /// into a [`ChatChoice`]; `None` declines.
 fn read_choice<'a>(scanner: &mut Scanner<'a>) -> Option<ChatChoice<'a>> {
     let mut choice = ChatChoice {
@@ -147,20 +146,7 @@ impl Endpoint for ChatEndpoint {
         if is_done(data) {
             return Ok(done_chunk());
         }
-        // Only streamed chunks are scanned: a whole body carries its usage, which the scanner
-        // would leave to serde after reading the rest.
-        let utf8 = std::str::from_utf8(data).ok();
-        let plain = utf8
-            .filter(|_| self.settings.streaming)
-            .and_then(|utf8| read_plain_body(utf8, read_choice));
-        let (choice, usage) = match (plain, utf8) {
-            (Some(choice), _) => (choice, None),
-            // Checked once: a declined chunk is not checked for UTF-8 again.
-            (None, Some(utf8)) => {
-                parse_object_text::<ChoicesBody<'_, ChatChoice<'_>>>(utf8)?.into_first()?
-            }
-            (None, None) => parse_object::<ChoicesBody<'_, ChatChoice<'_>>>(data)?.into_first()?,
-        };
+        let (choice, usage) = read_first_choice(data, self.settings.streaming, read_choice)?;
         let mut chunk = ParsedChunk {
             usage,
             ..ParsedChunk::default()
@@ -184,6 +170,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::openai_wire::response::plain_reading_checks;
 
     fn endpoint(streaming: bool, extra: Value) -> ChatEndpoint {
         let Value::Object(extra_inputs) = extra else {
@@ -409,44 +396,18 @@ mod tests {
         assert_eq!(text, ResponseText::default());
     }
 
-    /// Checks that the plain reading of `data` agrees with serde's: when the scanner answers,
-    /// serde reads the same first choice and no usage nor error. Returns whether it answered.
-    fn check_plain_reading(data: &[u8]) -> bool {
-        let Some(plain) = std::str::from_utf8(data)
-            .ok()
-            .and_then(|text| read_plain_body(text, read_choice))
-        else {
-            return false;
-        };
-        let shown = String::from_utf8_lossy(data);
-        let serde = parse_object::<ChoicesBody<'_, ChatChoice<'_>>>(data)
-            .and_then(ChoicesBody::into_first)
-            .unwrap_or_else(|e| panic!("the scanner read {shown:?}, serde refused it: {e}"));
-        assert_eq!(
-            format!("{:?}", (plain, None::<Usage>)),
-            format!("{serde:?}"),
-            "{shown:?}"
-        );
-        true
-    }
-
     #[test]
     fn the_plain_reading_agrees_with_serde_on_the_fuzz_corpora() {
-        let corpora = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-        let (mut read, mut answered) = (0, 0);
-        for target in ["chat_parse", "completions_parse", "plugin_vs_builtin"] {
-            for entry in std::fs::read_dir(corpora.join(target)).unwrap() {
-                let data = std::fs::read(entry.unwrap().path()).unwrap();
-                answered += usize::from(check_plain_reading(&data));
-                read += 1;
-            }
-        }
-        assert!(read > 100, "the corpora are missing: {read} inputs");
-        // Most fuzz inputs are malformed: they check that the scanner never accepts what serde
-        // refuses. Those it answers check that it reads what serde reads.
+        let corpora = plain_reading_checks::fuzz_corpora();
+        let answered = corpora
+            .iter()
+            .filter(|data| plain_reading_checks::check(data, read_choice))
+            .count();
+        // Those the scanner answers check that it reads what serde reads.
         assert!(
             answered >= 20,
-            "the scanner answered only {answered} of {read} inputs (23 when this was written)"
+            "the scanner answered only {answered} of {} inputs (23 when this was written)",
+            corpora.len()
         );
     }
 
@@ -459,65 +420,25 @@ mod tests {
 
     /// Realistic chunks with a few pieces of JSON grammar spliced in anywhere.
     fn spliced_chunk() -> impl Strategy<Value = Vec<u8>> {
-        let chunks = prop::sample::select(
-            PLAIN_CHUNKS
-                .into_iter()
-                .chain([r#" { "choices" : [ ] , "usage" : { "prompt_tokens" : 1 } } "#])
-                .collect::<Vec<_>>(),
-        );
-        let piece = prop::sample::select(vec![
-            "",
-            " ",
-            ",",
-            ":",
-            "{",
-            "}",
-            "[",
-            "]",
-            "\"",
-            "\\\"",
-            "\\n",
-            "\t",
-            "null",
-            "nul",
-            "true",
-            "0",
-            "01",
-            "-1.5e+3",
-            "1.",
-            "\"choices\"",
-            "\"delta\"",
-            "\"message\"",
-            "\"content\"",
-            "\"reasoning\"",
-            "\"object\"",
-            "\"error\"",
-            "\"usage\"",
-            "\"x\"",
-            "\u{e9}",
-            "[[]]",
-            "{}",
-        ]);
-        let edit = (any::<prop::sample::Index>(), 0..4usize, piece);
-        (chunks, prop::collection::vec(edit, 1..4)).prop_map(|(chunk, edits)| {
-            let mut data = chunk.as_bytes().to_vec();
-            for (at, cut, piece) in edits {
-                let start = at.index(data.len() + 1);
-                let end = (start + cut).min(data.len());
-                data.splice(start..end, piece.bytes());
-            }
-            data
-        })
+        let usage = r#" { "choices" : [ ] , "usage" : { "prompt_tokens" : 1 } } "#;
+        let names = ["\"delta\"", "\"message\"", "\"content\"", "\"reasoning\""];
+        plain_reading_checks::spliced(
+            &[PLAIN_CHUNKS[0], PLAIN_CHUNKS[1], PLAIN_CHUNKS[2], usage],
+            &names,
+        )
     }
 
     #[test]
     fn the_scanner_answers_plain_chunks_and_leaves_usage_to_serde() {
         for chunk in PLAIN_CHUNKS {
-            assert!(check_plain_reading(chunk.as_bytes()), "{chunk}");
+            assert!(
+                plain_reading_checks::check(chunk.as_bytes(), read_choice),
+                "{chunk}"
+            );
         }
         let usage = r#"{"choices":[],"usage":{"prompt_tokens":1}}"#;
         assert!(
-            !check_plain_reading(usage.as_bytes()),
+            !plain_reading_checks::check(usage.as_bytes(), read_choice),
             "usage goes to serde"
         );
     }
@@ -525,7 +446,7 @@ mod tests {
     proptest! {
         #[test]
         fn the_plain_reading_agrees_with_serde_on_spliced_chunks(data in spliced_chunk()) {
-            check_plain_reading(&data);
+            plain_reading_checks::check(&data, read_choice);
         }
 
         #[test]

@@ -4,8 +4,8 @@
 //! Responses are deserialized with serde_json into structs that borrow from the chunk
 //! ([`WireStr`] holds a `Cow<str>` that only allocates when the server escaped something), and
 //! of a list only the first choice is kept ([`First`]): parsing a streamed chunk builds no
-//! JSON tree. The chat endpoint first tries [`read_plain_body`], which reads the plain case of
-//! a chunk (no escapes, no usage, no error) with the one-pass [`Scanner`] into the same structs
+//! JSON tree. Streamed chunks are first tried by [`read_first_choice`], which reads their plain
+//! case (no escapes, no usage, no error) with the one-pass [`Scanner`] into the same structs
 //! and leaves everything else to serde_json. Server errors (`{"error": ...}`, or vLLM's `{"object": "error", "message": ...}`)
 //! become a [`ParseError`] carrying the server's message.
 
@@ -74,14 +74,33 @@ fn parse_json_object<T>(
     })
 }
 
-/// Reads the plain case of a chat response with the [`Scanner`] (generic over the choice,
-/// which completions could use too; they are still read by serde alone): `choices`
-/// (its first element read by `read_choice`, the others checked and skipped), an `object`
-/// other than `"error"`, a null `usage`, other members skipped. `Some(first choice)` only when
-/// [`parse_object`] would read the same choice, no usage and no error; `None` leaves the
-/// response to [`parse_object`]: a usage, an error, a repeated field, anything the scanner
-/// declines.
-pub(crate) fn read_plain_body<'a, C>(
+/// The first choice and the usage of a chat or completions response, or the error the server
+/// reported. A streamed chunk's plain case (no escapes, no usage, no error) is read in one pass
+/// by the [`Scanner`], its first choice by `read_choice`, which must read exactly what serde
+/// reads into a `C` and decline (`None`) anything else; everything the scanner declines, and
+/// every whole body (which carries its usage), is read by serde. Valid UTF-8 is checked once.
+pub(crate) fn read_first_choice<'a, C: Deserialize<'a>>(
+    data: &'a [u8],
+    streamed: bool,
+    read_choice: impl FnMut(&mut Scanner<'a>) -> Option<C>,
+) -> Result<(Option<C>, Option<Usage>), ParseError> {
+    let utf8 = std::str::from_utf8(data).ok();
+    let plain = utf8
+        .filter(|_| streamed)
+        .and_then(|utf8| read_plain_body(utf8, read_choice));
+    match (plain, utf8) {
+        (Some(choice), _) => Ok((choice, None)),
+        (None, Some(utf8)) => parse_object_text::<ChoicesBody<'_, C>>(utf8)?.into_first(),
+        (None, None) => parse_object::<ChoicesBody<'_, C>>(data)?.into_first(),
+    }
+}
+
+/// Reads the plain case of a response with the [`Scanner`]: `choices` (its first element read
+/// by `read_choice`, the others checked and skipped), an `object` other than `"error"`, a null
+/// `usage`, other members skipped. `Some(first choice)` only when [`parse_object`] would read
+/// the same choice, no usage and no error; `None` leaves the response to [`parse_object`]: a
+/// usage, an error, a repeated field, anything the scanner declines.
+fn read_plain_body<'a, C>(
     text: &'a str,
     mut read_choice: impl FnMut(&mut Scanner<'a>) -> Option<C>,
 ) -> Option<Option<C>> {
@@ -258,6 +277,104 @@ pub(crate) fn server_error(
     Err(ParseError::new(format!(
         "the server returned an error: {message}"
     )))
+}
+
+/// What the chat and completions tests use to check that their `read_choice` reads what serde
+/// reads.
+#[cfg(test)]
+pub(crate) mod plain_reading_checks {
+    use std::fmt::Debug;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Checks that the plain reading of `data` agrees with serde's: when the scanner answers,
+    /// serde reads the same first choice and no usage nor error. Returns whether it answered.
+    pub(crate) fn check<'a, C: Deserialize<'a> + Debug + PartialEq>(
+        data: &'a [u8],
+        read_choice: impl FnMut(&mut Scanner<'a>) -> Option<C>,
+    ) -> bool {
+        let Some(plain) = std::str::from_utf8(data)
+            .ok()
+            .and_then(|text| read_plain_body(text, read_choice))
+        else {
+            return false;
+        };
+        let shown = String::from_utf8_lossy(data);
+        let serde = parse_object::<ChoicesBody<'_, C>>(data)
+            .and_then(ChoicesBody::into_first)
+            .unwrap_or_else(|e| panic!("the scanner read {shown:?}, serde refused it: {e}"));
+        assert_eq!((plain, None), serde, "{shown:?}");
+        true
+    }
+
+    /// The inputs of the response-parsing fuzz targets (`fuzz/corpus`): mostly malformed, they
+    /// check that a scanner never accepts what serde refuses.
+    pub(crate) fn fuzz_corpora() -> Vec<Vec<u8>> {
+        let corpora = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+        let mut inputs = Vec::new();
+        for target in ["chat_parse", "completions_parse", "plugin_vs_builtin"] {
+            for entry in std::fs::read_dir(corpora.join(target)).unwrap() {
+                inputs.push(std::fs::read(entry.unwrap().path()).unwrap());
+            }
+        }
+        assert!(
+            inputs.len() > 100,
+            "the corpora are missing: {}",
+            inputs.len()
+        );
+        inputs
+    }
+
+    /// One of `chunks` with a few pieces of JSON grammar spliced in anywhere: the common ones
+    /// and the endpoint's own field names, `names`.
+    pub(crate) fn spliced(
+        chunks: &[&'static str],
+        names: &[&'static str],
+    ) -> impl Strategy<Value = Vec<u8>> + use<> {
+        let grammar = [
+            "",
+            " ",
+            ",",
+            ":",
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"",
+            "\\\"",
+            "\\n",
+            "\t",
+            "null",
+            "nul",
+            "true",
+            "0",
+            "01",
+            "-1.5e+3",
+            "1.",
+            "\"choices\"",
+            "\"object\"",
+            "\"error\"",
+            "\"usage\"",
+            "\"x\"",
+            "\u{e9}",
+            "[[]]",
+            "{}",
+        ];
+        let piece = prop::sample::select(grammar.iter().chain(names).copied().collect::<Vec<_>>());
+        let edit = (any::<prop::sample::Index>(), 0..4usize, piece);
+        let chunks = prop::sample::select(chunks.to_vec());
+        (chunks, prop::collection::vec(edit, 1..4)).prop_map(|(chunk, edits)| {
+            let mut data = chunk.as_bytes().to_vec();
+            for (at, cut, piece) in edits {
+                let start = at.index(data.len() + 1);
+                let end = (start + cut).min(data.len());
+                data.splice(start..end, piece.bytes());
+            }
+            data
+        })
+    }
 }
 
 #[cfg(test)]

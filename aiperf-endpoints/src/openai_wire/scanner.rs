@@ -4,11 +4,11 @@
 //! In the data flow of DESIGN.md §4 every streamed chunk goes through `parse_response`, where
 //! serde_json's general machinery (a visitor per struct, an `Option` per field, field names
 //! matched after being read as strings) cost about 5,000 instructions per chunk, a third of
-//! the client's work per request. The chat endpoint first reads a streamed chunk with this
-//! [`Scanner`] (see [`super::response::read_plain_body`]), which answers only for what it
-//! reads exactly as serde_json does, and declines (`None`) otherwise: a string with an escape or
-//! a control character, nesting deeper than [`MAX_DEPTH`], malformed JSON. A declined chunk is
-//! read by serde_json, which decides whether it is valid and what it says.
+//! the client's work per request. The chat and completions endpoints first read a streamed
+//! chunk with this [`Scanner`] (see [`super::response::read_first_choice`]), which answers only
+//! for what it reads exactly as serde_json does, and declines (`None`) otherwise: a string with
+//! an escape or a control character, nesting deeper than [`MAX_DEPTH`], malformed JSON. A
+//! declined chunk is read by serde_json, which decides whether it is valid and what it says.
 
 /// Nesting deeper than this is declined, well inside serde_json's own limit of 128.
 const MAX_DEPTH: u32 = 32;
