@@ -226,16 +226,10 @@ mod tests {
 
     #[test]
     fn the_plain_reading_agrees_with_serde_on_the_fuzz_corpora() {
-        let corpora = plain_reading_checks::fuzz_corpora();
-        let answered = corpora
-            .iter()
-            .filter(|data| plain_reading_checks::check(data, read_choice))
-            .count();
-        assert!(
-            answered >= 20,
-            "the scanner answered only {answered} of {} inputs (24 when this was written)",
-            corpora.len()
-        );
+        // 24 answered when this was written.
+        plain_reading_checks::on_fuzz_corpora(20, |data| {
+            plain_reading_checks::check(data, read_choice)
+        });
     }
 
     proptest! {

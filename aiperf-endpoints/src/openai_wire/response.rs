@@ -309,22 +309,25 @@ pub(crate) mod plain_reading_checks {
         true
     }
 
-    /// The inputs of the response-parsing fuzz targets (`fuzz/corpus`): mostly malformed, they
-    /// check that a scanner never accepts what serde refuses.
-    pub(crate) fn fuzz_corpora() -> Vec<Vec<u8>> {
+    /// Runs `check_one` (a [`check`] with the endpoint's `read_choice`) on every input of the
+    /// response-parsing fuzz targets (`fuzz/corpus`): most are malformed, and check that the
+    /// scanner never accepts what serde refuses; those it answers check that it reads what
+    /// serde reads, and there must be at least `floor` of them.
+    pub(crate) fn on_fuzz_corpora(floor: usize, mut check_one: impl FnMut(&[u8]) -> bool) {
         let corpora = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-        let mut inputs = Vec::new();
+        let (mut read, mut answered) = (0, 0);
         for target in ["chat_parse", "completions_parse", "plugin_vs_builtin"] {
             for entry in std::fs::read_dir(corpora.join(target)).unwrap() {
-                inputs.push(std::fs::read(entry.unwrap().path()).unwrap());
+                let data = std::fs::read(entry.unwrap().path()).unwrap();
+                answered += usize::from(check_one(&data));
+                read += 1;
             }
         }
+        assert!(read > 100, "the corpora are missing: {read} inputs");
         assert!(
-            inputs.len() > 100,
-            "the corpora are missing: {}",
-            inputs.len()
+            answered >= floor,
+            "the scanner answered only {answered} of {read} inputs"
         );
-        inputs
     }
 
     /// One of `chunks` with a few pieces of JSON grammar spliced in anywhere: the common ones
