@@ -387,6 +387,40 @@ fn grpc_server(faults: &[&str]) -> (MockServer, String) {
 
 #[cfg(feature = "grpc")]
 #[test]
+fn a_stalled_grpc_stream_ends_at_the_request_timeout_in_one_summary_row() {
+    let (_server, url) = grpc_server(&["--stall-between-tokens-rate", "1", "--stall-ms", "10000"]);
+    let requests = 4;
+    let run = profile_url(
+        &url,
+        requests,
+        &[
+            "--endpoint-type",
+            "kserve",
+            "--streaming",
+            "--request-timeout-seconds",
+            "0.4",
+        ],
+    );
+    let outcome = Outcome::of(&run, requests);
+    assert_eq!(outcome.errored, requests, "every stream stalls");
+    for record in &outcome.records {
+        assert_eq!(record["error"]["type"], "TimeoutError", "{record}");
+        // Ended by the 0.4 s timeout, not by the 10 s stall.
+        let latency = metric(record, "request_latency");
+        assert!((400.0..5000.0).contains(&latency), "{record}");
+    }
+    let summary = run.summary();
+    let rows = summary["error_summary"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let message = rows[0]["error_details"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("request timeout of 0.400 s (mid-stream)"),
+        "{message}"
+    );
+}
+
+#[cfg(feature = "grpc")]
+#[test]
 fn a_grpc_status_error_is_recorded_with_its_grpc_code() {
     let (_server, url) = grpc_server(&["--rate-limit-rate", "0.5"]);
     let run = profile_url(&url, MIXED_REQUESTS, &["--endpoint-type", "kserve"]);
@@ -401,7 +435,7 @@ fn a_grpc_status_error_is_recorded_with_its_grpc_code() {
 
 #[cfg(feature = "grpc")]
 #[test]
-fn a_broken_grpc_stream_is_a_grpc_status_error_after_the_messages_it_let_through() {
+fn a_broken_grpc_stream_is_a_grpc_status_error_mid_stream() {
     let (_server, url) = grpc_server(&["--reset-mid-stream-rate", "0.5"]);
     let run = profile_url(
         &url,
@@ -411,5 +445,5 @@ fn a_broken_grpc_stream_is_a_grpc_status_error_after_the_messages_it_let_through
     let outcome = Outcome::of(&run, MIXED_REQUESTS);
     let message = outcome.mixed_failures(&run, "GRPCStatusError", 13.into());
     assert!(message.contains("the stream broke"), "{message}");
-    assert!(message.contains("after 5 response messages"), "{message}");
+    assert!(message.contains("(mid-stream)"), "{message}");
 }

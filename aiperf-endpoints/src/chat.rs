@@ -414,7 +414,7 @@ mod tests {
     /// Realistic chunks with a few pieces of JSON grammar spliced in anywhere.
     fn spliced_chunk() -> impl Strategy<Value = Vec<u8>> {
         let usage = r#" { "choices" : [ ] , "usage" : { "prompt_tokens" : 1 } } "#;
-        let names = ["\"delta\"", "\"message\"", "\"content\"", "\"reasoning\""];
+        let names = ["\"delta\"", "\"content\"", "\"reasoning\""];
         plain_reading_checks::spliced(
             &[PLAIN_CHUNKS[0], PLAIN_CHUNKS[1], PLAIN_CHUNKS[2], usage],
             &names,

@@ -203,6 +203,9 @@ mod tests {
         r#"{"choices":[{"text":null,"logprobs":{"tokens":["a"],"top":[1.5e-3,-2]}},{"text":"second"}]}"#,
     ];
 
+    /// vLLM's last chunk: serde's to read.
+    const USAGE_CHUNK: &str = r#"{"id":"cmpl-1","object":"text_completion","created":1718000000,"model":"gpt2","choices":[],"usage":{"prompt_tokens":4,"total_tokens":20,"completion_tokens":16}}"#;
+
     #[test]
     fn the_scanner_answers_plain_chunks_and_leaves_the_rest_to_serde() {
         for chunk in PLAIN_CHUNKS {
@@ -212,7 +215,7 @@ mod tests {
             );
         }
         for declined in [
-            r#"{"choices":[],"usage":{"prompt_tokens":1}}"#,
+            USAGE_CHUNK,
             r#"{"choices":[{"text":"a\nb"}]}"#,
             r#"{"choices":[{"text":"a","text":"b"}]}"#,
             r#"{"object":"error","message":"no"}"#,
@@ -235,7 +238,10 @@ mod tests {
     proptest! {
         #[test]
         fn the_plain_reading_agrees_with_serde_on_spliced_chunks(
-            data in plain_reading_checks::spliced(&PLAIN_CHUNKS, &["\"text\"", "\"logprobs\""])
+            data in plain_reading_checks::spliced(
+                &[PLAIN_CHUNKS[0], PLAIN_CHUNKS[1], USAGE_CHUNK],
+                &["\"text\"", "\"logprobs\""],
+            )
         ) {
             plain_reading_checks::check(&data, read_choice);
         }

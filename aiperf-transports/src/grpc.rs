@@ -113,7 +113,7 @@ impl GrpcTransport {
                 tonic::Request::from_parts(self.metadata.clone(), Default::default(), Bytes::new());
             match grpc.unary::<_, Bytes, _>(request, path, RawCodec).await {
                 Ok(_) => Ok(()),
-                Err(status) => match self.status_error(status, 0) {
+                Err(status) => match self.status_error(status, false) {
                     error if error.kind == TransportErrorKind::Connect => Err(error),
                     _ => Ok(()),
                 },
@@ -156,7 +156,7 @@ impl GrpcTransport {
             let answered = grpc.streaming(call, path, RawCodec).await;
             let ack_ns = now_ns();
             let mut stream = answered
-                .map_err(|status| self.status_error(status, 0))?
+                .map_err(|status| self.status_error(status, false))?
                 .into_inner();
             sink.ack_ns = Some(ack_ns);
             sink.status = Some(200);
@@ -166,7 +166,7 @@ impl GrpcTransport {
                 match message {
                     Ok(Some(data)) => sink.chunks.push(TimedChunk { received_ns, data }),
                     Ok(None) => return Ok(()),
-                    Err(status) => return Err(self.status_error(status, sink.chunks.len())),
+                    Err(status) => return Err(self.status_error(status, !sink.chunks.is_empty())),
                 }
             }
         } else {
@@ -175,7 +175,7 @@ impl GrpcTransport {
             // The whole answer (headers, message, trailers) is in: one chunk, stamped now.
             let received_ns = now_ns();
             let data: Bytes = answered
-                .map_err(|status| self.status_error(status, 0))?
+                .map_err(|status| self.status_error(status, false))?
                 .into_inner();
             sink.ack_ns = Some(received_ns);
             sink.status = Some(200);
@@ -196,10 +196,11 @@ impl GrpcTransport {
         )
     }
 
-    /// A call that ended with a non-OK status, after `messages` response messages. tonic
-    /// reports a connection that could not be made as `UNAVAILABLE` with no response metadata,
-    /// which a server's own status always has.
-    fn status_error(&self, status: Status, messages: usize) -> TransportError {
+    /// A call that ended with a non-OK status, `mid_stream` when response messages had come
+    /// first (how many is left out, so that the error summary has one row per way of failing;
+    /// the record keeps them). tonic reports a connection that could not be made as
+    /// `UNAVAILABLE` with no response metadata, which a server's own status always has.
+    fn status_error(&self, status: Status, mid_stream: bool) -> TransportError {
         if status.code() == Code::Unavailable && status.metadata().is_empty() {
             return self.unreachable(&status.message());
         }
@@ -209,8 +210,8 @@ impl GrpcTransport {
             message.push_str(": ");
             message.push_str(status.message());
         }
-        if messages > 0 {
-            message.push_str(&format!(" (after {messages} response messages)"));
+        if mid_stream {
+            message.push_str(" (mid-stream)");
         }
         TransportError {
             kind: TransportErrorKind::GrpcStatus,
@@ -432,7 +433,7 @@ mod tests {
     #[test]
     fn server_statuses_keep_their_code_and_connect_failures_are_named() {
         let transport = GrpcTransport::create(&TransportContext::for_url("grpc://h:1")).unwrap();
-        let error = transport.status_error(Status::unavailable("tcp connect error"), 0);
+        let error = transport.status_error(Status::unavailable("tcp connect error"), false);
         assert_eq!(error.kind, TransportErrorKind::Connect);
         assert!(
             error.message.contains("grpc://h:1 is not reachable"),
@@ -444,12 +445,12 @@ mod tests {
             "content-type",
             AsciiMetadataValue::from_static("application/grpc"),
         );
-        let error = transport.status_error(from_server, 3);
+        let error = transport.status_error(from_server, true);
         assert_eq!(error.kind, TransportErrorKind::GrpcStatus);
         assert_eq!(error.code, Some(3));
         assert_eq!(
             error.message,
-            "gRPC status InvalidArgument (3): unknown model 'x' (after 3 response messages)"
+            "gRPC status InvalidArgument (3): unknown model 'x' (mid-stream)"
         );
     }
 }

@@ -27,7 +27,8 @@
 //! idle is noticed before the request is written (it reads as ended) and replaced; one that
 //! fails the write itself is replaced and the request written again, once. A request once
 //! written is never sent again: the server may have acted on it. The messages are
-//! `http_common`'s, shared with the reqwest exchange.
+//! `http_common`'s, shared with the reqwest exchange, and the request timeout's
+//! (`request_timeout`, shared with every transport).
 
 mod body_framing;
 mod response_head;
@@ -168,7 +169,16 @@ impl Http1Client {
         let mut sink = ResponseSink::default();
         let probe = self.exchange(self.get(PROBE_PATH), self.checkout(), &mut sink);
         match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-            Err(_elapsed) => Err(request_timeout::error(PROBE_TIMEOUT, &sink)),
+            Err(_elapsed) => Err(TransportError::new(
+                TransportErrorKind::Timeout,
+                format!(
+                    "no answer to GET {PROBE_PATH} within {} s ({}): check that the server at {} \
+                     is up and not overloaded",
+                    PROBE_TIMEOUT.as_secs(),
+                    request_timeout::stage(&sink),
+                    self.target.base
+                ),
+            )),
             Ok(Err(error)) if error.kind != TransportErrorKind::Status => Err(error),
             Ok(_answered) => Ok(()),
         }

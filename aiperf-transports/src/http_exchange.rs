@@ -16,7 +16,8 @@
 //! request timeout (connect, first byte and the whole stream) a
 //! [`TransportErrorKind::Timeout`] error. A stream that ends cleanly after its last complete
 //! event is complete, `[DONE]` or not, as for AIPerf's reader (the endpoint judges its content).
-//! The messages are `http_common`'s, shared with `http1`.
+//! The messages are `http_common`'s, shared with `http1`, and the request timeout's
+//! (`request_timeout`, shared with every transport).
 //!
 //! `https://` URLs need the crate's `tls` feature (rustls); without it they are rejected when the
 //! transport is created, with a message saying so.

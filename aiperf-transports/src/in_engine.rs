@@ -151,7 +151,6 @@ mod tests {
     use bytes::Bytes;
     use serde_json::Value;
     use std::sync::Arc;
-    use std::time::Duration;
 
     fn transport(engine: EngineConfig) -> InEngineTransport {
         InEngineTransport::create(&TransportContext {

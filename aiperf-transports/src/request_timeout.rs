@@ -51,7 +51,9 @@ pub(crate) fn error(limit: Duration, sink: &ResponseSink) -> TransportError {
     )
 }
 
-/// Where a response was when it failed, by what arrived of it: for messages.
+/// Where a response was when it failed, by what arrived of it: for the timeout's messages and
+/// those of a body that broke off (`http_common::broken_body`). A gRPC unary call records its
+/// headers only with its answer, so its timeout always reads "before the response headers".
 pub(crate) fn stage(sink: &ResponseSink) -> &'static str {
     match (sink.ack_ns, sink.chunks.is_empty()) {
         (None, _) => "before the response headers",

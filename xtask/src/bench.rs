@@ -493,6 +493,7 @@ impl Bench {
         });
         ClientCost {
             cpu_s: measured.cpu_s,
+            cpu_share: share(measured.cpu_s, wall_s),
             wall_s,
             peak_rss_mib: measured.peak_rss.map(mib),
             others,

@@ -6,8 +6,9 @@
 //! of a list only the first choice is kept ([`First`]): parsing a streamed chunk builds no
 //! JSON tree. Streamed chunks are first tried by [`read_first_choice`], which reads their plain
 //! case (no escapes, no usage, no error) with the one-pass [`Scanner`] into the same structs
-//! and leaves everything else to serde_json. Server errors (`{"error": ...}`, or vLLM's `{"object": "error", "message": ...}`)
-//! become a [`ParseError`] carrying the server's message.
+//! and leaves everything else to serde_json. Server errors (`{"error": ...}`, or vLLM's
+//! `{"object": "error", "message": ...}`) become a [`ParseError`] carrying the server's
+//! message.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -51,7 +52,7 @@ pub(crate) fn parse_object<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, 
 }
 
 /// [`parse_object`] of a response already checked to be UTF-8.
-pub(crate) fn parse_object_text<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ParseError> {
+fn parse_object_text<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ParseError> {
     parse_json_object(text.as_bytes(), || serde_json::from_str(text))
 }
 
@@ -91,7 +92,11 @@ pub(crate) fn read_first_choice<'a, C: Deserialize<'a>>(
     match (plain, utf8) {
         (Some(choice), _) => Ok((choice, None)),
         (None, Some(utf8)) => parse_object_text::<ChoicesBody<'_, C>>(utf8)?.into_first(),
-        (None, None) => parse_object::<ChoicesBody<'_, C>>(data)?.into_first(),
+        // Not UTF-8: read as bytes (serde refuses it where it stands), not checked again.
+        (None, None) => {
+            parse_json_object(data, || serde_json::from_slice::<ChoicesBody<'_, C>>(data))?
+                .into_first()
+        }
     }
 }
 
@@ -231,7 +236,7 @@ impl From<WireUsage> for Usage {
 /// of its choice: only the first choice is kept.
 #[derive(Debug, Deserialize)]
 #[serde(bound(deserialize = "C: Deserialize<'de>"))]
-pub(crate) struct ChoicesBody<'a, C> {
+struct ChoicesBody<'a, C> {
     choices: Option<First<C>>,
     usage: Option<WireUsage>,
     /// OpenAI, TGI, SGLang: `{"error": {"message": ...}}` or `{"error": "..."}`.
@@ -246,7 +251,7 @@ pub(crate) struct ChoicesBody<'a, C> {
 
 impl<C> ChoicesBody<'_, C> {
     /// The first choice and the usage, or the error the server reported.
-    pub(crate) fn into_first(self) -> Result<(Option<C>, Option<Usage>), ParseError> {
+    fn into_first(self) -> Result<(Option<C>, Option<Usage>), ParseError> {
         server_error(self.error, self.object.as_ref(), self.message.as_ref())?;
         Ok((
             self.choices.and_then(|first| first.0),
@@ -360,6 +365,7 @@ pub(crate) mod plain_reading_checks {
             "\"object\"",
             "\"error\"",
             "\"usage\"",
+            "\"message\"",
             "\"x\"",
             "\u{e9}",
             "[[]]",

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::mock_server::EngineFlags;
-use super::records::{Flow, TimingError};
+use super::records::{Flow, LATE_TTFT_MS, TimingError};
 
 /// Everything one `cargo xtask bench` measured.
 #[derive(Debug, Serialize)]
@@ -53,6 +53,9 @@ pub struct Machine {
 pub struct ClientCost {
     /// CPU seconds, user + system, whole process.
     pub cpu_s: f64,
+    /// `cpu_s` over `wall_s`: the share of a core the client used, start-up and exports
+    /// included (pinned to one core, at most 100%).
+    pub cpu_share: f64,
     /// Spawn to exit, seconds.
     pub wall_s: f64,
     /// Peak resident memory, MiB.
@@ -60,18 +63,6 @@ pub struct ClientCost {
     /// What else ran on the client's and the mock server's cores meanwhile (other processes
     /// of a shared machine), as shares of the run's wall time; `None` when not pinned.
     pub others: Option<OtherLoad>,
-}
-
-impl ClientCost {
-    /// The share of one core the client used, spawn to exit: near 100%, the client was the
-    /// run's limit.
-    pub fn cpu_share(&self) -> f64 {
-        if self.wall_s > 0.0 {
-            self.cpu_s / self.wall_s
-        } else {
-            0.0
-        }
-    }
 }
 
 /// CPU used by other processes on the two benchmark cores during a run, as a share of its wall
@@ -351,10 +342,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "\n(a) accuracy: TTFT {} ms, ITL {} ms, {} tokens, streaming chat; error = client - server truth (ms); late = requests with a TTFT error over {} ms",
-                e.ttft_ms,
-                e.itl_ms,
-                e.output_tokens,
-                super::records::LATE_TTFT_MS
+                e.ttft_ms, e.itl_ms, e.output_tokens, LATE_TTFT_MS
             );
             let mut table = Table::new(&[
                 "conc",
@@ -371,7 +359,7 @@ impl Report {
                 "req/s",
                 "ideal",
                 "client CPU-s",
-                "client CPU",
+                "client CPU%",
                 "RSS MiB",
                 "mock CPU",
                 "others",
@@ -395,7 +383,7 @@ impl Report {
                     format!("{:.1}", run.flow.requests_per_s),
                     format!("{:.1}", run.ideal_requests_per_s),
                     format!("{:.2}", run.client.cpu_s),
-                    percent(run.client.cpu_share()),
+                    percent(run.client.cpu_share),
                     opt(run.client.peak_rss_mib, 1),
                     percent(run.mock_cpu_share),
                     others(run.client.others),
@@ -491,7 +479,8 @@ impl Report {
         if self.machine.pinned {
             let _ = writeln!(
                 out,
-                "\nmock CPU: the mock server's share of its core over the run's span; others: \
+                "\nclient CPU%: the client's CPU over its wall time, start-up and exports included; \
+                 mock CPU: the mock server's share of its core over the run's span; others: \
                  CPU of other processes on the client's / mock's core while the client ran"
             );
         }
