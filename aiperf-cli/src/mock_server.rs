@@ -14,9 +14,12 @@
 //! no `[DONE]`) and the wire ones ([`faults`]: resets before the headers and mid-stream,
 //! malformed SSE, slow headers).
 //!
-//! On start it prints one line to stdout, `aiperf mock-server listening on http://ADDR:PORT`,
-//! so scripts can read the port when started with `--port 0`; with `--grpc-port`, a second
-//! line follows, `aiperf mock-server grpc listening on grpc://ADDR:PORT`. Ctrl-C or
+//! With `--tls-cert` and `--tls-key` both ports speak TLS ([`tls`]: `https://`, `grpcs://`).
+//!
+//! On start it prints one line to stdout, `aiperf mock-server listening on http://ADDR:PORT`
+//! (`https://` with TLS), so scripts can read the port when started with `--port 0`; with
+//! `--grpc-port`, a second line follows, `aiperf mock-server grpc listening on
+//! grpc://ADDR:PORT` (`grpcs://`). Ctrl-C or
 //! SIGTERM stops it; requests still in flight are dropped (and logged as cancelled) and the
 //! truth log is flushed.
 
@@ -25,6 +28,7 @@ mod faults;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod routes;
+mod tls;
 mod triton;
 mod truth_log;
 
@@ -66,6 +70,9 @@ pub(crate) struct MockServerArgs {
     /// The faults only a server can make on the wire.
     #[command(flatten)]
     wire_faults: faults::WireFaultArgs,
+    /// TLS on both ports.
+    #[command(flatten)]
+    tls: tls::TlsArgs,
     /// Seed of the engine's random choices (errors, early stops, answer words).
     #[arg(long, default_value_t = EngineConfig::default().seed)]
     seed: u64,
@@ -98,6 +105,7 @@ pub(crate) fn run(args: MockServerArgs) -> anyhow::Result<u8> {
         );
     }
     let config = args.engine_config()?;
+    let acceptors = args.tls.acceptors()?;
     let truth_log = args
         .truth_log
         .as_deref()
@@ -117,7 +125,13 @@ pub(crate) fn run(args: MockServerArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let served = runtime.block_on(serve(&args.host, args.port, args.grpc_port, engine));
+    let served = runtime.block_on(serve(
+        &args.host,
+        args.port,
+        args.grpc_port,
+        acceptors,
+        engine,
+    ));
     // Drops the connections still open: their requests are logged as cancelled.
     runtime.shutdown_timeout(Duration::from_secs(1));
     if let Some(log) = truth_log {
@@ -132,11 +146,13 @@ pub(crate) fn run(args: MockServerArgs) -> anyhow::Result<u8> {
 }
 
 /// Accepts connections until a shutdown signal, serving each on its own task; also serves gRPC
-/// on `grpc_port` when given.
+/// on `grpc_port` when given. `acceptors` take the HTTP and the gRPC port's connections (TLS
+/// with `--tls-cert`).
 async fn serve(
     host: &str,
     port: u16,
     grpc_port: Option<u16>,
+    (acceptor, grpc_acceptor): (tls::Acceptor, tls::Acceptor),
     engine: Engine,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind((host, port)).await.with_context(|| {
@@ -150,7 +166,7 @@ async fn serve(
         None => None,
     };
     #[cfg(not(feature = "grpc"))]
-    let _ = grpc_port;
+    let _ = (grpc_port, grpc_acceptor);
     let shutdown = shutdown_signal();
     let address = listener
         .local_addr()
@@ -160,10 +176,10 @@ async fn serve(
     tokio::task::spawn_blocking(Tokenizer::builtin)
         .await
         .context("cannot build the builtin tokenizer")?;
-    announce(address)?;
+    announce(&acceptor.scheme("http"), address)?;
     #[cfg(feature = "grpc")]
     if let Some(grpc_listener) = grpc_listener {
-        grpc::start(grpc_listener, engine.clone())?;
+        grpc::start(grpc_listener, grpc_acceptor, engine.clone())?;
     }
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -192,8 +208,13 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
         let engine = engine.clone();
+        let acceptor = acceptor.clone();
         let (stream, received_at) = arrival::StampedStream::new(stream);
         tokio::spawn(async move {
+            // A failed TLS handshake is the client's to report.
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
             let service = hyper::service::service_fn(move |request| {
                 let arrival_ns = received_at.arrival_ns();
                 let engine = engine.clone();
@@ -212,11 +233,14 @@ async fn serve(
 }
 
 /// Prints the one stdout line scripts read the port from.
-fn announce(address: SocketAddr) -> anyhow::Result<()> {
+fn announce(scheme: &str, address: SocketAddr) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "aiperf mock-server listening on http://{address}")
-        .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")
+    writeln!(
+        stdout,
+        "aiperf mock-server listening on {scheme}://{address}"
+    )
+    .and_then(|()| stdout.flush())
+    .context("cannot write to stdout")
 }
 
 /// Completes on Ctrl-C or (on Unix) SIGTERM. The handlers are installed when this is called,

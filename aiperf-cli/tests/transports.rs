@@ -242,7 +242,7 @@ fn an_endpoint_and_transport_that_do_not_fit_are_refused_with_what_fits() {
             "error: endpoint `kserve` sends grpc requests, which the transports serving this \
              URL (http, http2) cannot carry: endpoint types that fit them are chat, \
              completions, embeddings, triton_generate; transports that carry `kserve` are \
-             grpc (--url grpc://)"
+             grpc (--url grpc:// or grpcs://)"
         ),
         "{}",
         kserve_over_http.stderr()
@@ -317,7 +317,7 @@ fn plugins_lists_every_transport_with_its_url_schemes() {
             .clone()
     };
     for (name, schemes, carries) in [
-        ("grpc", "grpc://", "grpc"),
+        ("grpc", "grpc://,grpcs://", "grpc"),
         ("http", "http://,https://", "http"),
         ("http2", "http://,https://", "http"),
         ("in_engine", "-", "http"),

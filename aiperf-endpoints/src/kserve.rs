@@ -60,7 +60,7 @@ pub struct KServeEndpoint {
     writes_max_tokens: bool,
 }
 
-aiperf_core::register!(endpoint "kserve" => KServeEndpoint, "KServe v2 gRPC inference as Triton, TensorRT-LLM and Dynamo serve LLMs: text_input in, text_output out, ModelInfer or ModelStreamInfer (needs --url grpc://)");
+aiperf_core::register!(endpoint "kserve" => KServeEndpoint, "KServe v2 gRPC inference as Triton, TensorRT-LLM and Dynamo serve LLMs: text_input in, text_output out, ModelInfer or ModelStreamInfer (needs --url grpc:// or grpcs://)");
 
 const METADATA: EndpointMetadata = EndpointMetadata {
     path: method::MODEL_INFER,

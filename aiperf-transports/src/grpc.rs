@@ -16,9 +16,11 @@
 //! [`TransportErrorKind::Connect`] error; the request timeout a
 //! [`TransportErrorKind::Timeout`] error.
 //!
-//! URLs are `grpc://HOST:PORT` (cleartext HTTP/2); chosen explicitly (`--transport grpc`), the
-//! transport also takes `http://HOST:PORT`, the form tonic and grpc-go use for the same thing,
-//! but only `grpc://` URLs select it by themselves. Requests go to a few connections in turn,
+//! URLs are `grpc://HOST:PORT` (cleartext HTTP/2) or, with the `tls` feature,
+//! `grpcs://HOST:PORT` (TLS, trusting the certificates `tls_trust.rs` names); chosen
+//! explicitly (`--transport grpc`), the transport also takes `http://` and `https://`, the forms
+//! tonic and grpc-go use for the same things, but only `grpc://` and `grpcs://` URLs select it
+//! by themselves. Requests go to a few connections in turn,
 //! one per [`STREAMS_PER_CONNECTION`] requests of the run's concurrency; they are opened on
 //! first use, inside the run's runtime. The run's headers (`-H`, `--api-key`) are sent as
 //! metadata, with `x-request-id` naming each request.
@@ -45,7 +47,7 @@ use tonic::{Code, Status};
 
 use raw_codec::RawCodec;
 
-use crate::request_timeout;
+use crate::{request_timeout, tls_trust};
 
 aiperf_core::register!(
     transport "grpc" => GrpcTransport,
@@ -70,7 +72,7 @@ const X_REQUEST_ID: &str = "x-request-id";
 pub struct GrpcTransport {
     /// The URL as given (`grpc://host:port`), for messages.
     url: String,
-    /// Where tonic connects (`http://host:port`).
+    /// Where tonic connects (`http://host:port`, or `https://host:port` with TLS).
     endpoint: Endpoint,
     /// How many connections to open.
     connections: usize,
@@ -114,8 +116,9 @@ impl GrpcTransport {
             match grpc.unary::<_, Bytes, _>(request, path, RawCodec).await {
                 Ok(_) => Ok(()),
                 Err(status) => match self.status_error(status, false) {
-                    error if error.kind == TransportErrorKind::Connect => Err(error),
-                    _ => Ok(()),
+                    // The server's own status, even UNIMPLEMENTED, shows it is there.
+                    error if error.kind == TransportErrorKind::GrpcStatus => Ok(()),
+                    error => Err(error),
                 },
             }
         };
@@ -186,13 +189,9 @@ impl GrpcTransport {
 
     /// A connection that could not be made.
     fn unreachable(&self, cause: &dyn std::fmt::Display) -> TransportError {
-        TransportError::new(
-            TransportErrorKind::Connect,
-            format!(
-                "the gRPC server at {} is not reachable ({cause}): check --url and that the \
-                 server is running",
-                self.url
-            ),
+        tls_trust::connect_error(
+            &format!("the gRPC server at {}", self.url),
+            &cause.to_string(),
         )
     }
 
@@ -229,9 +228,10 @@ impl Transport for GrpcTransport {
                 "the grpc transport needs the server's address: pass --url grpc://HOST:PORT",
             ));
         };
-        let authority = grpc_authority(url)?;
+        let address = grpc_address(url)?;
         let timeout = request_timeout::limit(ctx)?;
-        let endpoint = Endpoint::from_shared(format!("http://{authority}"))
+        let scheme = if address.tls { "https" } else { "http" };
+        let endpoint = Endpoint::from_shared(format!("{scheme}://{}", address.authority))
             .map_err(|error| {
                 CreateError::new(format!(
                     "`{url}` is not a valid gRPC address ({error}): pass --url grpc://HOST:PORT"
@@ -239,6 +239,16 @@ impl Transport for GrpcTransport {
             })?
             .tcp_nodelay(true)
             .http2_adaptive_window(true);
+        #[cfg(feature = "tls")]
+        let endpoint = if address.tls {
+            endpoint
+                .tls_config(tls_trust::grpc_client_config(&address.host))
+                .map_err(|error| {
+                    CreateError::new(format!("cannot set up TLS for `{url}`: {error}"))
+                })?
+        } else {
+            endpoint
+        };
         Ok(Self {
             url: url.to_owned(),
             endpoint,
@@ -252,7 +262,7 @@ impl Transport for GrpcTransport {
 
     fn metadata(&self) -> TransportMetadata {
         TransportMetadata {
-            url_schemes: &["grpc"],
+            url_schemes: &["grpc", "grpcs"],
             wire_formats: &[WireFormat::Grpc],
         }
     }
@@ -285,19 +295,38 @@ impl Transport for GrpcTransport {
     }
 }
 
-/// The `HOST:PORT` of a `grpc://HOST:PORT` (or `http://HOST:PORT`) URL.
-fn grpc_authority(url: &str) -> Result<String, CreateError> {
+/// Where a gRPC URL points: its `HOST:PORT`, and whether it asks for TLS.
+#[derive(Debug, PartialEq, Eq)]
+struct GrpcAddress {
+    authority: String,
+    host: String,
+    tls: bool,
+}
+
+/// The address of a `grpc://HOST:PORT` URL (or `http://HOST:PORT`), or of a `grpcs://HOST:PORT`
+/// one (or `https://HOST:PORT`) over TLS, which needs the `tls` feature.
+fn grpc_address(url: &str) -> Result<GrpcAddress, CreateError> {
     let Some((scheme, _)) = url.split_once("://") else {
         return Err(CreateError::new(format!(
             "`{url}` has no scheme: pass --url grpc://{url}"
         )));
     };
-    if !scheme.eq_ignore_ascii_case("grpc") && !scheme.eq_ignore_ascii_case("http") {
-        return Err(CreateError::new(format!(
-            "the grpc transport serves cleartext grpc:// URLs, not `{scheme}://`: pass --url \
-             grpc://HOST:PORT, or choose another transport with --transport"
-        )));
-    }
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "grpc" | "http" => false,
+        "grpcs" | "https" if cfg!(feature = "tls") => true,
+        "grpcs" | "https" => {
+            return Err(CreateError::new(format!(
+                "`{url}` needs TLS, which this build lacks: rebuild with the `tls` feature of \
+                 aiperf-cli, or pass a grpc:// URL"
+            )));
+        }
+        _ => {
+            return Err(CreateError::new(format!(
+                "the grpc transport serves grpc:// and grpcs:// URLs, not `{scheme}://`: pass \
+                 --url grpc://HOST:PORT, or choose another transport with --transport"
+            )));
+        }
+    };
     let uri = Uri::from_str(url).map_err(|error| {
         CreateError::new(format!(
             "`{url}` is not a valid URL ({error}): pass --url grpc://HOST:PORT"
@@ -311,16 +340,20 @@ fn grpc_authority(url: &str) -> Result<String, CreateError> {
     if authority.port().is_none() {
         return Err(CreateError::new(format!(
             "`{url}` has no port, and gRPC has no default one: pass --url \
-             grpc://{authority}:PORT (Triton serves gRPC on 8001)"
+             {scheme}://{authority}:PORT (Triton serves gRPC on 8001)"
         )));
     }
     if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
         return Err(CreateError::new(format!(
             "`{url}` has a path, which gRPC URLs cannot have (the endpoint names the method): \
-             pass --url grpc://{authority}"
+             pass --url {scheme}://{authority}"
         )));
     }
-    Ok(authority.to_string())
+    Ok(GrpcAddress {
+        authority: authority.to_string(),
+        host: authority.host().trim_matches(['[', ']']).to_owned(),
+        tls,
+    })
 }
 
 /// The run's headers as gRPC metadata (keys lowercased, as HTTP/2 requires).
@@ -374,14 +407,14 @@ mod tests {
         let transport =
             GrpcTransport::create(&TransportContext::for_url("grpc://127.0.0.1:8001")).unwrap();
         assert_eq!(transport.endpoint.uri(), "http://127.0.0.1:8001/");
-        assert_eq!(transport.metadata().url_schemes, ["grpc"]);
+        assert_eq!(transport.metadata().url_schemes, ["grpc", "grpcs"]);
         assert!(GrpcTransport::create(&TransportContext::for_url("GRPC://localhost:1/")).is_ok());
         let http =
             GrpcTransport::create(&TransportContext::for_url("http://127.0.0.1:8001")).unwrap();
         assert_eq!(http.endpoint.uri(), "http://127.0.0.1:8001/");
         for (url, expected) in [
             ("localhost:8001", "pass --url grpc://localhost:8001"),
-            ("https://h:1", "not `https://`"),
+            ("ftp://h:1", "not `ftp://`"),
             ("grpc://h", "no port"),
             ("grpc://h:1/v2/models", "has a path"),
             ("grpc://", "not a valid URL"),
@@ -390,6 +423,19 @@ mod tests {
             assert!(message.contains(expected), "{url}: {message}");
         }
         assert!(create_error(&TransportContext::default()).contains("--url grpc://HOST:PORT"));
+    }
+
+    #[test]
+    fn grpcs_urls_take_tls_exactly_when_it_is_built_in() {
+        let result = GrpcTransport::create(&TransportContext::for_url("grpcs://127.0.0.1:8001"));
+        if cfg!(feature = "tls") {
+            assert_eq!(result.unwrap().endpoint.uri(), "https://127.0.0.1:8001/");
+            assert!(
+                create_error(&TransportContext::for_url("grpcs://h")).contains("grpcs://h:PORT")
+            );
+        } else {
+            assert!(result.unwrap_err().message.contains("`tls` feature"));
+        }
     }
 
     #[test]

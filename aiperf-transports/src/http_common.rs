@@ -276,15 +276,10 @@ pub(crate) fn broken_body(cause: &str, stage: &str) -> TransportError {
     )
 }
 
-/// The error of a server that could not be reached at all.
+/// The error of a server at `base` that could not be reached at all
+/// ([`crate::tls_trust::connect_error`]).
 pub(crate) fn connect_error(base: &str, cause: &str) -> TransportError {
-    TransportError::new(
-        TransportErrorKind::Connect,
-        format!(
-            "the server at {base} is not reachable ({cause}): check --url and that the server is \
-             running"
-        ),
-    )
+    crate::tls_trust::connect_error(&format!("the server at {base}"), cause)
 }
 
 /// The text of `bytes`, dropping a character cut at the end and replacing invalid UTF-8.

@@ -11,7 +11,7 @@
 //! |---|---|---|---|---|
 //! | `http` | [`http::HttpTransport`] | `http` | `http://`, `https://` (`tls`) | HTTP bodies |
 //! | `http2` | [`http2::Http2Transport`] | `http2` | `http://` (h2c), `https://` (`tls`) | HTTP bodies |
-//! | `grpc` | [`grpc::GrpcTransport`] | `grpc` | `grpc://` | gRPC messages |
+//! | `grpc` | [`grpc::GrpcTransport`] | `grpc` | `grpc://`, `grpcs://` (`tls`) | gRPC messages |
 //! | `in_engine` | [`in_engine::InEngineTransport`] | always | none: no `--url` | HTTP bodies (OpenAI routes) |
 //!
 //! - `http`: HTTP/1.1 with a keep-alive pool sized to the concurrency, server-sent events
@@ -25,8 +25,9 @@
 //!   unary or as a bidirectional stream, each response message stamped on arrival.
 //! - `in_engine`: the simulated engine inside the process, used when no `--url` is given.
 //!
-//! Features `http`, `http2` and `grpc` are on by default; `--no-default-features` leaves only
-//! `in_engine`.
+//! Features `http`, `http2`, `grpc` and `tls` are on by default; `--no-default-features`
+//! leaves only `in_engine`. With `tls`, the certificates trusted are those `tls_trust.rs` names:
+//! Mozilla's and the system's roots, or `SSL_CERT_FILE` / `SSL_CERT_DIR`.
 
 #[cfg(feature = "grpc")]
 pub mod grpc;
@@ -43,3 +44,4 @@ mod http_exchange;
 pub mod in_engine;
 pub mod receive_stamps;
 mod request_timeout;
+mod tls_trust;

@@ -50,6 +50,8 @@ use futures_util::Stream;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+
+use super::tls::Acceptor;
 use tokio::sync::mpsc;
 use tonic::codegen::Service;
 use tonic::metadata::MetadataMap;
@@ -85,26 +87,30 @@ pub(crate) async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
 
 /// Prints the gRPC line (after the HTTP one) and serves KServe v2 on `listener` until the
 /// runtime stops.
-pub(crate) fn start(listener: TcpListener, engine: Engine) -> anyhow::Result<()> {
+pub(crate) fn start(
+    listener: TcpListener,
+    acceptor: Acceptor,
+    engine: Engine,
+) -> anyhow::Result<()> {
     let address = listener
         .local_addr()
         .context("cannot read the gRPC listening address")?;
-    announce(address)?;
-    tokio::spawn(accept(listener, engine));
+    announce(&acceptor.scheme("grpc"), address)?;
+    tokio::spawn(accept(listener, acceptor, engine));
     Ok(())
 }
 
-fn announce(address: SocketAddr) -> anyhow::Result<()> {
+fn announce(scheme: &str, address: SocketAddr) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "aiperf mock-server grpc listening on grpc://{address}"
+        "aiperf mock-server grpc listening on {scheme}://{address}"
     )
     .and_then(|()| stdout.flush())
     .context("cannot write to stdout")
 }
 
-async fn accept(listener: TcpListener, engine: Engine) {
+async fn accept(listener: TcpListener, acceptor: Acceptor, engine: Engine) {
     let server = GrpcInferenceServiceServer::new(KServe { engine });
     let mut builder = auto::Builder::new(TokioExecutor::new()).http2_only();
     // Benchmarks multiplex thousands of calls over few connections.
@@ -123,7 +129,12 @@ async fn accept(listener: TcpListener, engine: Engine) {
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
         let server = server.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
+            // A failed TLS handshake is the client's to report.
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
             let service = hyper::service::service_fn(move |request| {
                 let mut server = server.clone();
                 async move { server.call(request).await }

@@ -6,9 +6,10 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 /// A running mock server.
 pub struct MockServer {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with `--tls-cert`).
     pub url: String,
-    /// `grpc://127.0.0.1:PORT`, when started with [`MockServer::start_with_grpc`].
+    /// `grpc://127.0.0.1:PORT` (`grpcs://` with TLS), when started with
+    /// [`MockServer::start_with_grpc`].
     pub grpc_url: Option<String>,
 }
 
@@ -16,7 +17,7 @@ impl MockServer {
     /// Starts `aiperf mock-server --port 0 <args>` and waits for its "listening on" line.
     pub fn start(args: &[&str]) -> Self {
         let (child, mut lines) = spawn(args);
-        let url = address(&mut lines, "http://");
+        let url = address(&mut lines, "http");
         Self {
             child,
             url,
@@ -29,8 +30,8 @@ impl MockServer {
     pub fn start_with_grpc(args: &[&str]) -> Self {
         let args = [&["--grpc-port", "0"], args].concat();
         let (child, mut lines) = spawn(&args);
-        let url = address(&mut lines, "http://");
-        let grpc_url = Some(address(&mut lines, "grpc://"));
+        let url = address(&mut lines, "http");
+        let grpc_url = Some(address(&mut lines, "grpc"));
         Self {
             child,
             url,
@@ -52,7 +53,8 @@ fn spawn(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
     (child, BufReader::new(stdout))
 }
 
-/// The address at the end of the next line, which must start with `scheme`.
+/// The address at the end of the next line, which must start with `scheme` (`http` for
+/// `http://` or `https://`, `grpc` for `grpc://` or `grpcs://`).
 fn address(lines: &mut BufReader<ChildStdout>, scheme: &str) -> String {
     let mut line = String::new();
     lines

@@ -15,9 +15,22 @@ pub struct Run {
 impl Run {
     /// Runs `aiperf profile --artifact-dir <temp> --ui-type none <args>`.
     pub fn profile(args: &[&str]) -> Self {
+        Self::profile_with_env(args, &[])
+    }
+
+    /// [`Run::profile`] with these environment variables set (an empty value removes one).
+    pub fn profile_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let temp = tempfile::tempdir().expect("a temp dir can be made");
         let dir = temp.path().join("artifacts");
-        let output = Command::new(env!("CARGO_BIN_EXE_aiperf"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aiperf"));
+        for &(name, value) in env {
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
+        }
+        let output = command
             .arg("profile")
             .arg("--artifact-dir")
             .arg(&dir)
