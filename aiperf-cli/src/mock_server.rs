@@ -152,7 +152,7 @@ async fn serve(
     host: &str,
     port: u16,
     grpc_port: Option<u16>,
-    (acceptor, grpc_acceptor): (tls::Acceptor, tls::Acceptor),
+    acceptors: tls::Acceptors,
     engine: Engine,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind((host, port)).await.with_context(|| {
@@ -166,7 +166,7 @@ async fn serve(
         None => None,
     };
     #[cfg(not(feature = "grpc"))]
-    let _ = (grpc_port, grpc_acceptor);
+    let _ = grpc_port;
     let shutdown = shutdown_signal();
     let address = listener
         .local_addr()
@@ -176,10 +176,10 @@ async fn serve(
     tokio::task::spawn_blocking(Tokenizer::builtin)
         .await
         .context("cannot build the builtin tokenizer")?;
-    announce(&acceptor.scheme("http"), address)?;
+    announce(&acceptors.http.scheme("http"), address)?;
     #[cfg(feature = "grpc")]
     if let Some(grpc_listener) = grpc_listener {
-        grpc::start(grpc_listener, grpc_acceptor, engine.clone())?;
+        grpc::start(grpc_listener, acceptors.grpc.clone(), engine.clone())?;
     }
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -208,11 +208,10 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
         let engine = engine.clone();
-        let acceptor = acceptor.clone();
+        let acceptor = acceptors.http.clone();
         let (stream, received_at) = arrival::StampedStream::new(stream);
         tokio::spawn(async move {
-            // A failed TLS handshake is the client's to report.
-            let Ok(stream) = acceptor.accept(stream).await else {
+            let Some(stream) = acceptor.accept(stream).await else {
                 return;
             };
             let service = hyper::service::service_fn(move |request| {

@@ -126,7 +126,7 @@ fn https_and_grpcs_runs_succeed_once_the_servers_ca_is_trusted() {
         str(&ca),
         &["--endpoint-type", "chat"],
     ));
-    // HTTP/2 is negotiated by ALPN.
+    // The http2 transport over TLS (the mock offers h2 by ALPN).
     assert_all_streamed(&profile(
         &server.url,
         str(&ca),
@@ -154,6 +154,29 @@ fn an_untrusted_certificate_fails_the_run_and_says_how_to_trust_it() {
         // Waiting for the server would not help: the run says so at once.
         assert!(
             !stderr.contains("--wait-for-model-timeout"),
+            "{url}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_tls_url_for_a_server_without_tls_says_to_use_the_plain_scheme() {
+    let plain = MockServer::start_with_grpc(&[]);
+    let https = plain.url.replace("http://", "https://");
+    let grpcs = plain
+        .grpc_url
+        .clone()
+        .unwrap()
+        .replace("grpc://", "grpcs://");
+    for (url, extra) in [
+        (https, ["--endpoint-type", "chat"]),
+        (grpcs, ["--endpoint-type", "kserve"]),
+    ] {
+        let run = profile(&url, "", &extra);
+        assert!(!run.output.status.success(), "{url}: {}", run.stdout());
+        let stderr = run.stderr();
+        assert!(
+            stderr.contains("does not speak TLS there: use an http:// or grpc:// --url"),
             "{url}: {stderr}"
         );
     }

@@ -17,7 +17,7 @@
 //! [`TransportErrorKind::Timeout`] error.
 //!
 //! URLs are `grpc://HOST:PORT` (cleartext HTTP/2) or, with the `tls` feature,
-//! `grpcs://HOST:PORT` (TLS, trusting the certificates `tls_trust.rs` names); chosen
+//! `grpcs://HOST:PORT` (TLS, trusting what the `https://` transports trust); chosen
 //! explicitly (`--transport grpc`), the transport also takes `http://` and `https://`, the forms
 //! tonic and grpc-go use for the same things, but only `grpc://` and `grpcs://` URLs select it
 //! by themselves. Requests go to a few connections in turn,
@@ -47,11 +47,12 @@ use tonic::{Code, Status};
 
 use raw_codec::RawCodec;
 
-use crate::{request_timeout, tls_trust};
+use crate::connect_failure::{self, causes};
+use crate::request_timeout;
 
 aiperf_core::register!(
     transport "grpc" => GrpcTransport,
-    "gRPC over HTTP/2 (grpc://HOST:PORT): unary calls, or bidirectional streams for streaming, each response message stamped on arrival"
+    "gRPC over HTTP/2 (grpc://HOST:PORT, or grpcs:// over TLS): unary calls, or bidirectional streams for streaming, each response message stamped on arrival"
 );
 
 /// Concurrent calls per connection: 100, the smallest limit on concurrent streams that
@@ -110,7 +111,7 @@ impl GrpcTransport {
         let call = async {
             grpc.ready()
                 .await
-                .map_err(|error| self.unreachable(&error))?;
+                .map_err(|error| self.unreachable(&causes(&error)))?;
             let request =
                 tonic::Request::from_parts(self.metadata.clone(), Default::default(), Bytes::new());
             match grpc.unary::<_, Bytes, _>(request, path, RawCodec).await {
@@ -124,7 +125,7 @@ impl GrpcTransport {
         };
         match tokio::time::timeout(PROBE_TIMEOUT, call).await {
             Ok(result) => result,
-            Err(_elapsed) => Err(self.unreachable(&format_args!(
+            Err(_elapsed) => Err(self.unreachable(&format!(
                 "no answer to a health check within {} s",
                 PROBE_TIMEOUT.as_secs()
             ))),
@@ -152,7 +153,7 @@ impl GrpcTransport {
         let mut grpc = tonic::client::Grpc::new(self.channel());
         grpc.ready()
             .await
-            .map_err(|error| self.unreachable(&error))?;
+            .map_err(|error| self.unreachable(&causes(&error)))?;
         if request.streaming {
             let messages = futures_util::stream::once(std::future::ready(request.payload));
             let call = tonic::Request::from_parts(metadata, Default::default(), messages);
@@ -188,11 +189,8 @@ impl GrpcTransport {
     }
 
     /// A connection that could not be made.
-    fn unreachable(&self, cause: &dyn std::fmt::Display) -> TransportError {
-        tls_trust::connect_error(
-            &format!("the gRPC server at {}", self.url),
-            &cause.to_string(),
-        )
+    fn unreachable(&self, cause: &str) -> TransportError {
+        connect_failure::connect_error(&format!("the gRPC server at {}", self.url), cause)
     }
 
     /// A call that ended with a non-OK status, `mid_stream` when response messages had come
@@ -201,7 +199,7 @@ impl GrpcTransport {
     /// `UNAVAILABLE` with no response metadata, which a server's own status always has.
     fn status_error(&self, status: Status, mid_stream: bool) -> TransportError {
         if status.code() == Code::Unavailable && status.metadata().is_empty() {
-            return self.unreachable(&status.message());
+            return self.unreachable(status.message());
         }
         let code = status.code();
         let mut message = format!("gRPC status {code:?} ({})", code as i32);
@@ -225,7 +223,8 @@ impl Transport for GrpcTransport {
     fn create(ctx: &TransportContext) -> Result<Self, CreateError> {
         let Some(url) = ctx.url.as_deref() else {
             return Err(CreateError::new(
-                "the grpc transport needs the server's address: pass --url grpc://HOST:PORT",
+                "the grpc transport needs the server's address: pass --url grpc://HOST:PORT (or \
+                 grpcs:// for TLS)",
             ));
         };
         let address = grpc_address(url)?;
@@ -234,21 +233,24 @@ impl Transport for GrpcTransport {
         let endpoint = Endpoint::from_shared(format!("{scheme}://{}", address.authority))
             .map_err(|error| {
                 CreateError::new(format!(
-                    "`{url}` is not a valid gRPC address ({error}): pass --url grpc://HOST:PORT"
+                    "`{url}` is not a valid gRPC address ({error}): pass --url {}://HOST:PORT",
+                    if address.tls { "grpcs" } else { "grpc" }
                 ))
             })?
             .tcp_nodelay(true)
             .http2_adaptive_window(true);
         #[cfg(feature = "tls")]
-        let endpoint = if address.tls {
-            endpoint
-                .tls_config(tls_trust::grpc_client_config(&address.host))
-                .map_err(|error| {
-                    CreateError::new(format!("cannot set up TLS for `{url}`: {error}"))
-                })?
-        } else {
-            endpoint
-        };
+        let endpoint =
+            if address.tls {
+                endpoint.tls_config(tls_config(&address.host)).map_err(|error| {
+                CreateError::new(format!(
+                    "cannot set up TLS for `{url}` ({}): check SSL_CERT_FILE and SSL_CERT_DIR",
+                    causes(&error)
+                ))
+            })?
+            } else {
+                endpoint
+            };
         Ok(Self {
             url: url.to_owned(),
             endpoint,
@@ -295,11 +297,32 @@ impl Transport for GrpcTransport {
     }
 }
 
-/// Where a gRPC URL points: its `HOST:PORT`, and whether it asks for TLS.
-#[derive(Debug, PartialEq, Eq)]
+/// The TLS settings of a `grpcs://` connection to `host`: the roots the `https://` transports
+/// trust too (Mozilla's, and the system's store or `SSL_CERT_FILE` / `SSL_CERT_DIR` when it
+/// holds any: tonic refuses an empty store, reqwest skips it), and `host` as the name the
+/// server's certificate must carry.
+#[cfg(feature = "tls")]
+fn tls_config(host: &str) -> tonic::transport::ClientTlsConfig {
+    let config = tonic::transport::ClientTlsConfig::new()
+        .with_webpki_roots()
+        .domain_name(host);
+    if rustls_native_certs::load_native_certs().certs.is_empty() {
+        config
+    } else {
+        config.with_native_roots()
+    }
+}
+
+/// Where a gRPC URL points.
+#[derive(Debug)]
 struct GrpcAddress {
+    /// `HOST:PORT`, as tonic connects to it.
     authority: String,
+    /// The host alone (an IPv6 address without its brackets): the name the server's TLS
+    /// certificate must carry.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     host: String,
+    /// Whether the URL asks for TLS (`grpcs://`).
     tls: bool,
 }
 
@@ -316,8 +339,8 @@ fn grpc_address(url: &str) -> Result<GrpcAddress, CreateError> {
         "grpcs" | "https" if cfg!(feature = "tls") => true,
         "grpcs" | "https" => {
             return Err(CreateError::new(format!(
-                "`{url}` needs TLS, which this build lacks: rebuild with the `tls` feature of \
-                 aiperf-cli, or pass a grpc:// URL"
+                "`{url}` needs TLS, which this build lacks: rebuild aiperf-cli with its `tls` \
+                 feature (on by default), or use a grpc:// URL"
             )));
         }
         _ => {
@@ -329,12 +352,12 @@ fn grpc_address(url: &str) -> Result<GrpcAddress, CreateError> {
     };
     let uri = Uri::from_str(url).map_err(|error| {
         CreateError::new(format!(
-            "`{url}` is not a valid URL ({error}): pass --url grpc://HOST:PORT"
+            "`{url}` is not a valid URL ({error}): pass --url {scheme}://HOST:PORT"
         ))
     })?;
     let Some(authority) = uri.authority() else {
         return Err(CreateError::new(format!(
-            "`{url}` names no server: pass --url grpc://HOST:PORT"
+            "`{url}` names no server: pass --url {scheme}://HOST:PORT"
         )));
     };
     if authority.port().is_none() {
@@ -426,10 +449,22 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_host_is_its_address_without_brackets() {
+        let address = grpc_address("grpc://[::1]:8001").unwrap();
+        assert_eq!(
+            (address.authority.as_str(), address.host.as_str()),
+            ("[::1]:8001", "::1")
+        );
+        assert!(!address.tls);
+    }
+
+    #[test]
     fn grpcs_urls_take_tls_exactly_when_it_is_built_in() {
         let result = GrpcTransport::create(&TransportContext::for_url("grpcs://127.0.0.1:8001"));
         if cfg!(feature = "tls") {
             assert_eq!(result.unwrap().endpoint.uri(), "https://127.0.0.1:8001/");
+            let explicit = GrpcTransport::create(&TransportContext::for_url("https://[::1]:8001"));
+            assert_eq!(explicit.unwrap().endpoint.uri(), "https://[::1]:8001/");
             assert!(
                 create_error(&TransportContext::for_url("grpcs://h")).contains("grpcs://h:PORT")
             );

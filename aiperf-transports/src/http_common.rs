@@ -122,8 +122,8 @@ fn base_url(url: Option<&str>, name: &str) -> Result<(Url, Option<String>), Crea
         "https" if cfg!(feature = "tls") => {}
         "https" => {
             return Err(CreateError::new(format!(
-                "`{url}` needs TLS, which this build lacks: rebuild with the `tls` feature of \
-                 aiperf-transports, or use an http:// URL"
+                "`{url}` needs TLS, which this build lacks: rebuild aiperf-cli with its `tls` \
+                 feature (on by default), or use an http:// URL"
             )));
         }
         scheme => {
@@ -277,9 +277,9 @@ pub(crate) fn broken_body(cause: &str, stage: &str) -> TransportError {
 }
 
 /// The error of a server at `base` that could not be reached at all
-/// ([`crate::tls_trust::connect_error`]).
+/// ([`crate::connect_failure::connect_error`]).
 pub(crate) fn connect_error(base: &str, cause: &str) -> TransportError {
-    crate::tls_trust::connect_error(&format!("the server at {base}"), cause)
+    crate::connect_failure::connect_error(&format!("the server at {base}"), cause)
 }
 
 /// The text of `bytes`, dropping a character cut at the end and replacing invalid UTF-8.

@@ -37,6 +37,7 @@ use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{ClientBuilder, Response, StatusCode, Url};
 
+use crate::connect_failure::causes;
 use crate::http_common::{
     self, ERROR_BODY_KEPT, ERROR_BODY_READ, EventStore, HttpTarget, PROBE_PATH, PROBE_TIMEOUT,
 };
@@ -76,6 +77,10 @@ impl HttpExchange {
                     .tcp_nodelay(true)
                     .no_proxy()
                     .default_headers(target.headers.clone());
+                // h2c has no certificates to check: the roots (the system's store is read
+                // from disk per client) are left unloaded.
+                #[cfg(feature = "tls")]
+                let builder = builder.tls_built_in_root_certs(target.is_tls());
                 configure(builder).build().map_err(|error| {
                     CreateError::new(format!("cannot build the HTTP client: {}", causes(&error)))
                 })
@@ -317,23 +322,6 @@ async fn status_error(status: StatusCode, mut response: Response) -> TransportEr
         &kept,
         truncated,
     )
-}
-
-/// The error's causes, innermost last: reqwest's own message names only the URL.
-fn causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = String::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    if text.is_empty() {
-        text = error.to_string();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -26,9 +26,15 @@
 //! - `in_engine`: the simulated engine inside the process, used when no `--url` is given.
 //!
 //! Features `http`, `http2`, `grpc` and `tls` are on by default; `--no-default-features`
-//! leaves only `in_engine`. With `tls`, the certificates trusted are those `tls_trust.rs` names:
-//! Mozilla's and the system's roots, or `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+//! leaves only `in_engine`.
+//!
+//! With `tls`, `https://` and `grpcs://` connections trust Mozilla's root certificates (built
+//! in) and the system's store. When `SSL_CERT_FILE` (a PEM file) or `SSL_CERT_DIR` (directories
+//! of them) is set, the certificates there take the system store's place, as they do for
+//! OpenSSL, curl and Python: that is how a server signed by a private CA is trusted.
 
+#[cfg(any(feature = "http", feature = "http2", feature = "grpc"))]
+mod connect_failure;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 #[cfg(feature = "http")]
@@ -44,4 +50,3 @@ mod http_exchange;
 pub mod in_engine;
 pub mod receive_stamps;
 mod request_timeout;
-mod tls_trust;

@@ -1,6 +1,7 @@
 //! `aiperf mock-server --grpc-port PORT`: the simulated engine as a KServe v2
-//! `GRPCInferenceService` (cleartext HTTP/2), the way Triton Inference Server serves LLMs, so the
-//! `grpc` transport and `kserve` endpoint have a real server on loopback with known truth.
+//! `GRPCInferenceService` (cleartext HTTP/2, or TLS with `--tls-cert`), the way Triton
+//! Inference Server serves LLMs, so the `grpc` transport and `kserve` endpoint have a real
+//! server on loopback with known truth.
 //!
 //! - `ModelInfer`: one request, one response with the whole `text_output`.
 //! - `ModelStreamInfer`: each request on the stream is served on its own task; its text comes
@@ -50,13 +51,12 @@ use futures_util::Stream;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-
-use super::tls::Acceptor;
 use tokio::sync::mpsc;
 use tonic::codegen::Service;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::tls::Acceptor;
 use super::triton::{MODEL_VERSION, TextGeneration, TextRequest};
 
 /// The generated service trait and server.
@@ -131,8 +131,7 @@ async fn accept(listener: TcpListener, acceptor: Acceptor, engine: Engine) {
         let server = server.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            // A failed TLS handshake is the client's to report.
-            let Ok(stream) = acceptor.accept(stream).await else {
+            let Some(stream) = acceptor.accept(stream).await else {
                 return;
             };
             let service = hyper::service::service_fn(move |request| {

@@ -32,20 +32,39 @@ pub(crate) enum Acceptor {
     Tls(tokio_rustls::TlsAcceptor),
 }
 
+/// The acceptors of the mock server's two ports.
+pub(crate) struct Acceptors {
+    /// The HTTP port's (ALPN `h2`, `http/1.1`).
+    pub(crate) http: Acceptor,
+    /// The gRPC port's (ALPN `h2`).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+    pub(crate) grpc: Acceptor,
+}
+
+/// How long a client has to finish its TLS handshake: a connection that never does is closed
+/// rather than held.
+#[cfg(feature = "tls")]
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl TlsArgs {
-    /// The acceptors of the HTTP port and of the gRPC port: plain without `--tls-cert`.
-    pub(crate) fn acceptors(&self) -> anyhow::Result<(Acceptor, Acceptor)> {
+    /// The acceptors of both ports: plain without `--tls-cert`.
+    pub(crate) fn acceptors(&self) -> anyhow::Result<Acceptors> {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
-            return Ok((Acceptor::Plain, Acceptor::Plain));
+            return Ok(Acceptors {
+                http: Acceptor::Plain,
+                grpc: Acceptor::Plain,
+            });
         };
         #[cfg(feature = "tls")]
         {
-            let http = server_config(cert, key, &[b"h2", b"http/1.1"])?;
-            let grpc = server_config(cert, key, &[b"h2"])?;
-            Ok((
-                Acceptor::Tls(std::sync::Arc::new(http).into()),
-                Acceptor::Tls(std::sync::Arc::new(grpc).into()),
-            ))
+            let mut http = server_config(cert, key)?;
+            let mut grpc = http.clone();
+            http.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            grpc.alpn_protocols = vec![b"h2".to_vec()];
+            Ok(Acceptors {
+                http: Acceptor::Tls(std::sync::Arc::new(http).into()),
+                grpc: Acceptor::Tls(std::sync::Arc::new(grpc).into()),
+            })
         }
         #[cfg(not(feature = "tls"))]
         {
@@ -68,25 +87,43 @@ impl Acceptor {
         }
     }
 
-    /// Accepts `stream`: at once, or once its TLS handshake is done.
-    pub(crate) async fn accept<T>(&self, stream: T) -> io::Result<MaybeTls<T>>
+    /// Accepts `stream`: at once, or once its TLS handshake is done. A failed handshake is
+    /// `None`, and the first one is reported on stderr (a client that sends plain HTTP to a
+    /// TLS port sees only a closed connection).
+    pub(crate) async fn accept<T>(&self, stream: T) -> Option<MaybeTls<T>>
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
         match self {
-            Self::Plain => Ok(MaybeTls::Plain(stream)),
+            Self::Plain => Some(MaybeTls::Plain(stream)),
             #[cfg(feature = "tls")]
-            Self::Tls(acceptor) => Ok(MaybeTls::Tls(Box::new(acceptor.accept(stream).await?))),
+            Self::Tls(acceptor) => {
+                let failure =
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => return Some(MaybeTls::Tls(Box::new(stream))),
+                        Ok(Err(error)) => error.to_string(),
+                        Err(_elapsed) => "no handshake within 10 s".to_owned(),
+                    };
+                static REPORTED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!(
+                        "aiperf mock-server: a TLS handshake failed ({failure}); is the client \
+                         using http:// or grpc:// instead of https:// or grpcs://? (reported \
+                         once)"
+                    );
+                }
+                None
+            }
         }
     }
 }
 
-/// A server configuration with the chain of `cert` and the key of `key`, offering `alpn`.
+/// A server configuration with the chain of `cert` and the key of `key`.
 #[cfg(feature = "tls")]
 fn server_config(
     cert: &std::path::Path,
     key: &std::path::Path,
-    alpn: &[&[u8]],
 ) -> anyhow::Result<tokio_rustls::rustls::ServerConfig> {
     use anyhow::Context;
     use tokio_rustls::rustls;
@@ -114,7 +151,7 @@ fn server_config(
         )
     })?;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("cannot set up TLS")?
         .with_no_client_auth()
@@ -126,9 +163,7 @@ fn server_config(
                 cert.display(),
                 key.display()
             )
-        })?;
-    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
-    Ok(config)
+        })
 }
 
 /// A connection as accepted: plain, or TLS over it.

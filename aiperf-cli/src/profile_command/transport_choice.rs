@@ -102,7 +102,7 @@ pub(crate) fn choose_transport(
         }
         match scheme {
             Some(scheme) => bail!(
-                "no transport serves {scheme}:// URLs: use an http://, https:// or grpc:// --url, or one of the transports {}",
+                "no transport serves {scheme}:// URLs: use an http://, https://, grpc:// or grpcs:// --url, or one of the transports {}",
                 known.join(", ")
             ),
             None => bail!("no in-process transport is built in: give a --url"),
