@@ -1,7 +1,7 @@
 //! `aiperf plugins`: the registry's run-time view (DESIGN.md §3), like AIPerf 0.13's
 //! `aiperf plugins`.
 //!
-//! It builds the same [`Registries`](aiperf_core::registries::Registries) every other command
+//! It builds the same [`Registries`] every other command
 //! uses (builtins from the linkme slices, plugins from the table `build.rs` generated, then the
 //! `--use-implementation` choices) and prints them:
 //! - `aiperf plugins`: every category with its description, each name with its implementations

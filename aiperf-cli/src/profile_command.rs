@@ -3,7 +3,7 @@
 //! registry, runs the schedule, and hands the records to metrics and exports.
 //!
 //! Modules: [`args`] (the flags), [`plan`] (validation), [`transport_choice`], [`signals`],
-//! [`report`] (metrics, exports, exit status).
+//! [`report`](mod@report) (metrics, exports, exit status).
 
 mod args;
 mod plan;

@@ -7,12 +7,12 @@
 //! at the times a real engine would send them:
 //!
 //! 1. [`Engine::start`] reads the request ([`request`]), counts its prompt tokens with the
-//!    builtin tokenizer, and decides its fate from the seed and the request id ([`outcome`]):
+//!    builtin tokenizer, and decides its fate from the seed and the request id (`outcome`):
 //!    an injected error, or an output length and finish reason, and any injected fault
-//!    ([`faults`]: rate limiting, stalls, broken JSON, streams without `[DONE]` or usage; the
+//!    (`faults`: rate limiting, stalls, broken JSON, streams without `[DONE]` or usage; the
 //!    wire faults are left to the server carrying the engine).
 //! 2. [`Generation::next`] admits it (at most `max_batch` generate at once, the rest wait in
-//!    FIFO order, [`admission`]), then produces each piece at its absolute deadline: the first
+//!    FIFO order, `admission`), then produces each piece at its absolute deadline: the first
 //!    token at `ttft + prefill_per_input_token × input tokens` after admission, then one chunk of
 //!    `tokens_per_chunk` tokens every `itl × tokens_per_chunk`. Pieces are rendered as OpenAI
 //!    JSON ([`openai_render`]) into a caller's buffer.

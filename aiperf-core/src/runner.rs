@@ -6,10 +6,10 @@
 //! then get a grace period and are recorded as cancelled if they outlive it. [`RunControl`]
 //! lets the caller stop scheduling at any time (Ctrl-C) with the same guarantees.
 //!
-//! The unit of work is a conversation ([`session`]): its turns go out in order, each carrying
+//! The unit of work is a conversation (`session`): its turns go out in order, each carrying
 //! the conversation so far (the earlier user turns and the server's real answers). How
-//! conversations are started is the load mode ([`dispatch`]): closed loop, open loop at a
-//! rate, or a fixed schedule. Per request ([`request`]) the transport stamps each chunk on
+//! conversations are started is the load mode (`dispatch`): closed loop, open loop at a
+//! rate, or a fixed schedule. Per request (`request`) the transport stamps each chunk on
 //! arrival and only then hands it to the request's parser, so parsing never delays a timestamp
 //! and is spread over the stream rather than piled up at its end.
 //!

@@ -6,7 +6,7 @@
 //! reads, at 2048 streams and a record processor sharing the core, ran tens of milliseconds
 //! late). The kernel stamps each packet as it arrives (on loopback, as the server writes it),
 //! and `recvmsg` hands that stamp over with the bytes: for a read that gathers several packets,
-//! the last one's. [`receive_with`] returns it as a [`aiperf_core::clock::now_ns`] reading,
+//! the last one's. `receive_with` returns it as a [`aiperf_core::clock::now_ns`] reading,
 //! never later than the moment of the read.
 //!
 //! The mock server uses the same stamps for its requests' arrival (its truth log). On other
@@ -33,7 +33,7 @@ pub fn enable<S>(_socket: &S) -> bool {
     false
 }
 
-/// The largest read [`receive_with`] makes.
+/// The largest read `receive_with` makes.
 pub const MAX_READ: usize = 16 * 1024;
 
 thread_local! {
@@ -66,7 +66,7 @@ fn receive_with(
     })
 }
 
-/// Runs a [`receive_with`] read inside `stream`'s [`TcpStream::try_io`], the way tokio's own
+/// Runs a `receive_with` read inside `stream`'s [`TcpStream::try_io`], the way tokio's own
 /// reads go: a read that did not fill its room emptied the socket, so the socket's readiness
 /// is cleared (tokio clears only the readiness it saw before the read, never a newer event),
 /// and the next read waits for the next packet instead of making a syscall that would find

@@ -7,7 +7,7 @@
 //!   working plugin crate ([`new_plugin`]).
 //! - `cargo xtask bench [--quick] [--json FILE]`: the whole-client benchmark against the mock
 //!   server, pinned to separate cores: accuracy, capacity, memory, start-up, idle cost
-//!   ([`bench`]).
+//!   ([`bench`](mod@bench)).
 //! - `cargo xtask soak [--requests N] [--concurrency C]`: a million streamed requests against
 //!   the mock server at zero latency: the record count is exact and the client's memory, at 10%
 //!   and 100% of the requests, is reported ([`soak`]).

@@ -190,7 +190,7 @@ pub(crate) struct ProfileArgs {
     pub fixed_schedule_end_offset: Option<u64>,
 
     // ---- Output ----
-    /// Directory for the export files (default artifacts/<model>-<endpoint type>-<load>).
+    /// Directory for the export files (default `artifacts/<model>-<endpoint type>-<load>`).
     #[arg(long, visible_aliases = ["output-artifact-dir"], help_heading = "Output")]
     pub artifact_dir: Option<PathBuf>,
 

@@ -3,7 +3,7 @@
 //! is to be sent.
 //!
 //! Prompts are counted while the JSON is read, exactly as the builtin tokenizer counts them
-//! ([`super::prompt_tokens`]); nothing of the prompt is kept. Unknown fields are ignored, as
+//! (`prompt_tokens`); nothing of the prompt is kept. Unknown fields are ignored, as
 //! OpenAI-compatible servers do.
 
 use std::fmt;

@@ -38,7 +38,7 @@ pub fn analyze(
 /// The metrics of a run, computed one record at a time as records arrive (beside the run), so
 /// that no record has to be kept: each one's values are computed, handed back for its JSONL
 /// line, and kept only as the statistics need them (in bounded memory, see
-/// [`super::value_column`]).
+/// `value_column`).
 ///
 /// Successful requests enter the latency and token statistics; failed and cancelled ones enter
 /// the error counts, `error_isl` and the error summary; every request enters the dispatch lag.

@@ -1,11 +1,11 @@
 //! The builtin tokenizer's counter: tiktoken's o200k_base, counting only. It gives the same
 //! count as tiktoken-rs's `o200k_base().encode_ordinary(text).len()` for every text (a
 //! differential test and a property test hold it to that), but needs no ids and no decoding,
-//! so it is built from the vocabulary blobs the build script lays out (see [`vocabulary`]):
+//! so it is built from the vocabulary blobs the build script lays out (see `vocabulary`):
 //! the only start-up work is compiling the pre-tokenizer's pattern, a few milliseconds, where
 //! building tiktoken-rs's encoder took 100-200 ms of CPU and 30-40 MiB.
 //!
-//! A count is the pre-tokenizer's pieces ([`pretokenize`]), each one token if the vocabulary
+//! A count is the pre-tokenizer's pieces (`pretokenize`), each one token if the vocabulary
 //! holds it, else as many as tiktoken's byte-pair merge (lowest rank first) leaves.
 
 mod pretokenize;
