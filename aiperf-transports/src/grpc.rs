@@ -229,28 +229,7 @@ impl Transport for GrpcTransport {
         };
         let address = grpc_address(url)?;
         let timeout = request_timeout::limit(ctx)?;
-        let scheme = if address.tls { "https" } else { "http" };
-        let endpoint = Endpoint::from_shared(format!("{scheme}://{}", address.authority))
-            .map_err(|error| {
-                CreateError::new(format!(
-                    "`{url}` is not a valid gRPC address ({error}): pass --url {}://HOST:PORT",
-                    if address.tls { "grpcs" } else { "grpc" }
-                ))
-            })?
-            .tcp_nodelay(true)
-            .http2_adaptive_window(true);
-        #[cfg(feature = "tls")]
-        let endpoint =
-            if address.tls {
-                endpoint.tls_config(tls_config(&address.host)).map_err(|error| {
-                CreateError::new(format!(
-                    "cannot set up TLS for `{url}` ({}): check SSL_CERT_FILE and SSL_CERT_DIR",
-                    causes(&error)
-                ))
-            })?
-            } else {
-                endpoint
-            };
+        let endpoint = address.endpoint(url)?;
         Ok(Self {
             url: url.to_owned(),
             endpoint,
@@ -297,22 +276,6 @@ impl Transport for GrpcTransport {
     }
 }
 
-/// The TLS settings of a `grpcs://` connection to `host`: the roots the `https://` transports
-/// trust too (Mozilla's, and the system's store or `SSL_CERT_FILE` / `SSL_CERT_DIR` when it
-/// holds any: tonic refuses an empty store, reqwest skips it), and `host` as the name the
-/// server's certificate must carry.
-#[cfg(feature = "tls")]
-fn tls_config(host: &str) -> tonic::transport::ClientTlsConfig {
-    let config = tonic::transport::ClientTlsConfig::new()
-        .with_webpki_roots()
-        .domain_name(host);
-    if rustls_native_certs::load_native_certs().certs.is_empty() {
-        config
-    } else {
-        config.with_native_roots()
-    }
-}
-
 /// Where a gRPC URL points.
 #[derive(Debug)]
 struct GrpcAddress {
@@ -324,6 +287,60 @@ struct GrpcAddress {
     host: String,
     /// Whether the URL asks for TLS (`grpcs://`).
     tls: bool,
+}
+
+impl GrpcAddress {
+    /// The scheme of this address's gRPC URLs, for messages: `grpc` or `grpcs`.
+    fn url_scheme(&self) -> &'static str {
+        if self.tls { "grpcs" } else { "grpc" }
+    }
+
+    /// What tonic connects to for `url`: `http://HOST:PORT`, or `https://HOST:PORT` with the
+    /// TLS settings of `tls_config`.
+    fn endpoint(&self, url: &str) -> Result<Endpoint, CreateError> {
+        let scheme = if self.tls { "https" } else { "http" };
+        let endpoint = Endpoint::from_shared(format!("{scheme}://{}", self.authority))
+            .map_err(|error| {
+                CreateError::new(format!(
+                    "`{url}` is not a valid gRPC address ({error}): pass --url {}://HOST:PORT",
+                    self.url_scheme()
+                ))
+            })?
+            .tcp_nodelay(true)
+            .http2_adaptive_window(true);
+        if !self.tls {
+            return Ok(endpoint);
+        }
+        #[cfg(feature = "tls")]
+        let endpoint = endpoint
+            .tls_config(tls_config(&self.host))
+            .map_err(|error| {
+                CreateError::new(format!(
+                    "cannot set up TLS for `{url}` ({}): check SSL_CERT_FILE and SSL_CERT_DIR",
+                    causes(&error)
+                ))
+            })?;
+        Ok(endpoint)
+    }
+}
+
+/// The TLS settings of a `grpcs://` connection to `host`: the roots the `https://` transports
+/// trust too (Mozilla's, and the system's store or `SSL_CERT_FILE` / `SSL_CERT_DIR`, read
+/// once), and `host` as the name the server's certificate must carry.
+#[cfg(feature = "tls")]
+fn tls_config(host: &str) -> tonic::transport::ClientTlsConfig {
+    // Given as trust anchors rather than with tonic's `with_native_roots`, which refuses an
+    // empty store (a container without ca-certificates) where reqwest goes on with the rest.
+    let system = rustls_native_certs::load_native_certs().certs;
+    let anchors = system.iter().filter_map(|certificate| {
+        webpki::anchor_from_trusted_cert(certificate)
+            .ok()
+            .map(|anchor| anchor.to_owned())
+    });
+    tonic::transport::ClientTlsConfig::new()
+        .with_webpki_roots()
+        .trust_anchors(anchors)
+        .domain_name(host)
 }
 
 /// The address of a `grpc://HOST:PORT` URL (or `http://HOST:PORT`), or of a `grpcs://HOST:PORT`
