@@ -159,7 +159,7 @@ async fn serve(
         format!("cannot listen on {host}:{port}: pick another --port (0 takes any free one)")
     })?;
     // Accepted connections inherit it: see `arrival` (without it, arrivals are handler stamps).
-    aiperf_transports::receive_stamps::enable(&listener);
+    let stamped = aiperf_transports::receive_stamps::enable(&listener);
     #[cfg(feature = "grpc")]
     let grpc_listener = match grpc_port {
         Some(port) => Some(grpc::bind(host, port).await?),
@@ -209,7 +209,7 @@ async fn serve(
         let builder = builder.clone();
         let engine = engine.clone();
         let acceptor = acceptors.http.clone();
-        let (stream, received_at) = arrival::StampedStream::new(stream);
+        let (stream, received_at) = arrival::StampedStream::new(stream, stamped);
         tokio::spawn(async move {
             let Some(stream) = acceptor.accept(stream).await else {
                 return;

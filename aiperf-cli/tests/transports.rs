@@ -212,86 +212,72 @@ fn grpc_status_errors_are_recorded_with_their_code() {
     }
 }
 
+/// Runs `aiperf profile <args>`, checks that it is refused (exit 2) with `message` on stderr,
+/// and returns its stderr.
+#[cfg(all(feature = "grpc", feature = "http2"))]
+fn refused(args: &[&str], message: &str) -> String {
+    let run = Run::profile(args);
+    let stderr = run.stderr();
+    assert_eq!(run.output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+    stderr
+}
+
 #[cfg(all(feature = "grpc", feature = "http2"))]
 #[test]
 fn an_endpoint_and_transport_that_do_not_fit_are_refused_with_what_fits() {
-    let chat_over_grpc = Run::profile(&["--url", "grpc://127.0.0.1:1", "--endpoint-type", "chat"]);
-    assert_eq!(chat_over_grpc.output.status.code(), Some(2));
-    assert!(
-        chat_over_grpc.stderr().contains(
-            "error: endpoint `chat` sends http requests, which transport `grpc` cannot carry: \
-             endpoint types that fit `grpc` are kserve; transports that carry `chat` are \
-             http (--url http:// or https://), http2 (--url http:// or https://), \
-             in_engine (no --url)"
-        ),
-        "{}",
-        chat_over_grpc.stderr()
+    refused(
+        &["--url", "grpc://127.0.0.1:1", "--endpoint-type", "chat"],
+        "error: endpoint `chat` sends http requests, which transport `grpc` cannot carry: \
+         endpoint types that fit `grpc` are kserve; transports that carry `chat` are \
+         http (--url http:// or https://), http2 (--url http:// or https://), \
+         in_engine (no --url)",
     );
-
-    let kserve_over_http = Run::profile(&[
-        "--url",
-        "http://127.0.0.1:1",
-        "-m",
-        "m",
-        "--endpoint-type",
-        "kserve",
-    ]);
-    assert_eq!(kserve_over_http.output.status.code(), Some(2));
-    assert!(
-        kserve_over_http.stderr().contains(
-            "error: endpoint `kserve` sends grpc requests, which the transports serving this \
-             URL (http, http2) cannot carry: endpoint types that fit them are chat, \
-             completions, embeddings, triton_generate; transports that carry `kserve` are \
-             grpc (--url grpc:// or grpcs://)"
-        ),
-        "{}",
-        kserve_over_http.stderr()
+    refused(
+        &[
+            "--url",
+            "http://127.0.0.1:1",
+            "-m",
+            "m",
+            "--endpoint-type",
+            "kserve",
+        ],
+        "error: endpoint `kserve` sends grpc requests, which the transports serving this \
+         URL (http, http2) cannot carry: endpoint types that fit them are chat, \
+         completions, embeddings, triton_generate; transports that carry `kserve` are \
+         grpc (--url grpc:// or grpcs://)",
     );
 
     // Settings the transport for the URL refuses are named, not taken for a scheme nobody serves.
-    let framing_header = Run::profile(&[
-        "--url",
-        "http://127.0.0.1:1",
-        "--endpoint-type",
-        "chat",
-        "-H",
-        "Content-Length: 5",
-    ]);
-    assert_eq!(framing_header.output.status.code(), Some(2));
-    assert!(
-        framing_header.stderr().contains(
-            "error: cannot create transport `http` (HttpTransport from aiperf-transports): \
-             `Content-Length` frames each request's body, which aiperf sets itself: remove -H \
-             'Content-Length: ...'"
-        ),
-        "{}",
-        framing_header.stderr()
+    let framing_header = refused(
+        &[
+            "--url",
+            "http://127.0.0.1:1",
+            "--endpoint-type",
+            "chat",
+            "-H",
+            "Content-Length: 5",
+        ],
+        "error: cannot create transport `http` (HttpTransport from aiperf-transports): \
+         `Content-Length` frames each request's body, which aiperf sets itself: remove -H \
+         'Content-Length: ...'",
     );
     assert_eq!(
-        framing_header
-            .stderr()
-            .matches("frames each request's body")
-            .count(),
+        framing_header.matches("frames each request's body").count(),
         1,
-        "the reason is said once: {}",
-        framing_header.stderr()
+        "the reason is said once: {framing_header}"
     );
 
-    let forced = Run::profile(&[
-        "--url",
-        "http://127.0.0.1:1",
-        "--endpoint-type",
-        "chat",
-        "--transport",
-        "grpc",
-    ]);
-    assert_eq!(forced.output.status.code(), Some(2));
-    assert!(
-        forced
-            .stderr()
-            .contains("which transport `grpc` cannot carry"),
-        "{}",
-        forced.stderr()
+    refused(
+        &[
+            "--url",
+            "http://127.0.0.1:1",
+            "--endpoint-type",
+            "chat",
+            "--transport",
+            "grpc",
+        ],
+        "which transport `grpc` cannot carry",
     );
 }
 

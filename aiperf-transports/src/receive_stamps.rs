@@ -34,7 +34,7 @@ pub fn enable<S>(_socket: &S) -> bool {
 }
 
 /// The largest read `receive_with` makes.
-pub const MAX_READ: usize = 16 * 1024;
+const MAX_READ: usize = 16 * 1024;
 
 thread_local! {
     /// Where reads land before they are handed on: `recvmsg` writes only into initialized
@@ -44,10 +44,11 @@ thread_local! {
         std::cell::RefCell::new(vec![0; MAX_READ].into_boxed_slice());
 }
 
-/// One non-blocking read of up to `max` bytes (and [`MAX_READ`]) from `stream`, handed to
+/// One non-blocking read of up to `max` bytes (at most [`MAX_READ`]) from `stream`, handed to
 /// `take`: how many bytes were read and, when the kernel attached one, their receive time as a
 /// [`aiperf_core::clock::now_ns`] reading. `WouldBlock` when nothing is there (call it through
-/// [`TcpStream::try_io`]). `max` must be positive: a read of 0 bytes is the connection's end.
+/// [`TcpStream::try_io`]). `max` must be positive (a read of 0 bytes is the connection's end)
+/// and at most [`MAX_READ`].
 /// `take` must not read from a socket itself (it runs while the landing buffer is borrowed).
 fn receive_with(
     stream: &TcpStream,
@@ -59,8 +60,7 @@ fn receive_with(
         "a read of no bytes would look like the connection's end"
     );
     LANDING.with_borrow_mut(|landing| {
-        let room = max.min(landing.len());
-        let (read, stamp) = receive(stream, &mut landing[..room])?;
+        let (read, stamp) = receive(stream, &mut landing[..max])?;
         take(&landing[..read]);
         Ok((read, stamp))
     })
@@ -86,11 +86,12 @@ pub fn try_receive_with(
         }
         Ok(())
     });
-    match (received, result) {
-        (Some(received), _) => Ok(received),
-        (None, Err(error)) => Err(error),
-        (None, Ok(())) => Err(io::ErrorKind::WouldBlock.into()),
-    }
+    // Without a read, `try_io` returned the error that stopped it.
+    received.ok_or_else(|| {
+        result
+            .err()
+            .unwrap_or_else(|| io::ErrorKind::WouldBlock.into())
+    })
 }
 
 /// One non-blocking `recvmsg` from `stream` into `buf`, with its receive stamp.

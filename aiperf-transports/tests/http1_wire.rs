@@ -359,12 +359,17 @@ async fn an_event_read_late_keeps_the_time_it_arrived() {
 
     // A server on a thread of its own, so that it writes while the client's only thread is
     // blocked: one answer to warm the connection (and the kernel's stamps) up, then a stream
-    // whose event comes while the client is busy.
+    // whose head is read at once and whose event comes only once the client is busy.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let written = Arc::new(AtomicBool::new(false));
+    let head_written = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(AtomicBool::new(false));
     let written_ns = Arc::new(AtomicU64::new(0));
-    let (flag, stamp) = (Arc::clone(&written), Arc::clone(&written_ns));
+    let (head_flag, go_flag, stamp) = (
+        Arc::clone(&head_written),
+        Arc::clone(&go),
+        Arc::clone(&written_ns),
+    );
     std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         // Each write leaves at once, not held for the client's (delayed) ACK of the last.
@@ -376,10 +381,12 @@ async fn an_event_read_late_keeps_the_time_it_arrived() {
         let head =
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 9\r\n\r\n";
         stream.write_all(head).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
+        head_flag.store(true, Ordering::SeqCst);
+        while !go_flag.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
         stamp.store(now_ns(), Ordering::SeqCst);
         stream.write_all(b"data: 1\n\n").unwrap();
-        flag.store(true, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(500));
     });
     let transport: Arc<dyn Transport> = transport(addr, 1).into();
@@ -390,16 +397,23 @@ async fn an_event_read_late_keeps_the_time_it_arrived() {
         let transport = Arc::clone(&transport);
         async move { send(&*transport, true).await }
     });
-    // Block the client's one thread as soon as the event is on its way.
-    while !written.load(Ordering::SeqCst) {
+    // Let the client read the head, then block its one thread and only then let the event go.
+    while !head_written.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let blocked_ns = now_ns();
+    go.store(true, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(60));
     let read_after = now_ns();
     let (sink, result) = streaming.await.unwrap();
     result.unwrap();
     let received_ns = sink.chunks[0].received_ns;
     let written_ns = written_ns.load(Ordering::SeqCst);
+    assert!(
+        written_ns >= blocked_ns && read_after - written_ns >= 40_000_000,
+        "the event was written while the client was blocked"
+    );
     assert!(
         received_ns >= written_ns && received_ns - written_ns < 20_000_000,
         "stamped {:.1} ms after the write, though read {:.1} ms after it",

@@ -55,11 +55,11 @@ pub(crate) struct StampedStream {
 }
 
 impl StampedStream {
-    /// Wraps `stream`, asking the kernel to stamp its reads; returns it with the handle its
-    /// requests' handler reads the stamps from.
-    pub(crate) fn new(stream: TcpStream) -> (Self, ReceivedAt) {
+    /// Wraps `stream`, accepted from a listener whose stamps are `stamped`
+    /// ([`receive_stamps::enable`]: accepted sockets inherit them); returns it with the handle
+    /// its requests' handler reads the stamps from.
+    pub(crate) fn new(stream: TcpStream, stamped: bool) -> (Self, ReceivedAt) {
         let received_at = ReceivedAt::default();
-        let stamped = receive_stamps::enable(&stream);
         let stamped_stream = Self {
             stream,
             received_at: received_at.clone(),
@@ -137,12 +137,12 @@ mod tests {
     #[tokio::test]
     async fn reads_carry_the_time_the_bytes_arrived_not_the_time_they_were_read() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        receive_stamps::enable(&listener);
+        let stamped = receive_stamps::enable(&listener);
         let mut client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (accepted, _) = listener.accept().await.unwrap();
-        let (mut server, received_at) = StampedStream::new(accepted);
+        let (mut server, received_at) = StampedStream::new(accepted, stamped);
         assert!(server.stamped, "the kernel stamps loopback reads");
         // Linux turns receive stamps on for the whole stack from a work queue: the first
         // socket asking may miss a few of its first packets.

@@ -93,18 +93,28 @@ pub(crate) fn choose_transport(
         }
     }
     if serving.is_empty() {
-        let named_like_scheme = refused
-            .iter()
-            .position(|(name, _)| Some(*name) == scheme.as_deref())
-            .unwrap_or(0);
         if !refused.is_empty() {
-            return Err(refused.swap_remove(named_like_scheme).1.into());
+            let (_, error) = refused.swap_remove(named_like(&refused, scheme.as_deref()));
+            return Err(error.into());
         }
         match scheme {
-            Some(scheme) => bail!(
-                "no transport serves {scheme}:// URLs: use an http://, https://, grpc:// or grpcs:// --url, or one of the transports {}",
-                known.join(", ")
-            ),
+            Some(scheme) => {
+                let mut served: Vec<String> = Vec::new();
+                for (_, metadata) in transport_facts(registries, ctx) {
+                    for served_scheme in metadata.url_schemes {
+                        let url = format!("{served_scheme}://");
+                        if !served.contains(&url) {
+                            served.push(url);
+                        }
+                    }
+                }
+                bail!(
+                    "no transport serves {scheme}:// URLs: use a --url starting with one of {} \
+                     (or --transport with one of {})",
+                    served.join(", "),
+                    known.join(", ")
+                )
+            }
             None => bail!("no in-process transport is built in: give a --url"),
         }
     }
@@ -117,12 +127,38 @@ pub(crate) fn choose_transport(
             ctx,
         ));
     }
-    let preferred = candidates
-        .iter()
-        .position(|(name, _)| Some(*name) == scheme.as_deref())
-        .unwrap_or(0);
-    let (name, transport) = candidates.swap_remove(preferred);
+    let (name, transport) = candidates.swap_remove(named_like(&candidates, scheme.as_deref()));
     Ok((name.to_owned(), transport))
+}
+
+/// The index, in `named` (pairs of a transport's name and something of it, never empty), of
+/// the transport named like the URL's `scheme` (`http` for `http://`), else 0.
+fn named_like<T>(named: &[(&str, T)], scheme: Option<&str>) -> usize {
+    named
+        .iter()
+        .position(|(name, _)| Some(*name) == scheme)
+        .unwrap_or(0)
+}
+
+/// What each transport carries and serves: built with this run's context, or else with the
+/// validation context (a transport refuses URLs it does not serve).
+fn transport_facts<'r>(
+    registries: &'r Registries,
+    ctx: &TransportContext,
+) -> Vec<(&'r str, TransportMetadata)> {
+    let validation = TransportCategory::validation_context();
+    registries
+        .transport
+        .names()
+        .filter_map(|name| {
+            let transport = registries
+                .transport
+                .create_instance(name, ctx)
+                .or_else(|_| registries.transport.create_instance(name, &validation))
+                .ok()?;
+            Some((name, transport.metadata()))
+        })
+        .collect()
 }
 
 /// The error for an endpoint whose requests none of `transports` (those serving the URL, or the
@@ -135,21 +171,7 @@ fn wire_mismatch(
     transports: &[&str],
     ctx: &TransportContext,
 ) -> anyhow::Error {
-    // What each transport carries and serves: built with this run's context, or else with the
-    // validation context (a transport refuses URLs it does not serve).
-    let validation = TransportCategory::validation_context();
-    let facts: Vec<(&str, TransportMetadata)> = registries
-        .transport
-        .names()
-        .filter_map(|name| {
-            let transport = registries
-                .transport
-                .create_instance(name, ctx)
-                .or_else(|_| registries.transport.create_instance(name, &validation))
-                .ok()?;
-            Some((name, transport.metadata()))
-        })
-        .collect();
+    let facts = transport_facts(registries, ctx);
     let carried: Vec<WireFormat> = facts
         .iter()
         .filter(|(name, _)| transports.contains(name))
