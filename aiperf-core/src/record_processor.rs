@@ -9,6 +9,18 @@
 //! rests 10 ms each time it empties the channel): its cost is a few microseconds per request
 //! (tokenizing the answer is most of it).
 //!
+//! It runs at the least priority (nice 19, on Linux): where it shares a core with the runtime,
+//! the runtime's reads go first and the records wait for the core's idle moments. At equal
+//! priority, a batch of records after a wave of requests ended (milliseconds of work at
+//! thousands of streams) took turns with the runtime, which then read some streams only after
+//! their next chunk had come too; the kernel merges a socket's unread chunks and stamps them
+//! with the later arrival, so those first tokens were stamped an inter-token latency late.
+//! When the core has no idle moments (a saturated client), the records would pile up: once
+//! the one it takes ended more than a second ago, a second thread at the process's own
+//! priority takes over until they are caught up (one ended within the last 100 ms), so the
+//! backlog stays within about a second of records and the run takes turns with it as it did
+//! before.
+//!
 //! ```
 //! use std::sync::mpsc;
 //! use aiperf_core::export::ArtifactDir;
@@ -31,10 +43,11 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::clock::now_ns;
 use crate::export::{ExportError, RecordsJsonl};
 use crate::metrics::Analysis;
 use crate::record::{Phase, RequestRecord};
@@ -46,11 +59,33 @@ use crate::tokenizer::Tokenizer;
 /// most this long, so only a pause's worth of records is ever held.
 const BATCH_PAUSE: Duration = Duration::from_millis(10);
 
-/// The thread processing a run's records. Dropped without [`RecordProcessor::finish`] (a run
+/// When the processing changes hands, by how long ago the record just processed ended.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    /// The idle-priority thread hands over once a record it processed ended longer ago.
+    falling_behind: Duration,
+    /// The catch-up thread hands back once a record it processed ended more recently (or the
+    /// channel is empty).
+    caught_up: Duration,
+}
+
+impl Pace {
+    /// A second behind to take over, a tenth of one to hand back: at tens of thousands of
+    /// requests a second, a second of records is tens of megabytes at most.
+    const DEFAULT: Self = Self {
+        falling_behind: Duration::from_secs(1),
+        caught_up: Duration::from_millis(100),
+    };
+}
+
+/// The threads processing a run's records. Dropped without [`RecordProcessor::finish`] (a run
 /// that could not start), it leaves no file unless some record arrived.
 #[derive(Debug)]
 pub struct RecordProcessor {
-    thread: JoinHandle<(Analysis, RecordsJsonl, Option<ExportError>)>,
+    /// The thread at the least priority, which holds the work whenever it is not behind.
+    idle: JoinHandle<Work>,
+    /// The thread at normal priority, which holds it while the idle one has fallen behind.
+    catch_up: JoinHandle<()>,
 }
 
 /// What processing a run's records left.
@@ -61,6 +96,38 @@ pub struct Processed {
     /// The JSONL file, or the first error writing it (lines after an error are not written;
     /// the metrics still take every record).
     pub jsonl: Result<PathBuf, ExportError>,
+    /// Records processed at normal priority because the idle-priority thread had fallen
+    /// behind: a sign that the client's core had no idle moments for about a second.
+    pub caught_up: usize,
+}
+
+/// Everything the processing needs, owned by one thread at a time.
+#[derive(Debug)]
+struct Work {
+    received: Receiver<RequestRecord>,
+    analysis: Analysis,
+    tokenizer: Option<Tokenizer>,
+    jsonl: RecordsJsonl,
+    write_error: Option<ExportError>,
+    caught_up: usize,
+}
+
+impl Work {
+    /// Counts, analyzes and writes one record; returns how long ago its request ended.
+    fn process(&mut self, mut record: RequestRecord) -> Duration {
+        if let Some(tokenizer) = &self.tokenizer
+            && record.phase == Phase::Profiling
+        {
+            count_client_tokens(&mut record, tokenizer);
+        }
+        if let Some(row) = self.analysis.add(&record)
+            && self.write_error.is_none()
+            && let Err(error) = self.jsonl.write(&record, row)
+        {
+            self.write_error = Some(error);
+        }
+        Duration::from_nanos(now_ns().saturating_sub(record.end_ns))
+    }
 }
 
 impl RecordProcessor {
@@ -69,53 +136,123 @@ impl RecordProcessor {
     /// `None` leaves them uncounted (endpoints that produce no tokens).
     pub fn start(
         received: Receiver<RequestRecord>,
-        mut analysis: Analysis,
+        analysis: Analysis,
         tokenizer: Option<Tokenizer>,
-        mut jsonl: RecordsJsonl,
+        jsonl: RecordsJsonl,
     ) -> io::Result<Self> {
-        let thread = std::thread::Builder::new()
-            .name("record-processor".into())
+        Self::start_paced(received, analysis, tokenizer, jsonl, Pace::DEFAULT)
+    }
+
+    /// [`RecordProcessor::start`], handing over at `pace`.
+    fn start_paced(
+        received: Receiver<RequestRecord>,
+        analysis: Analysis,
+        tokenizer: Option<Tokenizer>,
+        jsonl: RecordsJsonl,
+        pace: Pace,
+    ) -> io::Result<Self> {
+        let work = Work {
+            received,
+            analysis,
+            tokenizer,
+            jsonl,
+            write_error: None,
+            caught_up: 0,
+        };
+        let (to_catch_up, at_catch_up) = mpsc::channel();
+        let (to_idle, at_idle) = mpsc::channel();
+        let catch_up = std::thread::Builder::new()
+            .name("record-catch-up".into())
+            .spawn(move || catch_up(&at_catch_up, &to_idle, pace))?;
+        let idle = std::thread::Builder::new()
+            .name("record-process".into())
             .spawn(move || {
-                let mut write_error = None;
-                let mut process = |mut record: RequestRecord| {
-                    if let Some(tokenizer) = &tokenizer
-                        && record.phase == Phase::Profiling
-                    {
-                        count_client_tokens(&mut record, tokenizer);
-                    }
-                    let Some(row) = analysis.add(&record) else {
-                        return;
-                    };
-                    if write_error.is_none()
-                        && let Err(error) = jsonl.write(&record, row)
-                    {
-                        write_error = Some(error);
-                    }
-                };
-                while let Ok(first) = received.recv() {
-                    process(first);
-                    received.try_iter().for_each(&mut process);
-                    std::thread::sleep(BATCH_PAUSE);
-                }
-                (analysis, jsonl, write_error)
+                lower_own_priority();
+                process_when_idle(work, &to_catch_up, &at_idle, pace)
             })?;
-        Ok(Self { thread })
+        Ok(Self { idle, catch_up })
     }
 
     /// Waits until every record has been processed (the run must have dropped its senders),
     /// then flushes the JSONL file to disk.
     pub fn finish(self) -> Processed {
-        let (analysis, jsonl, write_error) = match self.thread.join() {
-            Ok(processed) => processed,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        let jsonl = match write_error {
+        let idle = self.idle.join();
+        // The catch-up thread ends with the idle one; a panic of its own comes first.
+        if let Err(panic) = self.catch_up.join() {
+            std::panic::resume_unwind(panic);
+        }
+        let work = idle.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let jsonl = match work.write_error {
             Some(error) => Err(error),
-            None => jsonl.finish(),
+            None => work.jsonl.finish(),
         };
-        Processed { analysis, jsonl }
+        Processed {
+            analysis: work.analysis,
+            jsonl,
+            caught_up: work.caught_up,
+        }
     }
 }
+
+/// The idle-priority thread: processes the records in batches, and hands the work to the
+/// catch-up thread whenever it falls behind, until every sender is gone.
+fn process_when_idle(
+    mut work: Work,
+    to_catch_up: &Sender<Work>,
+    at_idle: &Receiver<Work>,
+    pace: Pace,
+) -> Work {
+    while let Ok(first) = work.received.recv() {
+        let mut behind = work.process(first);
+        loop {
+            if behind > pace.falling_behind {
+                work = match to_catch_up.send(work) {
+                    Ok(()) => at_idle
+                        .recv()
+                        .expect("the catch-up thread hands the records back unless it panicked"),
+                    // Without a catch-up thread, go on alone.
+                    Err(mpsc::SendError(work)) => work,
+                };
+                break;
+            }
+            match work.received.try_recv() {
+                Ok(record) => behind = work.process(record),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return work,
+            }
+        }
+        std::thread::sleep(BATCH_PAUSE);
+    }
+    work
+}
+
+/// The catch-up thread: each time it is handed the work, processes records until one ended
+/// recently (or none is waiting), then hands the work back.
+fn catch_up(at_catch_up: &Receiver<Work>, to_idle: &Sender<Work>, pace: Pace) {
+    while let Ok(mut work) = at_catch_up.recv() {
+        while let Ok(record) = work.received.try_recv() {
+            work.caught_up += 1;
+            if work.process(record) <= pace.caught_up {
+                break;
+            }
+        }
+        if to_idle.send(work).is_err() {
+            return;
+        }
+    }
+}
+
+/// Gives the calling thread the least scheduling priority (nice 19). On Linux a thread has
+/// its own nice value; elsewhere this does nothing (there it would lower the whole process).
+/// Best effort: a refusal leaves the thread as it was.
+#[cfg(target_os = "linux")]
+fn lower_own_priority() {
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+}
+
+/// Elsewhere the thread keeps the process's priority.
+#[cfg(not(target_os = "linux"))]
+fn lower_own_priority() {}
 
 /// Fills a record's client-side output and reasoning token counts.
 fn count_client_tokens(record: &mut RequestRecord, tokenizer: &Tokenizer) {
@@ -155,18 +292,11 @@ mod tests {
         }
         drop(records);
         let processed = processor.finish();
-        let text = std::fs::read_to_string(processed.jsonl.unwrap()).unwrap();
-        let ids: Vec<String> = text
-            .lines()
-            .map(|line| {
-                let line: serde_json::Value = serde_json::from_str(line).unwrap();
-                line["metadata"]["x_request_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
-        assert_eq!(ids, ["req-err", "answered"], "no warm-up line");
+        assert_eq!(
+            jsonl_ids(&processed),
+            ["req-err", "answered"],
+            "no warm-up line"
+        );
         let report = processed.analysis.finish(&RunFacts::default());
         assert_eq!(
             (
@@ -178,6 +308,103 @@ mod tests {
         );
         let output = report.stats(MetricId::OutputTokenCount).unwrap();
         assert_eq!(output.max, 2.0, "\"hello world\" is two o200k tokens");
+    }
+
+    /// The request ids of the JSONL lines, in file order.
+    fn jsonl_ids(processed: &Processed) -> Vec<String> {
+        let path = processed.jsonl.as_ref().unwrap();
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                line["metadata"]["x_request_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_behind_are_caught_up_at_normal_priority_in_arrival_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ArtifactDir::prepare(tmp.path()).unwrap();
+        let (records, received) = mpsc::channel();
+        let sent: Vec<String> = (0..200).map(|i| format!("req-{i}")).collect();
+        for id in &sent {
+            let mut behind = record();
+            behind.request_id = id.clone();
+            behind.end_ns = 0;
+            records.send(behind).unwrap();
+        }
+        drop(records);
+        // Every record is behind: the idle thread processes the first, then hands over, and
+        // the catch-up thread takes the rest (none of them ended recently).
+        let eager = Pace {
+            falling_behind: Duration::ZERO,
+            caught_up: Duration::ZERO,
+        };
+        let processor = RecordProcessor::start_paced(
+            received,
+            Analysis::new(&MetricOptions::default()),
+            None,
+            dir.records_jsonl(),
+            eager,
+        )
+        .unwrap();
+        let processed = processor.finish();
+        assert_eq!(processed.caught_up, 199);
+        assert_eq!(jsonl_ids(&processed), sent, "one file, in arrival order");
+        let report = processed.analysis.finish(&RunFacts::default());
+        assert_eq!(report.counts.succeeded, 200);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn processing_runs_at_nice_19_and_catching_up_at_the_process_priority() {
+        use rustix::process::{Pid, getpriority_process};
+
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ArtifactDir::prepare(tmp.path()).unwrap();
+        let (records, received) = mpsc::channel();
+        let processor = RecordProcessor::start(
+            received,
+            Analysis::new(&MetricOptions::default()),
+            None,
+            dir.records_jsonl(),
+        )
+        .unwrap();
+        // The nice values of the threads so named (other tests' processors included; Linux
+        // keeps 15 bytes of a thread's name).
+        let nices = |name: &str| -> Vec<i32> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .map(|task| task.unwrap().path())
+                .filter(|task| {
+                    std::fs::read_to_string(task.join("comm")).is_ok_and(|comm| comm.trim() == name)
+                })
+                .filter_map(|task| task.file_name()?.to_str()?.parse().ok())
+                .filter_map(|tid| getpriority_process(Pid::from_raw(tid)).ok())
+                .collect()
+        };
+        let own = getpriority_process(None).unwrap();
+        let all_lowest = |nices: &[i32]| !nices.is_empty() && nices.iter().all(|&nice| nice == 19);
+        // Each processor thread lowers its own priority as it starts.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut processing = nices("record-process");
+        while !all_lowest(&processing) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            processing = nices("record-process");
+        }
+        assert!(all_lowest(&processing), "{processing:?}");
+        let catching_up = nices("record-catch-up");
+        assert!(
+            !catching_up.is_empty() && catching_up.iter().all(|&nice| nice == own),
+            "{catching_up:?} vs the process's {own}"
+        );
+        drop(records);
+        assert_eq!(processor.finish().caught_up, 0);
     }
 
     #[test]

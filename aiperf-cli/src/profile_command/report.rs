@@ -56,6 +56,14 @@ pub(crate) fn report(
             "  (DOES NOT RECONCILE: please report this)"
         }
     );
+    if processed.caught_up > 0 {
+        eprintln!(
+            "aiperf: note: the client's CPU was saturated (its record processing fell a \
+             second behind; {} records caught up at normal priority): the client may itself \
+             have limited the load",
+            processed.caught_up
+        );
+    }
     // The per-request file was written during the run: its error comes after the other
     // exports, which it does not prevent.
     processed.jsonl?;
