@@ -211,6 +211,10 @@ pub struct Flow {
     /// Requests in flight, time-averaged while the client was still starting new ones (from
     /// the first start to the last): a closed loop should hold its concurrency there.
     pub in_flight_mean: f64,
+    /// Requests in flight, time-averaged from the moment the peak was first reached to the
+    /// last start: the same figure without the first wave's ramp (see `fill_ms`), so what
+    /// is left of the shortfall is the client's turnaround between a request and the next.
+    pub in_flight_after_fill: f64,
     /// The most requests in flight at once.
     pub in_flight_peak: usize,
     /// Milliseconds from the first start until that peak was first reached: how long the
@@ -251,34 +255,47 @@ impl Flow {
         let mut in_flight: i64 = 0;
         let mut peak: i64 = 0;
         let mut peak_at = first_start;
-        let mut area = 0.0;
-        let mut previous = window_start;
-        for (at, change) in events {
-            let clamped = at.clamp(window_start, window_end);
-            area += in_flight as f64 * clamped.saturating_sub(previous) as f64;
-            previous = clamped;
+        for &(at, change) in &events {
             in_flight += change;
             if in_flight > peak {
                 peak = in_flight;
                 peak_at = at;
             }
         }
-        let window = window_end.saturating_sub(window_start) as f64;
+        let mean_over = |from: u64| {
+            if window_end > from {
+                mean_in_flight(&events, from, window_end)
+            } else {
+                peak as f64
+            }
+        };
         Some(Self {
             succeeded,
             failed: records.len() - succeeded,
             duration_s,
             requests_per_s: per_s(succeeded as f64),
             responses_per_s: per_s(responses as f64),
-            in_flight_mean: if window > 0.0 {
-                area / window
-            } else {
-                peak as f64
-            },
+            in_flight_mean: mean_over(window_start),
+            in_flight_after_fill: mean_over(peak_at.max(window_start)),
             in_flight_peak: usize::try_from(peak).unwrap_or(0),
             fill_ms: peak_at.saturating_sub(first_start) as f64 / 1e6,
         })
     }
+}
+
+/// Requests in flight, time-averaged over `from..to` (`to > from`), from `events`: `+1` at
+/// each start and `-1` at each end, sorted by time.
+fn mean_in_flight(events: &[(u64, i64)], from: u64, to: u64) -> f64 {
+    let mut in_flight: i64 = 0;
+    let mut area = 0.0;
+    let mut previous = from;
+    for &(at, change) in events {
+        let clamped = at.clamp(from, to);
+        area += in_flight as f64 * clamped.saturating_sub(previous) as f64;
+        previous = clamped;
+        in_flight += change;
+    }
+    area / to.saturating_sub(from) as f64
 }
 
 #[cfg(test)]
@@ -334,6 +351,9 @@ mod tests {
         let flow = Flow::of(&records).unwrap();
         assert_eq!(flow.in_flight_peak, 2);
         assert!((flow.fill_ms - 4.0).abs() < 1e-9, "{flow:?}");
+        // Until the last start (10 ms): one in flight for 4 ms, then two for 6 ms.
+        assert!((flow.in_flight_mean - 1.6).abs() < 1e-9, "{flow:?}");
+        assert!((flow.in_flight_after_fill - 2.0).abs() < 1e-9, "{flow:?}");
     }
 
     #[test]

@@ -341,7 +341,7 @@ impl Report {
             let e = self.accuracy[0].engine;
             let _ = writeln!(
                 out,
-                "\n(a) accuracy: TTFT {} ms, ITL {} ms, {} tokens, streaming chat; error = client - server truth (ms); late = requests with a TTFT error over {} ms",
+                "\n(a) accuracy: TTFT {} ms, ITL {} ms, {} tokens, streaming chat; error = client - server truth (ms); late = requests with a TTFT error over {} ms; after fill = in flight once the first wave was sent",
                 e.ttft_ms, e.itl_ms, e.output_tokens, LATE_TTFT_MS
             );
             let mut table = Table::new(&[
@@ -354,6 +354,7 @@ impl Report {
                 "ITL err p50",
                 "p99",
                 "in flight",
+                "after fill",
                 "peak",
                 "fill ms",
                 "req/s",
@@ -378,6 +379,7 @@ impl Report {
                     opt(itl.map(|p| p.p50), 3),
                     opt(itl.map(|p| p.p99), 3),
                     format!("{:.1}", run.flow.in_flight_mean),
+                    format!("{:.1}", run.flow.in_flight_after_fill),
                     run.flow.in_flight_peak.to_string(),
                     format!("{:.1}", run.flow.fill_ms),
                     format!("{:.1}", run.flow.requests_per_s),
