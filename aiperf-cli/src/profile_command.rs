@@ -98,7 +98,7 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         produces_tokens.then(|| profile.tokenizer.clone()),
         artifacts.records_jsonl(),
     )
-    .context("failed to start the record processor thread")?;
+    .context("failed to start the record processor's threads")?;
     let control = Arc::new(RunControl::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

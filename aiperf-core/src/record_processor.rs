@@ -15,11 +15,13 @@
 //! thousands of streams) took turns with the runtime, which then read some streams only after
 //! their next chunk had come too; the kernel merges a socket's unread chunks and stamps them
 //! with the later arrival, so those first tokens were stamped an inter-token latency late.
-//! When the core has no idle moments (a saturated client), the records would pile up: once
-//! the one it takes ended more than a second ago, a second thread at the process's own
-//! priority takes over until they are caught up (one ended within the last 100 ms), so the
-//! backlog stays within about a second of records and the run takes turns with it as it did
-//! before.
+//!
+//! When the core has no idle moments (a saturated client), the records would pile up. An
+//! unprivileged thread cannot raise its priority back, so a second thread, at the priority of
+//! the thread that started the processor, takes the work over once a record taken ended more
+//! than a second ago, and hands it back once one ended within the last 100 ms or none is
+//! waiting. The backlog stays within about a second of records, and a saturated run takes
+//! turns with its records as it did before.
 //!
 //! ```
 //! use std::sync::mpsc;
@@ -53,7 +55,8 @@ use crate::metrics::Analysis;
 use crate::record::{Phase, RequestRecord};
 use crate::tokenizer::Tokenizer;
 
-/// How long the thread rests after emptying the channel. Records then arrive in batches: a
+/// How long the thread rests after emptying the channel (or getting the work back from the
+/// catch-up thread). Records then arrive in batches: a
 /// busy run wakes the thread about `1 s / BATCH_PAUSE` times a second instead of once per
 /// request (each wake-up is a context switch on a core the run needs), and a record waits at
 /// most this long, so only a pause's worth of records is ever held.
@@ -70,8 +73,9 @@ struct Pace {
 }
 
 impl Pace {
-    /// A second behind to take over, a tenth of one to hand back: at tens of thousands of
-    /// requests a second, a second of records is tens of megabytes at most.
+    /// A second behind to take over, a tenth of one to hand back. A record holds its text and
+    /// its chunks' stamps (about a kilobyte for 64 tokens): at tens of thousands of requests a
+    /// second, a second of them is some tens of megabytes.
     const DEFAULT: Self = Self {
         falling_behind: Duration::from_secs(1),
         caught_up: Duration::from_millis(100),
@@ -82,8 +86,9 @@ impl Pace {
 /// that could not start), it leaves no file unless some record arrived.
 #[derive(Debug)]
 pub struct RecordProcessor {
-    /// The thread at the least priority, which holds the work whenever it is not behind.
-    idle: JoinHandle<Work>,
+    /// The thread at the least priority, which holds the work whenever it is not behind
+    /// (`None`: the catch-up thread panicked with it).
+    idle: JoinHandle<Option<Work>>,
     /// The thread at normal priority, which holds it while the idle one has fallen behind.
     catch_up: JoinHandle<()>,
 }
@@ -113,7 +118,8 @@ struct Work {
 }
 
 impl Work {
-    /// Counts, analyzes and writes one record; returns how long ago its request ended.
+    /// Counts, analyzes and writes one record; returns how long ago its request ended (the
+    /// runner sends each record as its request ends, so this is about how long it waited).
     fn process(&mut self, mut record: RequestRecord) -> Duration {
         if let Some(tokenizer) = &self.tokenizer
             && record.phase == Phase::Profiling
@@ -177,11 +183,14 @@ impl RecordProcessor {
     /// then flushes the JSONL file to disk.
     pub fn finish(self) -> Processed {
         let idle = self.idle.join();
-        // The catch-up thread ends with the idle one; a panic of its own comes first.
+        // The catch-up thread ends with the idle one; if it panicked, the work went with it.
         if let Err(panic) = self.catch_up.join() {
             std::panic::resume_unwind(panic);
         }
-        let work = idle.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let work = match idle {
+            Ok(work) => work.expect("the work is lost only with a catch-up thread's panic"),
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
         let jsonl = match work.write_error {
             Some(error) => Err(error),
             None => work.jsonl.finish(),
@@ -195,35 +204,32 @@ impl RecordProcessor {
 }
 
 /// The idle-priority thread: processes the records in batches, and hands the work to the
-/// catch-up thread whenever it falls behind, until every sender is gone.
+/// catch-up thread whenever it falls behind, until every sender is gone. `None` if the
+/// catch-up thread panicked with the work.
 fn process_when_idle(
     mut work: Work,
     to_catch_up: &Sender<Work>,
     at_idle: &Receiver<Work>,
     pace: Pace,
-) -> Work {
+) -> Option<Work> {
     while let Ok(first) = work.received.recv() {
         let mut behind = work.process(first);
         loop {
             if behind > pace.falling_behind {
-                work = match to_catch_up.send(work) {
-                    Ok(()) => at_idle
-                        .recv()
-                        .expect("the catch-up thread hands the records back unless it panicked"),
-                    // Without a catch-up thread, go on alone.
-                    Err(mpsc::SendError(work)) => work,
-                };
+                // The catch-up thread lives until this one ends, unless it panicked.
+                to_catch_up.send(work).ok()?;
+                work = at_idle.recv().ok()?;
                 break;
             }
             match work.received.try_recv() {
                 Ok(record) => behind = work.process(record),
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return work,
+                Err(TryRecvError::Disconnected) => return Some(work),
             }
         }
         std::thread::sleep(BATCH_PAUSE);
     }
-    work
+    Some(work)
 }
 
 /// The catch-up thread: each time it is handed the work, processes records until one ended
@@ -274,11 +280,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let (records, received) = mpsc::channel();
-        let processor = RecordProcessor::start(
+        let processor = RecordProcessor::start_paced(
             received,
             Analysis::new(&MetricOptions::default()),
             Some(Tokenizer::builtin()),
             dir.records_jsonl(),
+            NEVER_BEHIND,
         )
         .unwrap();
         let mut warmup = record();
@@ -310,6 +317,13 @@ mod tests {
         assert_eq!(output.max, 2.0, "\"hello world\" is two o200k tokens");
     }
 
+    /// Never hands the work over: the tests of what processing does, whatever the age of
+    /// their records on the process's clock.
+    const NEVER_BEHIND: Pace = Pace {
+        falling_behind: Duration::MAX,
+        caught_up: Duration::MAX,
+    };
+
     /// The request ids of the JSONL lines, in file order.
     fn jsonl_ids(processed: &Processed) -> Vec<String> {
         let path = processed.jsonl.as_ref().unwrap();
@@ -326,12 +340,13 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn records_behind_are_caught_up_at_normal_priority_in_arrival_order() {
+    /// Processes `count` records that ended long ago (`end_ns` 0), all queued before the
+    /// processor starts, at `pace`; returns what was processed and the ids sent.
+    fn process_behind(count: usize, pace: Pace) -> (Processed, Vec<String>) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let (records, received) = mpsc::channel();
-        let sent: Vec<String> = (0..200).map(|i| format!("req-{i}")).collect();
+        let sent: Vec<String> = (0..count).map(|i| format!("req-{i}")).collect();
         for id in &sent {
             let mut behind = record();
             behind.request_id = id.clone();
@@ -339,25 +354,47 @@ mod tests {
             records.send(behind).unwrap();
         }
         drop(records);
-        // Every record is behind: the idle thread processes the first, then hands over, and
-        // the catch-up thread takes the rest (none of them ended recently).
-        let eager = Pace {
-            falling_behind: Duration::ZERO,
-            caught_up: Duration::ZERO,
-        };
         let processor = RecordProcessor::start_paced(
             received,
             Analysis::new(&MetricOptions::default()),
             None,
             dir.records_jsonl(),
-            eager,
+            pace,
         )
         .unwrap();
         let processed = processor.finish();
+        // The file is read while `tmp` lives.
+        let ids = jsonl_ids(&processed);
+        assert_eq!(ids, sent, "one file, in arrival order");
+        (processed, sent)
+    }
+
+    #[test]
+    fn the_catch_up_thread_takes_every_record_until_one_ended_recently() {
+        // Every record is behind and none ended recently: the idle thread processes the
+        // first and hands over; the catch-up thread takes the rest.
+        let eager = Pace {
+            falling_behind: Duration::ZERO,
+            caught_up: Duration::ZERO,
+        };
+        let (processed, _) = process_behind(200, eager);
         assert_eq!(processed.caught_up, 199);
-        assert_eq!(jsonl_ids(&processed), sent, "one file, in arrival order");
         let report = processed.analysis.finish(&RunFacts::default());
         assert_eq!(report.counts.succeeded, 200);
+    }
+
+    #[test]
+    fn work_handed_back_and_forth_keeps_the_records_in_arrival_order() {
+        // Every record counts as behind for the idle thread and as recent for the catch-up
+        // thread: they take turns, one record each.
+        let alternating = Pace {
+            falling_behind: Duration::ZERO,
+            caught_up: Duration::MAX,
+        };
+        let (processed, sent) = process_behind(20, alternating);
+        assert_eq!(processed.caught_up, 10);
+        let report = processed.analysis.finish(&RunFacts::default());
+        assert_eq!(report.counts.succeeded, sent.len() as u64);
     }
 
     #[cfg(target_os = "linux")]
@@ -404,7 +441,7 @@ mod tests {
             "{catching_up:?} vs the process's {own}"
         );
         drop(records);
-        assert_eq!(processor.finish().caught_up, 0);
+        processor.finish();
     }
 
     #[test]
@@ -413,11 +450,12 @@ mod tests {
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         std::fs::create_dir(tmp.path().join("profile_export.jsonl")).unwrap();
         let (records, received) = mpsc::channel();
-        let processor = RecordProcessor::start(
+        let processor = RecordProcessor::start_paced(
             received,
             Analysis::new(&MetricOptions::default()),
             None,
             dir.records_jsonl(),
+            NEVER_BEHIND,
         )
         .unwrap();
         records.send(record()).unwrap();

@@ -58,10 +58,15 @@ pub(crate) fn report(
     );
     if processed.caught_up > 0 {
         eprintln!(
-            "aiperf: note: the client's CPU was saturated (its record processing fell a \
-             second behind; {} records caught up at normal priority): the client may itself \
-             have limited the load",
-            processed.caught_up
+            "aiperf: note: record processing fell over a second behind ({} {} processed at \
+             normal priority): the client's core was busy, and the client may itself have \
+             limited the load",
+            processed.caught_up,
+            if processed.caught_up == 1 {
+                "record"
+            } else {
+                "records"
+            }
         );
     }
     // The per-request file was written during the run: its error comes after the other
