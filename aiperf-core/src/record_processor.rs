@@ -280,14 +280,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let (records, received) = mpsc::channel();
-        let processor = RecordProcessor::start_paced(
-            received,
-            Analysis::new(&MetricOptions::default()),
-            Some(Tokenizer::builtin()),
-            dir.records_jsonl(),
-            NEVER_BEHIND,
-        )
-        .unwrap();
+        let processor = processor(received, Some(Tokenizer::builtin()), &dir, NEVER_BEHIND);
         let mut warmup = record();
         warmup.phase = Phase::Warmup;
         let mut answered = record();
@@ -324,6 +317,18 @@ mod tests {
         caught_up: Duration::MAX,
     };
 
+    /// A processor of `received` for the default metrics, writing its JSONL file into `dir`.
+    fn processor(
+        received: Receiver<RequestRecord>,
+        tokenizer: Option<Tokenizer>,
+        dir: &ArtifactDir,
+        pace: Pace,
+    ) -> RecordProcessor {
+        let analysis = Analysis::new(&MetricOptions::default());
+        RecordProcessor::start_paced(received, analysis, tokenizer, dir.records_jsonl(), pace)
+            .unwrap()
+    }
+
     /// The request ids of the JSONL lines, in file order.
     fn jsonl_ids(processed: &Processed) -> Vec<String> {
         let path = processed.jsonl.as_ref().unwrap();
@@ -341,8 +346,9 @@ mod tests {
     }
 
     /// Processes `count` records that ended long ago (`end_ns` 0), all queued before the
-    /// processor starts, at `pace`; returns what was processed and the ids sent.
-    fn process_behind(count: usize, pace: Pace) -> (Processed, Vec<String>) {
+    /// processor starts, at `pace`; checks that every one was analyzed and written, in
+    /// order, and returns how many the catch-up thread took.
+    fn process_behind(count: usize, pace: Pace) -> usize {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let (records, received) = mpsc::channel();
@@ -354,19 +360,13 @@ mod tests {
             records.send(behind).unwrap();
         }
         drop(records);
-        let processor = RecordProcessor::start_paced(
-            received,
-            Analysis::new(&MetricOptions::default()),
-            None,
-            dir.records_jsonl(),
-            pace,
-        )
-        .unwrap();
+        let processor = processor(received, None, &dir, pace);
         let processed = processor.finish();
         // The file is read while `tmp` lives.
-        let ids = jsonl_ids(&processed);
-        assert_eq!(ids, sent, "one file, in arrival order");
-        (processed, sent)
+        assert_eq!(jsonl_ids(&processed), sent, "one file, in arrival order");
+        let report = processed.analysis.finish(&RunFacts::default());
+        assert_eq!(report.counts.succeeded, count as u64);
+        processed.caught_up
     }
 
     #[test]
@@ -377,10 +377,7 @@ mod tests {
             falling_behind: Duration::ZERO,
             caught_up: Duration::ZERO,
         };
-        let (processed, _) = process_behind(200, eager);
-        assert_eq!(processed.caught_up, 199);
-        let report = processed.analysis.finish(&RunFacts::default());
-        assert_eq!(report.counts.succeeded, 200);
+        assert_eq!(process_behind(200, eager), 199);
     }
 
     #[test]
@@ -391,10 +388,7 @@ mod tests {
             falling_behind: Duration::ZERO,
             caught_up: Duration::MAX,
         };
-        let (processed, sent) = process_behind(20, alternating);
-        assert_eq!(processed.caught_up, 10);
-        let report = processed.analysis.finish(&RunFacts::default());
-        assert_eq!(report.counts.succeeded, sent.len() as u64);
+        assert_eq!(process_behind(20, alternating), 10);
     }
 
     #[cfg(target_os = "linux")]
@@ -405,13 +399,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let (records, received) = mpsc::channel();
-        let processor = RecordProcessor::start(
-            received,
-            Analysis::new(&MetricOptions::default()),
-            None,
-            dir.records_jsonl(),
-        )
-        .unwrap();
+        let processor = processor(received, None, &dir, Pace::DEFAULT);
         // The nice values of the threads so named (other tests' processors included; Linux
         // keeps 15 bytes of a thread's name).
         let nices = |name: &str| -> Vec<i32> {
@@ -450,14 +438,7 @@ mod tests {
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         std::fs::create_dir(tmp.path().join("profile_export.jsonl")).unwrap();
         let (records, received) = mpsc::channel();
-        let processor = RecordProcessor::start_paced(
-            received,
-            Analysis::new(&MetricOptions::default()),
-            None,
-            dir.records_jsonl(),
-            NEVER_BEHIND,
-        )
-        .unwrap();
+        let processor = processor(received, None, &dir, NEVER_BEHIND);
         records.send(record()).unwrap();
         records.send(record()).unwrap();
         drop(records);

@@ -56,18 +56,8 @@ pub(crate) fn report(
             "  (DOES NOT RECONCILE: please report this)"
         }
     );
-    if processed.caught_up > 0 {
-        eprintln!(
-            "aiperf: note: record processing fell over a second behind ({} {} processed at \
-             normal priority): the client's core was busy, and the client may itself have \
-             limited the load",
-            processed.caught_up,
-            if processed.caught_up == 1 {
-                "record"
-            } else {
-                "records"
-            }
-        );
+    if let Some(note) = fell_behind_note(processed.caught_up) {
+        eprintln!("{note}");
     }
     // The per-request file was written during the run: its error comes after the other
     // exports, which it does not prevent.
@@ -91,4 +81,38 @@ pub(crate) fn report(
         return Ok(exit::RUN_FAILED);
     }
     Ok(exit::SUCCESS)
+}
+
+/// What to say when the record processor fell over a second behind and `caught_up` records
+/// were processed at normal priority (`None` when it never did).
+fn fell_behind_note(caught_up: usize) -> Option<String> {
+    (caught_up > 0).then(|| {
+        format!(
+            "aiperf: note: record processing fell over a second behind ({caught_up} {} \
+             processed at normal priority): the client's core was busy, and the client may \
+             itself have limited the load",
+            if caught_up == 1 { "record" } else { "records" }
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_on_falling_behind_counts_the_records_caught_up() {
+        assert_eq!(fell_behind_note(0), None);
+        assert_eq!(
+            fell_behind_note(1).unwrap(),
+            "aiperf: note: record processing fell over a second behind (1 record processed at \
+             normal priority): the client's core was busy, and the client may itself have \
+             limited the load"
+        );
+        assert!(
+            fell_behind_note(2)
+                .unwrap()
+                .contains("(2 records processed")
+        );
+    }
 }
