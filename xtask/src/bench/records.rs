@@ -141,6 +141,19 @@ impl Percentiles {
     }
 }
 
+impl Percentiles {
+    /// For errors, which can fall on either side: `p50` is the median signed error (the
+    /// bias), `p99` the 99th percentile of the error's size, so that a tail below zero counts
+    /// as much as one above. `None` for an empty sample.
+    pub fn of_error(errors: Vec<f64>) -> Option<Self> {
+        let sizes = errors.iter().map(|error| error.abs()).collect();
+        Some(Self {
+            p50: Self::of(errors)?.p50,
+            p99: Self::of(sizes)?.p99,
+        })
+    }
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     let rank = q * (sorted.len() - 1) as f64;
     let low = rank.floor() as usize;
@@ -153,12 +166,14 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 pub struct TimingError {
     /// Requests found in both files.
     pub paired: usize,
-    /// Client TTFT minus server TTFT, ms.
+    /// Client TTFT minus server TTFT, ms ([`Percentiles::of_error`]: median, and p99 of the
+    /// size).
     pub ttft_ms: Option<Percentiles>,
     /// Requests whose TTFT error is over [`LATE_TTFT_MS`]: far more than the kernel's delivery
     /// of a token takes, so how many requests the tail of `ttft_ms` is made of.
     pub ttft_late: usize,
-    /// Client ITL minus server ITL, ms.
+    /// Client ITL minus server ITL, ms ([`Percentiles::of_error`]). A first token stamped
+    /// late makes its request's ITL too short: the tail of this error is below zero.
     pub itl_ms: Option<Percentiles>,
     /// The server's own TTFT, ms (how late the mock itself was against its setting).
     pub server_ttft_ms: Option<Percentiles>,
@@ -189,8 +204,8 @@ pub fn timing_error(records: &[ClientRecord], truth: &HashMap<String, Truth>) ->
     TimingError {
         paired,
         ttft_late: ttft.iter().filter(|&&error| error > LATE_TTFT_MS).count(),
-        ttft_ms: Percentiles::of(ttft),
-        itl_ms: Percentiles::of(itl),
+        ttft_ms: Percentiles::of_error(ttft),
+        itl_ms: Percentiles::of_error(itl),
         server_ttft_ms: Percentiles::of(server_ttft),
     }
 }
@@ -320,6 +335,17 @@ mod tests {
         assert_eq!(p.p50, 50.5);
         assert!((p.p99 - 99.01).abs() < 1e-9, "{p:?}");
         assert!(Percentiles::of(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn an_error_s_tail_below_zero_counts_by_its_size() {
+        // 98 exact, two 0.5 ms short: the signed p99 would be 0.
+        let mut errors = vec![0.0; 98];
+        errors.extend([-0.5, -0.5]);
+        let p = Percentiles::of_error(errors).unwrap();
+        assert_eq!(p.p50, 0.0);
+        assert!((p.p99 - 0.5).abs() < 1e-9, "{p:?}");
+        assert!(Percentiles::of_error(Vec::new()).is_none());
     }
 
     #[test]
