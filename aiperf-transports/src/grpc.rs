@@ -325,21 +325,14 @@ impl GrpcAddress {
 }
 
 /// The TLS settings of a `grpcs://` connection to `host`: the roots the `https://` transports
-/// trust too (Mozilla's, and the system's store or `SSL_CERT_FILE` / `SSL_CERT_DIR`, read
-/// once), and `host` as the name the server's certificate must carry.
+/// trust too (`tls_roots`), and `host` as the name the server's certificate must carry.
 #[cfg(feature = "tls")]
 fn tls_config(host: &str) -> tonic::transport::ClientTlsConfig {
     // Given as trust anchors rather than with tonic's `with_native_roots`, which refuses an
-    // empty store (a container without ca-certificates) where reqwest goes on with the rest.
-    let system = rustls_native_certs::load_native_certs().certs;
-    let anchors = system.iter().filter_map(|certificate| {
-        webpki::anchor_from_trusted_cert(certificate)
-            .ok()
-            .map(|anchor| anchor.to_owned())
-    });
+    // empty store (a container without ca-certificates) where the others go on with the rest.
     tonic::transport::ClientTlsConfig::new()
         .with_webpki_roots()
-        .trust_anchors(anchors)
+        .trust_anchors(crate::tls_roots::system_anchors().iter().cloned())
         .domain_name(host)
 }
 

@@ -46,9 +46,12 @@ impl Transport for HttpTransport {
         let connections = ctx.max_in_flight.max(1);
         let target = HttpTarget::new(ctx, "http")?;
         let client = if target.is_tls() {
-            Client::Tls(HttpExchange::for_target(target, 1, |builder| {
-                builder.http1_only().pool_max_idle_per_host(connections)
-            })?)
+            Client::Tls(HttpExchange::for_target(
+                target,
+                1,
+                b"http/1.1",
+                |builder| builder.http1_only().pool_max_idle_per_host(connections),
+            )?)
         } else {
             Client::Plain(Http1Client::new(target, connections)?)
         };

@@ -51,7 +51,7 @@ impl Transport for Http2Transport {
     fn create(ctx: &TransportContext) -> Result<Self, CreateError> {
         let connections = Self::connections_for(ctx.max_in_flight);
         let target = HttpTarget::new(ctx, "http2")?;
-        let exchange = HttpExchange::for_target(target, connections, |builder| {
+        let exchange = HttpExchange::for_target(target, connections, b"h2", |builder| {
             builder.http2_prior_knowledge().http2_adaptive_window(true)
         })?;
         Ok(Self {

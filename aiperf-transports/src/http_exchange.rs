@@ -65,10 +65,12 @@ pub(crate) struct HttpExchange {
 
 impl HttpExchange {
     /// Builds `clients` clients for `target`, each from `configure` applied to a builder that
-    /// already has the run's headers, `TCP_NODELAY` and no proxy.
+    /// already has the run's headers, `TCP_NODELAY`, no proxy and, for an `https://` target,
+    /// TLS offering `alpn` (`http/1.1` or `h2`: the protocol `configure` asks for).
     pub(crate) fn for_target(
         target: HttpTarget,
         clients: usize,
+        alpn: &[u8],
         configure: impl Fn(ClientBuilder) -> ClientBuilder,
     ) -> Result<Self, CreateError> {
         let clients = (0..clients.max(1))
@@ -77,10 +79,14 @@ impl HttpExchange {
                     .tcp_nodelay(true)
                     .no_proxy()
                     .default_headers(target.headers.clone());
-                // h2c has no certificates to check: the roots (the system's store is read
-                // from disk per client) are left unloaded.
                 #[cfg(feature = "tls")]
-                let builder = builder.tls_built_in_root_certs(target.is_tls());
+                let builder = if target.is_tls() {
+                    builder.use_preconfigured_tls(crate::tls_roots::client_config(alpn))
+                } else {
+                    builder
+                };
+                #[cfg(not(feature = "tls"))]
+                let _ = alpn;
                 configure(builder).build().map_err(|error| {
                     CreateError::new(format!("cannot build the HTTP client: {}", causes(&error)))
                 })
@@ -331,7 +337,7 @@ mod tests {
 
     fn exchange_for(url: &str, clients: usize) -> Result<HttpExchange, CreateError> {
         let target = HttpTarget::new(&TransportContext::for_url(url), "http")?;
-        HttpExchange::for_target(target, clients, |builder| builder)
+        HttpExchange::for_target(target, clients, b"http/1.1", |builder| builder)
     }
 
     fn exchange(ctx: &TransportContext) -> Result<HttpExchange, CreateError> {

@@ -29,7 +29,7 @@
 //! leaves only `in_engine`.
 //!
 //! With `tls`, `https://` and `grpcs://` connections trust Mozilla's root certificates (built
-//! in) and the system's store. When `SSL_CERT_FILE` (a PEM file) or `SSL_CERT_DIR` (directories
+//! in) and the system's store, read once per process. When `SSL_CERT_FILE` (a PEM file) or `SSL_CERT_DIR` (directories
 //! of them) is set, the certificates there take the system store's place, as they do for
 //! OpenSSL, curl and Python: that is how a server signed by a private CA is trusted.
 
@@ -50,3 +50,5 @@ mod http_exchange;
 pub mod in_engine;
 pub mod receive_stamps;
 mod request_timeout;
+#[cfg(feature = "tls")]
+mod tls_roots;
