@@ -43,7 +43,7 @@ use aiperf_core::tokenizer::Tokenizer;
 use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use truth_log::TruthLog;
 
@@ -176,7 +176,7 @@ async fn serve(
     tokio::task::spawn_blocking(Tokenizer::builtin)
         .await
         .context("cannot build the builtin tokenizer")?;
-    announce(&acceptors.http.scheme("http"), address)?;
+    announce("", &acceptors.http.scheme("http"), address)?;
     #[cfg(feature = "grpc")]
     if let Some(grpc_listener) = grpc_listener {
         grpc::start(grpc_listener, acceptors.grpc.clone(), engine.clone())?;
@@ -192,20 +192,10 @@ async fn serve(
 
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: let connections close, then retry.
-                    eprintln!("aiperf mock-server: cannot accept a connection: {error}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let stream = tokio::select! {
+            stream = next_connection(&listener, "a connection") => stream,
             () = &mut shutdown => return Ok(()),
         };
-        // Each SSE event must leave at once, not wait for Nagle's algorithm.
-        let _ = stream.set_nodelay(true);
         let builder = builder.clone();
         let engine = engine.clone();
         let acceptor = acceptors.http.clone();
@@ -231,15 +221,35 @@ async fn serve(
     }
 }
 
-/// Prints the one stdout line scripts read the port from.
-fn announce(scheme: &str, address: SocketAddr) -> anyhow::Result<()> {
+/// Prints the stdout line scripts read a port from: `aiperf mock-server {service}listening on
+/// {scheme}://{address}` (`service` is empty for the HTTP port, `"grpc "` for the gRPC one).
+fn announce(service: &str, scheme: &str, address: SocketAddr) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "aiperf mock-server listening on {scheme}://{address}"
+        "aiperf mock-server {service}listening on {scheme}://{address}"
     )
     .and_then(|()| stdout.flush())
     .context("cannot write to stdout")
+}
+
+/// The next connection `listener` accepts (`what` names it in messages), with
+/// `TCP_NODELAY`: each SSE event or gRPC message must leave at once, not wait for Nagle's
+/// algorithm. An error (out of file descriptors and the like) is reported, and the next
+/// accept waits a moment for connections to close.
+async fn next_connection(listener: &TcpListener, what: &str) -> TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                return stream;
+            }
+            Err(error) => {
+                eprintln!("aiperf mock-server: cannot accept {what}: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 /// Completes on Ctrl-C or (on Unix) SIGTERM. The handlers are installed when this is called,

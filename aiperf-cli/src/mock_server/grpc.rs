@@ -28,11 +28,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Write;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aiperf_core::clock;
 use aiperf_core::engine::{Engine, EngineError, Fault};
@@ -58,6 +55,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::tls::Acceptor;
 use super::triton::{MODEL_VERSION, TextGeneration, TextRequest};
+use super::{announce, next_connection};
 
 /// The generated service trait and server.
 mod service {
@@ -95,19 +93,9 @@ pub(crate) fn start(
     let address = listener
         .local_addr()
         .context("cannot read the gRPC listening address")?;
-    announce(&acceptor.scheme("grpc"), address)?;
+    announce("grpc ", &acceptor.scheme("grpc"), address)?;
     tokio::spawn(accept(listener, acceptor, engine));
     Ok(())
-}
-
-fn announce(scheme: &str, address: SocketAddr) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    writeln!(
-        stdout,
-        "aiperf mock-server grpc listening on {scheme}://{address}"
-    )
-    .and_then(|()| stdout.flush())
-    .context("cannot write to stdout")
 }
 
 async fn accept(listener: TcpListener, acceptor: Acceptor, engine: Engine) {
@@ -117,16 +105,7 @@ async fn accept(listener: TcpListener, acceptor: Acceptor, engine: Engine) {
     builder.http2().max_concurrent_streams(100_000);
     let builder = Arc::new(builder);
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                eprintln!("aiperf mock-server: cannot accept a gRPC connection: {error}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Each response message must leave at once, not wait for Nagle's algorithm.
-        let _ = stream.set_nodelay(true);
+        let stream = next_connection(&listener, "a gRPC connection").await;
         let builder = builder.clone();
         let server = server.clone();
         let acceptor = acceptor.clone();
