@@ -140,15 +140,23 @@ fn an_untrusted_certificate_fails_the_run_and_says_how_to_trust_it() {
     let certificates = Certificates::make();
     let server = certificates.server(true);
     let grpcs = server.grpc_url.clone().unwrap();
+    // A mistyped SSL_CERT_FILE trusts nothing more, and the advice says it was not read.
+    let mistyped = certificates.path("ca-missing.pem");
+    let mistyped = mistyped.to_str().unwrap();
     for (url, extra) in [
         (&server.url, ["--endpoint-type", "chat"]),
         (&grpcs, ["--endpoint-type", "kserve"]),
     ] {
-        let run = profile(url, "", &extra);
+        let run = profile(url, mistyped, &extra);
         assert!(!run.output.status.success(), "{url}: {}", run.stdout());
         let stderr = run.stderr();
         assert!(
             stderr.contains("is not trusted") && stderr.contains("SSL_CERT_FILE"),
+            "{url}: {stderr}"
+        );
+        assert!(
+            stderr.contains("not every trusted certificate could be read")
+                && stderr.contains("ca-missing.pem"),
             "{url}: {stderr}"
         );
         // Waiting for the server would not help: the run says so at once.

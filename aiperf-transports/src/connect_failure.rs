@@ -88,8 +88,9 @@ pub(crate) fn connect_error(server: &str, cause: &str) -> TransportError {
         Some(failure) => TransportError::new(
             TransportErrorKind::Protocol,
             format!(
-                "the TLS connection to {server} failed ({cause}): {}",
-                failure.advice()
+                "the TLS connection to {server} failed ({cause}): {}{}",
+                failure.advice(),
+                unread_certificates(failure)
             ),
         ),
         None => TransportError::new(
@@ -99,6 +100,24 @@ pub(crate) fn connect_error(server: &str, cause: &str) -> TransportError {
             ),
         ),
     }
+}
+
+/// For a certificate that is not trusted, what of the trusted certificates could not be read
+/// (a mistyped `SSL_CERT_FILE`, say); otherwise nothing.
+fn unread_certificates(failure: TlsFailure) -> String {
+    #[cfg(feature = "tls")]
+    {
+        let errors = crate::tls_roots::store_errors();
+        if failure == TlsFailure::Untrusted && !errors.is_empty() {
+            return format!(
+                "; not every trusted certificate could be read: {}",
+                errors.join("; ")
+            );
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = failure;
+    String::new()
 }
 
 /// The error's causes, innermost last; its own message when it has none. reqwest's and

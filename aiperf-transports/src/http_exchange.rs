@@ -66,7 +66,9 @@ pub(crate) struct HttpExchange {
 impl HttpExchange {
     /// Builds `clients` clients for `target`, each from `configure` applied to a builder that
     /// already has the run's headers, `TCP_NODELAY`, no proxy and, for an `https://` target,
-    /// TLS offering `alpn` (`http/1.1` or `h2`: the protocol `configure` asks for).
+    /// TLS offering `alpn` (`http/1.1` or `h2`: the protocol `configure` asks for). The TLS is
+    /// a whole rustls configuration (`tls_roots`): the builder's own TLS settings would be
+    /// ignored, and `configure` sets none.
     pub(crate) fn for_target(
         target: HttpTarget,
         clients: usize,
@@ -338,6 +340,15 @@ mod tests {
     fn exchange_for(url: &str, clients: usize) -> Result<HttpExchange, CreateError> {
         let target = HttpTarget::new(&TransportContext::for_url(url), "http")?;
         HttpExchange::for_target(target, clients, b"http/1.1", |builder| builder)
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn https_clients_take_the_shared_rustls_configuration() {
+        // reqwest refuses (when the client is built) a configuration of another rustls
+        // version than its own.
+        let exchange = exchange_for("https://127.0.0.1:1", 2).unwrap();
+        assert_eq!(exchange.clients.len(), 2);
     }
 
     fn exchange(ctx: &TransportContext) -> Result<HttpExchange, CreateError> {

@@ -29,9 +29,10 @@
 //! leaves only `in_engine`.
 //!
 //! With `tls`, `https://` and `grpcs://` connections trust Mozilla's root certificates (built
-//! in) and the system's store, read once per process. When `SSL_CERT_FILE` (a PEM file) or `SSL_CERT_DIR` (directories
-//! of them) is set, the certificates there take the system store's place, as they do for
-//! OpenSSL, curl and Python: that is how a server signed by a private CA is trusted.
+//! in) and the system's store, read once per process. When `SSL_CERT_FILE` (a PEM file) or
+//! `SSL_CERT_DIR` (directories of them) is set, the certificates there take the system store's
+//! place, as they do for OpenSSL, curl and Python: that is how a server signed by a private CA
+//! is trusted.
 
 #[cfg(any(feature = "http", feature = "http2", feature = "grpc"))]
 mod connect_failure;

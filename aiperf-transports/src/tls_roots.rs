@@ -8,22 +8,44 @@ use std::sync::{Arc, OnceLock};
 use rustls::RootCertStore;
 use rustls::pki_types::TrustAnchor;
 
+/// The system's store as read once: its certificates as trust anchors, and what of it could
+/// not be read.
+struct SystemStore {
+    anchors: Vec<TrustAnchor<'static>>,
+    errors: Vec<String>,
+}
+
+fn system_store() -> &'static SystemStore {
+    static STORE: OnceLock<SystemStore> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let loaded = rustls_native_certs::load_native_certs();
+        SystemStore {
+            anchors: loaded
+                .certs
+                .iter()
+                .filter_map(|certificate| {
+                    webpki::anchor_from_trusted_cert(certificate)
+                        .ok()
+                        .map(|anchor| anchor.to_owned())
+                })
+                .collect(),
+            errors: loaded.errors.iter().map(ToString::to_string).collect(),
+        }
+    })
+}
+
 /// The system's certificates (or `SSL_CERT_FILE` / `SSL_CERT_DIR`'s), as trust anchors. Ones
 /// that do not parse are left out, as OpenSSL leaves them; an empty or missing store leaves
 /// Mozilla's roots alone.
 pub(crate) fn system_anchors() -> &'static [TrustAnchor<'static>] {
-    static ANCHORS: OnceLock<Vec<TrustAnchor<'static>>> = OnceLock::new();
-    ANCHORS.get_or_init(|| {
-        rustls_native_certs::load_native_certs()
-            .certs
-            .iter()
-            .filter_map(|certificate| {
-                webpki::anchor_from_trusted_cert(certificate)
-                    .ok()
-                    .map(|anchor| anchor.to_owned())
-            })
-            .collect()
-    })
+    &system_store().anchors
+}
+
+/// What could not be read of the system's store or of `SSL_CERT_FILE` / `SSL_CERT_DIR` (a
+/// mistyped path, say), one message each: said with the advice when a certificate is not
+/// trusted.
+pub(crate) fn store_errors() -> &'static [String] {
+    &system_store().errors
 }
 
 /// Mozilla's roots and [`system_anchors`], built once.
@@ -39,9 +61,14 @@ fn roots() -> Arc<RootCertStore> {
 }
 
 /// A client configuration trusting [`roots`] and offering `alpn` (`http/1.1` or `h2`), the
-/// only protocol its connections may speak.
+/// only protocol its connections may speak. The crypto is ring's, named rather than taken
+/// from rustls's features, which would be ambiguous (a panic) if another crate ever turned
+/// on its other provider.
 pub(crate) fn client_config(alpn: &[u8]) -> rustls::ClientConfig {
-    let mut config = rustls::ClientConfig::builder()
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
         .with_root_certificates(roots())
         .with_no_client_auth();
     config.alpn_protocols = vec![alpn.to_vec()];
@@ -53,13 +80,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_roots_are_mozilla_s_and_the_system_s_read_once() {
-        let first = roots();
-        assert_eq!(
-            first.roots.len(),
-            webpki_roots::TLS_SERVER_ROOTS.len() + system_anchors().len()
+    fn the_roots_are_read_once_and_each_config_offers_its_one_protocol() {
+        assert!(
+            std::ptr::eq(system_anchors(), system_anchors()),
+            "read once"
         );
-        assert!(Arc::ptr_eq(&first, &roots()), "built once");
+        assert!(Arc::ptr_eq(&roots(), &roots()), "built once");
+        assert!(roots().roots.len() > webpki_roots::TLS_SERVER_ROOTS.len() / 2);
         assert_eq!(client_config(b"h2").alpn_protocols, [b"h2".to_vec()]);
+        assert_eq!(
+            client_config(b"http/1.1").alpn_protocols,
+            [b"http/1.1".to_vec()]
+        );
     }
 }

@@ -139,9 +139,7 @@ impl Percentiles {
             p99: percentile(&values, 0.99),
         })
     }
-}
 
-impl Percentiles {
     /// For errors, which can fall on either side: `p50` is the median signed error (the
     /// bias), `p99` the 99th percentile of the error's size, so that a tail below zero counts
     /// as much as one above. `None` for an empty sample.
@@ -227,8 +225,9 @@ pub struct Flow {
     /// the first start to the last): a closed loop should hold its concurrency there.
     pub in_flight_mean: f64,
     /// Requests in flight, time-averaged from the moment the peak was first reached to the
-    /// last start: the same figure without the first wave's ramp (see `fill_ms`), so what
-    /// is left of the shortfall is the client's turnaround between a request and the next.
+    /// last start: in a closed loop whose first wave reaches its concurrency (the peak), the
+    /// same figure without that wave's ramp (see `fill_ms`), so what is left of the shortfall
+    /// is the client's turnaround between a request and the next.
     pub in_flight_after_fill: f64,
     /// The most requests in flight at once.
     pub in_flight_peak: usize,
@@ -380,6 +379,32 @@ mod tests {
         // Until the last start (10 ms): one in flight for 4 ms, then two for 6 ms.
         assert!((flow.in_flight_mean - 1.6).abs() < 1e-9, "{flow:?}");
         assert!((flow.in_flight_after_fill - 2.0).abs() < 1e-9, "{flow:?}");
+    }
+
+    #[test]
+    fn after_the_fill_a_turnaround_gap_is_what_falls_short() {
+        // Peak at 4 ms; then a1 ends at 10 and its successor starts at 12 (a 2 ms gap).
+        let records = [
+            record("a1", 0, 10),
+            record("b1", 4, 30),
+            record("a2", 12, 30),
+            record("b2", 30, 40),
+        ];
+        let flow = Flow::of(&records).unwrap();
+        // From 4 to 30 ms (the last start): two in flight but for 10-12 ms.
+        let expected = (2.0 * 26.0 - 2.0) / 26.0;
+        assert!(
+            (flow.in_flight_after_fill - expected).abs() < 1e-9,
+            "{flow:?}"
+        );
+    }
+
+    #[test]
+    fn one_wave_has_no_window_after_its_fill() {
+        // The peak is reached at the last start: the figure is the peak.
+        let records = [record("a1", 0, 10), record("b1", 4, 14)];
+        let flow = Flow::of(&records).unwrap();
+        assert_eq!(flow.in_flight_after_fill, 2.0, "{flow:?}");
     }
 
     #[test]

@@ -341,7 +341,7 @@ impl Report {
             let e = self.accuracy[0].engine;
             let _ = writeln!(
                 out,
-                "\n(a) accuracy: TTFT {} ms, ITL {} ms, {} tokens, streaming chat; error = client - server truth (ms); p50 = median, p99 = of the error's size (either sign); late = requests with a TTFT error over {} ms; after fill = in flight once the first wave was sent",
+                "\n(a) accuracy: TTFT {} ms, ITL {} ms, {} tokens, streaming chat; error = client - server truth (ms); p50 = median, p99 = of the error's size (either sign); late = requests with a TTFT error over {} ms; after fill = in flight from when the peak was first reached",
                 e.ttft_ms, e.itl_ms, e.output_tokens, LATE_TTFT_MS
             );
             let mut table = Table::new(&[
