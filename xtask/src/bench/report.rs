@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::mock_server::EngineFlags;
-use super::records::{Flow, LATE_TTFT_MS, TimingError};
+use super::records::{Flow, LATE_TTFT_MS, Percentiles, TimingError};
 
 /// Everything one `cargo xtask bench` measured.
 #[derive(Debug, Serialize)]
@@ -394,6 +394,17 @@ impl Report {
                 ]);
             }
             out.push_str(&table.render());
+            for run in &self.accuracy {
+                let own_ttft = run
+                    .error
+                    .server_ttft_ms
+                    .map(|ttft| (ttft, run.engine.ttft_ms));
+                if let Some(note) =
+                    saturated_mock_note(run.concurrency, run.mock_cpu_share, own_ttft)
+                {
+                    let _ = writeln!(out, "{note}");
+                }
+            }
         }
         if !self.capacity.is_empty() {
             let _ = writeln!(
@@ -550,9 +561,55 @@ impl Table {
     }
 }
 
+/// The mock server's share of its core from which an accuracy run is at the mock's limit too.
+const MOCK_SATURATED: f64 = 0.95;
+
+/// What to say under the accuracy table when the mock used `mock_cpu_share` of its core at
+/// concurrency `c`, with `own_ttft` (the mock's own TTFT from its truth log, and the TTFT it
+/// was set to): its truth still stamps every token as written, but it wrote them late, so the
+/// row is the limit of the pair, not of the client alone.
+fn saturated_mock_note(
+    c: usize,
+    mock_cpu_share: f64,
+    own_ttft: Option<(Percentiles, f64)>,
+) -> Option<String> {
+    (mock_cpu_share >= MOCK_SATURATED).then(|| {
+        let own_ttft = own_ttft.map_or(String::new(), |(ttft, set)| {
+            format!(
+                "; its own TTFT p50 {:.1} ms, p99 {:.1} ms, against {set} ms set",
+                ttft.p50, ttft.p99
+            )
+        });
+        format!(
+            "note: at c={c} the mock server used {} of its core{own_ttft}: its tokens went out \
+             late, so that row (req/s against the ideal included) is the limit of the pair, not \
+             of the client alone",
+            percent(mock_cpu_share)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_saturated_mock_is_named_under_the_accuracy_table() {
+        let own_ttft = Some((
+            Percentiles {
+                p50: 54.0,
+                p99: 131.8,
+            },
+            50.0,
+        ));
+        assert_eq!(saturated_mock_note(512, 0.46, own_ttft), None);
+        assert_eq!(
+            saturated_mock_note(2048, 1.01, own_ttft).unwrap(),
+            "note: at c=2048 the mock server used 101% of its core; its own TTFT p50 54.0 ms, \
+             p99 131.8 ms, against 50 ms set: its tokens went out late, so that row (req/s \
+             against the ideal included) is the limit of the pair, not of the client alone"
+        );
+    }
 
     #[test]
     fn tables_align_columns() {
