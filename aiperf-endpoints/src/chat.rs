@@ -423,17 +423,8 @@ mod tests {
 
     #[test]
     fn the_scanner_answers_plain_chunks_and_leaves_usage_to_serde() {
-        for chunk in PLAIN_CHUNKS {
-            assert!(
-                plain_reading_checks::check(chunk.as_bytes(), read_choice),
-                "{chunk}"
-            );
-        }
         let usage = r#"{"choices":[],"usage":{"prompt_tokens":1}}"#;
-        assert!(
-            !plain_reading_checks::check(usage.as_bytes(), read_choice),
-            "usage goes to serde"
-        );
+        plain_reading_checks::answers_and_declines(&PLAIN_CHUNKS, &[usage], read_choice);
     }
 
     proptest! {

@@ -314,6 +314,21 @@ pub(crate) mod plain_reading_checks {
         true
     }
 
+    /// Checks with [`check`] that the scanner answers each of `answered` (agreeing with serde)
+    /// and declines each of `declined`, leaving it to serde.
+    pub(crate) fn answers_and_declines<C: Deserialize<'static> + Debug + PartialEq>(
+        answered: &[&'static str],
+        declined: &[&'static str],
+        read_choice: impl FnMut(&mut Scanner<'static>) -> Option<C> + Copy,
+    ) {
+        for chunk in answered {
+            assert!(check(chunk.as_bytes(), read_choice), "answered: {chunk}");
+        }
+        for chunk in declined {
+            assert!(!check(chunk.as_bytes(), read_choice), "declined: {chunk}");
+        }
+    }
+
     /// Runs `check_one` (a [`check`] with the endpoint's `read_choice`) on every input of the
     /// response-parsing fuzz targets (`fuzz/corpus`): most are malformed, and check that the
     /// scanner never accepts what serde refuses; those it answers check that it reads what
