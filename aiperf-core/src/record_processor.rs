@@ -5,9 +5,9 @@
 //! statistics need, in bounded memory; the JSONL file holds every request measured so far,
 //! whatever happens to the process later.
 //!
-//! The thread works off the runtime's threads and off the per-chunk path, in batches (it
-//! rests 10 ms each time it empties the channel): its cost is a few microseconds per request
-//! (tokenizing the answer is most of it).
+//! The processing works off the runtime's threads and off the per-chunk path, in batches (its
+//! thread rests 10 ms each time it empties the channel): its cost is a few microseconds per
+//! request (tokenizing the answer is most of it).
 //!
 //! It runs at the least priority (nice 19, on Linux): where it shares a core with the runtime,
 //! the runtime's reads go first and the records wait for the core's idle moments. At equal
@@ -101,8 +101,10 @@ pub struct Processed {
     /// The JSONL file, or the first error writing it (lines after an error are not written;
     /// the metrics still take every record).
     pub jsonl: Result<PathBuf, ExportError>,
-    /// Records processed at normal priority because the idle-priority thread had fallen
-    /// behind: a sign that the client's core had no idle moments for about a second.
+    /// Records processed by the catch-up thread (at normal priority) because the processing
+    /// thread (at the least priority, on Linux) had fallen a second behind: a sign that the
+    /// client's core had no idle moments for about a second. Elsewhere both threads run at
+    /// the process's priority, and the hand-over only shares the work between them.
     pub caught_up: usize,
 }
 

@@ -7,6 +7,7 @@
 //! TLS failures are recognized by the text rustls, tokio-rustls and tonic give them, found
 //! anywhere in the error's chain of causes ([`causes`]).
 
+use aiperf_core::registry::CreateError;
 use aiperf_core::transport::{TransportError, TransportErrorKind};
 
 /// Why a TLS connection failed, by what it means for the user.
@@ -118,6 +119,16 @@ fn unread_certificates(failure: TlsFailure) -> String {
     #[cfg(not(feature = "tls"))]
     let _ = failure;
     String::new()
+}
+
+/// The error of a TLS URL (`url`) in a build without the `tls` feature; `plain` is the scheme
+/// to use instead (`http` or `grpc`).
+pub(crate) fn tls_not_built(url: &str, plain: &str) -> CreateError {
+    CreateError::new(format!(
+        "`{url}` needs TLS, which this build lacks: rebuild aiperf-cli with its `tls` feature \
+         (on by default), or use {} {plain}:// URL",
+        if plain == "http" { "an" } else { "a" }
+    ))
 }
 
 /// The error's causes, innermost last; its own message when it has none. reqwest's and

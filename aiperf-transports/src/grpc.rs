@@ -331,8 +331,7 @@ fn tls_config(host: &str) -> tonic::transport::ClientTlsConfig {
     // Given as trust anchors rather than with tonic's `with_native_roots`, which refuses an
     // empty store (a container without ca-certificates) where the others go on with the rest.
     tonic::transport::ClientTlsConfig::new()
-        .with_webpki_roots()
-        .trust_anchors(crate::tls_roots::system_anchors().iter().cloned())
+        .trust_anchors(crate::tls_roots::roots().roots.iter().cloned())
         .domain_name(host)
 }
 
@@ -347,12 +346,7 @@ fn grpc_address(url: &str) -> Result<GrpcAddress, CreateError> {
     let tls = match scheme.to_ascii_lowercase().as_str() {
         "grpc" | "http" => false,
         "grpcs" | "https" if cfg!(feature = "tls") => true,
-        "grpcs" | "https" => {
-            return Err(CreateError::new(format!(
-                "`{url}` needs TLS, which this build lacks: rebuild aiperf-cli with its `tls` \
-                 feature (on by default), or use a grpc:// URL"
-            )));
-        }
+        "grpcs" | "https" => return Err(crate::connect_failure::tls_not_built(url, "grpc")),
         _ => {
             return Err(CreateError::new(format!(
                 "the grpc transport serves grpc:// and grpcs:// URLs, not `{scheme}://`: pass \

@@ -120,12 +120,7 @@ fn base_url(url: Option<&str>, name: &str) -> Result<(Url, Option<String>), Crea
     match parsed.scheme() {
         "http" => {}
         "https" if cfg!(feature = "tls") => {}
-        "https" => {
-            return Err(CreateError::new(format!(
-                "`{url}` needs TLS, which this build lacks: rebuild aiperf-cli with its `tls` \
-                 feature (on by default), or use an http:// URL"
-            )));
-        }
+        "https" => return Err(crate::connect_failure::tls_not_built(url, "http")),
         scheme => {
             return Err(CreateError::new(format!(
                 "the {name} transport serves http:// and https:// URLs, not `{scheme}://`: pass \

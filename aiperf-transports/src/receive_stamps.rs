@@ -44,12 +44,12 @@ thread_local! {
         std::cell::RefCell::new(vec![0; MAX_READ].into_boxed_slice());
 }
 
-/// One non-blocking read of up to `max` bytes (at most [`MAX_READ`]) from `stream`, handed to
-/// `take`: how many bytes were read and, when the kernel attached one, their receive time as a
+/// One non-blocking read of up to `max` bytes from `stream`, handed to `take`: how many bytes
+/// were read and, when the kernel attached one, their receive time as a
 /// [`aiperf_core::clock::now_ns`] reading. `WouldBlock` when nothing is there (call it through
 /// [`TcpStream::try_io`]). `max` must be positive (a read of 0 bytes is the connection's end)
-/// and at most [`MAX_READ`].
-/// `take` must not read from a socket itself (it runs while the landing buffer is borrowed).
+/// and at most [`MAX_READ`]. `take` must not read from a socket itself (it runs while the
+/// landing buffer is borrowed).
 fn receive_with(
     stream: &TcpStream,
     max: usize,

@@ -39,7 +39,7 @@ pub(crate) async fn within(
 }
 
 /// The error of a request that did not end within `limit`.
-pub(crate) fn error(limit: Duration, sink: &ResponseSink) -> TransportError {
+fn error(limit: Duration, sink: &ResponseSink) -> TransportError {
     TransportError::new(
         TransportErrorKind::Timeout,
         format!(

@@ -6,58 +6,41 @@
 use std::sync::{Arc, OnceLock};
 
 use rustls::RootCertStore;
-use rustls::pki_types::TrustAnchor;
 
-/// The system's store as read once: its certificates as trust anchors, and what of it could
-/// not be read.
-struct SystemStore {
-    anchors: Vec<TrustAnchor<'static>>,
+/// What every TLS connection trusts, built once, and what of the system's store could not be
+/// read.
+struct Trust {
+    roots: Arc<RootCertStore>,
     errors: Vec<String>,
 }
 
-fn system_store() -> &'static SystemStore {
-    static STORE: OnceLock<SystemStore> = OnceLock::new();
-    STORE.get_or_init(|| {
-        let loaded = rustls_native_certs::load_native_certs();
-        SystemStore {
-            anchors: loaded
-                .certs
-                .iter()
-                .filter_map(|certificate| {
-                    webpki::anchor_from_trusted_cert(certificate)
-                        .ok()
-                        .map(|anchor| anchor.to_owned())
-                })
-                .collect(),
-            errors: loaded.errors.iter().map(ToString::to_string).collect(),
+fn trust() -> &'static Trust {
+    static TRUST: OnceLock<Trust> = OnceLock::new();
+    TRUST.get_or_init(|| {
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let system = rustls_native_certs::load_native_certs();
+        // Certificates that do not parse are left out, as OpenSSL leaves them; an empty or
+        // missing store leaves Mozilla's roots alone.
+        roots.add_parsable_certificates(system.certs);
+        Trust {
+            roots: Arc::new(roots),
+            errors: system.errors.iter().map(ToString::to_string).collect(),
         }
     })
 }
 
-/// The system's certificates (or `SSL_CERT_FILE` / `SSL_CERT_DIR`'s), as trust anchors. Ones
-/// that do not parse are left out, as OpenSSL leaves them; an empty or missing store leaves
-/// Mozilla's roots alone.
-pub(crate) fn system_anchors() -> &'static [TrustAnchor<'static>] {
-    &system_store().anchors
+/// Mozilla's roots and the system's certificates (or `SSL_CERT_FILE` / `SSL_CERT_DIR`'s).
+pub(crate) fn roots() -> Arc<RootCertStore> {
+    Arc::clone(&trust().roots)
 }
 
 /// What could not be read of the system's store or of `SSL_CERT_FILE` / `SSL_CERT_DIR` (a
 /// mistyped path, say), one message each: said with the advice when a certificate is not
 /// trusted.
 pub(crate) fn store_errors() -> &'static [String] {
-    &system_store().errors
-}
-
-/// Mozilla's roots and [`system_anchors`], built once.
-fn roots() -> Arc<RootCertStore> {
-    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
-    Arc::clone(ROOTS.get_or_init(|| {
-        let mut roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        roots.roots.extend(system_anchors().iter().cloned());
-        Arc::new(roots)
-    }))
+    &trust().errors
 }
 
 /// A client configuration trusting [`roots`] and offering `alpn` (`http/1.1` or `h2`), the
@@ -81,12 +64,11 @@ mod tests {
 
     #[test]
     fn the_roots_are_read_once_and_each_config_offers_its_one_protocol() {
+        assert!(Arc::ptr_eq(&roots(), &roots()), "read and built once");
         assert!(
-            std::ptr::eq(system_anchors(), system_anchors()),
-            "read once"
+            roots().roots.len() >= webpki_roots::TLS_SERVER_ROOTS.len(),
+            "Mozilla's and more"
         );
-        assert!(Arc::ptr_eq(&roots(), &roots()), "built once");
-        assert!(roots().roots.len() > webpki_roots::TLS_SERVER_ROOTS.len() / 2);
         assert_eq!(client_config(b"h2").alpn_protocols, [b"h2".to_vec()]);
         assert_eq!(
             client_config(b"http/1.1").alpn_protocols,

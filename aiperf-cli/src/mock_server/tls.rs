@@ -102,7 +102,9 @@ impl Acceptor {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => return Some(MaybeTls::Tls(Box::new(stream))),
                         Ok(Err(error)) => error.to_string(),
-                        Err(_elapsed) => "no handshake within 10 s".to_owned(),
+                        Err(_elapsed) => {
+                            format!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs())
+                        }
                     };
                 static REPORTED: std::sync::atomic::AtomicBool =
                     std::sync::atomic::AtomicBool::new(false);

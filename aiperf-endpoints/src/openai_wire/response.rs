@@ -85,19 +85,14 @@ pub(crate) fn read_first_choice<'a, C: Deserialize<'a>>(
     streamed: bool,
     read_choice: impl FnMut(&mut Scanner<'a>) -> Option<C>,
 ) -> Result<(Option<C>, Option<Usage>), ParseError> {
-    let utf8 = std::str::from_utf8(data).ok();
-    let plain = utf8
-        .filter(|_| streamed)
-        .and_then(|utf8| read_plain_body(utf8, read_choice));
-    match (plain, utf8) {
-        (Some(choice), _) => Ok((choice, None)),
-        (None, Some(utf8)) => parse_object_text::<ChoicesBody<'_, C>>(utf8)?.into_first(),
-        // Not UTF-8: read as bytes (serde refuses it where it stands), not checked again.
-        (None, None) => {
-            parse_json_object(data, || serde_json::from_slice::<ChoicesBody<'_, C>>(data))?
-                .into_first()
-        }
+    let Ok(text) = std::str::from_utf8(data) else {
+        // Not UTF-8: serde reads the bytes and refuses them where they stand.
+        return parse_object::<ChoicesBody<'_, C>>(data)?.into_first();
+    };
+    if streamed && let Some(choice) = read_plain_body(text, read_choice) {
+        return Ok((choice, None));
     }
+    parse_object_text::<ChoicesBody<'_, C>>(text)?.into_first()
 }
 
 /// Reads the plain case of a response with the [`Scanner`]: `choices` (its first element read
