@@ -7,7 +7,9 @@
 //! HTTP/1.1 with keep-alive and HTTP/2 with prior knowledge (h2c) share one port
 //! (hyper-util's auto connection builder). `--truth-log FILE` writes the engine's own timings of
 //! every request, one JSON line each, for pairing with a client's records by `X-Request-ID`;
-//! a request's arrival is the kernel's receive time of its bytes ([`arrival`]).
+//! a request's arrival is the kernel's receive time of its bytes ([`arrival`]). Each piece of
+//! an answer leaves when it is written, as the truth log says: the connections have
+//! `TCP_NODELAY` and a congestion control that does not pace ([`send_unpaced`]).
 //!
 //! Faults are injected on purpose, each with a rate chosen by `--seed` and the request id: the
 //! engine's own (the shared engine flags: `--rate-limit-rate`, stalls, invalid JSON, no usage,
@@ -160,6 +162,7 @@ async fn serve(
     })?;
     // Accepted connections inherit it: see `arrival` (without it, arrivals are handler stamps).
     let stamped = aiperf_transports::receive_stamps::enable(&listener);
+    send_unpaced(&listener, "the HTTP port");
     #[cfg(feature = "grpc")]
     let grpc_listener = match grpc_port {
         Some(port) => Some(grpc::bind(host, port).await?),
@@ -252,6 +255,35 @@ async fn next_connection(listener: &TcpListener, what: &str) -> TcpStream {
     }
 }
 
+/// The TCP congestion control the mock's connections use: Reno, which every Linux kernel
+/// has and lets any process choose, and which does not pace.
+const UNPACED_CONGESTION_CONTROL: &str = "reno";
+
+/// Has the connections `listener` accepts send each write at once, whatever the system's
+/// default congestion control: a pacing one (BBR, the default on many hosts) can hold a
+/// token's chunk in the kernel after the engine stamped it in the truth log, then send it
+/// with the next one, and a client measured against the truth log would be charged for the
+/// server's delay (the first token read late by one inter-token latency). Connections take
+/// the listener's choice as they are made, so their pacing is never set up; on loopback,
+/// where nothing is lost, the congestion control does nothing else. Best effort: a listener
+/// that refuses keeps the system's default, and a line on stderr says so (`what` names it).
+fn send_unpaced(listener: &TcpListener, what: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{setsockopt, sockopt::TcpCongestion};
+        let name = std::ffi::OsString::from(UNPACED_CONGESTION_CONTROL);
+        if let Err(error) = setsockopt(listener, TcpCongestion, &name) {
+            eprintln!(
+                "aiperf mock-server: cannot set {what}'s TCP congestion control to \
+                 {UNPACED_CONGESTION_CONTROL} ({error}): with a pacing default (bbr), the truth \
+                 log may stamp tokens before they leave"
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (listener, what);
+}
+
 /// Completes on Ctrl-C or (on Unix) SIGTERM. The handlers are installed when this is called,
 /// not when first polled, so a signal right after the "listening" line still stops the server
 /// cleanly.
@@ -283,5 +315,23 @@ fn shutdown_signal() -> impl Future<Output = ()> {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{getsockopt, sockopt::TcpCongestion};
+
+    #[tokio::test]
+    async fn accepted_connections_take_the_unpaced_congestion_control() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        send_unpaced(&listener, "the test's port");
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, next_connection(&listener, "a test"));
+        client.unwrap();
+        let chosen = getsockopt(&accepted, TcpCongestion).unwrap();
+        assert_eq!(chosen, UNPACED_CONGESTION_CONTROL, "{chosen:?}");
+        assert!(accepted.nodelay().unwrap());
     }
 }

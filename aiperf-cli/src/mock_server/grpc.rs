@@ -55,7 +55,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::tls::Acceptor;
 use super::triton::{MODEL_VERSION, TextGeneration, TextRequest};
-use super::{announce, next_connection};
+use super::{announce, next_connection, send_unpaced};
 
 /// The generated service trait and server.
 mod service {
@@ -78,9 +78,11 @@ const BROKEN: &str = "injected fault: the stream broke before its end";
 
 /// Binds the gRPC port (0 picks a free one).
 pub(crate) async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
-    TcpListener::bind((host, port)).await.with_context(|| {
+    let listener = TcpListener::bind((host, port)).await.with_context(|| {
         format!("cannot listen for gRPC on {host}:{port}: pick another --grpc-port (0 takes any free one)")
-    })
+    })?;
+    send_unpaced(&listener, "the gRPC port");
+    Ok(listener)
 }
 
 /// Prints the gRPC line (after the HTTP one) and serves KServe v2 on `listener` until the
