@@ -15,7 +15,7 @@ use aiperf_core::transport::{
 };
 
 use crate::http_common::HttpTarget;
-use crate::http_exchange::HttpExchange;
+use crate::http_exchange::{HttpExchange, HttpVersion};
 use crate::http1::Http1Client;
 
 aiperf_core::register!(
@@ -46,12 +46,10 @@ impl Transport for HttpTransport {
         let connections = ctx.max_in_flight.max(1);
         let target = HttpTarget::new(ctx, "http")?;
         let client = if target.is_tls() {
-            Client::Tls(HttpExchange::for_target(
-                target,
-                1,
-                b"http/1.1",
-                |builder| builder.http1_only().pool_max_idle_per_host(connections),
-            )?)
+            let version = HttpVersion::Http1 {
+                idle_connections: connections,
+            };
+            Client::Tls(HttpExchange::for_target(target, 1, version)?)
         } else {
             Client::Plain(Http1Client::new(target, connections)?)
         };

@@ -19,7 +19,7 @@ use aiperf_core::transport::{
 };
 
 use crate::http_common::HttpTarget;
-use crate::http_exchange::HttpExchange;
+use crate::http_exchange::{HttpExchange, HttpVersion};
 
 aiperf_core::register!(
     transport "http2" => Http2Transport,
@@ -51,9 +51,7 @@ impl Transport for Http2Transport {
     fn create(ctx: &TransportContext) -> Result<Self, CreateError> {
         let connections = Self::connections_for(ctx.max_in_flight);
         let target = HttpTarget::new(ctx, "http2")?;
-        let exchange = HttpExchange::for_target(target, connections, b"h2", |builder| {
-            builder.http2_prior_knowledge().http2_adaptive_window(true)
-        })?;
+        let exchange = HttpExchange::for_target(target, connections, HttpVersion::Http2)?;
         Ok(Self {
             exchange,
             connections,

@@ -63,17 +63,54 @@ pub(crate) struct HttpExchange {
     parsed_url: OnceLock<(Box<str>, Url)>,
 }
 
+/// The HTTP version an [`HttpExchange`]'s clients speak: it sets their builder and, for an
+/// `https://` target, the one protocol their TLS offers (ALPN), so the two always agree.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HttpVersion {
+    /// HTTP/1.1, keeping up to this many idle connections to the server.
+    #[cfg(feature = "http")]
+    Http1 {
+        /// Idle connections kept for reuse.
+        idle_connections: usize,
+    },
+    /// HTTP/2 (h2c with prior knowledge on `http://`), with adaptive flow-control windows.
+    #[cfg(feature = "http2")]
+    Http2,
+}
+
+impl HttpVersion {
+    /// The ALPN protocol id offered over TLS.
+    #[cfg(feature = "tls")]
+    fn alpn(self) -> &'static [u8] {
+        match self {
+            Self::Http1 { .. } => b"http/1.1",
+            #[cfg(feature = "http2")]
+            Self::Http2 => b"h2",
+        }
+    }
+
+    /// `builder`, set to speak this version.
+    fn configure(self, builder: ClientBuilder) -> ClientBuilder {
+        match self {
+            #[cfg(feature = "http")]
+            Self::Http1 { idle_connections } => builder
+                .http1_only()
+                .pool_max_idle_per_host(idle_connections),
+            #[cfg(feature = "http2")]
+            Self::Http2 => builder.http2_prior_knowledge().http2_adaptive_window(true),
+        }
+    }
+}
+
 impl HttpExchange {
-    /// Builds `clients` clients for `target`, each from `configure` applied to a builder that
-    /// already has the run's headers, `TCP_NODELAY`, no proxy and, for an `https://` target,
-    /// TLS offering `alpn` (`http/1.1` or `h2`: the protocol `configure` asks for). The TLS is
-    /// a whole rustls configuration (`tls_roots`): the builder's own TLS settings would be
-    /// ignored, and `configure` sets none.
+    /// Builds `clients` clients for `target` speaking `version`, each with the run's headers,
+    /// `TCP_NODELAY`, no proxy and, for an `https://` target, TLS. The TLS is a whole rustls
+    /// configuration (`tls_roots`): the builder's own TLS settings would be ignored, and none
+    /// is set.
     pub(crate) fn for_target(
         target: HttpTarget,
         clients: usize,
-        alpn: &[u8],
-        configure: impl Fn(ClientBuilder) -> ClientBuilder,
+        version: HttpVersion,
     ) -> Result<Self, CreateError> {
         let clients = (0..clients.max(1))
             .map(|_| {
@@ -83,13 +120,11 @@ impl HttpExchange {
                     .default_headers(target.headers.clone());
                 #[cfg(feature = "tls")]
                 let builder = if target.is_tls() {
-                    builder.use_preconfigured_tls(crate::tls_roots::client_config(alpn))
+                    builder.use_preconfigured_tls(crate::tls_roots::client_config(version.alpn()))
                 } else {
                     builder
                 };
-                #[cfg(not(feature = "tls"))]
-                let _ = alpn;
-                configure(builder).build().map_err(|error| {
+                version.configure(builder).build().map_err(|error| {
                     CreateError::new(format!("cannot build the HTTP client: {}", causes(&error)))
                 })
             })
@@ -337,9 +372,17 @@ mod tests {
     use super::*;
     use aiperf_core::transport::TransportContext;
 
+    /// A version every feature set has.
+    #[cfg(feature = "http")]
+    const VERSION: HttpVersion = HttpVersion::Http1 {
+        idle_connections: 1,
+    };
+    #[cfg(not(feature = "http"))]
+    const VERSION: HttpVersion = HttpVersion::Http2;
+
     fn exchange_for(url: &str, clients: usize) -> Result<HttpExchange, CreateError> {
         let target = HttpTarget::new(&TransportContext::for_url(url), "http")?;
-        HttpExchange::for_target(target, clients, b"http/1.1", |builder| builder)
+        HttpExchange::for_target(target, clients, VERSION)
     }
 
     #[cfg(feature = "tls")]
