@@ -8,6 +8,7 @@
 
 mod engine_args;
 mod mock_server;
+mod open_files;
 mod plugin_table;
 mod plugins_command;
 mod profile_command;
@@ -67,6 +68,7 @@ pub(crate) fn registries(choices: &[String]) -> anyhow::Result<Registries> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    open_files::raise_to_hard_limit();
     let result = match cli.command {
         Command::Profile(args) => profile_command::run(*args),
         Command::MockServer(args) => mock_server::run(*args),

@@ -89,16 +89,18 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
     // Checked now, not after the run: a run whose results cannot be written is wasted.
     let artifacts = ArtifactDir::prepare(&profile.artifact_dir)?;
     // Records are processed as requests end, beside the run: the client tokenizer counts,
-    // the metrics, the JSONL line; none is kept.
+    // the metrics, the JSONL line; none is kept. Started once the server answered.
     let (records, received) = std::sync::mpsc::channel();
     let produces_tokens = endpoint.metadata().produces_tokens;
-    let processor = RecordProcessor::start(
-        received,
-        Analysis::new(&profile.metric_options),
-        produces_tokens.then(|| profile.tokenizer.clone()),
-        artifacts.records_jsonl(),
-    )
-    .context("failed to start the record processor's threads")?;
+    let start_processor = || {
+        RecordProcessor::start(
+            received,
+            Analysis::new(&profile.metric_options),
+            produces_tokens.then(|| profile.tokenizer.clone()),
+            artifacts.records_jsonl()?,
+        )
+        .context("failed to start the record processor's threads")
+    };
     let control = Arc::new(RunControl::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,31 +115,40 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         Arc::clone(&control),
         records,
     );
-    let output = runtime.block_on(run_with_progress(
+    let (output, processor) = runtime.block_on(run_with_progress(
         &args,
         transport.as_ref(),
         endpoint.path(),
         &profile.plan,
         control,
+        start_processor,
         run,
     ))?;
+    // Connections hold file descriptors: closed before the exports are written, a run that
+    // used every one the process may open still writes its results.
+    drop(transport);
+    drop(runtime);
     report(&args, &profile, &artifacts, &output, processor.finish())
 }
 
 /// Runs the benchmark (`run`, the runner's future) once the server answers at `path`, with a
 /// progress bar (when asked and on a terminal) and Ctrl-C / SIGTERM handling: the first signal
 /// stops scheduling and gives in-flight requests the grace period, the second cancels them at
-/// once.
+/// once. The record processor (`start_processor`) starts once the server answered, so that a
+/// run that could not start leaves no `profile_export.jsonl`, and before the connections are
+/// opened, which may take every file descriptor the process is allowed.
 async fn run_with_progress(
     args: &ProfileArgs,
     transport: &dyn Transport,
     path: &str,
     plan: &RunPlan,
     control: Arc<RunControl>,
+    start_processor: impl FnOnce() -> anyhow::Result<RecordProcessor>,
     run: impl Future<Output = Result<RunOutput, RunError>>,
-) -> anyhow::Result<RunOutput> {
+) -> anyhow::Result<(RunOutput, RecordProcessor)> {
     let wait = Duration::try_from_secs_f64(args.wait_for_model_timeout).unwrap_or(Duration::ZERO);
     wait_for_server(transport, path, wait).await?;
+    let processor = start_processor()?;
     let opened = transport.open_connections().await;
     if opened > 0 {
         eprintln!(
@@ -151,7 +162,7 @@ async fn run_with_progress(
     let output = run.await;
     progress.finish();
     signals.abort();
-    Ok(output?)
+    Ok((output?, processor))
 }
 
 /// Probes the server until it answers or `wait` has passed: an unreachable server is one

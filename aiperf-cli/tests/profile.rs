@@ -336,6 +336,32 @@ fn every_aiperf_flag_is_in_the_help() {
 }
 
 #[test]
+fn a_concurrency_above_the_request_count_opens_only_the_connections_it_uses() {
+    let server = MockServer::start(&["--ttft-ms", "0", "--itl-ms", "0", "--output-tokens", "2"]);
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--concurrency",
+        "1000000",
+        "--request-count",
+        "3",
+    ]);
+    run.assert_success();
+    assert!(
+        run.stderr().contains("opened 3 connections before the run"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stdout().contains("3 sent = 3 succeeded"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
 fn invalid_flag_combinations_are_refused_before_anything_runs() {
     for (args, message) in [
         (
@@ -345,6 +371,10 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         (
             &["--concurrency", "0"][..],
             "--concurrency must be at least 1",
+        ),
+        (
+            &["--concurrency", "1000001"][..],
+            "--concurrency 1000001 is more than the 1000000 requests in flight",
         ),
         (
             &["--arrival-pattern", "gamma"][..],

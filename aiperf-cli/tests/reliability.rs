@@ -170,6 +170,48 @@ fn an_unwritable_artifact_dir_is_refused_before_the_run() {
     assert!(!stderr.contains("LLM Metrics"), "it ran anyway: {stderr}");
 }
 
+#[cfg(unix)]
+#[test]
+fn running_out_of_file_descriptors_is_explained_and_every_result_is_written() {
+    let server = MockServer::start(&["--ttft-ms", "0", "--itl-ms", "0", "--output-tokens", "2"]);
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("artifacts");
+    // `ulimit -n` lowers the hard limit too, so aiperf cannot raise its own back: 100 requests
+    // in flight need more connections than 64 descriptors allow.
+    let output = Command::new("sh")
+        .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_aiperf"))
+        .args(["profile", "--url", &server.url, "-m", "test"])
+        .args([
+            "--concurrency",
+            "100",
+            "--request-count",
+            "300",
+            "--ui-type",
+            "none",
+        ])
+        .arg("--artifact-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("300 sent = "), "{stdout}\n{stderr}");
+    let summary = read_json(&dir.join("profile_export_aiperf.json"));
+    let errors = summary["error_summary"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|error| {
+            let message = error["error_details"]["message"]
+                .as_str()
+                .unwrap_or_default();
+            message.contains("out of file descriptors") && message.contains("ulimit -n")
+        }),
+        "{errors:?}"
+    );
+    let lines = std::fs::read_to_string(dir.join("profile_export.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 300, "{stderr}");
+}
+
 #[test]
 fn sigint_mid_run_writes_every_export_and_exits_130() {
     // Each request takes about 50 x 100 ms = 5 s; the run would last 60 s.

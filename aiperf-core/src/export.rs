@@ -23,7 +23,7 @@
 //! let dir = ArtifactDir::prepare("artifacts")?; // before the run
 //! # let records: Vec<aiperf_core::record::RequestRecord> = Vec::new();
 //! let mut analysis = Analysis::new(&MetricOptions::default());
-//! let mut jsonl = dir.records_jsonl();
+//! let mut jsonl = dir.records_jsonl()?; // before the run
 //! for record in &records {
 //!     // as each request ends
 //!     if let Some(row) = analysis.add(record) {

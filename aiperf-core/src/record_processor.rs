@@ -33,7 +33,7 @@
 //! let dir = ArtifactDir::prepare(tmp.path())?;
 //! let (records, received) = mpsc::channel();
 //! let analysis = Analysis::new(&MetricOptions::default());
-//! let processor = RecordProcessor::start(received, analysis, None, dir.records_jsonl())?;
+//! let processor = RecordProcessor::start(received, analysis, None, dir.records_jsonl()?)?;
 //! // ... the run sends its records to `records` ...
 //! drop(records);
 //! let processed = processor.finish();
@@ -83,7 +83,8 @@ impl Pace {
 }
 
 /// The threads processing a run's records. Dropped without [`RecordProcessor::finish`] (a run
-/// that could not start), it leaves no file unless some record arrived.
+/// that failed), its threads end once the senders are gone, and the JSONL file goes with them
+/// unless some record arrived ([`RecordsJsonl`]).
 #[derive(Debug)]
 pub struct RecordProcessor {
     /// The thread at the least priority, which holds the work whenever it is not behind
@@ -327,8 +328,14 @@ mod tests {
         pace: Pace,
     ) -> RecordProcessor {
         let analysis = Analysis::new(&MetricOptions::default());
-        RecordProcessor::start_paced(received, analysis, tokenizer, dir.records_jsonl(), pace)
-            .unwrap()
+        RecordProcessor::start_paced(
+            received,
+            analysis,
+            tokenizer,
+            dir.records_jsonl().unwrap(),
+            pace,
+        )
+        .unwrap()
     }
 
     /// The request ids of the JSONL lines, in file order.
@@ -434,11 +441,13 @@ mod tests {
         processor.finish();
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_jsonl_error_is_kept_and_the_metrics_still_take_every_record() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
-        std::fs::create_dir(tmp.path().join("profile_export.jsonl")).unwrap();
+        // A disk that fills up during the run: every write to /dev/full fails.
+        std::os::unix::fs::symlink("/dev/full", tmp.path().join("profile_export.jsonl")).unwrap();
         let (records, received) = mpsc::channel();
         let processor = processor(received, None, &dir, NEVER_BEHIND);
         records.send(record()).unwrap();

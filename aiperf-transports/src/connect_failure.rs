@@ -94,6 +94,15 @@ pub(crate) fn connect_error(server: &str, cause: &str) -> TransportError {
                 unread_certificates(failure)
             ),
         ),
+        // EMFILE and ENFILE: the client's own limit, not the server's absence.
+        None if cause.contains("Too many open files") => TransportError::new(
+            TransportErrorKind::Connect,
+            format!(
+                "no connection to {server} could be opened: this process is out of file \
+                 descriptors ({cause}): raise the open-file limit (ulimit -n) or lower \
+                 --concurrency"
+            ),
+        ),
         None => TransportError::new(
             TransportErrorKind::Connect,
             format!(
@@ -204,6 +213,18 @@ mod tests {
             refused.message,
             "the server at http://h:1 is not reachable (Connection refused (os error 111)): \
              check --url and that the server is running"
+        );
+        let out_of_files = connect_error(
+            "the server at http://h:1",
+            "Too many open files (os error 24)",
+        );
+        assert_eq!(out_of_files.kind, TransportErrorKind::Connect);
+        assert!(
+            out_of_files
+                .message
+                .contains("out of file descriptors (Too many open files (os error 24)): raise the open-file limit (ulimit -n)"),
+            "{}",
+            out_of_files.message
         );
     }
 

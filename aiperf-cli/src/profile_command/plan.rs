@@ -41,13 +41,23 @@ pub(crate) enum DatasetSource {
     File(CustomDatasetConfig),
 }
 
+/// The most requests `--concurrency` may ask to hold in flight: a sanity bound (each one is a
+/// task, and over a network transport a connection or a stream), far above what one client
+/// machine sustains.
+const MAX_CONCURRENCY: usize = 1_000_000;
+
 /// Checks the flags and their combinations; every error says what to change.
 pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     if args.request_count.is_some() && args.benchmark_duration.is_some() {
         bail!("--request-count and --benchmark-duration both say when to stop: give only one");
     }
-    if args.concurrency == Some(0) {
-        bail!("--concurrency must be at least 1");
+    match args.concurrency {
+        Some(0) => bail!("--concurrency must be at least 1"),
+        Some(n) if n > MAX_CONCURRENCY => bail!(
+            "--concurrency {n} is more than the {MAX_CONCURRENCY} requests in flight aiperf can \
+             hold at once: lower it"
+        ),
+        _ => {}
     }
     if args.request_count == Some(0) {
         bail!("--request-count must be at least 1");
@@ -379,6 +389,13 @@ pub(crate) fn fit_plan_to_dataset(
     if !explicit_stop && (fixed || matches!(profile.dataset, DatasetSource::File(_))) {
         let turns = conversations.iter().map(|c| c.turns.len()).sum();
         profile.plan.stop = StopCondition::Count(turns);
+    }
+    // A phase never has more requests in flight than it sends: no more connections either
+    // (`--concurrency 1000 --request-count 5` opens 5).
+    if let StopCondition::Count(count) = profile.plan.stop {
+        let most_sent = count.max(profile.plan.warmup_requests).max(1);
+        let ctx = &mut profile.transport_ctx;
+        ctx.max_in_flight = ctx.max_in_flight.min(most_sent);
     }
     Ok(())
 }

@@ -96,13 +96,18 @@ impl ArtifactDir {
         self.write_file(csv::FILE_NAME, |out| csv::write(out, report))
     }
 
-    /// `profile_export.jsonl`, to be written one line per profiling request as records are
-    /// processed; the file is created with its first line (or by
-    /// [`RecordsJsonl::finish`]).
-    pub fn records_jsonl(&self) -> RecordsJsonl {
-        RecordsJsonl {
-            path: self.path.join(jsonl::FILE_NAME),
-            out: None,
+    /// `profile_export.jsonl`, created now (before the run has opened its connections, which
+    /// could take every file descriptor the process may open), to be written one line per
+    /// profiling request as records are processed.
+    pub fn records_jsonl(&self) -> Result<RecordsJsonl, ExportError> {
+        let path = self.path.join(jsonl::FILE_NAME);
+        match File::create(&path) {
+            Ok(file) => Ok(RecordsJsonl {
+                path,
+                out: Some(BufWriter::with_capacity(1 << 16, file)),
+                lines: 0,
+            }),
+            Err(source) => Err(ExportError::Write { path, source }),
         }
     }
 
@@ -132,51 +137,49 @@ impl ArtifactDir {
 }
 
 /// `profile_export.jsonl` being written, one line per profiling request, as the run goes on:
-/// whatever happens later, the lines written so far are in the file.
+/// whatever happens later, the lines written so far are in the file. Dropped before
+/// [`RecordsJsonl::finish`] without a line (a run that could not start), it removes its file.
 #[derive(Debug)]
 pub struct RecordsJsonl {
     path: PathBuf,
+    /// `None` once finished.
     out: Option<BufWriter<File>>,
+    lines: usize,
 }
 
 impl RecordsJsonl {
     /// Appends the line of one profiling request (see [`jsonl::write_line`]).
     pub fn write(&mut self, record: &RequestRecord, row: RecordRow<'_>) -> Result<(), ExportError> {
-        let result = match &mut self.out {
-            Some(out) => jsonl::write_line(out, record, row),
-            None => File::create(&self.path).and_then(|file| {
-                let out = self.out.insert(BufWriter::with_capacity(1 << 16, file));
-                jsonl::write_line(out, record, row)
-            }),
-        };
-        result.map_err(|source| self.write_error(source))
+        let out = self.out.as_mut().expect("written only before finish");
+        jsonl::write_line(out, record, row).map_err(|source| ExportError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.lines += 1;
+        Ok(())
     }
 
-    /// Flushes the lines to disk (creating the file if no line was written) and returns its
-    /// path.
-    pub fn finish(self) -> Result<PathBuf, ExportError> {
-        let out = match self.out {
-            Some(out) => Ok(out),
-            None => File::create(&self.path).map(|file| BufWriter::with_capacity(0, file)),
-        };
-        let result = out.and_then(|out| {
-            out.into_inner()
-                .map_err(io::IntoInnerError::into_error)?
-                .sync_data()
-        });
+    /// Flushes the lines to disk and returns the file's path.
+    pub fn finish(mut self) -> Result<PathBuf, ExportError> {
+        let out = self.out.take().expect("finished once");
+        let result = out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+            .and_then(|file| file.sync_data());
         match result {
-            Ok(()) => Ok(self.path),
+            Ok(()) => Ok(self.path.clone()),
             Err(source) => Err(ExportError::Write {
-                path: self.path,
+                path: self.path.clone(),
                 source,
             }),
         }
     }
+}
 
-    fn write_error(&self, source: io::Error) -> ExportError {
-        ExportError::Write {
-            path: self.path.clone(),
-            source,
+impl Drop for RecordsJsonl {
+    fn drop(&mut self) {
+        if self.out.is_some() && self.lines == 0 {
+            let _ = fs::remove_file(&self.path);
         }
     }
 }
@@ -214,7 +217,7 @@ mod tests {
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let records = vec![record()];
         let mut analysis = Analysis::new(&MetricOptions::default());
-        let mut jsonl = dir.records_jsonl();
+        let mut jsonl = dir.records_jsonl().unwrap();
         for record in &records {
             let row = analysis.add(record).unwrap();
             jsonl.write(record, row).unwrap();
@@ -251,8 +254,31 @@ mod tests {
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let report = analyze(&[], &RunFacts::default(), &MetricOptions::default());
         assert_eq!(report.counts.sent, 0);
-        let path = dir.records_jsonl().finish().unwrap();
+        let path = dir.records_jsonl().unwrap().finish().unwrap();
         assert_eq!(fs::read_to_string(path).unwrap(), "");
+    }
+
+    #[test]
+    fn a_jsonl_file_dropped_unfinished_is_kept_only_with_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ArtifactDir::prepare(tmp.path()).unwrap();
+        let path = tmp.path().join(jsonl::FILE_NAME);
+        let jsonl = dir.records_jsonl().unwrap();
+        assert!(path.exists(), "created before the run");
+        drop(jsonl);
+        assert!(!path.exists(), "a run that could not start leaves no file");
+
+        let mut jsonl = dir.records_jsonl().unwrap();
+        let record = record();
+        let mut analysis = Analysis::new(&MetricOptions::default());
+        let row = analysis.add(&record).unwrap();
+        jsonl.write(&record, row).unwrap();
+        drop(jsonl);
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .contains(&record.request_id)
+        );
     }
 
     #[test]
@@ -260,10 +286,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         fs::create_dir(tmp.path().join(jsonl::FILE_NAME)).unwrap();
-        let record = record();
-        let mut analysis = Analysis::new(&MetricOptions::default());
-        let row = analysis.add(&record).unwrap();
-        let err = dir.records_jsonl().write(&record, row).unwrap_err();
+        let err = dir.records_jsonl().unwrap_err();
         assert!(err.to_string().contains("profile_export.jsonl"), "{err}");
     }
 

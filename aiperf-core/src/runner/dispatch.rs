@@ -82,10 +82,11 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, stop: StopCond
     }
 }
 
-/// N workers, each starting its next conversation as soon as its previous one ended.
+/// N workers, each starting its next conversation as soon as its previous one ended; never
+/// more workers than the phase has requests (`--concurrency 100000 --request-count 5` starts 5).
 async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, workers: usize) {
     let mut tasks = JoinSet::new();
-    for _ in 0..workers {
+    for _ in 0..workers.min(state.count) {
         let shared = Arc::clone(shared);
         let state = Arc::clone(state);
         tasks.spawn(async move {
