@@ -656,6 +656,13 @@ mod tests {
             "POST /prefix/v1/chat/completions?api-version=2 HTTP/1.1\r\nHost: h:8000\r\n\
              x-key: k\r\ncontent-type: application/json\r\ncontent-length: 7\r\n"
         );
+        for base in ["http://h:8000/v1", "http://h:8000/v1/chat/completions/"] {
+            let head = head(&self::client(base, &[]), "/v1/chat/completions");
+            assert!(
+                head.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"),
+                "{base}: {head}"
+            );
+        }
     }
 
     #[test]

@@ -80,9 +80,11 @@ impl HttpTarget {
         url
     }
 
-    /// Appends to `out` what follows the base URL for a request to `path`: one `/`, the path,
-    /// then the base URL's query.
+    /// Appends to `out` what follows the base URL for a request to `path`: one `/`, the path
+    /// less the segments the base URL's path already ends with ([`beyond_base`]), then the
+    /// base URL's query.
     pub(crate) fn push_path(&self, out: &mut String, path: &str) {
+        let path = beyond_base(self.url.path(), path);
         if !path.is_empty() && !path.starts_with('/') {
             out.push('/');
         }
@@ -98,6 +100,28 @@ impl HttpTarget {
     pub(crate) fn is_tls(&self) -> bool {
         self.url.scheme() == "https"
     }
+}
+
+/// `path` without the leading segments that `base_path` already ends with, as AIPerf joins
+/// them: `--url http://host/v1` and the endpoint's `/v1/chat/completions` give
+/// `/v1/chat/completions` once, and a `--url` that names the whole endpoint path gives it
+/// unchanged. Whole segments only (`/api/v10` and `/v1/models` do not overlap).
+fn beyond_base<'p>(base_path: &str, path: &'p str) -> &'p str {
+    let base = base_path.trim_end_matches('/');
+    let rest = path.trim_start_matches('/');
+    let segment_ends =
+        std::iter::once(rest.len()).chain(rest.rmatch_indices('/').map(|(at, _)| at));
+    for end in segment_ends {
+        let overlap = &rest[..end];
+        let overlaps = !overlap.is_empty()
+            && base
+                .strip_suffix(overlap)
+                .is_some_and(|before| before.ends_with('/'));
+        if overlaps {
+            return &rest[end..];
+        }
+    }
+    path
 }
 
 /// Checks `--url` and splits it into the base (no query, no fragment) and its query.
@@ -337,6 +361,31 @@ mod tests {
             ),
             ("http://h:1?a=1", "/v1/x?b=2", "http://h:1/v1/x?b=2&a=1"),
             ("http://h:1/#frag", "/v1/x", "http://h:1/v1/x"),
+            // A base URL ending where the endpoint's path starts does not repeat it.
+            ("http://h:1/v1", "/v1/chat", "http://h:1/v1/chat"),
+            ("http://h:1/v1/", "/v1/chat", "http://h:1/v1/chat"),
+            (
+                "http://h:1/api/v1",
+                "/v1/models",
+                "http://h:1/api/v1/models",
+            ),
+            ("http://h:1/v1/chat", "/v1/chat", "http://h:1/v1/chat"),
+            (
+                "http://h:1/v1/chat?api-version=2",
+                "/v1/chat",
+                "http://h:1/v1/chat?api-version=2",
+            ),
+            (
+                "http://h:1/api/v10",
+                "/v1/models",
+                "http://h:1/api/v10/v1/models",
+            ),
+            ("http://h:1/xv1", "/v1/models", "http://h:1/xv1/v1/models"),
+            (
+                "http://h:1/v1/chat/completions",
+                "/v1/models",
+                "http://h:1/v1/chat/completions/v1/models",
+            ),
         ] {
             let target = HttpTarget::new(&TransportContext::for_url(base), "http").unwrap();
             assert_eq!(target.url_for(path), expected, "{base} + {path}");

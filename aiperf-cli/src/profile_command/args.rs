@@ -18,7 +18,9 @@ pub(crate) struct ProfileArgs {
     #[arg(short = 'm', long = "model", visible_aliases = ["model-names"], default_value = "aiperf-simulated", help_heading = "Endpoint")]
     pub model: String,
 
-    /// Server URL, e.g. http://localhost:8000 (no URL: the built-in simulated engine).
+    /// Server URL, e.g. http://localhost:8000 (no URL: the built-in simulated engine). The
+    /// endpoint's path is appended, less any segments the URL already ends with
+    /// (http://localhost:8000/v1 posts to /v1/chat/completions).
     #[arg(short = 'u', long, help_heading = "Endpoint")]
     pub url: Option<String>,
 
