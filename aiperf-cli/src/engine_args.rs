@@ -34,7 +34,9 @@ pub(crate) struct EngineArgs {
     #[arg(long, help_heading = "Simulated engine")]
     pub max_batch: Option<usize>,
     /// Fraction of requests answered with an error status (0 to 1), chosen by seed and request
-    /// id [default: 0].
+    /// id [default: 0]. Drawn apart from the injected faults, which apply to the other
+    /// requests (--error-rate 0.3 --rate-limit-rate 0.3 answers 30% with errors and 21% with
+    /// 429s).
     #[arg(long, help_heading = "Simulated engine")]
     pub error_rate: Option<f64>,
     /// The status of the --error-rate answers, 400 to 599 [default: 500].

@@ -53,6 +53,7 @@ use crate::engine_args::EngineArgs;
 
 /// Arguments of `aiperf mock-server`. Engine defaults are those of `EngineConfig::default()`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub(crate) struct MockServerArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -158,7 +159,9 @@ async fn serve(
     engine: Engine,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind((host, port)).await.with_context(|| {
-        format!("cannot listen on {host}:{port}: pick another --port (0 takes any free one)")
+        format!(
+            "cannot listen on {host}:{port}: check --host, or pick another --port (0 takes any free one)"
+        )
     })?;
     // Accepted connections inherit it: see `arrival` (without it, arrivals are handler stamps).
     let stamped = aiperf_transports::receive_stamps::enable(&listener);

@@ -373,6 +373,14 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "--concurrency must be at least 1",
         ),
         (
+            &["--concurrency", "-1"][..],
+            "a whole number of 0 or more is expected, got -1",
+        ),
+        (
+            &["--benchmark-duration", "0"][..],
+            "--benchmark-duration must be a positive number of seconds, got 0",
+        ),
+        (
             &["--concurrency", "1000001"][..],
             "--concurrency 1000001 is more than the 1000000 requests in flight",
         ),

@@ -79,7 +79,7 @@ const BROKEN: &str = "injected fault: the stream broke before its end";
 /// Binds the gRPC port (0 picks a free one).
 pub(crate) async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind((host, port)).await.with_context(|| {
-        format!("cannot listen for gRPC on {host}:{port}: pick another --grpc-port (0 takes any free one)")
+        format!("cannot listen for gRPC on {host}:{port}: check --host, or pick another --grpc-port (0 takes any free one)")
     })?;
     send_unpaced(&listener, "the gRPC port");
     Ok(listener)

@@ -10,6 +10,7 @@ use crate::engine_args::EngineArgs;
 /// Flags of `aiperf profile`, with AIPerf's spellings and aliases.
 #[derive(Debug, Clone, clap::Args, serde::Serialize)]
 #[command(
+    allow_negative_numbers = true,
     after_help = "With no --url, aiperf benchmarks its built-in simulated engine (the in_engine transport), so a first run needs no server."
 )]
 pub(crate) struct ProfileArgs {
@@ -74,7 +75,7 @@ pub(crate) struct ProfileArgs {
 
     // ---- Load ----
     /// Requests in flight at once (closed loop), or the cap in flight with --request-rate.
-    #[arg(long, help_heading = "Load generator")]
+    #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]
     pub concurrency: Option<usize>,
 
     /// Requests per second (open loop).
@@ -90,7 +91,7 @@ pub(crate) struct ProfileArgs {
     pub arrival_smoothness: Option<f64>,
 
     /// Requests to send in the profiling phase (default 10 unless --benchmark-duration is given).
-    #[arg(long, visible_aliases = ["num-requests"], help_heading = "Load generator")]
+    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-requests"], help_heading = "Load generator")]
     pub request_count: Option<usize>,
 
     /// Send requests for this many seconds instead of a count.
@@ -103,7 +104,7 @@ pub(crate) struct ProfileArgs {
     pub benchmark_grace_period: f64,
 
     /// Requests sent before profiling, excluded from the metrics.
-    #[arg(long, visible_aliases = ["num-warmup-requests"], default_value_t = 0, help_heading = "Load generator")]
+    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-warmup-requests"], default_value_t = 0, help_heading = "Load generator")]
     pub warmup_request_count: usize,
 
     /// Percentage (0-100) of requests cancelled on purpose.
@@ -116,7 +117,7 @@ pub(crate) struct ProfileArgs {
 
     // ---- Input ----
     /// Mean prompt length in tokens.
-    #[arg(long = "synthetic-input-tokens-mean", visible_aliases = ["isl"], default_value_t = 550, help_heading = "Input")]
+    #[arg(value_parser = whole_number::<u32>, long = "synthetic-input-tokens-mean", visible_aliases = ["isl"], default_value_t = 550, help_heading = "Input")]
     pub isl: u32,
 
     /// Standard deviation of prompt lengths.
@@ -124,7 +125,7 @@ pub(crate) struct ProfileArgs {
     pub isl_stddev: f64,
 
     /// Mean output length asked for (max tokens); unset lets the server decide.
-    #[arg(long = "output-tokens-mean", visible_aliases = ["osl"], help_heading = "Input")]
+    #[arg(value_parser = whole_number::<u32>, long = "output-tokens-mean", visible_aliases = ["osl"], help_heading = "Input")]
     pub osl: Option<u32>,
 
     /// Standard deviation of output lengths.
@@ -132,11 +133,11 @@ pub(crate) struct ProfileArgs {
     pub osl_stddev: f64,
 
     /// Distinct prompts generated (requests cycle over them).
-    #[arg(long, visible_aliases = ["num-prompts", "conversation-num", "num-conversations"], default_value_t = 100, help_heading = "Input")]
+    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-prompts", "conversation-num", "num-conversations"], default_value_t = 100, help_heading = "Input")]
     pub num_dataset_entries: usize,
 
     /// Seed for prompts, arrivals and cancellations.
-    #[arg(long, default_value_t = 0, help_heading = "Input")]
+    #[arg(value_parser = whole_number::<u64>, long, default_value_t = 0, help_heading = "Input")]
     pub random_seed: u64,
 
     /// Tokenizer for prompts and client-side counts: `builtin` (tiktoken o200k_base, offline) or
@@ -153,7 +154,7 @@ pub(crate) struct ProfileArgs {
     pub custom_dataset_type: String,
 
     /// Tokens per `hash_ids` block of a mooncake trace.
-    #[arg(long, default_value_t = 512, help_heading = "Input")]
+    #[arg(value_parser = whole_number::<u32>, long, default_value_t = 512, help_heading = "Input")]
     pub isl_block_size: u32,
 
     /// The order conversations are used in: random, sequential or shuffle (default: shuffle for
@@ -162,15 +163,15 @@ pub(crate) struct ProfileArgs {
     pub dataset_sampling_strategy: Option<String>,
 
     /// Distinct prefix prompts; each request starts with one of them (prefix-cache benchmarks).
-    #[arg(long, default_value_t = 0, help_heading = "Prefix prompt")]
+    #[arg(value_parser = whole_number::<usize>, long, default_value_t = 0, help_heading = "Prefix prompt")]
     pub num_prefix_prompts: usize,
 
     /// Tokens of each prefix prompt.
-    #[arg(long, default_value_t = 0, help_heading = "Prefix prompt")]
+    #[arg(value_parser = whole_number::<u32>, long, default_value_t = 0, help_heading = "Prefix prompt")]
     pub prefix_prompt_length: u32,
 
     /// Tokens of a system prompt shared by every conversation.
-    #[arg(long, default_value_t = 0, help_heading = "Prefix prompt")]
+    #[arg(value_parser = whole_number::<u32>, long, default_value_t = 0, help_heading = "Prefix prompt")]
     pub shared_system_prompt_length: u32,
 
     // ---- Fixed schedule ----
@@ -184,11 +185,11 @@ pub(crate) struct ProfileArgs {
     pub fixed_schedule_auto_offset: bool,
 
     /// Skip requests timestamped before this many milliseconds.
-    #[arg(long, help_heading = "Fixed schedule")]
+    #[arg(value_parser = whole_number::<u64>, long, help_heading = "Fixed schedule")]
     pub fixed_schedule_start_offset: Option<u64>,
 
     /// Skip requests timestamped after this many milliseconds.
-    #[arg(long, help_heading = "Fixed schedule")]
+    #[arg(value_parser = whole_number::<u64>, long, help_heading = "Fixed schedule")]
     pub fixed_schedule_end_offset: Option<u64>,
 
     // ---- Output ----
@@ -201,7 +202,7 @@ pub(crate) struct ProfileArgs {
     pub ui: UiArg,
 
     /// Exit non-zero when more than this many requests failed.
-    #[arg(long, help_heading = "Output")]
+    #[arg(value_parser = whole_number::<u64>, long, help_heading = "Output")]
     pub failed_request_threshold: Option<u64>,
 
     /// SLOs for goodput, e.g. "time_to_first_token:100 inter_token_latency:10" (display units).
@@ -247,4 +248,14 @@ pub(crate) enum UiArg {
     Dashboard,
     /// Nothing but the final report.
     None,
+}
+
+/// Parses a whole-number flag, saying what is wrong when it is not one (`--concurrency -1`).
+fn whole_number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    let text = text.trim();
+    text.parse().map_err(|_| match text.parse::<i128>() {
+        Ok(n) if n < 0 => format!("a whole number of 0 or more is expected, got {text}"),
+        Ok(_) => format!("{text} is more than this flag can take"),
+        Err(_) => format!("a whole number is expected (0, 1, 2, ...), got `{text}`"),
+    })
 }

@@ -91,12 +91,15 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             anyhow::anyhow!("{flag} must be a non-negative number of seconds, got {value}")
         })
     };
+    let positive_seconds = |flag: &str, value: f64| -> anyhow::Result<Duration> {
+        match seconds(flag, value) {
+            Ok(duration) if !duration.is_zero() => Ok(duration),
+            _ => bail!("{flag} must be a positive number of seconds, got {value}"),
+        }
+    };
     let stop = match args.benchmark_duration {
         Some(duration) => {
-            let duration = seconds("--benchmark-duration", duration)?;
-            if duration.is_zero() {
-                bail!("--benchmark-duration must be more than 0 seconds");
-            }
+            let duration = positive_seconds("--benchmark-duration", duration)?;
             StopCondition::Duration {
                 duration,
                 grace: seconds("--benchmark-grace-period", args.benchmark_grace_period)?,
@@ -127,10 +130,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         delay: cancellation_delay,
     });
     seconds("--wait-for-model-timeout", args.wait_for_model_timeout)?;
-    let request_timeout = seconds("--request-timeout-seconds", args.request_timeout_seconds)?;
-    if request_timeout.is_zero() {
-        bail!("--request-timeout-seconds must be more than 0");
-    }
+    let request_timeout =
+        positive_seconds("--request-timeout-seconds", args.request_timeout_seconds)?;
     if args.isl == 0 {
         bail!("--synthetic-input-tokens-mean (--isl) must be at least 1");
     }
