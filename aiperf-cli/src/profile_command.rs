@@ -132,9 +132,9 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
 }
 
 /// Runs the benchmark (`run`, the runner's future) once the server answers at `path`, with a
-/// progress bar (when asked and on a terminal) and Ctrl-C / SIGTERM handling: the first signal
-/// stops scheduling and gives in-flight requests the grace period, the second cancels them at
-/// once. The record processor (`start_processor`) starts once the server answered, so that a
+/// progress bar (when asked and on a terminal) and Ctrl-C / SIGTERM handling ([`signals`]:
+/// Ctrl-C gives in-flight requests the grace period, SIGTERM or a second Ctrl-C cancels them
+/// at once). The record processor (`start_processor`) starts once the server answered, so that a
 /// run that could not start leaves no `profile_export.jsonl`, and before the connections are
 /// opened, which may take every file descriptor the process is allowed.
 async fn run_with_progress(

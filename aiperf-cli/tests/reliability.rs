@@ -212,9 +212,18 @@ fn running_out_of_file_descriptors_is_explained_and_every_result_is_written() {
     assert_eq!(lines.lines().count(), 300, "{stderr}");
 }
 
-#[test]
-fn sigint_mid_run_writes_every_export_and_exits_130() {
-    // Each request takes about 50 x 100 ms = 5 s; the run would last 60 s.
+/// Starts a duration run of 4 streams that each take about 10 s (100 x 100 ms), sends `signal`
+/// (`kill -SIGNAL`) once they are in flight, and returns its output, how long it took to stop,
+/// and its artifact directory (kept by the returned temporary directory).
+fn signal_mid_run(
+    signal: &str,
+    grace: &str,
+) -> (
+    std::process::Output,
+    Duration,
+    std::path::PathBuf,
+    tempfile::TempDir,
+) {
     let server = MockServer::start(&["--ttft-ms", "10", "--itl-ms", "100"]);
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("artifacts");
@@ -233,19 +242,18 @@ fn sigint_mid_run_writes_every_export_and_exits_130() {
             "--concurrency",
             "4",
             "--osl",
-            "50",
+            "100",
             "--benchmark-duration",
             "60",
-            "--benchmark-grace-period",
-            "0.5",
         ])
+        .args(["--benchmark-grace-period", grace])
         .arg("--artifact-dir")
         .arg(&artifacts)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the run is under way, then interrupt it while the first requests are in flight.
+    // Wait until the run is under way, then signal it while the first requests are in flight.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("profiling") {
@@ -256,19 +264,23 @@ fn sigint_mid_run_writes_every_export_and_exits_130() {
         );
     }
     std::thread::sleep(Duration::from_millis(1500));
-    let interrupted_at = Instant::now();
+    let signalled_at = Instant::now();
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
-    assert!(
-        interrupted_at.elapsed() < Duration::from_secs(4),
-        "it did not stop within the grace period"
-    );
-    assert_eq!(output.status.code(), Some(130));
+    (output, signalled_at.elapsed(), artifacts, dir)
+}
 
+/// Checks that an interrupted run exited 130 with every export, its 4 requests in flight
+/// cancelled records that had run for more than a second.
+fn assert_interrupted_with_every_export(
+    output: &std::process::Output,
+    artifacts: &std::path::Path,
+) {
+    assert_eq!(output.status.code(), Some(130));
     let summary = read_json(&artifacts.join("profile_export_aiperf.json"));
     assert_eq!(summary["was_cancelled"], true);
     let lines = std::fs::read_to_string(artifacts.join("profile_export.jsonl")).unwrap();
@@ -276,17 +288,13 @@ fn sigint_mid_run_writes_every_export_and_exits_130() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // The 4 requests in flight outlived the 0.5 s grace: each is still a record, cancelled,
-    // with the chunks it had received.
+    // Each request in flight is still a record, cancelled, with the chunks it had received.
     assert_eq!(records.len(), 4, "{records:?}");
     for record in &records {
         assert_eq!(record["metadata"]["was_cancelled"], true, "{record}");
         let start = record["metadata"]["request_start_ns"].as_u64().unwrap();
         let end = record["metadata"]["request_end_ns"].as_u64().unwrap();
-        assert!(
-            end - start > 1_000_000_000,
-            "cancelled before the grace period: {record}"
-        );
+        assert!(end - start > 1_000_000_000, "cancelled at once: {record}");
     }
     for file in ["profile_export_aiperf.csv", "inputs.json"] {
         assert!(artifacts.join(file).is_file(), "{file} missing");
@@ -296,4 +304,25 @@ fn sigint_mid_run_writes_every_export_and_exits_130() {
         stdout.contains("4 sent = 0 succeeded + 0 errored + 4 cancelled"),
         "{stdout}"
     );
+}
+
+#[test]
+fn sigint_mid_run_writes_every_export_and_exits_130() {
+    // The 4 requests in flight outlive the 0.5 s grace.
+    let (output, took, artifacts, _dir) = signal_mid_run("INT", "0.5");
+    assert!(
+        took < Duration::from_secs(4),
+        "it did not stop within the grace period"
+    );
+    assert_interrupted_with_every_export(&output, &artifacts);
+}
+
+#[test]
+fn sigterm_stops_at_once_whatever_the_grace_period() {
+    let (output, took, artifacts, _dir) = signal_mid_run("TERM", "30");
+    assert!(
+        took < Duration::from_secs(4),
+        "it waited for the 30 s grace period"
+    );
+    assert_interrupted_with_every_export(&output, &artifacts);
 }

@@ -98,8 +98,8 @@ pub(crate) struct ProfileArgs {
     #[arg(long, help_heading = "Load generator")]
     pub benchmark_duration: Option<f64>,
 
-    /// With --benchmark-duration: seconds in-flight requests may still take before they are
-    /// cancelled.
+    /// With --benchmark-duration, or after Ctrl-C: seconds in-flight requests may still take
+    /// before they are cancelled (SIGTERM cancels them at once).
     #[arg(long, default_value_t = 30.0, help_heading = "Load generator")]
     pub benchmark_grace_period: f64,
 
