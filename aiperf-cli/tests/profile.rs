@@ -381,6 +381,10 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "--benchmark-duration must be a positive number of seconds, got 0",
         ),
         (
+            &["--num-dataset-entries", "1000000000"][..],
+            "more than the 268435456 aiperf builds in memory",
+        ),
+        (
             &["--concurrency", "1000001"][..],
             "--concurrency 1000001 is more than the 1000000 requests in flight",
         ),

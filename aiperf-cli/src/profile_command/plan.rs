@@ -46,6 +46,10 @@ pub(crate) enum DatasetSource {
 /// machine sustains.
 const MAX_CONCURRENCY: usize = 1_000_000;
 
+/// The most prompt tokens a synthetic dataset may hold: its prompts and their request bodies
+/// are built in memory before the run (the text, then its request body), so this is gigabytes.
+const MAX_SYNTHETIC_PROMPT_TOKENS: u64 = 1 << 28;
+
 /// Checks the flags and their combinations; every error says what to change.
 pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     if args.request_count.is_some() && args.benchmark_duration.is_some() {
@@ -148,6 +152,23 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     }
     if args.num_dataset_entries == 0 {
         bail!("--num-dataset-entries must be at least 1");
+    }
+    if args.input_file.is_none() {
+        let per_entry = u64::from(args.isl) + u64::from(args.shared_system_prompt_length);
+        let prompt_tokens = (args.num_dataset_entries as u64)
+            .saturating_mul(per_entry)
+            .saturating_add(
+                (args.num_prefix_prompts as u64)
+                    .saturating_mul(u64::from(args.prefix_prompt_length)),
+            );
+        if prompt_tokens > MAX_SYNTHETIC_PROMPT_TOKENS {
+            bail!(
+                "the synthetic dataset would hold {prompt_tokens} prompt tokens \
+                 (--num-dataset-entries x (--isl + --shared-system-prompt-length), plus \
+                 --num-prefix-prompts x --prefix-prompt-length), more than the \
+                 {MAX_SYNTHETIC_PROMPT_TOKENS} aiperf builds in memory: lower them"
+            );
+        }
     }
     let tokenizer = Tokenizer::from_spec(&args.tokenizer).context("invalid --tokenizer")?;
     let prompt_words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
