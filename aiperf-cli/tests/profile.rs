@@ -59,6 +59,10 @@ fn streaming_chat_against_the_mock_server_measures_its_ttft_and_itl() {
         "64",
     ]);
     run.assert_success();
+    assert!(
+        !run.stderr()
+            .contains("no answer came in more than one piece")
+    );
     let records = run.records();
     assert_eq!(records.len(), 300);
     for record in &records {
@@ -90,6 +94,29 @@ fn streaming_chat_against_the_mock_server_measures_its_ttft_and_itl() {
     assert!(
         throughput <= expected * 1.05 && throughput >= expected * 0.6,
         "request throughput {throughput}/s vs 32 / {latency_s} s = {expected}/s"
+    );
+}
+
+#[test]
+fn a_server_that_does_not_stream_is_pointed_out() {
+    let server = MockServer::start(&["--ttft-ms", "0", "--itl-ms", "1", "--output-tokens", "8"]);
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--streaming",
+        "--extra-inputs",
+        "stream:false",
+        "--request-count",
+        "3",
+    ]);
+    run.assert_success();
+    assert!(
+        run.stderr()
+            .contains("--streaming was asked, but no answer came in more than one piece"),
+        "{}",
+        run.stderr()
     );
 }
 

@@ -2,7 +2,7 @@
 //! exports (the JSONL file is written already), the console report and the exit status.
 
 use aiperf_core::export::{ArtifactDir, SessionPayloads, console};
-use aiperf_core::metrics::RunFacts;
+use aiperf_core::metrics::{BenchmarkReport, MetricId, RunFacts};
 use aiperf_core::record_processor::Processed;
 use aiperf_core::runner::{self, RunOutput};
 use anyhow::Context;
@@ -59,6 +59,9 @@ pub(crate) fn report(
     if let Some(note) = fell_behind_note(processed.caught_up) {
         eprintln!("{note}");
     }
+    if args.streaming && answers_came_whole(&report) {
+        eprintln!("{NOT_STREAMED_NOTE}");
+    }
     // The per-request file was written during the run: its error comes after the other
     // exports, which it does not prevent.
     processed.jsonl?;
@@ -94,6 +97,24 @@ fn fell_behind_note(caught_up: usize) -> Option<String> {
             if caught_up == 1 { "record" } else { "records" }
         )
     })
+}
+
+/// What to say when a streaming run's answers all came whole ([`answers_came_whole`]).
+const NOT_STREAMED_NOTE: &str = "aiperf: note: --streaming was asked, but no answer came in \
+     more than one piece: the server sent whole bodies, so time to first token is each \
+     request's whole latency and inter-token latency is meaningless; check that the server \
+     streams (and that --extra-inputs does not set `stream`)";
+
+/// Whether answers of several tokens came, none of them in more than one piece: a server that
+/// ignored the request to stream.
+fn answers_came_whole(report: &BenchmarkReport) -> bool {
+    let several_tokens = report
+        .stats(MetricId::OutputSequenceLength)
+        .is_some_and(|tokens| tokens.max > 1.0);
+    let in_pieces = report
+        .stats(MetricId::TimeToSecondToken)
+        .is_some_and(|second| second.count > 0);
+    several_tokens && !in_pieces
 }
 
 #[cfg(test)]
