@@ -6,6 +6,7 @@
 //! [`report`](mod@report) (metrics, exports, exit status).
 
 mod args;
+mod models;
 mod plan;
 mod report;
 mod signals;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use aiperf_core::dataset::SamplingOrder;
 use aiperf_core::dataset::custom::{self};
 use aiperf_core::dataset::synthetic::{self};
-use aiperf_core::endpoint::Endpoint;
+use aiperf_core::endpoint::{Endpoint, EndpointContext};
 use aiperf_core::export::ArtifactDir;
 use aiperf_core::metrics::Analysis;
 use aiperf_core::record_processor::RecordProcessor;
@@ -28,6 +29,7 @@ use anyhow::{Context, bail};
 
 pub(crate) use args::ProfileArgs;
 use args::UiArg;
+use models::ModelPicker;
 use plan::{DatasetSource, fit_plan_to_dataset, validate};
 use report::report;
 use signals::watch_signals;
@@ -42,10 +44,23 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
     }
     let mut profile = validate(&args)?;
     let registries = crate::registries(&args.use_implementation)?;
-    let endpoint: Arc<dyn Endpoint> = registries
-        .endpoint
-        .create_instance(&args.endpoint_type, &profile.endpoint_ctx)?
-        .into();
+    // One endpoint per --model name (they differ only in the model their bodies name); the
+    // first parses every response.
+    let endpoints = profile
+        .models
+        .iter()
+        .map(|model| {
+            let ctx = EndpointContext {
+                model: model.clone(),
+                ..profile.endpoint_ctx.clone()
+            };
+            let endpoint = registries
+                .endpoint
+                .create_instance(&args.endpoint_type, &ctx)?;
+            Ok(Arc::from(endpoint))
+        })
+        .collect::<anyhow::Result<Vec<Arc<dyn Endpoint>>>>()?;
+    let endpoint = Arc::clone(&endpoints[0]);
     if args.streaming && !endpoint.metadata().supports_streaming {
         bail!(
             "endpoint `{}` cannot stream: drop --streaming",
@@ -76,9 +91,18 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
         ),
     }
 
+    let mut models = ModelPicker::new(
+        args.model_selection_strategy,
+        endpoints.len(),
+        args.random_seed,
+    );
     let conversations: Vec<PreparedConversation> = conversations
         .iter()
-        .map(|conversation| PreparedConversation::prepare(conversation, endpoint.as_ref()))
+        .map(|conversation| {
+            PreparedConversation::prepare(conversation, || {
+                Arc::clone(&endpoints[models.next_model()])
+            })
+        })
         .collect();
     let order = Box::new(SamplingOrder::new(
         profile.sampling,

@@ -98,6 +98,41 @@ fn streaming_chat_against_the_mock_server_measures_its_ttft_and_itl() {
 }
 
 #[test]
+fn several_models_are_named_by_the_turns_in_turn_or_at_random() {
+    let models_sent = |strategy: &str| {
+        let run = Run::profile(&[
+            "-m",
+            "alpha, beta",
+            "--model-selection-strategy",
+            strategy,
+            "--num-dataset-entries",
+            "40",
+            "--request-count",
+            "40",
+            "--concurrency",
+            "8",
+        ]);
+        run.assert_success();
+        let inputs = read_json(&run.dir.join("inputs.json"));
+        inputs["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|session| session["payloads"][0]["model"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let in_turn = models_sent("round_robin");
+    assert_eq!(in_turn.len(), 40);
+    for (i, model) in in_turn.iter().enumerate() {
+        assert_eq!(model, ["alpha", "beta"][i % 2], "{in_turn:?}");
+    }
+    let drawn = models_sent("random");
+    let alphas = drawn.iter().filter(|m| *m == "alpha").count();
+    assert!((8..=32).contains(&alphas), "{drawn:?}");
+    assert_ne!(drawn, in_turn, "random is not the round robin");
+}
+
+#[test]
 fn a_server_that_does_not_stream_is_pointed_out() {
     let server = MockServer::start(&["--ttft-ms", "0", "--itl-ms", "1", "--output-tokens", "8"]);
     let run = Run::profile(&[

@@ -44,8 +44,11 @@ pub use request::random_uuid;
 pub type RecordSender = Sender<RequestRecord>;
 
 /// One turn ready to send.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PreparedTurn {
+    /// The endpoint that formats this turn's body: the run's, or, when the turn names one of
+    /// several models, the run's endpoint made for that model.
+    pub endpoint: Arc<dyn Endpoint>,
     /// What this turn says (its own messages; the runner adds the conversation so far).
     pub input: RequestInput,
     /// The body, formatted before the run when it does not depend on earlier answers (the
@@ -59,6 +62,18 @@ pub struct PreparedTurn {
     pub timestamp: Option<Duration>,
 }
 
+impl std::fmt::Debug for PreparedTurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedTurn")
+            .field("input", &self.input)
+            .field("payload", &self.payload)
+            .field("input_tokens", &self.input_tokens)
+            .field("delay", &self.delay)
+            .field("timestamp", &self.timestamp)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One conversation ready to send.
 #[derive(Debug, Clone)]
 pub struct PreparedConversation {
@@ -69,21 +84,29 @@ pub struct PreparedConversation {
 }
 
 impl PreparedConversation {
-    /// Prepares a dataset conversation for `endpoint`: the first turn's payload is formatted
-    /// now; later turns are formatted when sent, since they carry the earlier answers.
-    pub fn prepare(conversation: &Conversation, endpoint: &dyn Endpoint) -> Self {
+    /// Prepares a dataset conversation, each turn for the endpoint `endpoint_for_turn` gives
+    /// (called once per turn, in order): the first turn's payload is formatted now; later turns
+    /// are formatted when sent, since they carry the earlier answers.
+    pub fn prepare(
+        conversation: &Conversation,
+        mut endpoint_for_turn: impl FnMut() -> Arc<dyn Endpoint>,
+    ) -> Self {
         Self {
             session_id: conversation.session_id.as_str().into(),
             turns: conversation
                 .turns
                 .iter()
                 .enumerate()
-                .map(|(i, turn)| PreparedTurn {
-                    payload: (i == 0).then(|| endpoint.format_payload(&turn.input)),
-                    input: turn.input.clone(),
-                    input_tokens: if i == 0 { turn.input_tokens } else { None },
-                    delay: turn.delay,
-                    timestamp: turn.timestamp,
+                .map(|(i, turn)| {
+                    let endpoint = endpoint_for_turn();
+                    PreparedTurn {
+                        payload: (i == 0).then(|| endpoint.format_payload(&turn.input)),
+                        endpoint,
+                        input: turn.input.clone(),
+                        input_tokens: if i == 0 { turn.input_tokens } else { None },
+                        delay: turn.delay,
+                        timestamp: turn.timestamp,
+                    }
                 })
                 .collect(),
         }

@@ -15,9 +15,15 @@ use crate::engine_args::EngineArgs;
 )]
 pub(crate) struct ProfileArgs {
     // ---- Endpoint ----
-    /// Model name sent in every request.
+    /// Model name sent in the requests; several, separated by commas, are each named by a
+    /// share of the dataset's turns (see --model-selection-strategy).
     #[arg(short = 'm', long = "model", visible_aliases = ["model-names"], default_value = "aiperf-simulated", help_heading = "Endpoint")]
     pub model: String,
+
+    /// With several --model names: which one each turn of the dataset names, in turn
+    /// (round_robin) or at random (random, by --random-seed).
+    #[arg(long, value_enum, default_value_t = ModelSelectionArg::RoundRobin, help_heading = "Endpoint")]
+    pub model_selection_strategy: ModelSelectionArg,
 
     /// Server URL, e.g. http://localhost:8000 (no URL: the built-in simulated engine). The
     /// endpoint's path is appended, less any segments the URL already ends with
@@ -224,6 +230,17 @@ pub(crate) struct ProfileArgs {
         help_heading = "Registry"
     )]
     pub use_implementation: Vec<String>,
+}
+
+/// `--model-selection-strategy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ModelSelectionArg {
+    /// The names in turn, one turn after another.
+    #[value(name = "round_robin")]
+    RoundRobin,
+    /// A name drawn for each turn.
+    Random,
 }
 
 /// `--arrival-pattern` values.

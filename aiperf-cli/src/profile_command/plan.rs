@@ -22,6 +22,8 @@ use anyhow::{Context, bail};
 /// The validated form of [`ProfileArgs`]: every combination checked, every string parsed.
 #[derive(Debug)]
 pub(crate) struct Profile {
+    /// The `--model` names, at least one; the endpoint context names the first.
+    pub(crate) models: Vec<String>,
     pub(crate) plan: RunPlan,
     pub(crate) metric_options: MetricOptions,
     pub(crate) endpoint_ctx: EndpointContext,
@@ -258,10 +260,11 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
     }
 
+    let models = super::models::model_names(&args.model)?;
     let artifact_dir = args
         .artifact_dir
         .clone()
-        .unwrap_or_else(|| default_artifact_dir(args, &load));
+        .unwrap_or_else(|| default_artifact_dir(args, &models, &load));
     let goodput = match &args.goodput {
         Some(slos) => parse_goodput(slos).context("invalid --goodput")?,
         None => Vec::new(),
@@ -287,7 +290,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             seed: args.random_seed,
         },
         endpoint_ctx: EndpointContext {
-            model: args.model.clone(),
+            model: models[0].clone(),
             streaming: args.streaming,
             extra_inputs: parse_extra_inputs(&args.extra_inputs)?,
             custom_path: args.custom_endpoint.clone(),
@@ -303,6 +306,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         sampling,
         tokenizer,
         artifact_dir,
+        models,
     })
 }
 
@@ -315,10 +319,15 @@ fn normalize_url(url: &str) -> String {
     }
 }
 
-/// `artifacts/<model>-<endpoint type>-concurrency<N>` (or `-request_rate<R>`), AIPerf's naming.
-fn default_artifact_dir(args: &ProfileArgs, load: &LoadMode) -> PathBuf {
-    let model: String = args
-        .model
+/// `artifacts/<model>-<endpoint type>-concurrency<N>` (or `-request_rate<R>`), AIPerf's naming
+/// (with several models, the first and `_multi`).
+fn default_artifact_dir(args: &ProfileArgs, models: &[String], load: &LoadMode) -> PathBuf {
+    let named = match models {
+        [one] => one.clone(),
+        [first, ..] => format!("{first}_multi"),
+        [] => String::new(),
+    };
+    let model: String = named
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {

@@ -55,7 +55,7 @@ pub(super) async fn run_conversation(
             _ => {
                 let mut messages = history.clone();
                 messages.extend(turn.input.messages.iter().cloned());
-                shared.endpoint.format_payload(&RequestInput {
+                turn.endpoint.format_payload(&RequestInput {
                     messages,
                     max_output_tokens: turn.input.max_output_tokens,
                 })
