@@ -168,6 +168,17 @@ fn an_untrusted_certificate_fails_the_run_and_says_how_to_trust_it() {
 }
 
 #[test]
+fn a_plain_url_for_a_tls_server_says_to_use_https() {
+    let certificates = Certificates::make();
+    let server = certificates.server(false);
+    let http = server.url.replace("https://", "http://");
+    let run = profile(&http, "", &["--endpoint-type", "chat"]);
+    assert!(!run.output.status.success(), "{}", run.stdout());
+    let stderr = run.stderr();
+    assert!(stderr.contains("give an https:// --url"), "{stderr}");
+}
+
+#[test]
 fn a_tls_url_for_a_server_without_tls_says_to_use_the_plain_scheme() {
     let plain = MockServer::start_with_grpc(&[]);
     let https = plain.url.replace("http://", "https://");

@@ -29,6 +29,12 @@ pub(super) struct ResponseHead {
     pub retry_after: Option<Vec<u8>>,
 }
 
+/// Whether `bytes` start like a TLS record (an alert or a handshake, protocol version 3.x): a
+/// TLS server's answer to a plain-text request.
+fn is_tls_record(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x15 | 0x16, 0x03, ..])
+}
+
 impl ResponseHead {
     /// Parses a complete head at the start of `buf` and removes it; `Ok(None)` when more bytes
     /// are needed. Interim (1xx) heads are removed and skipped. Errors say what was wrong.
@@ -44,6 +50,13 @@ impl ResponseHead {
                     ));
                 }
                 Ok(httparse::Status::Partial) => return Ok(None),
+                Err(_) if is_tls_record(buf) => {
+                    return Err(
+                        "a TLS record instead of an HTTP response: it speaks TLS, so \
+                         give an https:// --url"
+                            .to_owned(),
+                    );
+                }
                 Err(error) => return Err(format!("a malformed response head: {error}")),
             };
             let status = response.code.unwrap_or_default();
@@ -233,6 +246,10 @@ mod tests {
     fn malformed_heads_are_errors_that_say_why() {
         let garbage = parse("SMTP ready\r\n\r\n").unwrap_err();
         assert!(garbage.contains("malformed response head"), "{garbage}");
+        // A TLS server's alert to a plain-text request.
+        let mut alert = BytesMut::from(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32][..]);
+        let tls = ResponseHead::take(&mut alert).unwrap_err();
+        assert!(tls.contains("give an https:// --url"), "{tls}");
         let length = parse("HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n").unwrap_err();
         assert!(length.contains("`ten`"), "{length}");
         let two = parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
