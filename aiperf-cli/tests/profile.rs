@@ -443,6 +443,14 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "--benchmark-duration must be a positive number of seconds, got 0",
         ),
         (
+            &["--osl-stddev", "5"][..],
+            "--output-tokens-stddev needs a mean",
+        ),
+        (
+            &["--request-cancellation-delay", "2"][..],
+            "--request-cancellation-delay applies to the requests",
+        ),
+        (
             &["--num-dataset-entries", "1000000000"][..],
             "more than the 268435456 aiperf builds in memory",
         ),

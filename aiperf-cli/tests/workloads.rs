@@ -140,9 +140,16 @@ fn a_mooncake_trace_is_replayed_at_its_timestamps_with_shared_prefixes() {
         "mooncake_trace",
         "--isl-block-size",
         "16",
-        "--fixed-schedule-auto-offset",
     ]);
     run.assert_success();
+    // Without --fixed-schedule-auto-offset the trace's first second is waited out, and said.
+    assert!(
+        run.stderr().contains(
+            "first request is due 1.0 s into the run (its timestamp); --fixed-schedule-auto-offset"
+        ),
+        "{}",
+        run.stderr()
+    );
     let mut records = run.records();
     assert_eq!(records.len(), 3);
     records.sort_by_key(|r| r["metadata"]["request_start_ns"].as_u64().unwrap());

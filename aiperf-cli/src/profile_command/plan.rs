@@ -152,6 +152,15 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             bail!("{flag} must be a non-negative number, got {stddev}");
         }
     }
+    if args.osl.is_none() && args.osl_stddev > 0.0 {
+        bail!("--output-tokens-stddev needs a mean: add --output-tokens-mean (--osl)");
+    }
+    if args.request_cancellation_rate == 0.0 && args.request_cancellation_delay > 0.0 {
+        bail!(
+            "--request-cancellation-delay applies to the requests --request-cancellation-rate \
+             cancels: add a rate"
+        );
+    }
     if args.num_dataset_entries == 0 {
         bail!("--num-dataset-entries must be at least 1");
     }
@@ -402,6 +411,18 @@ pub(crate) fn fit_plan_to_dataset(
         if window.apply(conversations) == 0 {
             bail!(
                 "no request of the dataset falls within --fixed-schedule-start-offset and --fixed-schedule-end-offset"
+            );
+        }
+        let first_due = conversations
+            .iter()
+            .filter_map(|c| c.turns.first()?.timestamp)
+            .min()
+            .unwrap_or_default();
+        if first_due >= Duration::from_secs(1) {
+            eprintln!(
+                "aiperf: the dataset's first request is due {:.1} s into the run (its timestamp); \
+                 --fixed-schedule-auto-offset would send it at once",
+                first_due.as_secs_f64()
             );
         }
         profile.plan.load = LoadMode::FixedSchedule {
