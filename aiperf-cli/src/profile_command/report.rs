@@ -45,11 +45,16 @@ pub(crate) fn report(
     }
     let counts = report.counts;
     println!(
-        "requests: {} sent = {} succeeded + {} errored + {} cancelled{}",
+        "requests: {} sent = {} succeeded + {} errored + {} cancelled{}{}",
         counts.sent,
         counts.succeeded,
         counts.errored,
         counts.cancelled,
+        if counts.cancelled > 0 {
+            " (the table's Error Request Count includes the cancelled, as AIPerf's does)"
+        } else {
+            ""
+        },
         if counts.is_reconciled() {
             ""
         } else {
