@@ -32,7 +32,7 @@ use args::UiArg;
 use models::ModelPicker;
 use plan::{DatasetSource, fit_plan_to_dataset, validate};
 use report::report;
-use signals::watch_signals;
+use signals::RunSignals;
 use transport_choice::choose_transport;
 
 /// Runs `aiperf profile`.
@@ -170,23 +170,36 @@ async fn run_with_progress(
     start_processor: impl FnOnce() -> anyhow::Result<RecordProcessor>,
     run: impl Future<Output = Result<RunOutput, RunError>>,
 ) -> anyhow::Result<(RunOutput, RecordProcessor)> {
-    let wait = Duration::try_from_secs_f64(args.wait_for_model_timeout).unwrap_or(Duration::ZERO);
-    wait_for_server(transport, path, wait).await?;
-    let processor = start_processor()?;
-    let opened = transport.open_connections().await;
-    if opened > 0 {
-        eprintln!(
-            "aiperf: opened {opened} connection{} before the run",
-            if opened == 1 { "" } else { "s" }
-        );
-    }
     let grace = Duration::try_from_secs_f64(args.benchmark_grace_period).unwrap_or(Duration::ZERO);
-    let signals = tokio::spawn(watch_signals(Arc::clone(&control), grace));
+    let signals = tokio::spawn(RunSignals::catch().watch(Arc::clone(&control), grace));
+    let wait = Duration::try_from_secs_f64(args.wait_for_model_timeout).unwrap_or(Duration::ZERO);
+    // Interrupted while waiting for the server, the run starts at once and sends nothing.
+    tokio::select! {
+        answered = wait_for_server(transport, path, wait) => answered?,
+        () = interrupted(&control) => {}
+    }
+    let processor = start_processor()?;
+    if !control.was_interrupted() {
+        let opened = transport.open_connections().await;
+        if opened > 0 {
+            eprintln!(
+                "aiperf: opened {opened} connection{} before the run",
+                if opened == 1 { "" } else { "s" }
+            );
+        }
+    }
     let progress = crate::progress::Progress::start(args.ui != UiArg::None, plan, control);
     let output = run.await;
     progress.finish();
     signals.abort();
     Ok((output?, processor))
+}
+
+/// Resolves once `control` was interrupted (checked every 50 ms).
+async fn interrupted(control: &RunControl) {
+    while !control.was_interrupted() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Probes the server until it answers or `wait` has passed: an unreachable server is one

@@ -212,58 +212,61 @@ fn running_out_of_file_descriptors_is_explained_and_every_result_is_written() {
     assert_eq!(lines.lines().count(), 300, "{stderr}");
 }
 
+/// An interrupted run: its output, how long it took to stop after the signal, and its
+/// artifact directory (kept as long as this is).
+struct Interrupted {
+    output: std::process::Output,
+    took: Duration,
+    artifacts: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
 /// Starts a duration run of 4 streams that each take about 10 s (100 x 100 ms), sends `signal`
-/// (`kill -SIGNAL`) once they are in flight, and returns its output, how long it took to stop,
-/// and its artifact directory (kept by the returned temporary directory).
-fn signal_mid_run(
-    signal: &str,
-    grace: &str,
-) -> (
-    std::process::Output,
-    Duration,
-    std::path::PathBuf,
-    tempfile::TempDir,
-) {
+/// (`kill -SIGNAL`) once they are in flight, and waits for it to end.
+fn signal_mid_run(signal: &str, grace: &str) -> Interrupted {
     let server = MockServer::start(&["--ttft-ms", "10", "--itl-ms", "100"]);
+    let url = server.url.clone();
+    let args = [
+        "--url",
+        &url,
+        "--streaming",
+        "--concurrency",
+        "4",
+        "--osl",
+        "100",
+        "--benchmark-duration",
+        "60",
+        "--benchmark-grace-period",
+        grace,
+    ];
+    // The first requests are in flight once the run has been profiling for a moment.
+    signal_after(&args, "profiling", Duration::from_millis(1500), signal)
+}
+
+/// Starts `aiperf profile <args>`, sends `signal` `delay` after it printed a line containing
+/// `line`, and waits for it to end.
+fn signal_after(args: &[&str], line: &str, delay: Duration, signal: &str) -> Interrupted {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("artifacts");
     let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf"))
-        .args([
-            "profile",
-            "--ui-type",
-            "none",
-            "--url",
-            &server.url,
-            "-m",
-            "test",
-            "--streaming",
-        ])
-        .args([
-            "--concurrency",
-            "4",
-            "--osl",
-            "100",
-            "--benchmark-duration",
-            "60",
-        ])
-        .args(["--benchmark-grace-period", grace])
+        .args(["profile", "--ui-type", "none", "-m", "test"])
+        .args(args)
         .arg("--artifact-dir")
         .arg(&artifacts)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the run is under way, then signal it while the first requests are in flight.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("profiling") {
-        line.clear();
+    let mut read = String::new();
+    while !read.contains(line) {
+        read.clear();
         assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "aiperf exited before profiling"
+            stderr.read_line(&mut read).unwrap() > 0,
+            "aiperf exited before printing {line:?}"
         );
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(delay);
     let signalled_at = Instant::now();
     let status = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
@@ -271,15 +274,18 @@ fn signal_mid_run(
         .unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
-    (output, signalled_at.elapsed(), artifacts, dir)
+    Interrupted {
+        output,
+        took: signalled_at.elapsed(),
+        artifacts,
+        _dir: dir,
+    }
 }
 
 /// Checks that an interrupted run exited 130 with every export, its 4 requests in flight
 /// cancelled records that had run for more than a second.
-fn assert_interrupted_with_every_export(
-    output: &std::process::Output,
-    artifacts: &std::path::Path,
-) {
+fn assert_interrupted_with_every_export(run: &Interrupted) {
+    let (output, artifacts) = (&run.output, &run.artifacts);
     assert_eq!(output.status.code(), Some(130));
     let summary = read_json(&artifacts.join("profile_export_aiperf.json"));
     assert_eq!(summary["was_cancelled"], true);
@@ -309,20 +315,26 @@ fn assert_interrupted_with_every_export(
 #[test]
 fn sigint_mid_run_writes_every_export_and_exits_130() {
     // The 4 requests in flight outlive the 0.5 s grace.
-    let (output, took, artifacts, _dir) = signal_mid_run("INT", "0.5");
+    let run = signal_mid_run("INT", "0.5");
     assert!(
-        took < Duration::from_secs(4),
+        run.took < Duration::from_secs(4),
         "it did not stop within the grace period"
     );
-    assert_interrupted_with_every_export(&output, &artifacts);
+    assert_interrupted_with_every_export(&run);
 }
 
 #[test]
-fn sigterm_stops_at_once_whatever_the_grace_period() {
-    let (output, took, artifacts, _dir) = signal_mid_run("TERM", "30");
-    assert!(
-        took < Duration::from_secs(4),
-        "it waited for the 30 s grace period"
-    );
-    assert_interrupted_with_every_export(&output, &artifacts);
+fn sigterm_cancels_the_requests_in_flight_whatever_the_grace_period() {
+    // With the 30 s grace honoured, the requests (10 s each) would have ended on their own.
+    assert_interrupted_with_every_export(&signal_mid_run("TERM", "30"));
+}
+
+#[test]
+fn a_signal_while_waiting_for_the_server_ends_the_run_with_nothing_sent() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let args = ["--url", &url, "--wait-for-model-timeout", "60"];
+    let run = signal_after(&args, "profiling", Duration::from_millis(500), "TERM");
+    assert_eq!(run.output.status.code(), Some(130), "{:?}", run.output);
+    let stdout = String::from_utf8_lossy(&run.output.stdout);
+    assert!(stdout.contains("requests: 0 sent"), "{stdout}");
 }

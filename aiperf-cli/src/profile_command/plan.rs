@@ -165,18 +165,23 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         bail!("--num-dataset-entries must be at least 1");
     }
     if args.input_file.is_none() {
-        let per_entry = u64::from(args.isl) + u64::from(args.shared_system_prompt_length);
+        // Each prompt holds the shared system prompt and, when there are prefix prompts, one
+        // of them; the prefix prompts are also built once on their own.
+        let prefix_length = if args.num_prefix_prompts > 0 {
+            u64::from(args.prefix_prompt_length)
+        } else {
+            0
+        };
+        let per_entry =
+            u64::from(args.isl) + u64::from(args.shared_system_prompt_length) + prefix_length;
         let prompt_tokens = (args.num_dataset_entries as u64)
             .saturating_mul(per_entry)
-            .saturating_add(
-                (args.num_prefix_prompts as u64)
-                    .saturating_mul(u64::from(args.prefix_prompt_length)),
-            );
+            .saturating_add((args.num_prefix_prompts as u64).saturating_mul(prefix_length));
         if prompt_tokens > MAX_SYNTHETIC_PROMPT_TOKENS {
             bail!(
                 "the synthetic dataset would hold {prompt_tokens} prompt tokens \
-                 (--num-dataset-entries x (--isl + --shared-system-prompt-length), plus \
-                 --num-prefix-prompts x --prefix-prompt-length), more than the \
+                 (--num-dataset-entries x (--isl + --shared-system-prompt-length + \
+                 --prefix-prompt-length), plus the prefix prompts themselves), more than the \
                  {MAX_SYNTHETIC_PROMPT_TOKENS} aiperf builds in memory: lower them"
             );
         }
