@@ -81,8 +81,8 @@ impl HttpTarget {
     }
 
     /// Appends to `out` what follows the base URL for a request to `path`: one `/`, the path
-    /// less the segments the base URL's path already ends with ([`beyond_base`]), then the
-    /// base URL's query.
+    /// (less what the base URL already holds of it: [`beyond_base`]), then the base URL's
+    /// query.
     pub(crate) fn push_path(&self, out: &mut String, path: &str) {
         let path = beyond_base(self.url.path(), path);
         if !path.is_empty() && !path.starts_with('/') {
@@ -102,26 +102,23 @@ impl HttpTarget {
     }
 }
 
-/// `path` without the leading segments that `base_path` already ends with, as AIPerf joins
-/// them: `--url http://host/v1` and the endpoint's `/v1/chat/completions` give
-/// `/v1/chat/completions` once, and a `--url` that names the whole endpoint path gives it
-/// unchanged. Whole segments only (`/api/v10` and `/v1/models` do not overlap).
+/// What of `path` to append to a base URL whose path is `base_path`, with AIPerf's two
+/// corrections of a `--url` that already holds part of it: nothing when the base URL ends with
+/// the whole path (`--url http://host/v1/chat/completions`), and the path less its `v1/` when
+/// the base URL ends with `/v1` (`--url http://host/v1`). Any other path is appended whole.
 fn beyond_base<'p>(base_path: &str, path: &'p str) -> &'p str {
     let base = base_path.trim_end_matches('/');
-    let rest = path.trim_start_matches('/');
-    let segment_ends =
-        std::iter::once(rest.len()).chain(rest.rmatch_indices('/').map(|(at, _)| at));
-    for end in segment_ends {
-        let overlap = &rest[..end];
-        let overlaps = !overlap.is_empty()
-            && base
-                .strip_suffix(overlap)
-                .is_some_and(|before| before.ends_with('/'));
-        if overlaps {
-            return &rest[end..];
-        }
+    let relative = path.trim_start_matches('/');
+    let ends_with_path = base
+        .strip_suffix(relative)
+        .is_some_and(|before| before.ends_with('/'));
+    if !relative.is_empty() && ends_with_path {
+        return "";
     }
-    path
+    match relative.strip_prefix("v1/") {
+        Some(rest) if base.ends_with("/v1") => rest,
+        _ => path,
+    }
 }
 
 /// Checks `--url` and splits it into the base (no query, no fragment) and its query.
@@ -361,7 +358,7 @@ mod tests {
             ),
             ("http://h:1?a=1", "/v1/x?b=2", "http://h:1/v1/x?b=2&a=1"),
             ("http://h:1/#frag", "/v1/x", "http://h:1/v1/x"),
-            // A base URL ending where the endpoint's path starts does not repeat it.
+            // AIPerf's corrections: a base URL ending with the whole path, or with /v1.
             ("http://h:1/v1", "/v1/chat", "http://h:1/v1/chat"),
             ("http://h:1/v1/", "/v1/chat", "http://h:1/v1/chat"),
             (
@@ -375,12 +372,18 @@ mod tests {
                 "/v1/chat",
                 "http://h:1/v1/chat?api-version=2",
             ),
+            // No other overlap is guessed at.
             (
                 "http://h:1/api/v10",
                 "/v1/models",
                 "http://h:1/api/v10/v1/models",
             ),
             ("http://h:1/xv1", "/v1/models", "http://h:1/xv1/v1/models"),
+            (
+                "http://h:1/deployments/chat",
+                "/chat/completions",
+                "http://h:1/deployments/chat/chat/completions",
+            ),
             (
                 "http://h:1/v1/chat/completions",
                 "/v1/models",

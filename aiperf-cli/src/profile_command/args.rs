@@ -26,8 +26,8 @@ pub(crate) struct ProfileArgs {
     pub model_selection_strategy: ModelSelectionArg,
 
     /// Server URL, e.g. http://localhost:8000 (no URL: the built-in simulated engine). The
-    /// endpoint's path is appended, less any segments the URL already ends with
-    /// (http://localhost:8000/v1 posts to /v1/chat/completions).
+    /// endpoint's path is appended, as AIPerf appends it: not at all to a URL that already
+    /// ends with it, and without its v1/ to a URL ending with /v1.
     #[arg(short = 'u', long, help_heading = "Endpoint")]
     pub url: Option<String>,
 
