@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use aiperf_core::dataset::SamplingOrder;
 use aiperf_core::dataset::custom::{self};
+use aiperf_core::dataset::model_selection::ModelPicker;
 use aiperf_core::dataset::synthetic::{self};
 use aiperf_core::endpoint::{Endpoint, EndpointContext};
 use aiperf_core::export::ArtifactDir;
@@ -29,7 +30,6 @@ use anyhow::{Context, bail};
 
 pub(crate) use args::ProfileArgs;
 use args::UiArg;
-use models::ModelPicker;
 use plan::{DatasetSource, fit_plan_to_dataset, validate};
 use report::report;
 use signals::RunSignals;
@@ -92,7 +92,7 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
     }
 
     let mut models = ModelPicker::new(
-        args.model_selection_strategy,
+        args.model_selection_strategy.into(),
         endpoints.len(),
         args.random_seed,
     );

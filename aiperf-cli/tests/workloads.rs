@@ -77,17 +77,26 @@ fn a_multi_turn_session_sends_the_first_answer_with_the_second_turn() {
         {"text": "and a follow-up", "output_length": 2, "delay": 20},
     ]});
     let file = write_jsonl(dir.path(), "sessions.jsonl", &[session]);
+    // Two models in turn: the second turn, formatted during the run, names the second.
     let run = Run::profile(&[
         "--url",
         &server.url,
         "-m",
-        "test",
+        "first,second",
         "--input-file",
         &file,
         "--custom-dataset-type",
         "multi_turn",
     ]);
     run.assert_success();
+    let inputs = read_json(&run.dir.join("inputs.json"));
+    let models: Vec<&str> = inputs["data"][0]["payloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|payload| payload["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["first", "second"]);
     let records = run.records();
     assert_eq!(records.len(), 2);
     let turns: Vec<i64> = records

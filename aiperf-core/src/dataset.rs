@@ -36,6 +36,7 @@
 
 pub mod custom;
 mod jsonl;
+pub mod model_selection;
 pub mod mooncake;
 pub mod multi_turn;
 pub mod prefix;

@@ -47,7 +47,8 @@ pub type RecordSender = Sender<RequestRecord>;
 #[derive(Clone)]
 pub struct PreparedTurn {
     /// The endpoint that formats this turn's body: the run's, or, when the turn names one of
-    /// several models, the run's endpoint made for that model.
+    /// several models, one of the same type made for that model. Only the body comes from it:
+    /// the path and the parsing of the response are the run's endpoint's.
     pub endpoint: Arc<dyn Endpoint>,
     /// What this turn says (its own messages; the runner adds the conversation so far).
     pub input: RequestInput,
