@@ -12,6 +12,8 @@ use std::time::Duration;
 use aiperf_core::engine::{EngineConfig, Fault, FaultConfig};
 use anyhow::Context;
 
+use crate::flag_values::whole_number;
+
 /// How the simulated engine behaves; unset flags keep the engine's defaults.
 #[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
 pub(crate) struct EngineArgs {
@@ -22,16 +24,16 @@ pub(crate) struct EngineArgs {
     #[arg(long, help_heading = "Simulated engine")]
     pub itl_ms: Option<f64>,
     /// Tokens per streamed chunk (a chunk is sent every ITL × this) [default: 1].
-    #[arg(long, help_heading = "Simulated engine")]
+    #[arg(value_parser = whole_number::<u32>, long, help_heading = "Simulated engine")]
     pub tokens_per_chunk: Option<u32>,
     /// Output length of requests that set no max_tokens [default: 64].
-    #[arg(long, help_heading = "Simulated engine")]
+    #[arg(value_parser = whole_number::<u32>, long, help_heading = "Simulated engine")]
     pub output_tokens: Option<u32>,
     /// Extra time to first token per prompt token, in microseconds [default: 0].
     #[arg(long, help_heading = "Simulated engine")]
     pub prefill_us_per_token: Option<f64>,
     /// Requests generating at once; later ones wait in FIFO order [default: 256].
-    #[arg(long, help_heading = "Simulated engine")]
+    #[arg(value_parser = whole_number::<usize>, long, help_heading = "Simulated engine")]
     pub max_batch: Option<usize>,
     /// Fraction of requests answered with an error status (0 to 1), chosen by seed and request
     /// id [default: 0]. Drawn apart from the injected faults, which apply to the other
@@ -40,7 +42,7 @@ pub(crate) struct EngineArgs {
     #[arg(long, help_heading = "Simulated engine")]
     pub error_rate: Option<f64>,
     /// The status of the --error-rate answers, 400 to 599 [default: 500].
-    #[arg(long, help_heading = "Simulated engine")]
+    #[arg(value_parser = whole_number::<u16>, long, help_heading = "Simulated engine")]
     pub error_status: Option<u16>,
     /// Probability per token, after min_tokens, that an answer stops early (0 to 1)
     /// [default: 0].
@@ -52,7 +54,7 @@ pub(crate) struct EngineArgs {
     #[arg(long, help_heading = "Injected faults")]
     pub rate_limit_rate: Option<f64>,
     /// The retry-after of 429 answers, in seconds [default: 1].
-    #[arg(long, help_heading = "Injected faults")]
+    #[arg(value_parser = whole_number::<u32>, long, help_heading = "Injected faults")]
     pub retry_after_seconds: Option<u32>,
     /// How long a stall (and mock-server's slow headers) lasts, in milliseconds [default: 1000].
     #[arg(long, help_heading = "Injected faults")]

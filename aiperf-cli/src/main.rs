@@ -7,6 +7,7 @@
 //! over HTTP), `plugins` (the registry's runtime view).
 
 mod engine_args;
+mod flag_values;
 mod mock_server;
 mod open_files;
 mod plugin_table;

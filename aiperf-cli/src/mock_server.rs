@@ -50,6 +50,7 @@ use tokio::net::{TcpListener, TcpStream};
 use truth_log::TruthLog;
 
 use crate::engine_args::EngineArgs;
+use crate::flag_values::whole_number;
 
 /// Arguments of `aiperf mock-server`. Engine defaults are those of `EngineConfig::default()`.
 #[derive(Debug, clap::Args)]
@@ -59,10 +60,10 @@ pub(crate) struct MockServerArgs {
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     /// Port to listen on; 0 picks a free one (the line printed at start names it).
-    #[arg(long, default_value_t = 8000)]
+    #[arg(long, default_value_t = 8000, value_parser = whole_number::<u16>)]
     port: u16,
     /// Also serve KServe v2 gRPC on this port (0 picks a free one; a second line names it).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", value_parser = whole_number::<u16>)]
     grpc_port: Option<u16>,
     /// Runtime worker threads; 1 lets the server be pinned to one core (taskset).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
@@ -263,25 +264,25 @@ async fn next_connection(listener: &TcpListener, what: &str) -> TcpStream {
 const UNPACED_CONGESTION_CONTROL: &str = "reno";
 
 /// Has the connections `listener` accepts send each write at once, whatever the system's
-/// default congestion control: a pacing one (BBR, the default on many hosts) can hold a
-/// token's chunk in the kernel after the engine stamped it in the truth log, then send it
+/// default congestion control: a pacing one (BBR, which some hosts make the default) can hold
+/// a token's chunk in the kernel after the engine stamped it in the truth log, then send it
 /// with the next one, and a client measured against the truth log would be charged for the
-/// server's delay (the first token read late by one inter-token latency). Connections take
-/// the listener's choice as they are made, so their pacing is never set up; on loopback,
-/// where nothing is lost, the congestion control does nothing else. Best effort: a listener
-/// that refuses keeps the system's default, and a line on stderr says so (`what` names it).
+/// server's delay (its first token read one inter-token latency late). Connections take the
+/// listener's choice as they are made, so their pacing is never set up. On loopback, where
+/// nothing is lost, the choice changes nothing else; across a lossy network Reno recovers
+/// more slowly than CUBIC, which matters little for a test server's small answers. Best
+/// effort: a listener that refuses keeps the system's default, and a line on stderr says so
+/// (`what` names it).
 fn send_unpaced(listener: &TcpListener, what: &str) {
     #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::net::sockopt::set_tcp_congestion(listener, UNPACED_CONGESTION_CONTROL)
     {
-        use nix::sys::socket::{setsockopt, sockopt::TcpCongestion};
-        let name = std::ffi::OsString::from(UNPACED_CONGESTION_CONTROL);
-        if let Err(error) = setsockopt(listener, TcpCongestion, &name) {
-            eprintln!(
-                "aiperf mock-server: cannot set {what}'s TCP congestion control to \
-                 {UNPACED_CONGESTION_CONTROL} ({error}): with a pacing default (bbr), the truth \
-                 log may stamp tokens before they leave"
-            );
-        }
+        eprintln!(
+            "aiperf mock-server: cannot set {what}'s TCP congestion control to \
+             {UNPACED_CONGESTION_CONTROL} ({error}): with a pacing default (bbr), the truth \
+             log may stamp tokens before they leave"
+        );
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (listener, what);
@@ -324,7 +325,6 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use nix::sys::socket::{getsockopt, sockopt::TcpCongestion};
 
     #[tokio::test]
     async fn accepted_connections_take_the_unpaced_congestion_control() {
@@ -333,7 +333,7 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap());
         let (client, accepted) = tokio::join!(client, next_connection(&listener, "a test"));
         client.unwrap();
-        let chosen = getsockopt(&accepted, TcpCongestion).unwrap();
+        let chosen = rustix::net::sockopt::tcp_congestion(&accepted).unwrap();
         assert_eq!(chosen, UNPACED_CONGESTION_CONTROL, "{chosen:?}");
         assert!(accepted.nodelay().unwrap());
     }

@@ -156,6 +156,19 @@ pub struct RunPlan {
     pub seed: u64,
 }
 
+impl RunPlan {
+    /// The most requests the run can have in flight at once, to size a transport's
+    /// connections: the load mode's ([`LoadMode::max_in_flight`]), but never more than a
+    /// phase sends (`--concurrency 1000 --request-count 5` needs 5).
+    pub fn max_in_flight(&self) -> usize {
+        let most = self.load.max_in_flight();
+        match self.stop {
+            StopCondition::Count(count) => most.min(count.max(self.warmup_requests).max(1)),
+            StopCondition::Duration { .. } => most,
+        }
+    }
+}
+
 /// Lets the caller watch and stop a run from outside (progress display, Ctrl-C).
 #[derive(Debug)]
 pub struct RunControl {
@@ -343,4 +356,29 @@ pub async fn run(
         was_interrupted: shared.control.was_interrupted(),
         payloads,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_needs_no_more_in_flight_than_a_phase_sends() {
+        let plan = |stop, warmup_requests| RunPlan {
+            load: LoadMode::Concurrency(1000),
+            stop,
+            warmup_requests,
+            cancellation: None,
+            streaming: true,
+            seed: 0,
+        };
+        assert_eq!(plan(StopCondition::Count(5), 0).max_in_flight(), 5);
+        assert_eq!(plan(StopCondition::Count(5), 40).max_in_flight(), 40);
+        assert_eq!(plan(StopCondition::Count(5000), 0).max_in_flight(), 1000);
+        let duration = StopCondition::Duration {
+            duration: Duration::from_secs(1),
+            grace: Duration::ZERO,
+        };
+        assert_eq!(plan(duration, 0).max_in_flight(), 1000);
+    }
 }

@@ -98,9 +98,9 @@ pub(crate) fn connect_error(server: &str, cause: &str) -> TransportError {
         None if cause.contains("Too many open files") => TransportError::new(
             TransportErrorKind::Connect,
             format!(
-                "no connection to {server} could be opened: this process is out of file \
-                 descriptors ({cause}): raise the open-file limit (ulimit -n) or lower \
-                 --concurrency"
+                "no connection to {server} could be opened: out of file descriptors \
+                 ({cause}): raise the open-file limit (ulimit -n, or the system's \
+                 fs.file-max) or lower --concurrency"
             ),
         ),
         None => TransportError::new(
@@ -222,7 +222,7 @@ mod tests {
         assert!(
             out_of_files
                 .message
-                .contains("out of file descriptors (Too many open files (os error 24)): raise the open-file limit (ulimit -n)"),
+                .contains("out of file descriptors (Too many open files (os error 24)): raise the open-file limit (ulimit -n"),
             "{}",
             out_of_files.message
         );

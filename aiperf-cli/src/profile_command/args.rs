@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
+use crate::flag_values::whole_number;
+
 use crate::engine_args::EngineArgs;
 
 /// Flags of `aiperf profile`, with AIPerf's spellings and aliases.
@@ -265,14 +267,4 @@ pub(crate) enum UiArg {
     Dashboard,
     /// Nothing but the final report.
     None,
-}
-
-/// Parses a whole-number flag, saying what is wrong when it is not one (`--concurrency -1`).
-fn whole_number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
-    let text = text.trim();
-    text.parse().map_err(|_| match text.parse::<i128>() {
-        Ok(n) if n < 0 => format!("a whole number of 0 or more is expected, got {text}"),
-        Ok(_) => format!("{text} is more than this flag can take"),
-        Err(_) => format!("a whole number is expected (0, 1, 2, ...), got `{text}`"),
-    })
 }

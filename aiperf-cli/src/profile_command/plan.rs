@@ -433,7 +433,6 @@ pub(crate) fn fit_plan_to_dataset(
         profile.plan.load = LoadMode::FixedSchedule {
             max_concurrency: args.concurrency,
         };
-        profile.transport_ctx.max_in_flight = profile.plan.load.max_in_flight();
     } else if args.fixed_schedule_auto_offset
         || args.fixed_schedule_start_offset.is_some()
         || args.fixed_schedule_end_offset.is_some()
@@ -447,12 +446,6 @@ pub(crate) fn fit_plan_to_dataset(
         let turns = conversations.iter().map(|c| c.turns.len()).sum();
         profile.plan.stop = StopCondition::Count(turns);
     }
-    // A phase never has more requests in flight than it sends: no more connections either
-    // (`--concurrency 1000 --request-count 5` opens 5).
-    if let StopCondition::Count(count) = profile.plan.stop {
-        let most_sent = count.max(profile.plan.warmup_requests).max(1);
-        let ctx = &mut profile.transport_ctx;
-        ctx.max_in_flight = ctx.max_in_flight.min(most_sent);
-    }
+    profile.transport_ctx.max_in_flight = profile.plan.max_in_flight();
     Ok(())
 }

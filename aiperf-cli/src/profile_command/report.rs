@@ -105,12 +105,13 @@ fn fell_behind_note(caught_up: usize) -> Option<String> {
 }
 
 /// What to say when a streaming run's answers all came whole ([`answers_came_whole`]).
-const NOT_STREAMED_NOTE: &str = "aiperf: note: --streaming was asked, but no answer came in \
-     more than one piece: the server sent whole bodies, so time to first token is each \
-     request's whole latency and inter-token latency is meaningless; check that the server \
-     streams (and that --extra-inputs does not set `stream`)";
+const NOT_STREAMED_NOTE: &str = "aiperf: note: --streaming was asked, but no answer of several \
+     tokens came in more than one chunk: time to first token is then each request's whole \
+     latency, and inter-token latency is meaningless. The server either sent whole bodies \
+     (check that it streams, and that --extra-inputs does not set `stream`) or put each \
+     answer in one event";
 
-/// Whether answers of several tokens came, none of them in more than one piece: a server that
+/// Whether answers of several tokens came, none of them in more than one chunk: a server that
 /// ignored the request to stream.
 fn answers_came_whole(report: &BenchmarkReport) -> bool {
     let several_tokens = report
