@@ -107,6 +107,15 @@ fn a_failing_server_gives_error_records_with_real_latency_and_exit_status_1() {
         "{}",
         run.stdout()
     );
+    assert!(!run.stderr().contains("no --model was given"));
+    // Without -m, the requests named the simulated engine's model: the failure says so.
+    let unnamed = Run::profile(&["--url", &server.url, "--request-count", "2"]);
+    assert_eq!(unnamed.output.status.code(), Some(1));
+    assert!(
+        unnamed.stderr().contains("no --model was given"),
+        "{}",
+        unnamed.stderr()
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub(crate) struct ProfileArgs {
     // ---- Endpoint ----
     /// Model name sent in the requests; several, separated by commas, are each named by a
     /// share of the dataset's turns (see --model-selection-strategy).
-    #[arg(short = 'm', long = "model", visible_aliases = ["model-names"], default_value = "aiperf-simulated", help_heading = "Endpoint")]
+    #[arg(short = 'm', long = "model", visible_aliases = ["model-names"], default_value = DEFAULT_MODEL, help_heading = "Endpoint")]
     pub model: String,
 
     /// With several --model names: which one each turn of the dataset names, in turn
@@ -233,6 +233,9 @@ pub(crate) struct ProfileArgs {
     )]
     pub use_implementation: Vec<String>,
 }
+
+/// The model the requests name without `--model`: the built-in simulated engine's.
+pub(crate) const DEFAULT_MODEL: &str = "aiperf-simulated";
 
 /// `--model-selection-strategy` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

@@ -7,7 +7,7 @@ use aiperf_core::record_processor::Processed;
 use aiperf_core::runner::{self, RunOutput};
 use anyhow::Context;
 
-use super::args::ProfileArgs;
+use super::args::{DEFAULT_MODEL, ProfileArgs};
 use super::plan::Profile;
 use crate::exit;
 
@@ -77,6 +77,13 @@ pub(crate) fn report(
     }
     if counts.sent > 0 && counts.succeeded == 0 {
         eprintln!("aiperf: every request failed: see the error summary above");
+        if profile.transport_ctx.url.is_some() && args.model == DEFAULT_MODEL {
+            eprintln!(
+                "aiperf: no --model was given, so the requests named `{DEFAULT_MODEL}`, the \
+                 simulated engine's: pass -m with a model the server serves (its GET /v1/models \
+                 lists them)"
+            );
+        }
         return Ok(exit::RUN_FAILED);
     }
     if let Some(threshold) = args.failed_request_threshold
