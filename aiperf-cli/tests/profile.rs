@@ -311,8 +311,18 @@ fn export_files_have_aiperf_shapes() {
             summary[derived]
         );
     }
-    let record = &run.records()[0];
+    let records = run.records();
+    // Every field AIPerf's record model requires, and session numbers: for a single-turn
+    // dataset, each request's own.
+    let mut sessions: Vec<u64> = records
+        .iter()
+        .map(|r| r["metadata"]["session_num"].as_u64().unwrap())
+        .collect();
+    sessions.sort_unstable();
+    assert_eq!(sessions, (0..records.len() as u64).collect::<Vec<_>>());
+    let record = &records[0];
     for key in [
+        "session_num",
         "x_request_id",
         "x_correlation_id",
         "conversation_id",
@@ -320,6 +330,8 @@ fn export_files_have_aiperf_shapes() {
         "request_start_ns",
         "request_ack_ns",
         "request_end_ns",
+        "worker_id",
+        "record_processor_id",
         "benchmark_phase",
         "was_cancelled",
     ] {

@@ -29,6 +29,7 @@ fn records() -> Vec<RequestRecord> {
                 conversation_id: format!("conv-{}", i % 100),
                 correlation_id: format!("corr-{i}"),
                 turn_index: 0,
+                session_num: i,
                 phase: Phase::Profiling,
                 scheduled_ns: start,
                 start_ns: start,

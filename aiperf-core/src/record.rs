@@ -72,6 +72,9 @@ pub struct RequestRecord {
     pub correlation_id: String,
     /// The turn's index within its conversation.
     pub turn_index: u32,
+    /// The run's sequential number of this run of the conversation, from 0, both phases
+    /// (AIPerf's `session_num`: for single-turn datasets, the request's own number).
+    pub session_num: u64,
     /// Warm-up or profiling.
     pub phase: Phase,
     /// When the schedule meant to send it.

@@ -2,14 +2,17 @@
 //! processed (so in the order requests end), in AIPerf 0.13's shape:
 //!
 //! ```text
-//! {"metadata":{"x_request_id":"..","x_correlation_id":"..","conversation_id":"..","turn_index":0,
-//!   "request_start_ns":..,"request_ack_ns":..,"request_end_ns":..,"benchmark_phase":"profiling",
-//!   "was_cancelled":false},
+//! {"metadata":{"session_num":0,"x_request_id":"..","x_correlation_id":"..","conversation_id":"..",
+//!   "turn_index":0,"request_start_ns":..,"request_ack_ns":..,"request_end_ns":..,
+//!   "worker_id":"worker_0","record_processor_id":"record_processor_0",
+//!   "benchmark_phase":"profiling","was_cancelled":false,"cancellation_time_ns":null},
 //!  "metrics":{"time_to_first_token":{"value":79.7,"unit":"ms"},...},
 //!  "error":null}
 //! ```
 //!
-//! Timestamps are Unix nanoseconds. Metric values are in their display unit; token and request
+//! The metadata has every field AIPerf's own record model requires, so that its
+//! `MetricRecordInfo` loads these lines: aiperf sends from one process, so `worker_id` and
+//! `record_processor_id` name the only ones. Timestamps are Unix nanoseconds. Metric values are in their display unit; token and request
 //! counts are written as integers, inter-chunk latency as a list. A failed request carries
 //! `"error":{"code":..,"type":..,"message":..}` and the metrics it has (`request_latency` to
 //! the failure, `error_isl`); a cancelled one is reported as AIPerf reports cancellations (code
@@ -29,6 +32,12 @@ use crate::record::{ErrorInfo, Outcome, RequestRecord};
 /// The file's name in the artifact directory.
 pub const FILE_NAME: &str = "profile_export.jsonl";
 
+/// The `worker_id` of every line: the one process that sends.
+const WORKER_ID: &str = "worker_0";
+
+/// The `record_processor_id` of every line: the one record processor.
+const RECORD_PROCESSOR_ID: &str = "record_processor_0";
+
 /// Writes the line of one profiling request: its record and the metric values
 /// [`crate::metrics::Analysis::add`] computed for it.
 pub fn write_line(
@@ -45,8 +54,10 @@ pub fn write_line(
             Some(&cancellation)
         }
     };
+    let cancelled = record.outcome == Outcome::Cancelled;
     let line = Line {
         metadata: Metadata {
+            session_num: record.session_num,
             x_request_id: &record.request_id,
             x_correlation_id: &record.correlation_id,
             conversation_id: &record.conversation_id,
@@ -54,8 +65,11 @@ pub fn write_line(
             request_start_ns: to_unix_ns(record.start_ns),
             request_ack_ns: record.ack_ns.map(to_unix_ns),
             request_end_ns: to_unix_ns(record.end_ns),
+            worker_id: WORKER_ID,
+            record_processor_id: RECORD_PROCESSOR_ID,
             benchmark_phase: record.phase.as_str(),
-            was_cancelled: record.outcome == Outcome::Cancelled,
+            was_cancelled: cancelled,
+            cancellation_time_ns: cancelled.then(|| to_unix_ns(record.end_ns)),
         },
         metrics: Metrics(row),
         error,
@@ -73,6 +87,7 @@ struct Line<'a> {
 
 #[derive(Serialize)]
 struct Metadata<'a> {
+    session_num: u64,
     x_request_id: &'a str,
     x_correlation_id: &'a str,
     conversation_id: &'a str,
@@ -80,8 +95,11 @@ struct Metadata<'a> {
     request_start_ns: u64,
     request_ack_ns: Option<u64>,
     request_end_ns: u64,
+    worker_id: &'static str,
+    record_processor_id: &'static str,
     benchmark_phase: &'static str,
     was_cancelled: bool,
+    cancellation_time_ns: Option<u64>,
 }
 
 struct Metrics<'a>(RecordRow<'a>);
@@ -174,6 +192,7 @@ mod tests {
             .map(String::as_str)
             .collect();
         let mut expected = [
+            "session_num",
             "x_request_id",
             "x_correlation_id",
             "conversation_id",
@@ -181,8 +200,11 @@ mod tests {
             "request_start_ns",
             "request_ack_ns",
             "request_end_ns",
+            "worker_id",
+            "record_processor_id",
             "benchmark_phase",
             "was_cancelled",
+            "cancellation_time_ns",
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected);
@@ -191,6 +213,7 @@ mod tests {
         assert_eq!(metadata["turn_index"], 0);
         assert_eq!(metadata["benchmark_phase"], "profiling");
         assert_eq!(metadata["was_cancelled"], false);
+        assert_eq!(metadata["cancellation_time_ns"], serde_json::Value::Null);
         let start = metadata["request_start_ns"].as_u64().unwrap();
         assert_eq!(start, to_unix_ns(START));
         assert_eq!(
@@ -235,10 +258,12 @@ mod tests {
         let out = text(&[r]);
         let start = to_unix_ns(START);
         let expected = format!(
-            "{{\"metadata\":{{\"x_request_id\":\"req-1\",\"x_correlation_id\":\"conv-1\",\
-             \"conversation_id\":\"conv-1\",\"turn_index\":0,\"request_start_ns\":{start},\
-             \"request_ack_ns\":{},\"request_end_ns\":{},\"benchmark_phase\":\"profiling\",\
-             \"was_cancelled\":false}},\"metrics\":{{\
+            "{{\"metadata\":{{\"session_num\":0,\"x_request_id\":\"req-1\",\
+             \"x_correlation_id\":\"conv-1\",\"conversation_id\":\"conv-1\",\"turn_index\":0,\
+             \"request_start_ns\":{start},\"request_ack_ns\":{},\"request_end_ns\":{},\
+             \"worker_id\":\"worker_0\",\"record_processor_id\":\"record_processor_0\",\
+             \"benchmark_phase\":\"profiling\",\"was_cancelled\":false,\
+             \"cancellation_time_ns\":null}},\"metrics\":{{\
              \"request_latency\":{{\"value\":50.0,\"unit\":\"ms\"}},\
              \"time_to_first_token\":{{\"value\":50.0,\"unit\":\"ms\"}},\
              \"output_sequence_length\":{{\"value\":1,\"unit\":\"tokens\"}},\
@@ -284,6 +309,14 @@ mod tests {
 
         let cancelled = &lines[1];
         assert_eq!(cancelled["metadata"]["was_cancelled"], true);
+        assert_eq!(
+            cancelled["metadata"]["cancellation_time_ns"].as_u64(),
+            Some(to_unix_ns(START + 7 * MS))
+        );
+        assert_eq!(
+            failed["metadata"]["cancellation_time_ns"],
+            serde_json::Value::Null
+        );
         assert_eq!(cancelled["error"]["code"], 499);
         assert_eq!(cancelled["error"]["type"], "RequestCancellationError");
         assert_eq!(cancelled["metrics"]["request_latency"]["value"], 7.0);

@@ -17,6 +17,7 @@ pub(crate) fn record() -> RequestRecord {
         conversation_id: "conv-1".into(),
         correlation_id: "conv-1".into(),
         turn_index: 0,
+        session_num: 0,
         phase: Phase::Profiling,
         scheduled_ns: START - MS / 2,
         start_ns: START,

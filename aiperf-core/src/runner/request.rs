@@ -80,6 +80,8 @@ pub(super) struct RequestSpec<'a> {
     pub correlation_id: &'a str,
     /// The turn's index in the conversation.
     pub turn_index: u32,
+    /// The run's number of this run of the conversation.
+    pub session_num: u64,
     /// The client's prompt token count, when known.
     pub input_tokens: Option<u64>,
 }
@@ -274,6 +276,7 @@ fn build_record(
         conversation_id: spec.session_id.to_string(),
         correlation_id: spec.correlation_id.to_owned(),
         turn_index: spec.turn_index,
+        session_num: spec.session_num,
         phase: spec.phase,
         scheduled_ns: spec.scheduled_ns,
         start_ns,

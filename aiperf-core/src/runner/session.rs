@@ -4,6 +4,7 @@
 //! answers, so multi-turn prompts grow as they would with a real user.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use tokio::time::sleep_until;
@@ -30,6 +31,8 @@ pub(super) async fn run_conversation(
     let mut history: Vec<Message> = Vec::new();
     let mut sent: Vec<Bytes> = Vec::with_capacity(conversation.turns.len());
     let mut previous_end_ns = None;
+    // Numbered when its first request is claimed, so that runs that send nothing take none.
+    let mut session_num = None;
 
     for (turn_index, turn) in conversation.turns.iter().enumerate() {
         let mut due_ns = match (fixed_schedule, turn.timestamp, previous_end_ns) {
@@ -50,6 +53,8 @@ pub(super) async fn run_conversation(
         let Some(request_index) = phase.claim(shared, due_ns) else {
             break;
         };
+        let session_num = *session_num
+            .get_or_insert_with(|| shared.sessions_started.fetch_add(1, Ordering::Relaxed));
         let payload = match &turn.payload {
             Some(payload) if history.is_empty() => payload.clone(),
             _ => {
@@ -71,6 +76,7 @@ pub(super) async fn run_conversation(
                 session_id: &conversation.session_id,
                 correlation_id: &correlation_id,
                 turn_index: turn_index as u32,
+                session_num,
                 input_tokens: turn.input_tokens,
             },
         )
