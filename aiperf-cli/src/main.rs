@@ -18,7 +18,7 @@ mod progress;
 use std::process::ExitCode;
 
 use aiperf_core::registries::Registries;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 // The builtin crates are named here so that the linker keeps their linkme registrations.
 use aiperf_endpoints as _;
@@ -57,6 +57,17 @@ enum Command {
     Plugins(plugins_command::PluginsArgs),
 }
 
+/// The ids of the arguments `matches` took from the command line (not from their defaults).
+pub(crate) fn given_on_the_command_line(matches: &clap::ArgMatches) -> Vec<String> {
+    matches
+        .ids()
+        .filter(|id| {
+            matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|id| id.as_str().to_owned())
+        .collect()
+}
+
 /// The registries of this binary: builtins, then the generated plugin table, then the
 /// `--use-implementation` choices.
 pub(crate) fn registries(choices: &[String]) -> anyhow::Result<Registries> {
@@ -68,10 +79,17 @@ pub(crate) fn registries(choices: &[String]) -> anyhow::Result<Registries> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     open_files::raise_to_hard_limit();
     let result = match cli.command {
-        Command::Profile(args) => profile_command::run(*args),
+        Command::Profile(args) => {
+            let given = matches
+                .subcommand_matches("profile")
+                .map(given_on_the_command_line)
+                .unwrap_or_default();
+            profile_command::run(*args, &given)
+        }
         Command::MockServer(args) => mock_server::run(*args),
         Command::Plugins(args) => plugins_command::run(args),
     };

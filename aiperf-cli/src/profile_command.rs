@@ -6,6 +6,7 @@
 //! [`report`](mod@report) (metrics, exports, exit status).
 
 mod args;
+mod input_config;
 mod models;
 mod plan;
 mod report;
@@ -35,8 +36,9 @@ use report::report;
 use signals::RunSignals;
 use transport_choice::choose_transport;
 
-/// Runs `aiperf profile`.
-pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
+/// Runs `aiperf profile`; `given` names the flags the command line set (for the exports'
+/// `input_config`).
+pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     // Compile the builtin tokenizer's pattern while everything else is set up: the first
     // record to count its output tokens then finds it ready.
     if args.tokenizer == "builtin" {
@@ -152,7 +154,14 @@ pub(crate) fn run(args: ProfileArgs) -> anyhow::Result<u8> {
     // used every one the process may open still writes its results.
     drop(transport);
     drop(runtime);
-    report(&args, &profile, &artifacts, &output, processor.finish())
+    report(
+        &args,
+        given,
+        &profile,
+        &artifacts,
+        &output,
+        processor.finish(),
+    )
 }
 
 /// Runs the benchmark (`run`, the runner's future) once the server answers at `path`, with a

@@ -283,6 +283,19 @@ fn export_files_have_aiperf_shapes() {
     ] {
         assert!(summary.get(key).is_some(), "summary lacks {key}");
     }
+    // AIPerf's layout: what the command line set, where AIPerf keeps it.
+    let config = &summary["input_config"];
+    assert_eq!(config["endpoint"]["streaming"], true, "{config}");
+    assert_eq!(config["loadgen"]["request_count"], 4, "{config}");
+    assert_eq!(config["loadgen"]["request_rate_mode"], "concurrency_burst");
+    assert_eq!(config["input"]["prompt"]["input_tokens"]["mean"], 16);
+    assert!(
+        config["cli_command"]
+            .as_str()
+            .unwrap()
+            .ends_with("--streaming --request-count 4 --osl 8 --isl 16"),
+        "{config}"
+    );
     for metric in [
         "time_to_first_token",
         "inter_token_latency",

@@ -361,7 +361,7 @@ fn default_artifact_dir(args: &ProfileArgs, models: &[String], load: &LoadMode) 
 
 /// Parses `--extra-inputs`: `key:value` pairs (the value read as JSON when it parses, else
 /// as a string) or whole JSON objects.
-fn parse_extra_inputs(
+pub(crate) fn parse_extra_inputs(
     items: &[String],
 ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
     let mut extra = serde_json::Map::new();

@@ -8,12 +8,14 @@ use aiperf_core::runner::{self, RunOutput};
 use anyhow::Context;
 
 use super::args::{DEFAULT_MODEL, ProfileArgs};
+use super::input_config::input_config;
 use super::plan::Profile;
 use crate::exit;
 
 /// Metrics, exports and the console report; the exit status.
 pub(crate) fn report(
     args: &ProfileArgs,
+    given: &[String],
     profile: &Profile,
     artifacts: &ArtifactDir,
     output: &RunOutput,
@@ -27,8 +29,9 @@ pub(crate) fn report(
         requests_sent: None,
     };
     let report = processed.analysis.finish(&facts);
-    let input_config =
-        serde_json::to_value(args).context("failed to describe the run's configuration")?;
+    let command_line: Vec<String> = std::env::args().skip(1).collect();
+    let input_config = input_config(args, given, &command_line)
+        .context("failed to describe the run's configuration")?;
     artifacts.write_profile_json(&report, &input_config)?;
     artifacts.write_profile_csv(&report)?;
     artifacts.write_inputs_json(&SessionPayloads::group(output.payloads.iter().flat_map(
