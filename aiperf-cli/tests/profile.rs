@@ -283,18 +283,20 @@ fn export_files_have_aiperf_shapes() {
     ] {
         assert!(summary.get(key).is_some(), "summary lacks {key}");
     }
-    // AIPerf's layout: what the command line set, where AIPerf keeps it.
+    // AIPerf 0.13's layout: what the command line set, where AIPerf keeps it.
     let config = &summary["input_config"];
     assert_eq!(config["endpoint"]["streaming"], true, "{config}");
-    assert_eq!(config["loadgen"]["request_count"], 4, "{config}");
-    assert_eq!(config["loadgen"]["request_rate_mode"], "concurrency_burst");
-    assert_eq!(config["input"]["prompt"]["input_tokens"]["mean"], 16);
+    assert_eq!(config["phases"][0]["requests"], 4, "{config}");
+    assert_eq!(config["phases"][0]["type"], "concurrency", "{config}");
+    assert_eq!(config["datasets"][0]["prompts"]["isl"]["mean"], 16.0);
+    let run_info = &summary["run_info"];
+    assert_eq!(run_info["benchmark_id"], summary["benchmark_id"]);
     assert!(
-        config["cli_command"]
+        run_info["cli_command"]
             .as_str()
             .unwrap()
             .ends_with("--streaming --request-count 4 --osl 8 --isl 16"),
-        "{config}"
+        "{run_info}"
     );
     for metric in [
         "time_to_first_token",

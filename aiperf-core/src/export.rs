@@ -33,7 +33,8 @@
 //! jsonl.finish()?;
 //! let report = analysis.finish(&RunFacts::default());
 //! print!("{}", console::render(&report));
-//! dir.write_profile_json(&report, &serde_json::json!({"endpoint": {"streaming": true}}))?;
+//! let input_config = serde_json::json!({"endpoint": {"streaming": true}});
+//! dir.write_profile_json(&report, &input_config, &serde_json::json!({"trial": 0}))?;
 //! dir.write_profile_csv(&report)?;
 //! dir.write_inputs_json(&[])?;
 //! # Ok(())

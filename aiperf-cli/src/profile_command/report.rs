@@ -8,7 +8,7 @@ use aiperf_core::runner::{self, RunOutput};
 use anyhow::Context;
 
 use super::args::{DEFAULT_MODEL, ProfileArgs};
-use super::input_config::input_config;
+use super::input_config::{input_config, run_info};
 use super::plan::Profile;
 use crate::exit;
 
@@ -29,10 +29,11 @@ pub(crate) fn report(
         requests_sent: None,
     };
     let report = processed.analysis.finish(&facts);
+    let input_config =
+        input_config(args, given).context("failed to describe the run's configuration")?;
     let command_line: Vec<String> = std::env::args().skip(1).collect();
-    let input_config = input_config(args, given, &command_line)
-        .context("failed to describe the run's configuration")?;
-    artifacts.write_profile_json(&report, &input_config)?;
+    let run_info = run_info(&report.benchmark_id, args, given, &command_line);
+    artifacts.write_profile_json(&report, &input_config, &run_info)?;
     artifacts.write_profile_csv(&report)?;
     artifacts.write_inputs_json(&SessionPayloads::group(output.payloads.iter().flat_map(
         |sent| {

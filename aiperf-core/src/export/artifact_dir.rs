@@ -85,9 +85,10 @@ impl ArtifactDir {
         &self,
         report: &BenchmarkReport,
         input_config: &serde_json::Value,
+        run_info: &serde_json::Value,
     ) -> Result<PathBuf, ExportError> {
         self.write_file(json::FILE_NAME, |out| {
-            json::write(out, report, input_config)
+            json::write(out, report, input_config, run_info)
         })
     }
 
@@ -224,7 +225,7 @@ mod tests {
         }
         let report = analysis.finish(&RunFacts::default());
         let written = [
-            dir.write_profile_json(&report, &serde_json::json!({}))
+            dir.write_profile_json(&report, &serde_json::json!({}), &serde_json::json!({}))
                 .unwrap(),
             dir.write_profile_csv(&report).unwrap(),
             jsonl.finish().unwrap(),

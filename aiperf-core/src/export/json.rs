@@ -1,6 +1,7 @@
 //! `profile_export_aiperf.json`, in AIPerf 0.13's shape (schema 1.4): `schema_version`,
 //! `aiperf_version`, `benchmark_id`, then one key per metric tag in table order, then
-//! `input_config`, `was_cancelled`, `error_summary`, `start_time`, `end_time`.
+//! `input_config`, `run_info`, `was_cancelled`, `error_summary`, `start_time`, `end_time`
+//! (the caller builds `input_config` and `run_info`).
 //!
 //! A per-request metric is `{"unit","avg","p1",...,"p99","min","max","std","count","sum"}`; a
 //! run metric is `{"unit","avg"}` (AIPerf omits `count` and `sum` there, so that a count of 1
@@ -28,10 +29,12 @@ pub fn write(
     out: &mut impl Write,
     report: &BenchmarkReport,
     input_config: &serde_json::Value,
+    run_info: &serde_json::Value,
 ) -> io::Result<()> {
     let export = ProfileExport {
         report,
         input_config,
+        run_info,
     };
     serde_json::to_writer_pretty(&mut *out, &export)?;
     out.write_all(b"\n")
@@ -40,6 +43,7 @@ pub fn write(
 struct ProfileExport<'a> {
     report: &'a BenchmarkReport,
     input_config: &'a serde_json::Value,
+    run_info: &'a serde_json::Value,
 }
 
 impl Serialize for ProfileExport<'_> {
@@ -62,6 +66,7 @@ impl Serialize for ProfileExport<'_> {
             }
         }
         map.serialize_entry("input_config", self.input_config)?;
+        map.serialize_entry("run_info", self.run_info)?;
         map.serialize_entry("was_cancelled", &report.was_cancelled)?;
         let errors: Vec<JsonErrorCount<'_>> = report
             .error_summary
@@ -174,6 +179,7 @@ mod tests {
             &mut out,
             report,
             &serde_json::json!({"endpoint": {"streaming": true}}),
+            &serde_json::json!({"trial": 0}),
         )
         .unwrap();
         serde_json::from_slice(&out).unwrap()
@@ -197,7 +203,8 @@ mod tests {
         };
         let report = analyze(&records, &run, &MetricOptions::default());
         let mut out = Vec::new();
-        write(&mut out, &report, &serde_json::json!({"a": 1})).unwrap();
+        let run_info = serde_json::json!({"trial": 0});
+        write(&mut out, &report, &serde_json::json!({"a": 1}), &run_info).unwrap();
         let text = String::from_utf8(out).unwrap();
         // serde_json::Value sorts keys, so check the order on the text.
         let order: Vec<usize> = [
@@ -210,6 +217,7 @@ mod tests {
             "\"error_isl\"",
             "\"time_to_first_output_token\"",
             "\"input_config\"",
+            "\"run_info\"",
             "\"was_cancelled\"",
             "\"error_summary\"",
             "\"start_time\"",
