@@ -130,6 +130,19 @@ fn several_models_are_named_by_the_turns_in_turn_or_at_random() {
 }
 
 #[test]
+fn session_numbers_count_each_phase_from_zero_as_aiperf_does() {
+    let run = Run::profile(&["--warmup-request-count", "2", "--request-count", "3"]);
+    run.assert_success();
+    let mut sessions: Vec<u64> = run
+        .records()
+        .iter()
+        .map(|r| r["metadata"]["session_num"].as_u64().unwrap())
+        .collect();
+    sessions.sort_unstable();
+    assert_eq!(sessions, [0, 1, 2], "the warm-up's requests are not counted");
+}
+
+#[test]
 fn a_server_that_does_not_stream_is_pointed_out() {
     let server = MockServer::start(&["--ttft-ms", "0", "--itl-ms", "1", "--output-tokens", "8"]);
     let run = Run::profile(&[

@@ -72,8 +72,8 @@ pub struct RequestRecord {
     pub correlation_id: String,
     /// The turn's index within its conversation.
     pub turn_index: u32,
-    /// The run's sequential number of this run of the conversation, from 0, both phases
-    /// (AIPerf's `session_num`: for single-turn datasets, the request's own number).
+    /// The request's number within its phase, from 0, in the order requests were let go
+    /// (AIPerf 0.13 writes its per-phase credit number as `session_num`).
     pub session_num: u64,
     /// Warm-up or profiling.
     pub phase: Phase,

@@ -262,8 +262,6 @@ struct Shared {
     sent: Vec<OnceLock<Vec<Bytes>>>,
     /// Requests claimed so far, both phases: the index of purposeful cancellations.
     requests_claimed: AtomicUsize,
-    /// Conversation runs that sent a request so far, both phases: each one's `session_num`.
-    sessions_started: AtomicU64,
     /// When the last profiling request so far ended (0: none yet).
     profiling_end_ns: AtomicU64,
     /// Where finished requests go.
@@ -321,7 +319,6 @@ pub async fn run(
         conversations,
         order: Mutex::new(order),
         requests_claimed: AtomicUsize::new(0),
-        sessions_started: AtomicU64::new(0),
         profiling_end_ns: AtomicU64::new(0),
         records,
         plan,

@@ -27,17 +27,30 @@ pub(super) struct PhaseState {
     send_until_ns: Option<u64>,
 }
 
+/// A request a phase let go: its numbers.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claim {
+    /// Its index among the run's requests, both phases (drives purposeful cancellations).
+    pub run_index: usize,
+    /// Its index among its phase's requests, from 0 (AIPerf's credit number).
+    pub phase_index: usize,
+}
+
 impl PhaseState {
-    /// Claims one request of the phase, due at `due_ns`: its index among the run's requests,
-    /// or `None` when the phase must stop sending (count reached, duration over, interrupted).
-    pub fn claim(&self, shared: &Shared, due_ns: u64) -> Option<usize> {
+    /// Claims one request of the phase, due at `due_ns`; `None` when the phase must stop
+    /// sending (count reached, duration over, interrupted).
+    pub fn claim(&self, shared: &Shared, due_ns: u64) -> Option<Claim> {
         if self.is_over(shared, due_ns) {
             return None;
         }
-        if self.claimed.fetch_add(1, Ordering::Relaxed) >= self.count {
+        let phase_index = self.claimed.fetch_add(1, Ordering::Relaxed);
+        if phase_index >= self.count {
             return None;
         }
-        Some(shared.requests_claimed.fetch_add(1, Ordering::Relaxed))
+        Some(Claim {
+            run_index: shared.requests_claimed.fetch_add(1, Ordering::Relaxed),
+            phase_index,
+        })
     }
 
     /// Whether no request due at `due_ns` may be sent any more.

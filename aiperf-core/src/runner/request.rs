@@ -80,7 +80,7 @@ pub(super) struct RequestSpec<'a> {
     pub correlation_id: &'a str,
     /// The turn's index in the conversation.
     pub turn_index: u32,
-    /// The run's number of this run of the conversation.
+    /// Its number within its phase ([`RequestRecord::session_num`]).
     pub session_num: u64,
     /// The client's prompt token count, when known.
     pub input_tokens: Option<u64>,

@@ -4,7 +4,6 @@
 //! answers, so multi-turn prompts grow as they would with a real user.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use tokio::time::sleep_until;
@@ -31,8 +30,6 @@ pub(super) async fn run_conversation(
     let mut history: Vec<Message> = Vec::new();
     let mut sent: Vec<Bytes> = Vec::with_capacity(conversation.turns.len());
     let mut previous_end_ns = None;
-    // Numbered when its first request is claimed, so that runs that send nothing take none.
-    let mut session_num = None;
 
     for (turn_index, turn) in conversation.turns.iter().enumerate() {
         let mut due_ns = match (fixed_schedule, turn.timestamp, previous_end_ns) {
@@ -50,11 +47,9 @@ pub(super) async fn run_conversation(
                 () = request::wait_for_deadline(&mut deadline) => break,
             }
         }
-        let Some(request_index) = phase.claim(shared, due_ns) else {
+        let Some(claim) = phase.claim(shared, due_ns) else {
             break;
         };
-        let session_num = *session_num
-            .get_or_insert_with(|| shared.sessions_started.fetch_add(1, Ordering::Relaxed));
         let payload = match &turn.payload {
             Some(payload) if history.is_empty() => payload.clone(),
             _ => {
@@ -70,13 +65,13 @@ pub(super) async fn run_conversation(
             shared,
             RequestSpec {
                 phase: phase.phase,
-                index: request_index,
+                index: claim.run_index,
                 scheduled_ns: due_ns,
                 payload: payload.clone(),
                 session_id: &conversation.session_id,
                 correlation_id: &correlation_id,
                 turn_index: turn_index as u32,
-                session_num,
+                session_num: claim.phase_index as u64,
                 input_tokens: turn.input_tokens,
             },
         )
