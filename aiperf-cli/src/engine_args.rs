@@ -16,6 +16,7 @@ use crate::flag_values::whole_number;
 
 /// How the simulated engine behaves; unset flags keep the engine's defaults.
 #[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
+#[group(skip)]
 pub(crate) struct EngineArgs {
     /// Time from admission to the first token, in milliseconds [default: 20].
     #[arg(long, help_heading = "Simulated engine")]

@@ -80,7 +80,8 @@ pub(crate) fn registries(choices: &[String]) -> anyhow::Result<Registries> {
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let cli = Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|error| error.format(&mut Cli::command()).exit());
     open_files::raise_to_hard_limit();
     let result = match cli.command {
         Command::Profile(args) => {

@@ -139,7 +139,11 @@ fn session_numbers_count_each_phase_from_zero_as_aiperf_does() {
         .map(|r| r["metadata"]["session_num"].as_u64().unwrap())
         .collect();
     sessions.sort_unstable();
-    assert_eq!(sessions, [0, 1, 2], "the warm-up's requests are not counted");
+    assert_eq!(
+        sessions,
+        [0, 1, 2],
+        "the warm-up's requests are not counted"
+    );
 }
 
 #[test]

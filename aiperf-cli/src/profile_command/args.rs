@@ -1,5 +1,6 @@
 //! The flags of `aiperf profile`, with AIPerf's spellings and aliases: one struct that clap
-//! derives the parser and `--help` from, and that is echoed as `input_config` in the JSON export.
+//! derives the parser and `--help` from, and that the JSON export's `input_config` is made
+//! from (`input_config`).
 
 use std::path::PathBuf;
 
@@ -11,6 +12,7 @@ use crate::engine_args::EngineArgs;
 
 /// Flags of `aiperf profile`, with AIPerf's spellings and aliases.
 #[derive(Debug, Clone, clap::Args, serde::Serialize)]
+#[group(skip)]
 #[command(
     allow_negative_numbers = true,
     after_help = "With no --url, aiperf benchmarks its built-in simulated engine (the in_engine transport), so a first run needs no server."

@@ -2,16 +2,20 @@
 //! so that scripts that read AIPerf's read ours. `input_config` is AIPerf's resolved benchmark
 //! configuration with only what the command line set (its `exclude_unset`), each flag where
 //! AIPerf keeps it (`models.items[].name`, `endpoint.urls`, `datasets[0]`, `phases[]` with the
-//! timing mode AIPerf derives), secrets redacted as AIPerf redacts them. AIPerf's sections
-//! for features aiperf does not have (GPU telemetry, server metrics, plots) are left out;
-//! the flags AIPerf lacks go under `beyond_aiperf`, by their own names. `run_info` holds the
-//! benchmark id, the seed when given, and the redacted command line.
+//! timing mode the run uses), secrets redacted as AIPerf redacts them. AIPerf's sections for
+//! features aiperf does not have (GPU telemetry, server metrics) are left out; the flags
+//! whose place in AIPerf's layout is not reproduced go under `other_flags`, by their own
+//! names. `run_info` holds the benchmark id, the seed when given, and the redacted command
+//! line.
 
 use serde_json::{Map, Value, json};
 
+use aiperf_core::runner::StopCondition;
+use aiperf_core::schedule::{ArrivalPattern, LoadMode};
+
 use super::args::ProfileArgs;
 use super::models::model_names;
-use super::plan::parse_extra_inputs;
+use super::plan::{Profile, normalize_url, parse_extra_inputs};
 
 /// What AIPerf writes in place of a secret.
 const REDACTED: &str = "<redacted>";
@@ -20,21 +24,98 @@ const REDACTED: &str = "<redacted>";
 /// these.
 const SECRET_FLAGS: &[&str] = &["api-key", "auth-token", "authorization"];
 
-/// Header names AIPerf redacts, name and value, in the command line.
+/// Header names whose values carry credentials (AIPerf's list: standard HTTP auth and the
+/// major LLM and cloud providers' key headers).
 const SECRET_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "x-api-key",
     "api-key",
+    "ocp-apim-subscription-key",
+    "x-goog-api-key",
+    "x-functions-key",
+    "aeg-sas-key",
+    "x-amz-security-token",
     "cookie",
+    "set-cookie",
+    "x-auth-token",
+    "x-access-token",
+    "x-session-token",
+    "x-csrf-token",
+    "x-xsrf-token",
 ];
 
-/// Fragments of a header name whose value AIPerf also redacts in `input_config`.
-const SECRET_HEADER_FRAGMENTS: &[&str] = &["auth", "token", "secret", "session"];
+/// Fragments that make any header name credential-bearing (AIPerf's list): an exact-name
+/// list can never be complete, and over-redacting only costs readability.
+const SECRET_HEADER_FRAGMENTS: &[&str] = &[
+    "auth",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "credential",
+    "cookie",
+    "apikey",
+    "api-key",
+    "api_key",
+    "session",
+    "signature",
+    "sas-key",
+    "access-key",
+    "private-key",
+];
 
-/// The flags of `ProfileArgs` that AIPerf has, by argument id: the others go under
-/// `beyond_aiperf`.
-const AIPERF_FLAGS: &[&str] = &[
+/// Query parameters whose values a URL's redaction hides.
+const SECRET_QUERY_FRAGMENTS: &[&str] = &["key", "token", "secret", "password", "signature"];
+
+/// Whether a header's value is a secret, by its name.
+fn is_secret_header(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    SECRET_HEADERS.contains(&name.as_str())
+        || SECRET_HEADER_FRAGMENTS
+            .iter()
+            .any(|fragment| name.contains(fragment))
+}
+
+/// `url` with the credentials it may hold redacted: the user information before `@`, and
+/// the values of query parameters named like keys, tokens or secrets.
+fn redact_url(url: &str) -> String {
+    let (address, query) = url
+        .split_once('?')
+        .map_or((url, None), |(a, q)| (a, Some(q)));
+    let authority_start = address.find("://").map_or(0, |at| at + 3);
+    let authority_end = address[authority_start..]
+        .find('/')
+        .map_or(address.len(), |at| authority_start + at);
+    let mut redacted = match address[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}{REDACTED}{}",
+            &address[..authority_start],
+            &address[authority_start + at..]
+        ),
+        None => address.to_owned(),
+    };
+    if let Some(query) = query {
+        let parameters = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((name, _))
+                    if SECRET_QUERY_FRAGMENTS
+                        .iter()
+                        .any(|fragment| name.to_ascii_lowercase().contains(fragment)) =>
+                {
+                    format!("{name}={REDACTED}")
+                }
+                _ => parameter.to_owned(),
+            });
+        redacted = format!("{redacted}?{}", parameters.collect::<Vec<_>>().join("&"));
+    }
+    redacted
+}
+
+/// The flags whose place in AIPerf's layout this module writes, by argument id: the others
+/// go under `other_flags`, by their own names.
+const PLACED_FLAGS: &[&str] = &[
     "model",
     "model_selection_strategy",
     "url",
@@ -76,8 +157,13 @@ const AIPERF_FLAGS: &[&str] = &[
     "ui",
 ];
 
-/// A run's `input_config`: `args`, `given` the ids of the flags the command line set.
-pub(crate) fn input_config(args: &ProfileArgs, given: &[String]) -> anyhow::Result<Value> {
+/// The `input_config` of a run of `args` (`given`: the ids of the flags the command line
+/// set), resolved into `profile`.
+pub(crate) fn input_config(
+    args: &ProfileArgs,
+    given: &[String],
+    profile: &Profile,
+) -> anyhow::Result<Value> {
     let set = |id: &str| given.iter().any(|flag| flag == id);
     let mut config = Map::new();
 
@@ -97,12 +183,7 @@ pub(crate) fn input_config(args: &ProfileArgs, given: &[String]) -> anyhow::Resu
 
     let mut endpoint = Map::new();
     if let Some(url) = &args.url {
-        let url = if url.contains("://") {
-            url.clone()
-        } else {
-            format!("http://{url}")
-        };
-        endpoint.insert("urls".into(), json!([url]));
+        endpoint.insert("urls".into(), json!([redact_url(&normalize_url(url))]));
     }
     if set("endpoint_type") {
         endpoint.insert("type".into(), json!(args.endpoint_type));
@@ -125,12 +206,11 @@ pub(crate) fn input_config(args: &ProfileArgs, given: &[String]) -> anyhow::Resu
     if set("headers") {
         let headers = args.headers.iter().map(|header| {
             let (name, value) = header.split_once(':').unwrap_or((header, ""));
-            let lowercase = name.trim().to_ascii_lowercase();
-            let secret = SECRET_HEADERS.contains(&lowercase.as_str())
-                || SECRET_HEADER_FRAGMENTS
-                    .iter()
-                    .any(|fragment| lowercase.contains(fragment));
-            let value = if secret { REDACTED } else { value.trim() };
+            let value = if is_secret_header(name) {
+                REDACTED
+            } else {
+                value.trim()
+            };
             (name.trim().to_owned(), json!(value))
         });
         endpoint.insert("headers".into(), Value::Object(headers.collect()));
@@ -144,11 +224,15 @@ pub(crate) fn input_config(args: &ProfileArgs, given: &[String]) -> anyhow::Resu
     config.insert("endpoint".into(), Value::Object(endpoint));
 
     config.insert("datasets".into(), json!([dataset(args, &set)]));
-    config.insert("phases".into(), Value::Array(phases(args, &set)));
-    if let Some(dir) = &args.artifact_dir {
-        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-        config.insert("artifacts".into(), json!({"dir": dir}));
-    }
+    config.insert("phases".into(), Value::Array(phases(args, &set, profile)));
+    let dir =
+        std::path::absolute(&profile.artifact_dir).unwrap_or_else(|_| profile.artifact_dir.clone());
+    let artifacts = json!({
+        "dir": dir.display().to_string(),
+        "auto_plot": false,
+        "plot_required": false,
+    });
+    config.insert("artifacts".into(), artifacts);
     if let Some(slos) = args.goodput.as_deref().filter(|_| set("goodput")) {
         let objectives = slos.split_whitespace().filter_map(|slo| {
             let (metric, threshold) = slo.split_once(':')?;
@@ -165,7 +249,7 @@ pub(crate) fn input_config(args: &ProfileArgs, given: &[String]) -> anyhow::Resu
     let values = serde_json::to_value(args)?;
     let beyond: Map<String, Value> = given
         .iter()
-        .filter(|id| !AIPERF_FLAGS.contains(&id.as_str()))
+        .filter(|id| !PLACED_FLAGS.contains(&id.as_str()))
         .map(|id| {
             let value = values
                 .get(id)
@@ -176,7 +260,7 @@ pub(crate) fn input_config(args: &ProfileArgs, given: &[String]) -> anyhow::Resu
         })
         .collect();
     if !beyond.is_empty() {
-        config.insert("beyond_aiperf".into(), Value::Object(beyond));
+        config.insert("other_flags".into(), Value::Object(beyond));
     }
     Ok(Value::Object(config))
 }
@@ -188,7 +272,7 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool) -> Value {
     match &args.input_file {
         Some(path) => {
             dataset.insert("type".into(), json!("file"));
-            dataset.insert("path".into(), json!(path));
+            dataset.insert("path".into(), json!(path.display().to_string()));
             if set("custom_dataset_type") {
                 dataset.insert("format".into(), json!(args.custom_dataset_type));
             }
@@ -242,16 +326,20 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool) -> Value {
     Value::Object(dataset)
 }
 
-/// AIPerf's phases: a warm-up when asked for, then profiling, each with the timing mode AIPerf
-/// derives (`concurrency`, `poisson`, `constant`, `gamma`, `fixed_schedule`).
-fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool) -> Vec<Value> {
-    let timing = if args.fixed_schedule {
-        json!("fixed_schedule")
-    } else if args.request_rate.is_some() {
-        serde_json::to_value(args.arrival_pattern).unwrap_or(Value::Null)
-    } else {
-        json!("concurrency")
-    };
+/// AIPerf's phases: a warm-up when asked for, then profiling, each with the timing mode the
+/// run uses (`concurrency`, `poisson`, `constant`, `gamma`, `fixed_schedule`: a trace with
+/// timestamps is replayed on its schedule without `--fixed-schedule`, as in AIPerf).
+fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -> Vec<Value> {
+    let fixed_schedule = matches!(profile.plan.load, LoadMode::FixedSchedule { .. });
+    let timing = json!(match profile.plan.load {
+        LoadMode::Concurrency(_) => "concurrency",
+        LoadMode::Rate { pattern, .. } => match pattern {
+            ArrivalPattern::Constant => "constant",
+            ArrivalPattern::Poisson => "poisson",
+            ArrivalPattern::Gamma { .. } => "gamma",
+        },
+        LoadMode::FixedSchedule { .. } => "fixed_schedule",
+    });
     let load = |phase: &mut Map<String, Value>| {
         if let Some(concurrency) = args.concurrency.filter(|_| set("concurrency")) {
             phase.insert("concurrency".into(), json!(concurrency));
@@ -275,8 +363,12 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool) -> Vec<Value> {
     profiling.insert("name".into(), json!("profiling"));
     profiling.insert("kind".into(), json!("profiling"));
     profiling.insert("type".into(), timing);
-    if let Some(count) = args.request_count.filter(|_| set("request_count")) {
-        profiling.insert("requests".into(), json!(count));
+    match profile.plan.stop {
+        // A replayed trace sends its requests: AIPerf writes their number.
+        StopCondition::Count(count) if fixed_schedule || set("request_count") => {
+            profiling.insert("requests".into(), json!(count));
+        }
+        _ => {}
     }
     if let Some(duration) = args.benchmark_duration {
         profiling.insert("duration".into(), json!(duration));
@@ -291,7 +383,7 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool) -> Vec<Value> {
         }
         profiling.insert("cancellation".into(), Value::Object(cancellation));
     }
-    if args.fixed_schedule {
+    if fixed_schedule {
         if set("fixed_schedule_auto_offset") {
             profiling.insert("auto_offset".into(), json!(args.fixed_schedule_auto_offset));
         } else if set("fixed_schedule_start_offset") {
@@ -326,37 +418,76 @@ pub(crate) fn run_info(
     Value::Object(info)
 }
 
-/// The command line as AIPerf writes it: `aiperf` and the arguments, values that are not
-/// flags or numbers in single quotes, secrets (API keys, authorization headers) redacted.
+/// The command line as AIPerf writes it: `aiperf` and the arguments, each value that is not
+/// a flag or a plain number in single quotes, secrets redacted: the values of flags named like
+/// API keys and tokens, headers that carry credentials (name and value), and the credentials
+/// a URL holds; whether a value follows its flag or is attached (`--api-key=...`, `-H...`).
 fn cli_command(command_line: &[String]) -> String {
     let mut words = vec!["aiperf".to_owned()];
-    let mut previous: Option<&str> = None;
+    // The flag whose value may come next, lowercase, without its dashes.
+    let mut flag: Option<String> = None;
     for word in command_line {
-        let flag = previous
-            .unwrap_or_default()
-            .trim_start_matches('-')
-            .to_ascii_lowercase();
-        let header = matches!(previous, Some("-H" | "--header"));
-        let secret = SECRET_FLAGS.iter().any(|name| flag.contains(name))
-            || header && {
-                let name = word.split(':').next().unwrap_or_default().trim();
-                SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+        let is_flag = word.starts_with('-') && !is_plain_number(word);
+        if !is_flag {
+            let value = match flag.take() {
+                Some(name) => redact_value(&name, word),
+                None => word.clone(),
             };
-        let word = if secret { REDACTED } else { word.as_str() };
-        let bare = word.starts_with('-') || word == "profile" || word.parse::<f64>().is_ok();
-        words.push(if bare {
-            word.to_owned()
+            words.push(quote(&value));
+            continue;
+        }
+        flag = None;
+        if let Some(header) = word.strip_prefix("-H").filter(|rest| !rest.is_empty()) {
+            words.push(format!("-H{}", quote(&redact_value("header", header))));
+        } else if let Some((name, value)) = word.split_once('=') {
+            let key = name.trim_start_matches('-').to_ascii_lowercase();
+            words.push(format!("{name}={}", quote(&redact_value(&key, value))));
         } else {
-            format!("'{word}'")
-        });
-        previous = Some(word);
+            flag = Some(word.trim_start_matches('-').to_ascii_lowercase());
+            words.push(word.clone());
+        }
     }
     words.join(" ")
+}
+
+/// `value` given to the flag named `flag` (lowercase, no dashes), redacted if it is a secret.
+fn redact_value(flag: &str, value: &str) -> String {
+    if SECRET_FLAGS.iter().any(|secret| flag.contains(secret)) {
+        return REDACTED.to_owned();
+    }
+    match flag {
+        "h" | "header" if is_secret_header(value.split(':').next().unwrap_or_default()) => {
+            REDACTED.to_owned()
+        }
+        "u" | "url" => redact_url(value),
+        _ => value.to_owned(),
+    }
+}
+
+/// `word` bare when it is `profile` or a plain number, else in single quotes (a quote inside
+/// written as `'\''`), so that the command can be pasted into a shell.
+fn quote(word: &str) -> String {
+    if word == "profile" || is_plain_number(word) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// Whether `word` is a plain decimal number (`10`, `-1`, `0.5`): no exponent, no leading
+/// zero, no `inf` or `NaN`.
+fn is_plain_number(word: &str) -> bool {
+    let digits = word.strip_prefix('-').unwrap_or(word);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    all_digits(whole) && all_digits(fraction) && (whole == "0" || !whole.starts_with('0'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile_command::plan::{DatasetSource, fit_plan_to_dataset, validate};
+    use aiperf_core::dataset::{custom, synthetic};
     use clap::Parser;
 
     /// `aiperf profile <words>`: its `input_config` and `run_info`.
@@ -374,13 +505,19 @@ mod tests {
             .get_matches_from(std::iter::once("aiperf").chain(words.iter().copied()));
         let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
         let given = crate::given_on_the_command_line(&matches);
-        let config = input_config(&cli.args, &given).unwrap();
+        let mut profile = validate(&cli.args).unwrap();
+        let mut conversations = match &profile.dataset {
+            DatasetSource::Synthetic(config) => synthetic::generate(config),
+            DatasetSource::File(config) => custom::load(config).unwrap(),
+        };
+        fit_plan_to_dataset(&cli.args, &mut profile, &mut conversations).unwrap();
+        let config = input_config(&cli.args, &given, &profile).unwrap();
         (config, run_info("id", &cli.args, &given, &command_line))
     }
 
     #[test]
     fn a_closed_loop_comes_out_as_aiperf_writes_it() {
-        let (config, info) = exports_of(&[
+        let (mut config, info) = exports_of(&[
             "-m",
             "openai/gpt-oss-20b",
             "--url",
@@ -397,6 +534,14 @@ mod tests {
             "--request-cancellation-rate",
             "10",
         ]);
+        let artifacts = config.as_object_mut().unwrap().remove("artifacts").unwrap();
+        let dir = artifacts["dir"].as_str().unwrap();
+        assert!(
+            dir.ends_with("artifacts/openai_gpt-oss-20b-openai-chat-concurrency100")
+                && std::path::Path::new(dir).is_absolute(),
+            "{artifacts}"
+        );
+        assert_eq!(artifacts["auto_plot"], false);
         assert_eq!(
             config,
             json!({
@@ -418,7 +563,7 @@ mod tests {
     }
 
     #[test]
-    fn an_open_loop_with_secrets_comes_out_as_aiperf_writes_it() {
+    fn an_open_loop_comes_out_as_aiperf_writes_it() {
         let (config, info) = exports_of(&[
             "-m",
             "a,b",
@@ -444,12 +589,8 @@ mod tests {
             "5",
             "-H",
             "X-Key:abc",
-            "-H",
-            "Authorization:Bearer x",
             "--extra-inputs",
             "temperature:0.5",
-            "--api-key",
-            "sk-secret",
             "--goodput",
             "time_to_first_token:100",
             "--transport",
@@ -461,8 +602,7 @@ mod tests {
         );
         assert_eq!(
             config["endpoint"],
-            json!({"urls": ["http://localhost:8000"], "api_key": "<redacted>",
-                "headers": {"X-Key": "abc", "Authorization": "<redacted>"},
+            json!({"urls": ["http://localhost:8000"], "headers": {"X-Key": "abc"},
                 "extra": {"temperature": 0.5}})
         );
         assert_eq!(
@@ -480,15 +620,107 @@ mod tests {
             ])
         );
         assert_eq!(config["slos"], json!({"time_to_first_token": 100.0}));
-        assert_eq!(config["beyond_aiperf"], json!({"transport": "http"}));
+        assert_eq!(config["other_flags"], json!({"transport": "http"}));
         assert_eq!(info["random_seed"], 7);
+    }
+
+    #[test]
+    fn a_trace_with_timestamps_is_a_fixed_schedule_of_its_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join("trace.jsonl");
+        let lines = [0, 500, 1000].map(|at| {
+            format!("{{\"timestamp\": {at}, \"input_length\": 10, \"output_length\": 2}}\n")
+        });
+        std::fs::write(&trace, lines.concat()).unwrap();
+        let (config, _) = exports_of(&[
+            "--url",
+            "localhost:8000",
+            "--input-file",
+            trace.to_str().unwrap(),
+            "--custom-dataset-type",
+            "mooncake_trace",
+            "--fixed-schedule-start-offset",
+            "100",
+        ]);
+        assert_eq!(
+            config["phases"],
+            json!([{"name": "profiling", "kind": "profiling", "type": "fixed_schedule",
+                "requests": 2, "auto_offset": false, "start_offset": 100}])
+        );
+        assert_eq!(config["datasets"][0]["format"], "mooncake_trace");
+    }
+
+    #[test]
+    fn secrets_are_redacted_however_they_are_given() {
+        let (config, info) = exports_of(&[
+            "--url",
+            "http://user:pass@localhost:8000/v1?api_key=k1&x=1",
+            "--streaming",
+            "--api-key=sk-two",
+            "-H",
+            "Authorization:Bearer b1",
+            "-HX-Goog-Api-Key:g1",
+            "--header=X-Tenant-Secret:t1",
+            "-H",
+            "X-Plain:visible",
+        ]);
+        let text = format!("{config} {info}");
+        for secret in ["pass", "k1", "sk-two", "Bearer", "b1", "g1", "t1"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert_eq!(
+            config["endpoint"]["urls"],
+            json!(["http://<redacted>@localhost:8000/v1?api_key=<redacted>&x=1"])
+        );
+        assert_eq!(config["endpoint"]["api_key"], "<redacted>");
+        assert_eq!(config["endpoint"]["headers"]["X-Plain"], "visible");
         let command = info["cli_command"].as_str().unwrap();
-        assert!(command.contains("--api-key '<redacted>'"), "{command}");
-        assert!(command.contains("-H '<redacted>'"), "{command}");
-        assert!(command.contains("-H 'X-Key:abc'"), "{command}");
+        assert!(command.contains("--api-key='<redacted>'"), "{command}");
         assert!(
-            !command.contains("sk-secret") && !command.contains("Bearer"),
+            command.contains("-H '<redacted>' -H'<redacted>'"),
             "{command}"
         );
+        assert!(command.contains("--header='<redacted>'"), "{command}");
+        assert!(command.contains("-H 'X-Plain:visible'"), "{command}");
+        // A flag's value after a flag without one is still its value.
+        let words = [
+            "profile",
+            "--streaming",
+            "--api-key",
+            "sk-one",
+            "--concurrency",
+            "4",
+        ];
+        let words: Vec<String> = words.map(str::to_owned).to_vec();
+        assert_eq!(
+            cli_command(&words),
+            "aiperf profile --streaming --api-key '<redacted>' --concurrency 4"
+        );
+    }
+
+    #[test]
+    fn every_placed_flag_is_an_argument() {
+        let command = <ProfileArgs as clap::Args>::augment_args(clap::Command::new("profile"));
+        let ids: Vec<&str> = command
+            .get_arguments()
+            .map(|arg| arg.get_id().as_str())
+            .collect();
+        for flag in PLACED_FLAGS {
+            assert!(
+                ids.contains(flag),
+                "{flag} is not an argument of aiperf profile"
+            );
+        }
+    }
+
+    #[test]
+    fn only_plain_numbers_go_unquoted() {
+        for bare in ["0", "10", "-1", "0.5", "profile"] {
+            assert_eq!(quote(bare), bare);
+        }
+        for quoted in ["007", "1e5", "inf", "NaN", "1.", ".5", "a b"] {
+            assert_eq!(quote(quoted), format!("'{quoted}'"));
+        }
+        assert_eq!(quote("it's"), "'it'\\''s'");
     }
 }

@@ -325,7 +325,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
 }
 
 /// AIPerf accepts `localhost:8000`: a URL without a scheme is taken as http.
-fn normalize_url(url: &str) -> String {
+pub(crate) fn normalize_url(url: &str) -> String {
     if url.contains("://") {
         url.to_owned()
     } else {

@@ -30,8 +30,11 @@ pub(crate) fn report(
     };
     let report = processed.analysis.finish(&facts);
     let input_config =
-        input_config(args, given).context("failed to describe the run's configuration")?;
-    let command_line: Vec<String> = std::env::args().skip(1).collect();
+        input_config(args, given, profile).context("failed to describe the run's configuration")?;
+    let command_line: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|word| word.to_string_lossy().into_owned())
+        .collect();
     let run_info = run_info(&report.benchmark_id, args, given, &command_line);
     artifacts.write_profile_json(&report, &input_config, &run_info)?;
     artifacts.write_profile_csv(&report)?;
