@@ -147,6 +147,35 @@ fn session_numbers_count_each_phase_from_zero_as_aiperf_does() {
 }
 
 #[test]
+fn purposeful_cancellations_are_reported_as_aiperf_reports_them() {
+    let run = Run::profile(&[
+        "--streaming",
+        "--ttft-ms",
+        "200",
+        "--request-cancellation-rate",
+        "100",
+        "--request-cancellation-delay",
+        "0.01",
+        "--request-count",
+        "3",
+    ]);
+    for record in run.records() {
+        assert_eq!(
+            record["error"],
+            serde_json::json!({"code": 499, "type": "RequestCancellationError",
+                "message": "Request cancelled 0.010s after being sent"}),
+            "{record}"
+        );
+        assert!(
+            record["metadata"]["cancellation_time_ns"].is_u64(),
+            "{record}"
+        );
+    }
+    let summary = run.summary();
+    assert_eq!(summary["error_summary"][0]["count"], 3, "{summary}");
+}
+
+#[test]
 fn a_server_that_does_not_stream_is_pointed_out() {
     let server = MockServer::start(&["--ttft-ms", "0", "--itl-ms", "1", "--output-tokens", "8"]);
     let run = Run::profile(&[

@@ -307,6 +307,10 @@ fn assert_interrupted_with_every_export(run: &Interrupted) {
     assert_eq!(records.len(), 4, "{records:?}");
     for record in &records {
         assert_eq!(record["metadata"]["was_cancelled"], true, "{record}");
+        assert_eq!(
+            record["error"]["message"], "Request cancelled by external signal",
+            "{record}"
+        );
         let start = record["metadata"]["request_start_ns"].as_u64().unwrap();
         let end = record["metadata"]["request_end_ns"].as_u64().unwrap();
         assert!(end - start > 1_000_000_000, "cancelled at once: {record}");

@@ -42,6 +42,5 @@ pub use options::{MetricOptions, TokenSource};
 pub use record_table::{RecordRow, RecordValue};
 pub use report::{
     BenchmarkReport, ErrorCount, MetricResult, MetricValue, RequestCounts, RunFacts, ScheduleLag,
-    cancellation_error,
 };
 pub use table::{METRICS, MetricDef, MetricFlags, MetricId, MetricKind, Population, Unit};

@@ -45,8 +45,49 @@ pub enum Outcome {
     Success,
     /// A failure; the record keeps whatever had arrived.
     Error(ErrorInfo),
-    /// Cancelled by `--request-cancellation-rate` or by the end of the run.
-    Cancelled,
+    /// Cancelled on purpose (`--request-cancellation-rate`) or by the run (its end, Ctrl-C).
+    Cancelled(Cancellation),
+}
+
+impl Outcome {
+    /// Whether the request was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Cancelled(_))
+    }
+}
+
+/// Why a request was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Cancellation {
+    /// `--request-cancellation-rate` picked it: cancelled this long after it was sent
+    /// (`--request-cancellation-delay`).
+    OnPurpose {
+        /// The delay, in milliseconds.
+        after_ms: u64,
+    },
+    /// The run cancelled it: the duration's grace period ended, or the user interrupted.
+    ByTheRun,
+}
+
+impl Cancellation {
+    /// The error it is reported with, as AIPerf reports cancellations: code 499,
+    /// `RequestCancellationError`, and AIPerf's message for each cause.
+    pub fn error(self) -> ErrorInfo {
+        let message = match self {
+            Self::OnPurpose { after_ms } => {
+                format!(
+                    "Request cancelled {:.3}s after being sent",
+                    after_ms as f64 / 1e3
+                )
+            }
+            Self::ByTheRun => "Request cancelled by external signal".to_owned(),
+        };
+        ErrorInfo {
+            code: Some(499),
+            kind: "RequestCancellationError".to_owned(),
+            message,
+        }
+    }
 }
 
 /// Token counts for one request from one source (the server's usage or the client tokenizer).

@@ -215,7 +215,7 @@ mod tests {
     use super::*;
     use crate::metrics::tests::{MS, START, error, record};
     use crate::metrics::{MetricOptions, RunFacts, analyze};
-    use crate::record::Outcome;
+    use crate::record::{Cancellation, Outcome};
 
     #[test]
     fn the_console_summary() {
@@ -225,7 +225,7 @@ mod tests {
         second.response_ns = vec![START + 560 * MS, START + 1_000 * MS];
         second.client_tokens.output = Some(2);
         let mut cancelled = record();
-        cancelled.outcome = Outcome::Cancelled;
+        cancelled.outcome = Outcome::Cancelled(Cancellation::ByTheRun);
         let report = analyze(
             &[record(), second, error(500, "internal error"), cancelled],
             &RunFacts::default(),
@@ -259,13 +259,13 @@ mod tests {
 │ Benchmark Duration (sec)             │  1.00 │
 └──────────────────────────────────────┴───────┘
 
-                                       Errors
-┏━━━━━━━┳━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
-┃ Count ┃ Code ┃ Type                     ┃ Message                                 ┃
-┡━━━━━━━╇━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
-│     1 │  499 │ RequestCancellationError │ the request was cancelled by the client │
-│     1 │  500 │ HTTPStatusError          │ internal error                          │
-└───────┴──────┴──────────────────────────┴─────────────────────────────────────────┘
+                                      Errors
+┏━━━━━━━┳━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
+┃ Count ┃ Code ┃ Type                     ┃ Message                              ┃
+┡━━━━━━━╇━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
+│     1 │  499 │ RequestCancellationError │ Request cancelled by external signal │
+│     1 │  500 │ HTTPStatusError          │ internal error                       │
+└───────┴──────┴──────────────────────────┴──────────────────────────────────────┘
 
 warning: the client fell behind its schedule: dispatch lag p99 0.50 ms (p50 0.50 ms, max 0.50 ms) exceeds 0.25 ms; latencies are measured from the actual send time, and the offered load was lower than asked (a --concurrency cap or an overloaded client machine)
 "#;

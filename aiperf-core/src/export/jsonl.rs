@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 
 use crate::clock::to_unix_ns;
-use crate::metrics::{RecordRow, RecordValue, cancellation_error};
+use crate::metrics::{RecordRow, RecordValue};
 use crate::record::{ErrorInfo, Outcome, RequestRecord};
 
 /// The file's name in the artifact directory.
@@ -49,12 +49,12 @@ pub fn write_line(
     let error = match &record.outcome {
         Outcome::Success => None,
         Outcome::Error(error) => Some(error),
-        Outcome::Cancelled => {
-            cancellation = cancellation_error();
+        Outcome::Cancelled(why) => {
+            cancellation = why.error();
             Some(&cancellation)
         }
     };
-    let cancelled = record.outcome == Outcome::Cancelled;
+    let cancelled = record.outcome.is_cancelled();
     let line = Line {
         metadata: Metadata {
             session_num: record.session_num,
@@ -159,7 +159,7 @@ mod tests {
     use super::*;
     use crate::metrics::tests::{MS, START, error, record};
     use crate::metrics::{Analysis, MetricOptions};
-    use crate::record::Phase;
+    use crate::record::{Cancellation, Phase};
 
     /// The JSONL text of `records`, as the record processor writes it.
     fn text(records: &[RequestRecord]) -> String {
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn failed_and_cancelled_requests_carry_their_error() {
         let mut cancelled = record();
-        cancelled.outcome = Outcome::Cancelled;
+        cancelled.outcome = Outcome::Cancelled(Cancellation::ByTheRun);
         cancelled.end_ns = START + 7 * MS;
         let mut warmup = record();
         warmup.phase = Phase::Warmup;

@@ -12,7 +12,6 @@ use super::options::{MetricOptions, TokenSource};
 use super::record_table::{Ending, RecordRow, RecordTable};
 use super::report::{
     BenchmarkReport, ErrorCount, MetricResult, MetricValue, RequestCounts, RunFacts, ScheduleLag,
-    cancellation_error,
 };
 use super::table::{METRICS, MetricDef, MetricFlags, MetricId, MetricKind};
 use crate::record::{ErrorInfo, Outcome, Phase, RequestRecord};
@@ -109,7 +108,7 @@ impl Analysis {
             end_ns: run.profiling_end_ns.unwrap_or(last_ns),
             counts,
             results,
-            error_summary: error_summary(errors, counts.cancelled),
+            error_summary: error_summary(errors),
             schedule_lag,
             saw_reasoning,
             options,
@@ -258,9 +257,10 @@ impl RecordPass {
                 }
                 Ending::Errored
             }
-            Outcome::Cancelled => {
+            Outcome::Cancelled(why) => {
                 self.counts.cancelled += 1;
-                // Summarized under the cancellation error (see `error_summary`).
+                // Summarized under its cancellation error, as AIPerf does.
+                *self.errors.entry(why.error()).or_insert(0) += 1;
                 Ending::Cancelled
             }
         }
@@ -340,21 +340,12 @@ fn results(
 }
 
 /// Errors grouped by (code, type, message), most frequent first, cancellations included under
-/// [`cancellation_error`].
-fn error_summary(errors: HashMap<ErrorInfo, u64>, cancelled: u64) -> Vec<ErrorCount> {
+/// their errors ([`crate::record::Cancellation::error`]).
+fn error_summary(errors: HashMap<ErrorInfo, u64>) -> Vec<ErrorCount> {
     let mut summary: Vec<ErrorCount> = errors
         .into_iter()
         .map(|(error, count)| ErrorCount { error, count })
         .collect();
-    let cancellation = cancellation_error();
-    match summary.iter_mut().find(|e| e.error == cancellation) {
-        Some(same) => same.count += cancelled,
-        None if cancelled > 0 => summary.push(ErrorCount {
-            error: cancellation,
-            count: cancelled,
-        }),
-        None => {}
-    }
     summary.sort_by(|a, b| {
         b.count
             .cmp(&a.count)

@@ -56,15 +56,6 @@ pub struct ErrorCount {
     pub count: u64,
 }
 
-/// The error a cancelled request is reported with, as AIPerf reports cancellations.
-pub fn cancellation_error() -> ErrorInfo {
-    ErrorInfo {
-        code: Some(499),
-        kind: "RequestCancellationError".to_owned(),
-        message: "the request was cancelled by the client".to_owned(),
-    }
-}
-
 /// How well the client kept its schedule: the dispatch lag (actual minus intended send time)
 /// over the profiling requests.
 #[derive(Debug, Clone, Copy, PartialEq)]

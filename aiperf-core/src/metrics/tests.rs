@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::endpoint::{ResponseText, Usage};
-use crate::record::{ErrorInfo, Outcome, Phase, RequestRecord, TokenCounts};
+use crate::record::{Cancellation, ErrorInfo, Outcome, Phase, RequestRecord, TokenCounts};
 
 pub(crate) const MS: u64 = 1_000_000;
 /// When the base record's request was sent (a clock reading).
@@ -170,7 +170,7 @@ fn failed_requests_have_a_real_latency_but_stay_out_of_the_statistics() {
 #[test]
 fn cancelled_and_warmup_requests_are_excluded_from_the_metrics() {
     let mut cancelled = record();
-    cancelled.outcome = Outcome::Cancelled;
+    cancelled.outcome = Outcome::Cancelled(Cancellation::OnPurpose { after_ms: 2500 });
     cancelled.response_ns = vec![START + 5 * MS];
     let mut warmup = record();
     warmup.phase = Phase::Warmup;
@@ -195,7 +195,11 @@ fn cancelled_and_warmup_requests_are_excluded_from_the_metrics() {
     assert_eq!(
         r.error_summary,
         [ErrorCount {
-            error: cancellation_error(),
+            error: ErrorInfo {
+                code: Some(499),
+                kind: "RequestCancellationError".into(),
+                message: "Request cancelled 2.500s after being sent".into(),
+            },
             count: 1
         }]
     );

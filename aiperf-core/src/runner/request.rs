@@ -19,7 +19,7 @@ use tokio::time::sleep_until;
 use super::{CancellationPolicy, Shared};
 use crate::clock::{instant_at, now_ns};
 use crate::endpoint::{Endpoint, ParseError, ResponseText, Usage};
-use crate::record::{ErrorInfo, Outcome, Phase, RequestRecord, TokenCounts};
+use crate::record::{Cancellation, ErrorInfo, Outcome, Phase, RequestRecord, TokenCounts};
 use crate::transport::{ChunkConsumer, ResponseSink, TimedChunk, TransportRequest};
 
 /// Whether request `index` is one of those cancelled on purpose: a deterministic draw from
@@ -61,7 +61,7 @@ fn uuid_v4_text(random: u128) -> String {
 
 enum Ending {
     Finished(Result<(), crate::transport::TransportError>),
-    Cancelled,
+    Cancelled(Cancellation),
 }
 
 /// What identifies one request within its conversation.
@@ -110,8 +110,10 @@ pub(super) async fn execute(shared: &Shared, spec: RequestSpec<'_>) -> RequestRe
         let on_purpose_at = on_purpose.map(|delay| instant_at(start_ns + delay.as_nanos() as u64));
         tokio::select! {
             result = send => Ending::Finished(result),
-            () = wait_for_deadline(&mut cancel_at) => Ending::Cancelled,
-            () = sleep_or_never(on_purpose_at) => Ending::Cancelled,
+            () = wait_for_deadline(&mut cancel_at) => Ending::Cancelled(Cancellation::ByTheRun),
+            () = sleep_or_never(on_purpose_at) => Ending::Cancelled(Cancellation::OnPurpose {
+                after_ms: on_purpose.map_or(0, |delay| delay.as_millis() as u64),
+            }),
         }
     };
     let ended_ns = now_ns();
@@ -241,7 +243,7 @@ fn build_record(
         message: format!("could not parse a response chunk: {error}"),
     });
     let (outcome, end_ns) = match ending {
-        Ending::Cancelled => (Outcome::Cancelled, ended_ns),
+        Ending::Cancelled(why) => (Outcome::Cancelled(why), ended_ns),
         Ending::Finished(Err(err)) => (
             Outcome::Error(ErrorInfo {
                 code: err.code,
