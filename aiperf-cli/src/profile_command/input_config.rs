@@ -77,6 +77,15 @@ fn is_secret_header(name: &str) -> bool {
             .any(|fragment| name.contains(fragment))
 }
 
+/// Whether a `-H` argument (`Name:value`) holds a secret: its header's, or that of another
+/// header written after a comma (`A:1,Authorization:x`, which AIPerf reads as two headers).
+fn holds_secret_header(header: &str) -> bool {
+    header
+        .split(',')
+        .filter_map(|part| part.split_once(':'))
+        .any(|(name, _)| is_secret_header(name))
+}
+
 /// `url` with the credentials it may hold redacted: the user information before `@`, and
 /// the values of query parameters named like keys, tokens or secrets.
 fn redact_url(url: &str) -> String {
@@ -206,7 +215,7 @@ pub(crate) fn input_config(
     if set("headers") {
         let headers = args.headers.iter().map(|header| {
             let (name, value) = header.split_once(':').unwrap_or((header, ""));
-            let value = if is_secret_header(name) {
+            let value = if holds_secret_header(header) {
                 REDACTED
             } else {
                 value.trim()
@@ -456,9 +465,7 @@ fn redact_value(flag: &str, value: &str) -> String {
         return REDACTED.to_owned();
     }
     match flag {
-        "h" | "header" if is_secret_header(value.split(':').next().unwrap_or_default()) => {
-            REDACTED.to_owned()
-        }
+        "h" | "header" if holds_secret_header(value) => REDACTED.to_owned(),
         "u" | "url" => redact_url(value),
         _ => value.to_owned(),
     }
@@ -663,9 +670,11 @@ mod tests {
             "--header=X-Tenant-Secret:t1",
             "-H",
             "X-Plain:visible",
+            "-H",
+            "X-Trace:1,Authorization:Bearer c1",
         ]);
         let text = format!("{config} {info}");
-        for secret in ["pass", "k1", "sk-two", "Bearer", "b1", "g1", "t1"] {
+        for secret in ["pass", "k1", "sk-two", "Bearer", "b1", "g1", "t1", "c1"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
         assert_eq!(
