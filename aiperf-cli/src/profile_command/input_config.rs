@@ -14,8 +14,7 @@ use aiperf_core::runner::StopCondition;
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
 
 use super::args::ProfileArgs;
-use super::models::model_names;
-use super::plan::{Profile, normalize_url, parse_extra_inputs};
+use super::plan::Profile;
 
 /// What AIPerf writes in place of a secret.
 const REDACTED: &str = "<redacted>";
@@ -183,16 +182,13 @@ pub(crate) fn input_config(
             serde_json::to_value(args.model_selection_strategy)?,
         );
     }
-    let names = model_names(&args.model)?;
-    models.insert(
-        "items".into(),
-        names.iter().map(|name| json!({"name": name})).collect(),
-    );
+    let items = profile.models.iter().map(|name| json!({"name": name}));
+    models.insert("items".into(), items.collect());
     config.insert("models".into(), Value::Object(models));
 
     let mut endpoint = Map::new();
-    if let Some(url) = &args.url {
-        endpoint.insert("urls".into(), json!([redact_url(&normalize_url(url))]));
+    if let Some(url) = &profile.transport_ctx.url {
+        endpoint.insert("urls".into(), json!([redact_url(url)]));
     }
     if set("endpoint_type") {
         endpoint.insert("type".into(), json!(args.endpoint_type));
@@ -213,22 +209,22 @@ pub(crate) fn input_config(
         endpoint.insert("api_key".into(), json!(REDACTED));
     }
     if set("headers") {
-        let headers = args.headers.iter().map(|header| {
-            let (name, value) = header.split_once(':').unwrap_or((header, ""));
+        // The transport's headers start with the -H ones, parsed, in order (the API key's
+        // Authorization comes after them).
+        let parsed = args.headers.iter().zip(&profile.transport_ctx.headers);
+        let headers = parsed.map(|(header, (name, value))| {
             let value = if holds_secret_header(header) {
                 REDACTED
             } else {
-                value.trim()
+                value
             };
-            (name.trim().to_owned(), json!(value))
+            (name.clone(), json!(value))
         });
         endpoint.insert("headers".into(), Value::Object(headers.collect()));
     }
     if set("extra_inputs") {
-        endpoint.insert(
-            "extra".into(),
-            Value::Object(parse_extra_inputs(&args.extra_inputs)?),
-        );
+        let extra = profile.endpoint_ctx.extra_inputs.clone();
+        endpoint.insert("extra".into(), Value::Object(extra));
     }
     config.insert("endpoint".into(), Value::Object(endpoint));
 
@@ -242,11 +238,9 @@ pub(crate) fn input_config(
         "plot_required": false,
     });
     config.insert("artifacts".into(), artifacts);
-    if let Some(slos) = args.goodput.as_deref().filter(|_| set("goodput")) {
-        let objectives = slos.split_whitespace().filter_map(|slo| {
-            let (metric, threshold) = slo.split_once(':')?;
-            Some((metric.to_owned(), json!(threshold.parse::<f64>().ok()?)))
-        });
+    if set("goodput") {
+        let slos = profile.metric_options.goodput.iter();
+        let objectives = slos.map(|slo| (slo.metric.tag().to_owned(), json!(slo.threshold)));
         config.insert("slos".into(), Value::Object(objectives.collect()));
     }
     let mut tokenizer = Map::new();

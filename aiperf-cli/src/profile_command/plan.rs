@@ -283,6 +283,14 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         Some(slos) => parse_goodput(slos).context("invalid --goodput")?,
         None => Vec::new(),
     };
+    let plan = RunPlan {
+        load,
+        stop,
+        warmup_requests: args.warmup_request_count,
+        cancellation,
+        streaming: args.streaming,
+        seed: args.random_seed,
+    };
     Ok(Profile {
         metric_options: MetricOptions {
             streaming: args.streaming,
@@ -295,14 +303,6 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             goodput,
             ..MetricOptions::default()
         },
-        plan: RunPlan {
-            load,
-            stop,
-            warmup_requests: args.warmup_request_count,
-            cancellation,
-            streaming: args.streaming,
-            seed: args.random_seed,
-        },
         endpoint_ctx: EndpointContext {
             model: models[0].clone(),
             streaming: args.streaming,
@@ -313,7 +313,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             url,
             headers,
             request_timeout: Some(request_timeout),
-            max_in_flight: load.max_in_flight(),
+            max_in_flight: plan.max_in_flight(),
             engine,
         },
         dataset,
@@ -321,11 +321,12 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         tokenizer,
         artifact_dir,
         models,
+        plan,
     })
 }
 
 /// AIPerf accepts `localhost:8000`: a URL without a scheme is taken as http.
-pub(crate) fn normalize_url(url: &str) -> String {
+fn normalize_url(url: &str) -> String {
     if url.contains("://") {
         url.to_owned()
     } else {
@@ -361,7 +362,7 @@ fn default_artifact_dir(args: &ProfileArgs, models: &[String], load: &LoadMode) 
 
 /// Parses `--extra-inputs`: `key:value` pairs (the value read as JSON when it parses, else
 /// as a string) or whole JSON objects.
-pub(crate) fn parse_extra_inputs(
+fn parse_extra_inputs(
     items: &[String],
 ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
     let mut extra = serde_json::Map::new();
