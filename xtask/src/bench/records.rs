@@ -236,6 +236,21 @@ pub struct Flow {
     /// concurrency by about `fill / 2` over the window, even with no gap between a request's
     /// end and its successor's start.
     pub fill_ms: f64,
+    /// Milliseconds from a response's last bytes to the next request's write, over the
+    /// window's turnovers: the k-th end paired with the start `peak` places after the k-th
+    /// (a closed loop of `peak` workers, whose first wave has no predecessor). Its mean is
+    /// what costs the closed loop `requests/s x turnaround` requests in flight after the fill.
+    /// `None` when no request started after an end.
+    pub turnaround_ms: Option<Turnaround>,
+}
+
+/// A closed loop's turnaround times (see [`Flow::turnaround_ms`]), ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Turnaround {
+    /// Mean.
+    pub mean: f64,
+    /// Median and 99th percentile.
+    pub percentiles: Percentiles,
 }
 
 impl Flow {
@@ -276,6 +291,7 @@ impl Flow {
                 peak_at = at;
             }
         }
+        let turnaround_ms = turnaround(records, usize::try_from(peak).unwrap_or(0));
         let mean_over = |from: u64| {
             if window_end > from {
                 mean_in_flight(&events, from, window_end)
@@ -293,8 +309,28 @@ impl Flow {
             in_flight_after_fill: mean_over(peak_at.max(window_start)),
             in_flight_peak: usize::try_from(peak).unwrap_or(0),
             fill_ms: peak_at.saturating_sub(first_start) as f64 / 1e6,
+            turnaround_ms,
         })
     }
+}
+
+/// [`Flow::turnaround_ms`] of `records`, run by `workers` workers.
+fn turnaround(records: &[ClientRecord], workers: usize) -> Option<Turnaround> {
+    let mut starts: Vec<u64> = records.iter().map(|r| r.start_ns).collect();
+    let mut ends: Vec<u64> = records.iter().map(|r| r.end_ns).collect();
+    starts.sort_unstable();
+    ends.sort_unstable();
+    let gaps: Vec<f64> = starts
+        .iter()
+        .skip(workers)
+        .zip(&ends)
+        .map(|(&start, &end)| (start as f64 - end as f64) / 1e6)
+        .collect();
+    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    Some(Turnaround {
+        mean,
+        percentiles: Percentiles::of(gaps)?,
+    })
 }
 
 /// Requests in flight, time-averaged over `from..to` (`to > from`), from `events`: `+1` at
@@ -397,6 +433,26 @@ mod tests {
             (flow.in_flight_after_fill - expected).abs() < 1e-9,
             "{flow:?}"
         );
+    }
+
+    #[test]
+    fn the_turnaround_pairs_each_end_with_the_start_a_wave_later() {
+        // Worker A: its successors start 1 ms and 3 ms after its ends; worker B: 2 ms after.
+        let records = [
+            record("a1", 0, 10),
+            record("b1", 0, 12),
+            record("a2", 11, 20),
+            record("b2", 14, 30),
+            record("a3", 23, 30),
+        ];
+        let turnaround = Flow::of(&records).unwrap().turnaround_ms.unwrap();
+        assert!((turnaround.mean - 2.0).abs() < 1e-9, "{turnaround:?}");
+        assert!(
+            (turnaround.percentiles.p50 - 2.0).abs() < 1e-9,
+            "{turnaround:?}"
+        );
+        let single_wave = [record("a1", 0, 10), record("b1", 4, 14)];
+        assert_eq!(Flow::of(&single_wave).unwrap().turnaround_ms, None);
     }
 
     #[test]

@@ -341,7 +341,7 @@ impl Report {
             let e = self.accuracy[0].engine;
             let _ = writeln!(
                 out,
-                "\n(a) accuracy: TTFT {} ms, ITL {} ms, {} tokens, streaming chat; error = client - server truth (ms); p50 = median, p99 = of the error's size (either sign); late = requests with a TTFT error over {} ms; after fill = in flight from when the peak was first reached",
+                "\n(a) accuracy: TTFT {} ms, ITL {} ms, {} tokens, streaming chat; error = client - server truth (ms); p50 = median, p99 = of the error's size (either sign); late = requests with a TTFT error over {} ms; after fill = in flight from when the peak was first reached; turn ms = mean time from a response's last bytes to the next request's write",
                 e.ttft_ms, e.itl_ms, e.output_tokens, LATE_TTFT_MS
             );
             let mut table = Table::new(&[
@@ -357,6 +357,7 @@ impl Report {
                 "after fill",
                 "peak",
                 "fill ms",
+                "turn ms",
                 "req/s",
                 "ideal",
                 "client CPU-s",
@@ -382,6 +383,7 @@ impl Report {
                     format!("{:.1}", run.flow.in_flight_after_fill),
                     run.flow.in_flight_peak.to_string(),
                     format!("{:.1}", run.flow.fill_ms),
+                    opt(run.flow.turnaround_ms.map(|t| t.mean), 3),
                     format!("{:.1}", run.flow.requests_per_s),
                     format!("{:.1}", run.ideal_requests_per_s),
                     format!("{:.2}", run.client.cpu_s),
