@@ -8,6 +8,7 @@
 mod args;
 mod input_config;
 mod models;
+mod pairs;
 mod plan;
 mod report;
 mod signals;

@@ -580,3 +580,33 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         );
     }
 }
+
+#[test]
+fn headers_and_extra_inputs_are_read_as_aiperf_reads_them() {
+    // AIPerf's forms: commas between pairs, several values after one flag, JSON objects,
+    // values typed (True is a boolean, 0.7 a number).
+    let run = Run::profile(&[
+        "--request-count",
+        "1",
+        "--extra-inputs",
+        "temperature:0.7,ignore_eos:True",
+        "top_p:0.9",
+        r#"{"stop": ["a", "b"]}"#,
+        "-H",
+        "X-A:1,X-B:2",
+        "X-C:3",
+    ]);
+    run.assert_success();
+    let inputs = read_json(&run.dir.join("inputs.json"));
+    let payload = &inputs["data"][0]["payloads"][0];
+    assert_eq!(payload["temperature"], 0.7, "{payload}");
+    assert_eq!(payload["ignore_eos"], true, "{payload}");
+    assert_eq!(payload["top_p"], 0.9, "{payload}");
+    assert_eq!(payload["stop"], serde_json::json!(["a", "b"]), "{payload}");
+    let headers = &run.summary()["input_config"]["endpoint"]["headers"];
+    assert_eq!(
+        *headers,
+        serde_json::json!({"X-A": "1", "X-B": "2", "X-C": "3"}),
+        "the headers the transport sends"
+    );
+}

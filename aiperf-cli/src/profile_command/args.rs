@@ -64,20 +64,25 @@ pub(crate) struct ProfileArgs {
     #[serde(skip)]
     pub api_key: Option<String>,
 
-    /// Extra header `Name:Value` sent with every request (repeatable).
+    /// Extra headers sent with every request: `Name:Value`, several separated by commas, or a
+    /// JSON object (repeatable, and several may follow one flag, as in AIPerf).
     #[arg(
         short = 'H',
         long = "header",
+        num_args = 1..,
         value_name = "NAME:VALUE",
         help_heading = "Endpoint"
     )]
     #[serde(skip)]
     pub headers: Vec<String>,
 
-    /// Extra payload field `key:value` (value parsed as JSON when it is JSON), or a JSON object
-    /// (repeatable).
+    /// Extra payload fields: `key:value`, several separated by commas, or a JSON object
+    /// (repeatable, and several may follow one flag, as in AIPerf). Values are typed as AIPerf
+    /// types them: true/false, null, whole numbers, decimals, else strings; a JSON list or
+    /// object is that value.
     #[arg(
         long = "extra-inputs",
+        num_args = 1..,
         value_name = "KEY:VALUE|JSON",
         help_heading = "Endpoint"
     )]

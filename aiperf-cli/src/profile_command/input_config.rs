@@ -14,6 +14,7 @@ use aiperf_core::runner::StopCondition;
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
 
 use super::args::ProfileArgs;
+use super::pairs::pairs;
 use super::plan::Profile;
 
 /// What AIPerf writes in place of a secret.
@@ -64,6 +65,9 @@ const SECRET_HEADER_FRAGMENTS: &[&str] = &[
     "private-key",
 ];
 
+/// The flags (lowercase, without dashes) that take every value up to the next flag.
+const TAKES_SEVERAL: &[&str] = &["h", "header", "extra-inputs"];
+
 /// Query parameters whose values a URL's redaction hides.
 const SECRET_QUERY_FRAGMENTS: &[&str] = &["key", "token", "secret", "password", "signature"];
 
@@ -76,13 +80,13 @@ fn is_secret_header(name: &str) -> bool {
             .any(|fragment| name.contains(fragment))
 }
 
-/// Whether a `-H` argument (`Name:value`) holds a secret: its header's, or that of another
-/// header written after a comma (`A:1,Authorization:x`, which AIPerf reads as two headers).
-fn holds_secret_header(header: &str) -> bool {
-    header
-        .split(',')
-        .filter_map(|part| part.split_once(':'))
-        .any(|(name, _)| is_secret_header(name))
+/// Whether a `-H` argument holds a secret: the value of a header named as credentials, among
+/// the one or several it gives (`A:1,Authorization:x` gives two, as in AIPerf). An argument
+/// that cannot be read is treated as one.
+fn holds_secret_header(argument: &str) -> bool {
+    pairs(argument, |_| Value::Null).map_or(true, |headers| {
+        headers.iter().any(|(name, _)| is_secret_header(name))
+    })
 }
 
 /// `url` with the credentials it may hold redacted: the user information before `@`, and
@@ -209,11 +213,12 @@ pub(crate) fn input_config(
         endpoint.insert("api_key".into(), json!(REDACTED));
     }
     if set("headers") {
-        // The transport's headers start with the -H ones, parsed, in order (the API key's
-        // Authorization comes after them).
-        let parsed = args.headers.iter().zip(&profile.transport_ctx.headers);
-        let headers = parsed.map(|(header, (name, value))| {
-            let value = if holds_secret_header(header) {
+        // The transport's headers are the -H ones, parsed, in order, then the API key's
+        // Authorization.
+        let all = &profile.transport_ctx.headers;
+        let given = &all[..all.len() - usize::from(args.api_key.is_some())];
+        let headers = given.iter().map(|(name, value)| {
+            let value = if is_secret_header(name) {
                 REDACTED
             } else {
                 value
@@ -432,19 +437,22 @@ fn cli_command(command_line: &[String]) -> String {
     for word in command_line {
         let is_flag = word.starts_with('-') && !is_plain_number(word);
         if !is_flag {
-            let value = match flag.take() {
-                Some(name) => redact_value(&name, word),
+            let value = match &flag {
+                Some(name) => redact_value(name, word),
                 None => word.clone(),
             };
             words.push(quote(&value));
+            // -H and --extra-inputs take every value up to the next flag.
+            flag = flag.filter(|name| TAKES_SEVERAL.contains(&name.as_str()));
             continue;
         }
-        flag = None;
         if let Some(header) = word.strip_prefix("-H").filter(|rest| !rest.is_empty()) {
             words.push(format!("-H{}", quote(&redact_value("header", header))));
+            flag = Some("header".to_owned());
         } else if let Some((name, value)) = word.split_once('=') {
             let key = name.trim_start_matches('-').to_ascii_lowercase();
             words.push(format!("{name}={}", quote(&redact_value(&key, value))));
+            flag = Some(key).filter(|key| TAKES_SEVERAL.contains(&key.as_str()));
         } else {
             flag = Some(word.trim_start_matches('-').to_ascii_lowercase());
             words.push(word.clone());
@@ -666,9 +674,16 @@ mod tests {
             "X-Plain:visible",
             "-H",
             "X-Trace:1,Authorization:Bearer c1",
+            "-H",
+            "X-Other:2",
+            "X-Api-Key:d1",
+            "-H",
+            r#"{"Cookie": "e1", "X-Json": "shown"}"#,
         ]);
         let text = format!("{config} {info}");
-        for secret in ["pass", "k1", "sk-two", "Bearer", "b1", "g1", "t1", "c1"] {
+        for secret in [
+            "pass", "k1", "sk-two", "Bearer", "b1", "g1", "t1", "c1", "d1", "e1",
+        ] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
         assert_eq!(
@@ -676,7 +691,12 @@ mod tests {
             json!(["http://<redacted>@localhost:8000/v1?api_key=<redacted>&x=1"])
         );
         assert_eq!(config["endpoint"]["api_key"], "<redacted>");
-        assert_eq!(config["endpoint"]["headers"]["X-Plain"], "visible");
+        let headers = &config["endpoint"]["headers"];
+        assert_eq!(headers["X-Plain"], "visible");
+        assert_eq!(headers["X-Trace"], "1", "a comma separates two headers");
+        assert_eq!(headers["Authorization"], "<redacted>");
+        assert_eq!(headers["X-Other"], "2");
+        assert_eq!(headers["X-Json"], "shown");
         let command = info["cli_command"].as_str().unwrap();
         assert!(command.contains("--api-key='<redacted>'"), "{command}");
         assert!(

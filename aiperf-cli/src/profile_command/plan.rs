@@ -17,7 +17,10 @@ use aiperf_core::runner::{CancellationPolicy, RunPlan, StopCondition};
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
 use aiperf_core::tokenizer::Tokenizer;
 use aiperf_core::transport::TransportContext;
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Map, Value};
+
+use super::pairs::{header_value, pairs, payload_value};
 
 /// The validated form of [`ProfileArgs`]: every combination checked, every string parsed.
 #[derive(Debug)]
@@ -262,13 +265,13 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     let engine = args.engine.engine_config(args.random_seed)?;
     let mut headers = Vec::with_capacity(args.headers.len() + 1);
     for header in &args.headers {
-        let Some((name, value)) = header.split_once(':') else {
-            bail!("-H/--header `{header}` is not of the form Name:Value");
-        };
-        if name.trim().is_empty() {
-            bail!("-H/--header `{header}` has an empty name");
-        }
-        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        let parsed = pairs(header, |text| Value::String(text.to_owned()))
+            .map_err(|error| anyhow!("-H/--header {error}: give Name:Value"))?;
+        headers.extend(
+            parsed
+                .into_iter()
+                .map(|(name, value)| (name, header_value(&value))),
+        );
     }
     if let Some(key) = &args.api_key {
         headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
@@ -360,33 +363,13 @@ fn default_artifact_dir(args: &ProfileArgs, models: &[String], load: &LoadMode) 
     PathBuf::from("artifacts").join(format!("{model}-openai-{}-{load}", args.endpoint_type))
 }
 
-/// Parses `--extra-inputs`: `key:value` pairs (the value read as JSON when it parses, else
-/// as a string) or whole JSON objects.
-fn parse_extra_inputs(
-    items: &[String],
-) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-    let mut extra = serde_json::Map::new();
+/// Parses `--extra-inputs` (see [`super::pairs`]).
+fn parse_extra_inputs(items: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let mut extra = Map::new();
     for item in items {
-        let trimmed = item.trim();
-        if trimmed.starts_with('{') {
-            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(trimmed)
-                .with_context(|| {
-                    format!("--extra-inputs `{item}` looks like JSON but is not a JSON object")
-                })?;
-            extra.extend(object);
-            continue;
-        }
-        let Some((key, value)) = trimmed.split_once(':') else {
-            bail!("--extra-inputs `{item}` is not of the form key:value or a JSON object");
-        };
-        let key = key.trim();
-        if key.is_empty() {
-            bail!("--extra-inputs `{item}` has an empty key");
-        }
-        let value = value.trim();
-        let value = serde_json::from_str(value)
-            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
-        extra.insert(key.to_owned(), value);
+        let parsed = pairs(item, payload_value)
+            .map_err(|error| anyhow!("--extra-inputs {error}: give key:value"))?;
+        extra.extend(parsed);
     }
     Ok(extra)
 }
