@@ -31,7 +31,8 @@ impl Phase {
 pub struct ErrorInfo {
     /// The status code, when the server sent one.
     pub code: Option<u16>,
-    /// The kind of error, as the error summary groups them (`HTTPStatusError`, `TimeoutError`, ...).
+    /// The kind of error, as the error summary groups them: an HTTP status's reason phrase
+    /// (`Internal Server Error`, as AIPerf names them), else `TimeoutError`, `ConnectionError`, ...
     #[serde(rename = "type")]
     pub kind: String,
     /// What happened.

@@ -192,11 +192,24 @@ pub struct TransportError {
     pub kind: TransportErrorKind,
     /// The status code, when the server sent one.
     pub code: Option<u16>,
-    /// What happened (for a status error, the start of the body).
+    /// What happened (for a status error, the start of the body, as AIPerf reports it).
     pub message: String,
 }
 
 impl TransportError {
+    /// The error's type in the error summary and the exports, as AIPerf names it: an HTTP
+    /// status error by its status's reason phrase (`Internal Server Error`), any other by its
+    /// kind ([`TransportErrorKind::as_str`]).
+    pub fn summary_type(&self) -> &'static str {
+        let reason = match (self.kind, self.code) {
+            (TransportErrorKind::Status, Some(code)) => http::StatusCode::from_u16(code)
+                .ok()
+                .and_then(|status| status.canonical_reason()),
+            _ => None,
+        };
+        reason.unwrap_or(self.kind.as_str())
+    }
+
     /// A failure of this kind with no status code.
     pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
         Self {

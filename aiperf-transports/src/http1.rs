@@ -43,7 +43,6 @@ use aiperf_core::transport::{
 };
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
-use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -419,12 +418,8 @@ impl Connection {
         };
         if !(200..300).contains(&head.status) {
             let (kept, truncated) = body.read_error_start().await;
-            let reason = StatusCode::from_u16(head.status)
-                .ok()
-                .and_then(|status| status.canonical_reason());
             let error = http_common::status_error(
                 head.status,
-                reason,
                 head.retry_after.as_deref(),
                 &kept,
                 truncated,

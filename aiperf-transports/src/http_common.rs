@@ -237,33 +237,27 @@ impl EventStore {
     }
 }
 
-/// The error of a non-2xx response: `"<code> <reason> (retry-after: <value>): <start of the
-/// body>"`, with `...` when the body was longer than what was kept.
+/// The error of a non-2xx response, as AIPerf reports one: its message is the body (its start,
+/// with `...` when it was longer than what was kept), then the `retry-after` the server asked
+/// for, if any (`slow down... (retry-after: 2)`). The error summary names it by the status's
+/// reason phrase ([`aiperf_core::transport::TransportError::summary_type`]).
 pub(crate) fn status_error(
     code: u16,
-    reason: Option<&str>,
     retry_after: Option<&[u8]>,
     body_start: &[u8],
     truncated: bool,
 ) -> TransportError {
-    let body = utf8_prefix(body_start);
-    let body = body.trim();
-    let mut message = code.to_string();
-    if let Some(reason) = reason {
-        message.push(' ');
-        message.push_str(reason);
+    let mut message = utf8_prefix(body_start).trim().to_owned();
+    if truncated && !message.is_empty() {
+        message.push_str("...");
     }
     if let Some(retry_after) = retry_after {
-        message.push_str(" (retry-after: ");
+        if !message.is_empty() {
+            message.push(' ');
+        }
+        message.push_str("(retry-after: ");
         message.push_str(utf8_prefix(retry_after).trim());
         message.push(')');
-    }
-    if !body.is_empty() {
-        message.push_str(": ");
-        message.push_str(body);
-        if truncated {
-            message.push_str("...");
-        }
     }
     TransportError {
         kind: TransportErrorKind::Status,
@@ -466,20 +460,15 @@ mod tests {
     }
 
     #[test]
-    fn status_errors_name_code_reason_retry_after_and_body_start() {
-        let error = status_error(
-            429,
-            Some("Too Many Requests"),
-            Some(b" 2 "),
-            b" slow down ",
-            true,
-        );
+    fn status_errors_carry_the_body_start_and_the_retry_after() {
+        let error = status_error(429, Some(b" 2 "), b" slow down ", true);
         assert_eq!(error.code, Some(429));
+        assert_eq!(error.message, "slow down... (retry-after: 2)");
+        assert_eq!(status_error(500, None, b"", false).message, "");
         assert_eq!(
-            error.message,
-            "429 Too Many Requests (retry-after: 2): slow down..."
+            status_error(503, Some(b"5"), b"", false).message,
+            "(retry-after: 5)"
         );
-        assert_eq!(status_error(500, None, None, b"", false).message, "500");
     }
 
     #[test]

@@ -344,7 +344,7 @@ async fn read_body(mut response: Response, sink: &mut ResponseSink) -> Result<()
     }
 }
 
-/// A non-2xx response: `"<code> <reason> (retry-after: <value>): <start of the body>"`.
+/// A non-2xx response: its body's start and its `retry-after` ([`http_common::status_error`]).
 async fn status_error(status: StatusCode, mut response: Response) -> TransportError {
     let retry_after = response.headers().get(RETRY_AFTER).cloned();
     let mut kept = Vec::new();
@@ -360,7 +360,6 @@ async fn status_error(status: StatusCode, mut response: Response) -> TransportEr
     let truncated = read > kept.len();
     http_common::status_error(
         status.as_u16(),
-        status.canonical_reason(),
         retry_after.as_ref().map(|value| value.as_bytes()),
         &kept,
         truncated,

@@ -242,22 +242,27 @@ mod tests {
 │ Time to First Token (ms)                           │  55.00 │  50.00 │  60.00 │  59.90 │  59.00 │  55.00 │   5.00 │
 │ Time to Second Token (ms)                          │ 225.00 │  10.00 │ 440.00 │ 435.70 │ 397.00 │ 225.00 │ 215.00 │
 │ Request Latency (ms)                               │ 292.50 │  85.00 │ 500.00 │ 495.85 │ 458.50 │ 292.50 │ 207.50 │
+│ Decode Duration (ms)                               │ 237.50 │  35.00 │ 440.00 │ 435.95 │ 399.50 │ 237.50 │ 202.50 │
 │ Inter Token Latency (ms)                           │ 225.83 │  11.67 │ 440.00 │ 435.72 │ 397.17 │ 225.83 │ 214.17 │
 │ Output Token Throughput Per User (tokens/sec/user) │  43.99 │   2.27 │  85.71 │  84.88 │  77.37 │  43.99 │  41.72 │
+│ E2E Output Token Throughput (tokens/sec/user)      │  25.53 │   4.00 │  47.06 │  46.63 │  42.75 │  25.53 │  21.53 │
 │ Output Sequence Length (tokens)                    │   3.00 │   2.00 │   4.00 │   3.98 │   3.80 │   3.00 │   1.00 │
 │ Input Sequence Length (tokens)                     │ 100.00 │ 100.00 │ 100.00 │ 100.00 │ 100.00 │ 100.00 │   0.00 │
 └────────────────────────────────────────────────────┴────────┴────────┴────────┴────────┴────────┴────────┴────────┘
 
-┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━┓
-┃ Metric                               ┃ Value ┃
-┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━┩
-│ Output Token Throughput (tokens/sec) │  6.00 │
-│ Request Throughput (requests/sec)    │  2.00 │
-│ Request Count (requests)             │     2 │
-│ Error Request Count (requests)       │     2 │
-│ Cancelled Request Count (requests)   │     1 │
-│ Benchmark Duration (sec)             │  1.00 │
-└──────────────────────────────────────┴───────┘
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━┓
+┃ Metric                                          ┃  Value ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━┩
+│ Output Token Throughput (tokens/sec)            │   6.00 │
+│ Input Token Throughput (tokens/sec)             │ 200.00 │
+│ Request Throughput (requests/sec)               │   2.00 │
+│ Request Count (requests)                        │      2 │
+│ Error Request Count (requests)                  │      2 │
+│ Cancelled Request Count (requests)              │      1 │
+│ Completed Requests (Success + Error) (requests) │      4 │
+│ Request Error Rate (%)                          │  50.00 │
+│ Benchmark Duration (sec)                        │   1.00 │
+└─────────────────────────────────────────────────┴────────┘
 
                                       Errors
 ┏━━━━━━━┳━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓

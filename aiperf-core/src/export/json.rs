@@ -1,7 +1,13 @@
-//! `profile_export_aiperf.json`, in AIPerf 0.13's shape (schema 1.4): `schema_version`,
-//! `aiperf_version`, `benchmark_id`, then one key per metric tag in table order, then
-//! `input_config`, `run_info`, `was_cancelled`, `error_summary`, `start_time`, `end_time`
-//! (the caller builds `input_config` and `run_info`).
+//! `profile_export_aiperf.json`, in AIPerf 0.13's shape (schema 1.4) and key order:
+//! `schema_version`, `aiperf_version`, `benchmark_id`, the metrics AIPerf declares (up to
+//! `total_error_isl`), `telemetry_data`, `input_config`, `run_info`, `was_cancelled`,
+//! `is_complete` (with `incomplete_reason` when false), `error_summary`, `start_time`,
+//! `end_time`, then the other metrics (the caller builds `input_config` and `run_info`).
+//!
+//! aiperf collects no GPU telemetry: `telemetry_data` says so as AIPerf does when no telemetry
+//! endpoint answered (no endpoints, no errors). `is_complete` is false when the run was
+//! interrupted (Ctrl-C, SIGTERM) before it finished, as AIPerf flags a cancelled run, so that
+//! tooling can set such a run apart.
 //!
 //! A per-request metric is `{"unit","avg","p1",...,"p99","min","max","std","count","sum"}`; a
 //! run metric is `{"unit","avg"}` (AIPerf omits `count` and `sum` there, so that a count of 1
@@ -14,7 +20,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::clock::to_unix_ns;
-use crate::metrics::{BenchmarkReport, MetricValue};
+use crate::metrics::{BenchmarkReport, MetricId, MetricResult, MetricValue};
 use crate::record::ErrorInfo;
 use crate::stats::Stats;
 
@@ -53,21 +59,35 @@ impl Serialize for ProfileExport<'_> {
         map.serialize_entry("schema_version", SCHEMA_VERSION)?;
         map.serialize_entry("aiperf_version", env!("CARGO_PKG_VERSION"))?;
         map.serialize_entry("benchmark_id", &report.benchmark_id)?;
-        for result in &report.results {
-            let def = result.metric.def();
-            let unit = def.unit.as_str();
-            match &result.value {
-                MetricValue::Distribution(stats) => {
-                    map.serialize_entry(def.tag, &JsonStats::new(unit, stats))?
-                }
-                MetricValue::Scalar(avg) => {
-                    map.serialize_entry(def.tag, &JsonScalar { unit, avg: *avg })?
-                }
-            }
+        let (declared, added): (Vec<_>, Vec<_>) = report
+            .results
+            .iter()
+            .partition(|result| result.metric <= MetricId::TotalErrorIsl);
+        for result in declared {
+            serialize_metric(&mut map, result)?;
         }
+        let (start_time, end_time) = (
+            iso8601_utc(to_unix_ns(report.start_ns)),
+            iso8601_utc(to_unix_ns(report.end_ns)),
+        );
+        let telemetry = serde_json::json!({
+            "summary": {
+                "endpoints_configured": [],
+                "endpoints_successful": [],
+                "start_time": start_time,
+                "end_time": end_time,
+            },
+            "endpoints": {},
+            "error_summary": [],
+        });
+        map.serialize_entry("telemetry_data", &telemetry)?;
         map.serialize_entry("input_config", self.input_config)?;
         map.serialize_entry("run_info", self.run_info)?;
         map.serialize_entry("was_cancelled", &report.was_cancelled)?;
+        map.serialize_entry("is_complete", &!report.was_cancelled)?;
+        if report.was_cancelled {
+            map.serialize_entry("incomplete_reason", INTERRUPTED)?;
+        }
         let errors: Vec<JsonErrorCount<'_>> = report
             .error_summary
             .iter()
@@ -77,9 +97,27 @@ impl Serialize for ProfileExport<'_> {
             })
             .collect();
         map.serialize_entry("error_summary", &errors)?;
-        map.serialize_entry("start_time", &iso8601_utc(to_unix_ns(report.start_ns)))?;
-        map.serialize_entry("end_time", &iso8601_utc(to_unix_ns(report.end_ns)))?;
+        map.serialize_entry("start_time", &start_time)?;
+        map.serialize_entry("end_time", &end_time)?;
+        for result in added {
+            serialize_metric(&mut map, result)?;
+        }
         map.end()
+    }
+}
+
+/// The `incomplete_reason` of an interrupted run.
+const INTERRUPTED: &str = "The run was interrupted (Ctrl-C or SIGTERM) before it finished.";
+
+/// Writes one metric's entry: its statistics, or its value for the run.
+fn serialize_metric<M: SerializeMap>(map: &mut M, result: &MetricResult) -> Result<(), M::Error> {
+    let def = result.metric.def();
+    let unit = def.unit.as_str();
+    match &result.value {
+        MetricValue::Distribution(stats) => {
+            map.serialize_entry(def.tag, &JsonStats::new(unit, stats))
+        }
+        MetricValue::Scalar(avg) => map.serialize_entry(def.tag, &JsonScalar { unit, avg: *avg }),
     }
 }
 
@@ -206,25 +244,32 @@ mod tests {
         let run_info = serde_json::json!({"trial": 0});
         write(&mut out, &report, &serde_json::json!({"a": 1}), &run_info).unwrap();
         let text = String::from_utf8(out).unwrap();
-        // serde_json::Value sorts keys, so check the order on the text.
+        // serde_json::Value sorts keys, so check the order on the text, at the top level
+        // (indented by two spaces: telemetry_data has an error_summary of its own).
         let order: Vec<usize> = [
-            "\"schema_version\"",
-            "\"aiperf_version\"",
-            "\"benchmark_id\"",
-            "\"request_throughput\"",
-            "\"request_latency\"",
-            "\"time_to_first_token\"",
-            "\"error_isl\"",
-            "\"time_to_first_output_token\"",
-            "\"input_config\"",
-            "\"run_info\"",
-            "\"was_cancelled\"",
-            "\"error_summary\"",
-            "\"start_time\"",
-            "\"end_time\"",
+            "schema_version",
+            "aiperf_version",
+            "benchmark_id",
+            "request_throughput",
+            "request_latency",
+            "time_to_first_token",
+            "error_isl",
+            "telemetry_data",
+            "input_config",
+            "run_info",
+            "was_cancelled",
+            "is_complete",
+            "error_summary",
+            "start_time",
+            "end_time",
+            "time_to_first_output_token",
         ]
         .iter()
-        .map(|key| text.find(key).unwrap_or_else(|| panic!("{key} missing")))
+        .map(|key| {
+            let top_level = format!("\n  \"{key}\":");
+            text.find(&top_level)
+                .unwrap_or_else(|| panic!("{key} missing"))
+        })
         .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}\n{text}");
         assert!(
@@ -265,7 +310,10 @@ mod tests {
             json["output_token_throughput_per_user"]["unit"],
             "tokens/sec/user"
         );
-        assert_eq!(json["min_request_timestamp"]["unit"], "ns");
+        assert!(
+            json.get("min_request_timestamp").is_none(),
+            "AIPerf keeps its internal metrics out of the file"
+        );
         assert!(json.get("goodput").is_none(), "no SLOs: no goodput key");
     }
 
@@ -287,6 +335,14 @@ mod tests {
             serde_json::json!({"endpoint": {"streaming": true}})
         );
         assert_eq!(json["was_cancelled"], true);
+        assert_eq!(json["is_complete"], false);
+        assert!(
+            json["incomplete_reason"]
+                .as_str()
+                .unwrap()
+                .contains("interrupted")
+        );
+        assert_eq!(json["telemetry_data"]["endpoints"], serde_json::json!({}));
         assert_eq!(
             json["error_summary"],
             serde_json::json!([

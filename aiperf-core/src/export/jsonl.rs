@@ -5,10 +5,14 @@
 //! {"metadata":{"session_num":0,"x_request_id":"..","x_correlation_id":"..","conversation_id":"..",
 //!   "turn_index":0,"request_start_ns":..,"request_ack_ns":..,"request_end_ns":..,
 //!   "worker_id":"worker_0","record_processor_id":"record_processor_0",
-//!   "benchmark_phase":"profiling","was_cancelled":false,"cancellation_time_ns":null},
-//!  "metrics":{"time_to_first_token":{"value":79.7,"unit":"ms"},...},
-//!  "error":null}
+//!   "benchmark_phase":"profiling","was_cancelled":false},
+//!  "metrics":{"time_to_first_token":{"value":79.7,"unit":"ms"},...}}
 //! ```
+//!
+//! As in AIPerf's lines, a field without a value is left out rather than written as `null`:
+//! `error` is there only for a failed or cancelled request (scripts test `"error" in line`),
+//! `cancellation_time_ns` only for a cancelled one, `request_ack_ns` only once a response
+//! head arrived.
 //!
 //! The metadata has every field AIPerf's own record model requires, so that its
 //! `MetricRecordInfo` loads these lines: aiperf sends from one process, so `worker_id` and
@@ -82,6 +86,7 @@ pub fn write_line(
 struct Line<'a> {
     metadata: Metadata<'a>,
     metrics: Metrics<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a ErrorInfo>,
 }
 
@@ -93,12 +98,14 @@ struct Metadata<'a> {
     conversation_id: &'a str,
     turn_index: u32,
     request_start_ns: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     request_ack_ns: Option<u64>,
     request_end_ns: u64,
     worker_id: &'static str,
     record_processor_id: &'static str,
     benchmark_phase: &'static str,
     was_cancelled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     cancellation_time_ns: Option<u64>,
 }
 
@@ -204,7 +211,6 @@ mod tests {
             "record_processor_id",
             "benchmark_phase",
             "was_cancelled",
-            "cancellation_time_ns",
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected);
@@ -213,7 +219,10 @@ mod tests {
         assert_eq!(metadata["turn_index"], 0);
         assert_eq!(metadata["benchmark_phase"], "profiling");
         assert_eq!(metadata["was_cancelled"], false);
-        assert_eq!(metadata["cancellation_time_ns"], serde_json::Value::Null);
+        assert!(
+            metadata.get("cancellation_time_ns").is_none(),
+            "AIPerf leaves out what has no value"
+        );
         let start = metadata["request_start_ns"].as_u64().unwrap();
         assert_eq!(start, to_unix_ns(START));
         assert_eq!(
@@ -247,7 +256,7 @@ mod tests {
             "tokens/sec/user"
         );
         assert!(metrics.get("error_isl").is_none());
-        assert_eq!(line["error"], serde_json::Value::Null);
+        assert!(line.get("error").is_none(), "{line}");
     }
 
     #[test]
@@ -262,8 +271,7 @@ mod tests {
              \"x_correlation_id\":\"conv-1\",\"conversation_id\":\"conv-1\",\"turn_index\":0,\
              \"request_start_ns\":{start},\"request_ack_ns\":{},\"request_end_ns\":{},\
              \"worker_id\":\"worker_0\",\"record_processor_id\":\"record_processor_0\",\
-             \"benchmark_phase\":\"profiling\",\"was_cancelled\":false,\
-             \"cancellation_time_ns\":null}},\"metrics\":{{\
+             \"benchmark_phase\":\"profiling\",\"was_cancelled\":false}},\"metrics\":{{\
              \"request_latency\":{{\"value\":50.0,\"unit\":\"ms\"}},\
              \"time_to_first_token\":{{\"value\":50.0,\"unit\":\"ms\"}},\
              \"output_sequence_length\":{{\"value\":1,\"unit\":\"tokens\"}},\
@@ -273,8 +281,10 @@ mod tests {
              \"credit_to_start_latency\":{{\"value\":0.5,\"unit\":\"ms\"}},\
              \"effective_latency\":{{\"value\":50.5,\"unit\":\"ms\"}},\
              \"client_prompt_tokens\":{{\"value\":100,\"unit\":\"tokens\"}},\
-             \"client_completion_tokens\":{{\"value\":1,\"unit\":\"tokens\"}}}},\
-             \"error\":null}}\n",
+             \"client_completion_tokens\":{{\"value\":1,\"unit\":\"tokens\"}},\
+             \"decode_duration\":{{\"value\":0.0,\"unit\":\"ms\"}},\
+             \"e2e_output_token_throughput\":{{\"value\":20.0,\"unit\":\"tokens/sec/user\"}},\
+             \"prefill_throughput_per_user\":{{\"value\":2000.0,\"unit\":\"tokens/sec/user\"}}}}}}\n",
             start + 20 * MS,
             start + 90 * MS
         );

@@ -157,12 +157,33 @@ pub fn dispatch_lag(input: &RecordInput<'_>) -> Option<f64> {
     Some(input.record.dispatch_lag_ns() as f64)
 }
 
-/// `responses[-1] - scheduled`: latency as a user arriving on schedule sees it.
+/// `dispatch lag + request latency`: from when the schedule meant to send the request to its
+/// last response or its failure, latency as a user arriving on schedule sees it.
 pub fn effective_latency(input: &RecordInput<'_>) -> Option<f64> {
-    let r = input.record;
-    r.response_ns
-        .last()
-        .map(|&last| nanos_between(r.scheduled_ns, last))
+    Some(dispatch_lag(input)? + request_latency(input)?)
+}
+
+/// `request_latency - ttft`.
+pub fn decode_duration(input: &RecordInput<'_>) -> Option<f64> {
+    Some((request_latency(input)? - time_to_first_token(input)?).max(0.0))
+}
+
+/// `osl / request_latency` in tokens per second.
+pub fn e2e_output_token_throughput(input: &RecordInput<'_>) -> Option<f64> {
+    let latency_ns = request_latency(input)?;
+    (latency_ns > 0.0)
+        .then(|| output_sequence_length(input))
+        .flatten()
+        .map(|osl| osl * 1e9 / latency_ns)
+}
+
+/// `isl / ttft` in tokens per second.
+pub fn prefill_throughput_per_user(input: &RecordInput<'_>) -> Option<f64> {
+    let ttft_ns = time_to_first_token(input)?;
+    (ttft_ns > 0.0)
+        .then(|| input_sequence_length(input))
+        .flatten()
+        .map(|isl| isl * 1e9 / ttft_ns)
 }
 
 /// The server's `usage.prompt_tokens`.
@@ -259,6 +280,44 @@ pub fn total_token_throughput(totals: &RunTotals) -> Option<f64> {
     Some(tokens / totals.duration_seconds()?)
 }
 
+/// `total_isl / benchmark_duration`.
+pub fn input_token_throughput(totals: &RunTotals) -> Option<f64> {
+    Some(totals.sum(MetricId::InputSequenceLength)? / totals.duration_seconds()?)
+}
+
+/// Requests that succeeded, failed or were cancelled, when there were any.
+pub fn completed_request_count(totals: &RunTotals) -> Option<f64> {
+    let c = &totals.counts;
+    let completed = c.succeeded + c.errored + c.cancelled;
+    (completed > 0).then_some(completed as f64)
+}
+
+/// `error_request_count / completed_request_count * 100`.
+pub fn request_error_rate(totals: &RunTotals) -> Option<f64> {
+    Some(error_request_count(totals)? / completed_request_count(totals)? * 100.0)
+}
+
+/// `good_request_count / completed_request_count` (0 when nothing completed).
+pub fn good_request_fraction(totals: &RunTotals) -> Option<f64> {
+    let good = totals.good_requests? as f64;
+    Some(completed_request_count(totals).map_or(0.0, |completed| good / completed))
+}
+
+/// Sum of the server's usage prompt tokens.
+pub fn total_usage_prompt_tokens(totals: &RunTotals) -> Option<f64> {
+    totals.sum(MetricId::UsagePromptTokens)
+}
+
+/// Sum of the server's usage completion tokens.
+pub fn total_usage_completion_tokens(totals: &RunTotals) -> Option<f64> {
+    totals.sum(MetricId::UsageCompletionTokens)
+}
+
+/// Sum of the server's usage reasoning tokens.
+pub fn total_usage_reasoning_tokens(totals: &RunTotals) -> Option<f64> {
+    totals.sum(MetricId::UsageReasoningTokens)
+}
+
 /// `good_request_count / benchmark_duration`.
 pub fn goodput(totals: &RunTotals) -> Option<f64> {
     Some(totals.good_requests? as f64 / totals.duration_seconds()?)
@@ -273,20 +332,6 @@ pub fn good_request_count(totals: &RunTotals) -> Option<f64> {
 pub fn benchmark_duration(totals: &RunTotals) -> Option<f64> {
     let (start, end) = totals.window_ns?;
     Some(nanos_between(start, end))
-}
-
-/// When the first request was sent, in Unix nanoseconds.
-pub fn min_request_timestamp(totals: &RunTotals) -> Option<f64> {
-    totals
-        .window_ns
-        .map(|(start, _)| crate::clock::to_unix_ns(start) as f64)
-}
-
-/// When the last response arrived, in Unix nanoseconds.
-pub fn max_response_timestamp(totals: &RunTotals) -> Option<f64> {
-    totals
-        .window_ns
-        .map(|(_, end)| crate::clock::to_unix_ns(end) as f64)
 }
 
 /// Sum of output token counts.

@@ -4,7 +4,8 @@
 //!
 //! Tags, headers and units are AIPerf 0.13's, so that scripts reading AIPerf's exports read
 //! ours. Table order is the export order of `profile_export_aiperf.json`: AIPerf's declared
-//! fields first, in AIPerf's order, then the metrics AIPerf adds dynamically.
+//! fields first, in AIPerf's order (up to [`MetricId::TotalErrorIsl`]), then the metrics AIPerf
+//! adds dynamically.
 
 use super::formulas;
 
@@ -24,6 +25,8 @@ pub enum Unit {
     Requests,
     /// A percentage.
     Percent,
+    /// A fraction of 1.
+    Ratio,
     /// Tokens per second over the run.
     TokensPerSecond,
     /// Tokens per second as one request sees them.
@@ -42,6 +45,7 @@ impl Unit {
             Self::Tokens => "tokens",
             Self::Requests => "requests",
             Self::Percent => "%",
+            Self::Ratio => "ratio",
             Self::TokensPerSecond => "tokens/sec",
             Self::TokensPerSecondPerUser => "tokens/sec/user",
             Self::RequestsPerSecond => "requests/sec",
@@ -352,24 +356,6 @@ metric_table! {
         flags: F::PRODUCES_TOKENS_ONLY.union(F::SUPPORTS_REASONING),
         console: Some(650),
     },
-    MinRequestTimestamp {
-        tag: "min_request_timestamp",
-        header: "Minimum Request Timestamp",
-        description: "When the first profiling request was sent (Unix time).",
-        unit: Nanoseconds,
-        kind: Scalar { formula: formulas::min_request_timestamp },
-        flags: F::NO_CONSOLE,
-        console: None,
-    },
-    MaxResponseTimestamp {
-        tag: "max_response_timestamp",
-        header: "Maximum Response Timestamp",
-        description: "When the last profiling response (or failure) arrived (Unix time).",
-        unit: Nanoseconds,
-        kind: Scalar { formula: formulas::max_response_timestamp },
-        flags: F::NO_CONSOLE,
-        console: None,
-    },
     InterChunkLatency {
         tag: "inter_chunk_latency",
         header: "Inter Chunk Latency",
@@ -480,7 +466,7 @@ metric_table! {
     },
     CreditToStartLatency {
         tag: "credit_to_start_latency",
-        header: "Credit to Start Latency",
+        header: "Credit-to-Start Latency",
         description: "Dispatch lag: from when the schedule meant to send a request to when it was sent.",
         unit: Milliseconds,
         kind: Record { population: Sent, formula: formulas::dispatch_lag },
@@ -489,10 +475,10 @@ metric_table! {
     },
     EffectiveLatency {
         tag: "effective_latency",
-        header: "Effective Latency",
-        description: "From when the schedule meant to send a request to its last response: request latency plus dispatch lag.",
+        header: "Effective Latency (CO-aware)",
+        description: "From when the schedule meant to send a request to its last response (or its failure): request latency plus dispatch lag, over every request, as AIPerf takes it.",
         unit: Milliseconds,
-        kind: Record { population: Succeeded, formula: formulas::effective_latency },
+        kind: Record { population: Sent, formula: formulas::effective_latency },
         flags: F::NO_CONSOLE,
         console: None,
     },
@@ -552,7 +538,7 @@ metric_table! {
     },
     UsagePromptTokensDiffPct {
         tag: "usage_prompt_tokens_diff_pct",
-        header: "Usage Prompt Diff",
+        header: "Usage Prompt Diff %",
         description: "|server prompt tokens - client prompt tokens| / client prompt tokens * 100.",
         unit: Percent,
         kind: Record { population: Succeeded, formula: formulas::usage_prompt_tokens_diff_pct },
@@ -561,7 +547,7 @@ metric_table! {
     },
     UsageCompletionTokensDiffPct {
         tag: "usage_completion_tokens_diff_pct",
-        header: "Usage Completion Diff",
+        header: "Usage Completion Diff %",
         description: "|server completion tokens - client completion tokens| / client completion tokens * 100.",
         unit: Percent,
         kind: Record { population: Succeeded, formula: formulas::usage_completion_tokens_diff_pct },
@@ -570,7 +556,7 @@ metric_table! {
     },
     UsageReasoningTokensDiffPct {
         tag: "usage_reasoning_tokens_diff_pct",
-        header: "Usage Reasoning Diff",
+        header: "Usage Reasoning Diff %",
         description: "|server reasoning tokens - client reasoning tokens| / client reasoning tokens * 100.",
         unit: Percent,
         kind: Record { population: Succeeded, formula: formulas::usage_reasoning_tokens_diff_pct },
@@ -587,6 +573,96 @@ metric_table! {
         unit: Requests,
         kind: Scalar { formula: formulas::usage_discrepancy_count },
         flags: F::USAGE_DIFF.union(F::NO_CONSOLE),
+        console: None,
+    },
+    DecodeDuration {
+        tag: "decode_duration",
+        header: "Decode Duration",
+        description: "From the first response to the last: request latency - time to first token.",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::decode_duration },
+        flags: F::STREAMING_TOKENS_ONLY,
+        console: Some(350),
+    },
+    E2eOutputTokenThroughput {
+        tag: "e2e_output_token_throughput",
+        header: "E2E Output Token Throughput",
+        description: "Output sequence length / request latency in seconds: one request's output speed, time to first token included.",
+        unit: TokensPerSecondPerUser,
+        kind: Record { population: Succeeded, formula: formulas::e2e_output_token_throughput },
+        flags: F::PRODUCES_TOKENS_ONLY.union(F::LARGER_IS_BETTER),
+        console: Some(510),
+    },
+    PrefillThroughputPerUser {
+        tag: "prefill_throughput_per_user",
+        header: "Prefill Throughput Per User",
+        description: "Input sequence length / time to first token in seconds: the prefill speed one request sees.",
+        unit: TokensPerSecondPerUser,
+        kind: Record { population: Succeeded, formula: formulas::prefill_throughput_per_user },
+        flags: F::STREAMING_TOKENS_ONLY.union(F::LARGER_IS_BETTER).union(F::NO_CONSOLE),
+        console: None,
+    },
+    InputTokenThroughput {
+        tag: "input_token_throughput",
+        header: "Input Token Throughput",
+        description: "Total input sequence length per second over the benchmark duration.",
+        unit: TokensPerSecond,
+        kind: Scalar { formula: formulas::input_token_throughput },
+        flags: F::LARGER_IS_BETTER,
+        console: Some(805),
+    },
+    CompletedRequestCount {
+        tag: "completed_request_count",
+        header: "Completed Requests (Success + Error)",
+        description: "Requests that succeeded, failed or were cancelled.",
+        unit: Requests,
+        kind: Scalar { formula: formulas::completed_request_count },
+        flags: F::NONE,
+        console: Some(1075),
+    },
+    RequestErrorRate {
+        tag: "request_error_rate",
+        header: "Request Error Rate",
+        description: "Error request count / completed request count * 100.",
+        unit: Percent,
+        kind: Scalar { formula: formulas::request_error_rate },
+        flags: F::NONE,
+        console: Some(1080),
+    },
+    GoodRequestFraction {
+        tag: "good_request_fraction",
+        header: "GoodRequestFraction",
+        description: "Good request count / completed request count: failed requests count against it.",
+        unit: Ratio,
+        kind: Scalar { formula: formulas::good_request_fraction },
+        flags: F::GOODPUT.union(F::LARGER_IS_BETTER).union(F::NO_CONSOLE),
+        console: None,
+    },
+    TotalUsagePromptTokens {
+        tag: "total_usage_prompt_tokens",
+        header: "Total Usage Prompt Tokens",
+        description: "Sum of the server's usage prompt tokens over successful requests.",
+        unit: Tokens,
+        kind: Scalar { formula: formulas::total_usage_prompt_tokens },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    TotalUsageCompletionTokens {
+        tag: "total_usage_completion_tokens",
+        header: "Total Usage Completion Tokens",
+        description: "Sum of the server's usage completion tokens over successful requests.",
+        unit: Tokens,
+        kind: Scalar { formula: formulas::total_usage_completion_tokens },
+        flags: F::PRODUCES_TOKENS_ONLY.union(F::NO_CONSOLE),
+        console: None,
+    },
+    TotalUsageReasoningTokens {
+        tag: "total_usage_reasoning_tokens",
+        header: "Total Usage Reasoning Tokens",
+        description: "Sum of the server's usage reasoning tokens over successful requests.",
+        unit: Tokens,
+        kind: Scalar { formula: formulas::total_usage_reasoning_tokens },
+        flags: F::PRODUCES_TOKENS_ONLY.union(F::SUPPORTS_REASONING).union(F::NO_CONSOLE),
         console: None,
     },
 }
@@ -663,7 +739,8 @@ mod tests {
 
     #[test]
     fn aiperf_declared_metrics_come_first_in_its_order() {
-        // AIPerf 0.13's JsonExportData declares these fields in this order.
+        // AIPerf 0.13's JsonExportData declares these fields in this order (with
+        // min_request_timestamp and max_response_timestamp, internal metrics it never writes).
         let aiperf = [
             "request_throughput",
             "request_latency",
@@ -679,8 +756,6 @@ mod tests {
             "good_request_count",
             "output_token_count",
             "reasoning_token_count",
-            "min_request_timestamp",
-            "max_response_timestamp",
             "inter_chunk_latency",
             "total_output_tokens",
             "total_reasoning_tokens",

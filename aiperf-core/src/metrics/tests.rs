@@ -226,11 +226,33 @@ fn run_metrics_divide_by_the_benchmark_window() {
     assert_eq!(r.scalar(MetricId::TotalOsl), Some(8.0));
     assert_eq!(r.scalar(MetricId::TotalIsl), Some(200.0));
     assert_eq!(r.scalar(MetricId::TotalOutputTokens), Some(8.0));
-    let min = r.scalar(MetricId::MinRequestTimestamp).unwrap();
-    let max = r.scalar(MetricId::MaxResponseTimestamp).unwrap();
-    assert_close((max - min) / 1e9, 2.0);
     assert_eq!((r.start_ns, r.end_ns), (START, START + 2_000 * MS));
     assert!(r.get(MetricId::Goodput).is_none(), "no SLOs, no goodput");
+}
+
+#[test]
+fn aiperf_derived_metrics_of_one_request_and_of_the_run() {
+    // TTFT 50 ms, last response at 85 ms, 100 prompt and 4 output tokens, sent 0.5 ms late.
+    let mut cancelled = record();
+    cancelled.outcome = Outcome::Cancelled(Cancellation::ByTheRun);
+    let r = report(&[record(), error(500, "boom"), cancelled]);
+    assert_close(avg(&r, MetricId::DecodeDuration), 35.0);
+    assert_close(avg(&r, MetricId::E2eOutputTokenThroughput), 4.0 / 0.085);
+    assert_close(avg(&r, MetricId::PrefillThroughputPerUser), 100.0 / 0.050);
+    // Over every request, as AIPerf takes it: 85.5 ms, the error's 30.5 ms and the
+    // cancelled one's 90.5 ms.
+    let effective = r.stats(MetricId::EffectiveLatency).unwrap();
+    assert_eq!(effective.count, 3);
+    assert_close(effective.min, 30.5);
+    assert_close(effective.max, 90.5);
+    assert_eq!(r.scalar(MetricId::CompletedRequestCount), Some(3.0));
+    assert_close(r.scalar(MetricId::RequestErrorRate).unwrap(), 200.0 / 3.0);
+    let duration = r.scalar(MetricId::BenchmarkDuration).unwrap();
+    assert_close(
+        r.scalar(MetricId::InputTokenThroughput).unwrap(),
+        100.0 / duration,
+    );
+    assert!(r.get(MetricId::GoodRequestFraction).is_none(), "no SLOs");
 }
 
 #[test]
@@ -253,6 +275,8 @@ fn goodput_counts_requests_meeting_every_slo() {
     assert_eq!(r.scalar(MetricId::GoodRequestCount), Some(1.0));
     let duration = r.scalar(MetricId::BenchmarkDuration).unwrap();
     assert_close(r.scalar(MetricId::Goodput).unwrap(), 1.0 / duration);
+    // Of the four completed, failed ones included, as AIPerf counts them.
+    assert_close(r.scalar(MetricId::GoodRequestFraction).unwrap(), 0.25);
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }
 
@@ -338,6 +362,11 @@ fn server_usage_and_client_counts_are_both_recorded_and_compared() {
     assert_close(avg(&report, MetricId::UsagePromptTokensDiffPct), 5.0);
     assert_close(avg(&report, MetricId::UsageCompletionTokensDiffPct), 25.0);
     assert_eq!(report.scalar(MetricId::UsageDiscrepancyCount), Some(1.0));
+    assert_eq!(report.scalar(MetricId::TotalUsagePromptTokens), Some(105.0));
+    assert_eq!(
+        report.scalar(MetricId::TotalUsageCompletionTokens),
+        Some(5.0)
+    );
     assert!(
         report
             .warnings

@@ -247,7 +247,7 @@ fn build_record(
         Ending::Finished(Err(err)) => (
             Outcome::Error(ErrorInfo {
                 code: err.code,
-                kind: err.kind.as_str().to_owned(),
+                kind: err.summary_type().to_owned(),
                 message: err.message,
             }),
             ended_ns,
