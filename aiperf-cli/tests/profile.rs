@@ -610,3 +610,23 @@ fn headers_and_extra_inputs_are_read_as_aiperf_reads_them() {
         "the headers the transport sends"
     );
 }
+
+#[test]
+fn the_request_count_sizes_the_synthetic_dataset_as_in_aiperf() {
+    let run = Run::profile(&["--request-count", "20", "--concurrency", "1"]);
+    run.assert_success();
+    let inputs = read_json(&run.dir.join("inputs.json"));
+    assert_eq!(
+        inputs["data"].as_array().unwrap().len(),
+        20,
+        "one prompt per request"
+    );
+    let mut records = run.records();
+    records.sort_by_key(|r| r["metadata"]["request_start_ns"].as_u64());
+    let used: Vec<&str> = records
+        .iter()
+        .map(|r| r["metadata"]["conversation_id"].as_str().unwrap())
+        .collect();
+    let in_order: Vec<String> = (0..20).map(|i| format!("synthetic-{i}")).collect();
+    assert_eq!(used, in_order, "each prompt once, in order");
+}

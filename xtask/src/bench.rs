@@ -263,6 +263,10 @@ impl Bench {
             .args(["--url", url, "--endpoint-type", "chat"])
             .args(["--concurrency", &load.concurrency.to_string()])
             .args(["--request-count", &load.requests.to_string()])
+            // The same 100 prompts in every run, whatever its request count (which would
+            // otherwise size the dataset, as in AIPerf 0.13): the runs measure the client's
+            // timing, not the building of prompts.
+            .args(["--num-dataset-entries", "100"])
             .args(["--osl", &load.output_tokens.to_string()])
             .args(["--request-timeout-seconds", "120", "--ui", "none"])
             .arg("--artifact-dir")

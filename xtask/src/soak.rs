@@ -81,6 +81,8 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         .args(["profile", "--url", &server.url, "-m", "soak", "--streaming"])
         .args(["--request-count", &requests, "--concurrency", &concurrency])
         .args(["--isl", "16", "--osl", OUTPUT_TOKENS, "--ui-type", "none"])
+        // 100 prompts whatever the request count: memory must stay flat with the requests.
+        .args(["--num-dataset-entries", "100"])
         .arg("--artifact-dir")
         .arg(&artifacts)
         .stdin(Stdio::null())

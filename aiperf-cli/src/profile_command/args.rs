@@ -147,9 +147,10 @@ pub(crate) struct ProfileArgs {
     #[arg(long = "output-tokens-stddev", visible_aliases = ["osl-stddev"], default_value_t = 0.0, help_heading = "Input")]
     pub osl_stddev: f64,
 
-    /// Distinct prompts generated (requests cycle over them).
-    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-prompts", "conversation-num", "num-conversations"], default_value_t = 100, help_heading = "Input")]
-    pub num_dataset_entries: usize,
+    /// Distinct prompts generated (requests cycle over them) [default: --request-count's, up
+    /// to 10000, as AIPerf sizes it; else 100].
+    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-prompts", "conversation-num", "num-conversations"], help_heading = "Input")]
+    pub num_dataset_entries: Option<usize>,
 
     /// Seed for prompts, arrivals and cancellations.
     #[arg(value_parser = whole_number::<u64>, long, default_value_t = 0, help_heading = "Input")]

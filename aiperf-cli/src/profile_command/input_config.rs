@@ -291,8 +291,8 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool) -> Value {
         None => {
             dataset.insert("type".into(), json!("synthetic"));
             // AIPerf sizes a synthetic dataset by the request count when no size is given.
-            if set("num_dataset_entries") {
-                dataset.insert("entries".into(), json!(args.num_dataset_entries));
+            if let Some(entries) = args.num_dataset_entries {
+                dataset.insert("entries".into(), json!(entries));
             } else if let Some(count) = args.request_count.filter(|_| set("request_count")) {
                 dataset.insert("entries".into(), json!(count));
             }
