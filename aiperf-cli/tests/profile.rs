@@ -630,3 +630,47 @@ fn the_request_count_sizes_the_synthetic_dataset_as_in_aiperf() {
     let in_order: Vec<String> = (0..20).map(|i| format!("synthetic-{i}")).collect();
     assert_eq!(used, in_order, "each prompt once, in order");
 }
+
+#[test]
+fn no_request_leaves_after_the_duration_even_with_a_backlog() {
+    // 200 requests/s asked for, one at a time of about 60 ms each: a backlog builds, and the
+    // requests it holds when the second is over must not be sent (nor recorded).
+    let run = Run::profile(&[
+        "--request-rate",
+        "200",
+        "--arrival-pattern",
+        "constant",
+        "--concurrency",
+        "1",
+        "--benchmark-duration",
+        "1",
+        "--benchmark-grace-period",
+        "0",
+        "--ttft-ms",
+        "50",
+        "--osl",
+        "5",
+    ]);
+    run.assert_success();
+    let records = run.records();
+    let starts: Vec<u64> = records
+        .iter()
+        .map(|r| r["metadata"]["request_start_ns"].as_u64().unwrap())
+        .collect();
+    let first = *starts.iter().min().unwrap();
+    let late: Vec<f64> = starts
+        .iter()
+        .filter(|&&start| start > first + 1_000_000_000)
+        .map(|&start| (start - first) as f64 / 1e9)
+        .collect();
+    assert!(late.is_empty(), "sent after the duration: {late:?} s");
+    let cancelled = records
+        .iter()
+        .filter(|r| r["metadata"]["was_cancelled"] == true)
+        .count();
+    assert!(
+        cancelled <= 1,
+        "only the request in flight at the end: {cancelled}"
+    );
+    assert!(records.len() < 40, "{} records", records.len());
+}

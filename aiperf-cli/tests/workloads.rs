@@ -69,6 +69,37 @@ fn a_single_turn_file_is_sent_line_by_line() {
 }
 
 #[test]
+fn osl_sets_the_output_length_of_the_lines_without_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        json!({"text": "a prompt with its own length", "output_length": 7}),
+        json!({"text": "a prompt without"}),
+    ];
+    let file = write_jsonl(dir.path(), "prompts.jsonl", &lines);
+    let run = Run::profile(&[
+        "--input-file",
+        &file,
+        "--custom-dataset-type",
+        "single_turn",
+        "--osl",
+        "3",
+    ]);
+    run.assert_success();
+    let inputs = read_json(&run.dir.join("inputs.json"));
+    let lengths: Vec<&Value> = inputs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|session| &session["payloads"][0]["max_completion_tokens"])
+        .collect();
+    assert_eq!(
+        lengths,
+        [&json!(7), &json!(3)],
+        "the line's own length first, as in AIPerf"
+    );
+}
+
+#[test]
 fn a_multi_turn_session_sends_the_first_answer_with_the_second_turn() {
     let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
     let dir = tempfile::tempdir().unwrap();
@@ -312,4 +343,37 @@ fn malformed_dataset_lines_name_the_file_and_line() {
         "{}",
         missing.stderr()
     );
+}
+
+#[test]
+fn a_trace_in_absolute_times_is_refused_unless_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        json!({"timestamp": 1_732_700_000_000u64, "input_length": 10, "output_length": 2}),
+        json!({"timestamp": 1_732_700_000_050u64, "input_length": 10, "output_length": 2}),
+    ];
+    let file = write_jsonl(dir.path(), "trace.jsonl", &lines);
+    let trace = [
+        "--input-file",
+        &file,
+        "--custom-dataset-type",
+        "mooncake_trace",
+    ];
+    let refused = Run::profile(&trace);
+    assert_eq!(
+        refused.output.status.code(),
+        Some(2),
+        "{}",
+        refused.stderr()
+    );
+    assert!(
+        refused
+            .stderr()
+            .contains("give --fixed-schedule-auto-offset"),
+        "{}",
+        refused.stderr()
+    );
+    let offset = Run::profile(&[&trace[..], &["--fixed-schedule-auto-offset"]].concat());
+    offset.assert_success();
+    assert_eq!(offset.records().len(), 2);
 }

@@ -25,6 +25,13 @@ pub fn now_ns() -> u64 {
     anchor().instant.elapsed().as_nanos() as u64
 }
 
+/// The reading `offset` after the reading `ns`, saturating: a time beyond the clock's range (a
+/// schedule offset of centuries, from a tiny rate or a trace in epoch milliseconds) stays in
+/// the far future instead of wrapping into the past.
+pub fn after(ns: u64, offset: std::time::Duration) -> u64 {
+    ns.saturating_add(u64::try_from(offset.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// The [`Instant`] a [`now_ns`] reading corresponds to, for sleeping until an absolute deadline.
 pub fn instant_at(ns: u64) -> Instant {
     anchor().instant + std::time::Duration::from_nanos(ns)

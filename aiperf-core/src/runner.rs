@@ -29,7 +29,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::clock::now_ns;
+use crate::clock::{after, now_ns};
 use crate::dataset::Conversation;
 use crate::endpoint::{Endpoint, RequestInput};
 use crate::record::{Phase, RequestRecord};
@@ -202,7 +202,7 @@ impl RunControl {
     /// they are recorded as cancelled. Calling it again shortens the grace, never lengthens it.
     pub fn interrupt(&self, grace: Duration) {
         self.stop_scheduling.store(true, Ordering::Relaxed);
-        self.cancel_in_flight_by(now_ns() + grace.as_nanos() as u64);
+        self.cancel_in_flight_by(after(now_ns(), grace));
     }
 
     fn cancel_in_flight_by(&self, at_ns: u64) {

@@ -214,6 +214,10 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             "--fixed-schedule replays the dataset's timestamps; --request-rate sets its own: give only one"
         );
     }
+    let output_tokens = args.osl.map(|mean| LengthDistribution {
+        mean,
+        stddev: args.osl_stddev,
+    });
     let dataset = match &args.input_file {
         Some(path) => {
             let kind: CustomDatasetType = args
@@ -225,6 +229,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             config.prefix = prefix;
             config.isl_block_size = isl_block_size;
             config.seed = args.random_seed;
+            config.output_tokens = output_tokens;
             DatasetSource::File(config)
         }
         None => DatasetSource::Synthetic(SyntheticConfig {
@@ -232,10 +237,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
                 mean: args.isl,
                 stddev: args.isl_stddev,
             },
-            output_tokens: args.osl.map(|mean| LengthDistribution {
-                mean,
-                stddev: args.osl_stddev,
-            }),
+            output_tokens,
             entries,
             seed: args.random_seed,
             prompt_words: prompt_words.clone(),
@@ -362,6 +364,10 @@ fn default_artifact_dir(args: &ProfileArgs, models: &[String], load: &LoadMode) 
     PathBuf::from("artifacts").join(format!("{model}-openai-{}-{load}", args.endpoint_type))
 }
 
+/// A trace whose first request is due this far into the run is refused: no benchmark waits a
+/// day for its first request, and timestamps that large are absolute times.
+const FIRST_DUE_REFUSED: Duration = Duration::from_secs(24 * 3600);
+
 /// The most distinct prompts a synthetic dataset gets from `--request-count` alone: building
 /// them takes time and memory (10,000 prompts of 550 tokens: about 0.6 s and 140 MiB here), and
 /// a longer run reuses them in turn.
@@ -436,6 +442,15 @@ pub(crate) fn fit_plan_to_dataset(
             .filter_map(|c| c.turns.first()?.timestamp)
             .min()
             .unwrap_or_default();
+        if first_due >= FIRST_DUE_REFUSED {
+            bail!(
+                "the dataset's first request is due {:.0} s into the run (its timestamp): its \
+                 timestamps look like absolute times (Unix milliseconds), not offsets from the \
+                 run's start; give --fixed-schedule-auto-offset to send the first at once and the \
+                 others at their distance from it",
+                first_due.as_secs_f64()
+            );
+        }
         if first_due >= Duration::from_secs(1) {
             eprintln!(
                 "aiperf: the dataset's first request is due {:.1} s into the run (its timestamp); \

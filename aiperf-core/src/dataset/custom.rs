@@ -9,9 +9,10 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use super::synthetic::LengthDistribution;
 use super::{
     Conversation, DatasetError, PrefixConfig, PromptWords, SamplingStrategy, mooncake, multi_turn,
-    single_turn,
+    rng_for, single_turn,
 };
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
@@ -88,6 +89,9 @@ pub struct CustomDatasetConfig {
     pub isl_block_size: NonZeroU32,
     /// The random seed (`--random-seed`).
     pub seed: u64,
+    /// The output length of the turns whose line gives none (`--osl`, `--osl-stddev`); a
+    /// line's own `output_length` goes first, as in AIPerf.
+    pub output_tokens: Option<LengthDistribution>,
 }
 
 impl CustomDatasetConfig {
@@ -106,18 +110,34 @@ impl CustomDatasetConfig {
             prefix: PrefixConfig::default(),
             isl_block_size: DEFAULT_ISL_BLOCK_SIZE,
             seed: 0,
+            output_tokens: None,
         })
     }
 }
 
-/// Reads the dataset file `config` names, in its format.
+/// Reads the dataset file `config` names, in its format; the turns without an output length
+/// of their own get one of [`CustomDatasetConfig::output_tokens`].
 pub fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, DatasetError> {
-    match config.kind {
+    let mut conversations = match config.kind {
         CustomDatasetType::SingleTurn => single_turn::load(config),
         CustomDatasetType::MultiTurn => multi_turn::load(config),
         CustomDatasetType::MooncakeTrace => mooncake::load(config),
+    }?;
+    if let Some(lengths) = &config.output_tokens {
+        let mut rng = rng_for(config.seed, OUTPUT_LENGTH_STREAM);
+        let unset = conversations
+            .iter_mut()
+            .flat_map(|conversation| &mut conversation.turns)
+            .filter(|turn| turn.input.max_output_tokens.is_none());
+        for turn in unset {
+            turn.input.max_output_tokens = Some(lengths.sample(&mut rng));
+        }
     }
+    Ok(conversations)
 }
+
+/// The random stream of the output lengths `--osl` gives a file's turns.
+const OUTPUT_LENGTH_STREAM: u64 = 0x6f73_6c73;
 
 /// Counts the tokens of each text, in order, spread over the machine's cores (a large file's
 /// prompts take seconds to tokenize on one).

@@ -40,7 +40,8 @@ impl LengthDistribution {
         Self { mean, stddev: 0.0 }
     }
 
-    fn sample(&self, rng: &mut impl Rng) -> u32 {
+    /// One length drawn from the distribution: at least 1.
+    pub(crate) fn sample(&self, rng: &mut impl Rng) -> u32 {
         if self.stddev <= 0.0 {
             return self.mean.max(1);
         }

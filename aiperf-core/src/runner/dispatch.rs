@@ -11,7 +11,7 @@ use tokio::time::sleep_until;
 
 use super::session::run_conversation;
 use super::{Shared, StopCondition};
-use crate::clock::{instant_at, now_ns};
+use crate::clock::{after, instant_at, now_ns};
 use crate::record::Phase;
 use crate::schedule::{ArrivalPattern, ArrivalTimes, LoadMode};
 
@@ -53,10 +53,15 @@ impl PhaseState {
         })
     }
 
-    /// Whether no request due at `due_ns` may be sent any more.
+    /// Whether no request due at `due_ns` may be sent any more: the phase was interrupted or
+    /// sent its count, or its duration is over, by the due time or by the clock (a request
+    /// that waited past the end for a `--concurrency` slot is not sent: no request leaves
+    /// after the duration, as in AIPerf).
     fn is_over(&self, shared: &Shared, due_ns: u64) -> bool {
         shared.control.was_interrupted()
-            || self.send_until_ns.is_some_and(|end| due_ns >= end)
+            || self
+                .send_until_ns
+                .is_some_and(|end| due_ns >= end || now_ns() >= end)
             || self.claimed.load(Ordering::Relaxed) >= self.count
     }
 }
@@ -68,10 +73,8 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, stop: StopCond
     let (count, send_until_ns) = match stop {
         StopCondition::Count(n) => (n, None),
         StopCondition::Duration { duration, grace } => {
-            let end = start_ns + duration.as_nanos() as u64;
-            shared
-                .control
-                .cancel_in_flight_by(end + grace.as_nanos() as u64);
+            let end = after(start_ns, duration);
+            shared.control.cancel_in_flight_by(after(end, grace));
             (usize::MAX, Some(end))
         }
     };
@@ -123,7 +126,7 @@ async fn open_loop(
 ) {
     let arrivals =
         ArrivalTimes::new(rate, pattern, shared.plan.seed).expect("validated before the run");
-    let due_times = arrivals.map(|offset| state.start_ns + offset.as_nanos() as u64);
+    let due_times = arrivals.map(|offset| after(state.start_ns, offset));
     let conversations = std::iter::from_fn(|| Some(shared.next_conversation()));
     start_on_schedule(shared, state, due_times.zip(conversations), max_concurrency).await;
 }
@@ -141,7 +144,7 @@ async fn fixed_schedule(
         .filter_map(|(index, conversation)| {
             let first = conversation.turns.first()?;
             let offset = first.timestamp.unwrap_or_default();
-            Some((state.start_ns + offset.as_nanos() as u64, index))
+            Some((after(state.start_ns, offset), index))
         })
         .collect();
     starts.sort_unstable();

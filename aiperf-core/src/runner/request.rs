@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::time::sleep_until;
 
 use super::{CancellationPolicy, Shared};
-use crate::clock::{instant_at, now_ns};
+use crate::clock::{after, instant_at, now_ns};
 use crate::endpoint::{Endpoint, ParseError, ResponseText, Usage};
 use crate::record::{Cancellation, ErrorInfo, Outcome, Phase, RequestRecord, TokenCounts};
 use crate::transport::{ChunkConsumer, ResponseSink, TimedChunk, TransportRequest};
@@ -107,7 +107,7 @@ pub(super) async fn execute(shared: &Shared, spec: RequestSpec<'_>) -> RequestRe
             streaming: shared.plan.streaming,
         };
         let send = shared.transport.send(request, &mut sink);
-        let on_purpose_at = on_purpose.map(|delay| instant_at(start_ns + delay.as_nanos() as u64));
+        let on_purpose_at = on_purpose.map(|delay| instant_at(after(start_ns, delay)));
         tokio::select! {
             result = send => Ending::Finished(result),
             () = wait_for_deadline(&mut cancel_at) => Ending::Cancelled(Cancellation::ByTheRun),

@@ -11,7 +11,7 @@ use tokio::time::sleep_until;
 use super::Shared;
 use super::dispatch::PhaseState;
 use super::request::{self, RequestSpec, random_uuid};
-use crate::clock::instant_at;
+use crate::clock::{after, instant_at};
 use crate::endpoint::{Message, RequestInput, Role};
 use crate::schedule::LoadMode;
 
@@ -33,12 +33,12 @@ pub(super) async fn run_conversation(
 
     for (turn_index, turn) in conversation.turns.iter().enumerate() {
         let mut due_ns = match (fixed_schedule, turn.timestamp, previous_end_ns) {
-            (true, Some(timestamp), _) => phase.start_ns + timestamp.as_nanos() as u64,
+            (true, Some(timestamp), _) => after(phase.start_ns, timestamp),
             (_, _, Some(previous_end)) => previous_end,
             (_, _, None) => first_due_ns,
         };
         if let Some(delay) = turn.delay {
-            due_ns += delay.as_nanos() as u64;
+            due_ns = after(due_ns, delay);
         }
         if due_ns > crate::clock::now_ns() {
             let mut deadline = shared.control.cancel_in_flight_at.subscribe();
