@@ -86,7 +86,8 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     let transport: Arc<dyn Transport> = transport.into();
     match &profile.transport_ctx.url {
         Some(url) => eprintln!(
-            "aiperf: profiling {url} with endpoint `{}` over `{transport_name}`",
+            "aiperf: profiling {} with endpoint `{}` over `{transport_name}`",
+            input_config::redact_url(url),
             args.endpoint_type
         ),
         None => eprintln!(

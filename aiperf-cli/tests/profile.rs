@@ -542,6 +542,14 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "percentage from 0 to 100",
         ),
         (&["-H", "no-colon"][..], "Name:Value"),
+        (
+            &["-H", "X-Request-ID: mine"][..],
+            "aiperf names each request itself",
+        ),
+        (
+            &["-H", "Authorization: Bearer a", "--api-key", "b"][..],
+            "give one of them",
+        ),
         (&["--extra-inputs", "{not json"][..], "not a JSON object"),
         (&["--endpoint-type", "chta"][..], "known endpoints are"),
         (

@@ -399,7 +399,8 @@ fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, CreateError> {
                  characters and non-ASCII text from it"
             ))
         })?;
-        map.append(key, value);
+        // A header given twice is sent once, with the last value, as AIPerf sends it.
+        map.insert(key, value);
     }
     Ok(map)
 }

@@ -58,8 +58,21 @@ impl HttpTarget {
     /// Checks the context: `--url` (an `http://` URL, or `https://` with the `tls` feature),
     /// the headers, the timeout. `name` is the transport's, for messages.
     pub(crate) fn new(ctx: &TransportContext, name: &str) -> Result<Self, CreateError> {
-        let (url, query) = base_url(ctx.url.as_deref(), name)?;
-        let headers = default_headers(&ctx.headers)?;
+        let (mut url, query) = base_url(ctx.url.as_deref(), name)?;
+        let mut given = Cow::Borrowed(&ctx.headers[..]);
+        if let Some(basic) = take_credentials(&mut url) {
+            if given
+                .iter()
+                .any(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
+            {
+                return Err(CreateError::new(
+                    "the --url's credentials (user:password@) and an Authorization header (-H or \
+                     --api-key) both authenticate: give one of them",
+                ));
+            }
+            given.to_mut().push(("Authorization".to_owned(), basic));
+        }
+        let headers = default_headers(&given)?;
         let timeout = crate::request_timeout::limit(ctx)?;
         Ok(Self {
             base: url.as_str().trim_end_matches('/').to_owned(),
@@ -155,6 +168,24 @@ fn base_url(url: Option<&str>, name: &str) -> Result<(Url, Option<String>), Crea
     Ok((parsed, query))
 }
 
+/// Takes the credentials out of `url` (`http://user:password@host`) and returns them as the
+/// `Authorization: Basic` value that sends them, as AIPerf's client does.
+fn take_credentials(url: &mut Url) -> Option<String> {
+    use base64::Engine;
+    use percent_encoding::percent_decode_str;
+
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let user = percent_decode_str(url.username()).decode_utf8_lossy();
+    let password = percent_decode_str(url.password().unwrap_or_default()).decode_utf8_lossy();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    // Clearing them cannot fail on an http(s) URL, which has a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(format!("Basic {encoded}"))
+}
+
 /// The run's headers (`-H`, `--api-key`) plus `Content-Type: application/json` unless given.
 fn default_headers(headers: &[(String, String)]) -> Result<HeaderMap, CreateError> {
     let mut map = HeaderMap::with_capacity(headers.len() + 1);
@@ -180,7 +211,8 @@ fn default_headers(headers: &[(String, String)]) -> Result<HeaderMap, CreateErro
         if header == AUTHORIZATION || header.as_str().contains("key") {
             value.set_sensitive(true);
         }
-        map.append(header, value);
+        // A header given twice is sent once, with the last value, as AIPerf sends it.
+        map.insert(header, value);
     }
     if !map.contains_key(CONTENT_TYPE) {
         map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -443,6 +475,34 @@ mod tests {
         let target = HttpTarget::new(&ctx, "http").unwrap();
         assert_eq!(target.headers[CONTENT_TYPE], "application/x-ndjson");
         assert!(!target.accept_event_stream);
+    }
+
+    #[test]
+    fn a_header_given_twice_is_sent_once_with_its_last_value() {
+        let mut ctx = TransportContext::for_url("http://h:1");
+        ctx.headers = vec![
+            ("X-Tenant".to_owned(), "a".to_owned()),
+            ("x-tenant".to_owned(), "b".to_owned()),
+        ];
+        let target = HttpTarget::new(&ctx, "http").unwrap();
+        let values: Vec<_> = target.headers.get_all("x-tenant").iter().collect();
+        assert_eq!(values, ["b"]);
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_sent_as_basic_authorization() {
+        let ctx = TransportContext::for_url("http://user:p%40ss@h:1/v1");
+        let target = HttpTarget::new(&ctx, "http").unwrap();
+        // base64("user:p@ss")
+        assert_eq!(target.headers[AUTHORIZATION], "Basic dXNlcjpwQHNz");
+        assert_eq!(
+            target.base, "http://h:1/v1",
+            "the credentials leave the URL"
+        );
+
+        let mut ctx = TransportContext::for_url("http://user:pw@h:1");
+        ctx.headers = vec![("Authorization".to_owned(), "Bearer k".to_owned())];
+        assert!(create_error(&ctx).contains("give one of them"));
     }
 
     #[test]

@@ -91,7 +91,7 @@ fn holds_secret_header(argument: &str) -> bool {
 
 /// `url` with the credentials it may hold redacted: the user information before `@`, and
 /// the values of query parameters named like keys, tokens or secrets.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let (address, query) = url
         .split_once('?')
         .map_or((url, None), |(a, q)| (a, Some(q)));

@@ -274,7 +274,25 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
                 .map(|(name, value)| (name, header_value(&value))),
         );
     }
+    if let Some((name, _)) = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("x-request-id"))
+    {
+        bail!(
+            "-H `{name}`: aiperf names each request itself (a new id per request, which its \
+             records keep so that server logs can be matched to them): remove it"
+        );
+    }
     if let Some(key) = &args.api_key {
+        if headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        {
+            bail!(
+                "--api-key sends `Authorization: Bearer <key>`, and -H gives an Authorization \
+                 header too: give one of them"
+            );
+        }
         headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
     }
 
