@@ -14,6 +14,7 @@ mod plugin_table;
 mod plugins_command;
 mod profile_command;
 mod progress;
+mod stdout;
 
 use std::process::ExitCode;
 

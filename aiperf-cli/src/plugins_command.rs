@@ -72,7 +72,7 @@ pub(crate) fn run(args: PluginsArgs) -> anyhow::Result<u8> {
                 failed,
             })?;
         } else {
-            print!("{}", render_validation(&report, failed));
+            crate::stdout::print(&render_validation(&report, failed));
         }
         return Ok(if failed == 0 {
             exit::SUCCESS
@@ -92,7 +92,7 @@ pub(crate) fn run(args: PluginsArgs) -> anyhow::Result<u8> {
                     facts: facts(&registries, category.name(), name),
                 })?;
             } else {
-                print!("{}", render_detail(category, name, &implementations));
+                crate::stdout::print(&render_detail(category, name, &implementations));
             }
         }
         (true, None) => {
@@ -100,7 +100,7 @@ pub(crate) fn run(args: PluginsArgs) -> anyhow::Result<u8> {
             if args.json {
                 print_json(&listing)?;
             } else {
-                print!("{}", render_listing(&[listing]));
+                crate::stdout::print(&render_listing(&[listing]));
             }
         }
         (false, None) => {
@@ -112,7 +112,7 @@ pub(crate) fn run(args: PluginsArgs) -> anyhow::Result<u8> {
             if args.json {
                 print_json(&AllJson { categories })?;
             } else {
-                print!("{}", render_listing(&categories));
+                crate::stdout::print(&render_listing(&categories));
             }
         }
     }
@@ -280,7 +280,7 @@ fn category_json(
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot write the listing as JSON")?;
-    println!("{text}");
+    crate::stdout::print(&format!("{text}\n"));
     Ok(())
 }
 

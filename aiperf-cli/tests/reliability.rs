@@ -351,3 +351,51 @@ fn a_signal_while_waiting_for_the_server_ends_the_run_with_nothing_sent() {
     let stdout = String::from_utf8_lossy(&run.output.stdout);
     assert!(stdout.contains("requests: 0 sent"), "{stdout}");
 }
+
+#[test]
+fn a_closed_stdout_loses_the_console_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf"))
+        .args(["profile", "--ui-type", "none", "--request-count", "3"])
+        .arg("--artifact-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // As `aiperf profile | head -0` would: nobody reads the report.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "no panic on a closed stdout");
+    assert!(dir.path().join("profile_export_aiperf.json").is_file());
+}
+
+#[test]
+fn an_export_that_cannot_be_written_loses_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("profile_export_aiperf.csv")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_aiperf"))
+        .args(["profile", "--ui-type", "none", "--request-count", "3"])
+        .arg("--artifact-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("profile_export_aiperf.csv") && stderr.contains("the other exports are in"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("requests: 3 sent"),
+        "the console report: {stdout}"
+    );
+    for file in [
+        "profile_export_aiperf.json",
+        "inputs.json",
+        "profile_export.jsonl",
+    ] {
+        assert!(dir.path().join(file).is_file(), "{file} missing");
+    }
+}

@@ -5,7 +5,7 @@ use aiperf_core::export::{ArtifactDir, SessionPayloads, console};
 use aiperf_core::metrics::{BenchmarkReport, MetricId, RunFacts};
 use aiperf_core::record_processor::Processed;
 use aiperf_core::runner::{self, RunOutput};
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use super::args::{DEFAULT_MODEL, ProfileArgs};
 use super::input_config::{input_config, run_info};
@@ -36,23 +36,30 @@ pub(crate) fn report(
         .map(|word| word.to_string_lossy().into_owned())
         .collect();
     let run_info = run_info(&report.benchmark_id, args, given, &command_line);
-    artifacts.write_profile_json(&report, &input_config, &run_info)?;
-    artifacts.write_profile_csv(&report)?;
-    artifacts.write_inputs_json(&SessionPayloads::group(output.payloads.iter().flat_map(
-        |sent| {
-            sent.payloads
-                .iter()
-                .map(move |payload| (&*sent.session_id, &payload[..]))
-        },
-    )))?;
+    // Each export is written whatever became of the others, and the console report is shown
+    // before any export's failure is: one file that cannot be written loses nothing else.
+    let payloads = SessionPayloads::group(output.payloads.iter().flat_map(|sent| {
+        sent.payloads
+            .iter()
+            .map(move |payload| (&*sent.session_id, &payload[..]))
+    }));
+    let written = [
+        artifacts
+            .write_profile_json(&report, &input_config, &run_info)
+            .map(drop),
+        artifacts.write_profile_csv(&report).map(drop),
+        artifacts.write_inputs_json(&payloads).map(drop),
+        // The per-request file was written during the run.
+        processed.jsonl.map(drop),
+    ];
 
-    print!("{}", console::render(&report));
+    let mut out = console::render(&report);
     if !args.streaming && profile.transport_ctx.url.is_none() {
-        println!("(add --streaming to measure time to first token and inter-token latency)");
+        out.push_str("(add --streaming to measure time to first token and inter-token latency)\n");
     }
     let counts = report.counts;
-    println!(
-        "requests: {} sent = {} succeeded + {} errored + {} cancelled{}{}",
+    out.push_str(&format!(
+        "requests: {} sent = {} succeeded + {} errored + {} cancelled{}{}\n",
         counts.sent,
         counts.succeeded,
         counts.errored,
@@ -67,17 +74,33 @@ pub(crate) fn report(
         } else {
             "  (DOES NOT RECONCILE: please report this)"
         }
-    );
+    ));
+    crate::stdout::print(&out);
     if let Some(note) = fell_behind_note(processed.caught_up) {
         eprintln!("{note}");
     }
     if args.streaming && answers_came_whole(&report) {
         eprintln!("{NOT_STREAMED_NOTE}");
     }
-    // The per-request file was written during the run: its error comes after the other
-    // exports, which it does not prevent.
-    processed.jsonl?;
-    println!("exports written to {}", artifacts.path().display());
+    let failures: Vec<String> = written
+        .into_iter()
+        .filter_map(|result| {
+            result
+                .err()
+                .map(|error| format!("{:#}", anyhow::Error::from(error)))
+        })
+        .collect();
+    if !failures.is_empty() {
+        bail!(
+            "{} (the other exports are in {})",
+            failures.join("; "),
+            artifacts.path().display()
+        );
+    }
+    crate::stdout::print(&format!(
+        "exports written to {}\n",
+        artifacts.path().display()
+    ));
 
     if output.was_interrupted {
         return Ok(exit::INTERRUPTED);
