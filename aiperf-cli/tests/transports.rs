@@ -209,6 +209,10 @@ fn grpc_status_errors_are_recorded_with_their_code() {
             message.contains("the server returned an error: simulated server error"),
             "in-stream error_message: {record}"
         );
+        assert_eq!(
+            record["error"]["type"], "ServerError",
+            "not a client parse error"
+        );
     }
 }
 

@@ -140,6 +140,10 @@ impl ParsedChunk {
 pub struct ParseError {
     /// What was wrong with it.
     pub message: String,
+    /// Whether the response was the server reporting an error of its own (an `error` object
+    /// in a body or an event, which vLLM and TGI send mid-stream), not one the client could
+    /// not read: the error summary then names it `ServerError`, not `ResponseParseError`.
+    pub reported_by_server: bool,
 }
 
 impl ParseError {
@@ -147,6 +151,15 @@ impl ParseError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            reported_by_server: false,
+        }
+    }
+
+    /// The server's report of an error of its own, in a response that otherwise parsed.
+    pub fn reported_by_server(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            reported_by_server: true,
         }
     }
 }

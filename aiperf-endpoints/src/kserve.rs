@@ -143,7 +143,7 @@ impl Endpoint for KServeEndpoint {
             let message = ModelStreamInferResponse::decode(data)
                 .map_err(|error| not_kserve("ModelStreamInferResponse", &error.to_string()))?;
             if !message.error_message.is_empty() {
-                return Err(ParseError::new(format!(
+                return Err(ParseError::reported_by_server(format!(
                     "the server returned an error: {}",
                     message.error_message
                 )));

@@ -237,10 +237,17 @@ fn build_record(
         error,
         ..
     } = parser;
-    let parse_error = error.map(|error| ErrorInfo {
-        code: sink.status,
-        kind: "ResponseParseError".to_owned(),
-        message: format!("could not parse a response chunk: {error}"),
+    let parse_error = error.map(|error| match error.reported_by_server {
+        true => ErrorInfo {
+            code: sink.status,
+            kind: "ServerError".to_owned(),
+            message: error.message,
+        },
+        false => ErrorInfo {
+            code: sink.status,
+            kind: "ResponseParseError".to_owned(),
+            message: format!("could not parse a response chunk: {error}"),
+        },
     });
     let (outcome, end_ns) = match ending {
         Ending::Cancelled(why) => (Outcome::Cancelled(why), ended_ns),

@@ -274,7 +274,7 @@ pub(crate) fn server_error(
         },
         (None, _) => return Ok(()),
     };
-    Err(ParseError::new(format!(
+    Err(ParseError::reported_by_server(format!(
         "the server returned an error: {message}"
     )))
 }

@@ -304,7 +304,7 @@ fn server_error(
         },
         (None, _) => return Ok(()),
     };
-    Err(ParseError::new(format!(
+    Err(ParseError::reported_by_server(format!(
         "the server returned an error: {message}"
     )))
 }
