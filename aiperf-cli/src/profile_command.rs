@@ -71,6 +71,12 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
         );
     }
     profile.metric_options.produces_tokens = endpoint.metadata().produces_tokens;
+    if !endpoint.metadata().produces_tokens && args.osl.is_some() {
+        bail!(
+            "--osl sets how many tokens to generate, and endpoint `{}` generates none: drop it",
+            args.endpoint_type
+        );
+    }
     let mut conversations = match &profile.dataset {
         DatasetSource::Synthetic(config) => synthetic::generate(config),
         DatasetSource::File(config) => custom::load(config)?,

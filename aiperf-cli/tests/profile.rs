@@ -553,6 +553,10 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         (&["--extra-inputs", "{not json"][..], "not a JSON object"),
         (&["--endpoint-type", "chta"][..], "known endpoints are"),
         (
+            &["--endpoint-type", "embeddings", "--osl", "5"][..],
+            "endpoint `embeddings` generates none: drop it",
+        ),
+        (
             &["--url", "ftp://127.0.0.1:1"][..],
             "no transport serves ftp://",
         ),

@@ -373,7 +373,18 @@ fn a_trace_in_absolute_times_is_refused_unless_offset() {
         "{}",
         refused.stderr()
     );
-    let offset = Run::profile(&[&trace[..], &["--fixed-schedule-auto-offset"]].concat());
+    let offset = Run::profile(
+        &[
+            &trace[..],
+            &["--fixed-schedule-auto-offset", "--request-count", "10"],
+        ]
+        .concat(),
+    );
     offset.assert_success();
     assert_eq!(offset.records().len(), 2);
+    assert!(
+        offset.stderr().contains("the schedule holds 2 requests"),
+        "{}",
+        offset.stderr()
+    );
 }

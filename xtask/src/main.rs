@@ -49,7 +49,7 @@ enum Command {
     /// conflict, pin, broken type path).
     E2e(e2e::Args),
     /// Benchmark the release client against the mock server: accuracy, capacity, memory,
-    /// start-up and idle cost, against the targets of issue 7.
+    /// start-up and idle cost, each against its target (docs/performance.md).
     Bench(bench::Args),
     /// Send a million requests to the mock server at zero latency: every record kept, the
     /// client's peak memory at 10% and 100% of the requests.

@@ -488,8 +488,17 @@ pub(crate) fn fit_plan_to_dataset(
         );
     }
     let explicit_stop = args.request_count.is_some() || args.benchmark_duration.is_some();
+    let turns: usize = conversations.iter().map(|c| c.turns.len()).sum();
     if !explicit_stop && (fixed || matches!(profile.dataset, DatasetSource::File(_))) {
-        let turns = conversations.iter().map(|c| c.turns.len()).sum();
+        profile.plan.stop = StopCondition::Count(turns);
+    }
+    if let (true, Some(count)) = (fixed, args.request_count)
+        && count > turns
+    {
+        eprintln!(
+            "aiperf: the schedule holds {turns} requests, each sent once at its time: \
+             --request-count {count} asks for more than that"
+        );
         profile.plan.stop = StopCondition::Count(turns);
     }
     profile.transport_ctx.max_in_flight = profile.plan.max_in_flight();

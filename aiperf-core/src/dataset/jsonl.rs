@@ -103,7 +103,9 @@ pub(crate) fn read_objects(
         if text.trim().is_empty() {
             continue;
         }
-        let object = parse_object(text).map_err(at_line)?;
+        // Without its line end, so that JSON cut short is "EOF while parsing" at its last
+        // column, not an error on the next line.
+        let object = parse_object(text.trim_end_matches(['\n', '\r'])).map_err(at_line)?;
         entry(line, &object).map_err(at_line)?;
         entries += 1;
     }
@@ -315,6 +317,18 @@ mod tests {
         };
         assert_eq!(column, 10);
         assert!(message.starts_with("expected value"), "{message}");
+    }
+
+    #[test]
+    fn a_line_cut_short_is_reported_at_its_last_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.jsonl");
+        std::fs::write(&path, "{\"text\": \"a\"\r\n").unwrap();
+        let error = read_objects(&path, |_, _| Ok(())).unwrap_err().to_string();
+        assert!(
+            error.contains(":1: invalid JSON at column 12: EOF while parsing an object"),
+            "{error}"
+        );
     }
 
     #[test]

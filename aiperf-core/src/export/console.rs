@@ -37,9 +37,12 @@ pub fn render(report: &BenchmarkReport) -> String {
             MetricValue::Scalar(_) => None,
         })
         .collect();
-    let mut headers = vec![("Metric", Align::Left)];
-    headers.extend(STAT_COLUMNS.map(|column| (column, Align::Right)));
-    draw_table(&mut out, Some(title), &headers, &distributions);
+    // A run whose every request failed has no distribution to show: no empty table then.
+    if !distributions.is_empty() {
+        let mut headers = vec![("Metric", Align::Left)];
+        headers.extend(STAT_COLUMNS.map(|column| (column, Align::Right)));
+        draw_table(&mut out, Some(title), &headers, &distributions);
+    }
 
     let scalars: Vec<Vec<String>> = rows
         .iter()
@@ -277,6 +280,21 @@ warning: the client fell behind its schedule: dispatch lag p99 0.50 ms (p50 0.50
         let expected = expected.strip_prefix('\n').expect("starts with a newline");
         let text = render(&report);
         assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn a_run_without_a_success_shows_no_empty_table() {
+        let report = analyze(
+            &[error(500, "internal error")],
+            &RunFacts::default(),
+            &MetricOptions::default(),
+        );
+        let text = render(&report);
+        assert!(!text.contains("LLM Metrics"), "{text}");
+        assert!(
+            text.contains("internal error"),
+            "the errors are shown: {text}"
+        );
     }
 
     #[test]
