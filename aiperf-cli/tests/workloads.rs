@@ -388,3 +388,26 @@ fn a_trace_in_absolute_times_is_refused_unless_offset() {
         offset.stderr()
     );
 }
+
+#[test]
+fn a_schedule_with_some_lines_untimed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        json!({"text": "timed", "timestamp": 100}),
+        json!({"text": "not timed"}),
+    ];
+    let file = write_jsonl(dir.path(), "mixed.jsonl", &lines);
+    let run = Run::profile(&[
+        "--input-file",
+        &file,
+        "--custom-dataset-type",
+        "single_turn",
+    ]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("1 of the dataset's 2 sessions have no timestamp"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -445,6 +445,18 @@ pub(crate) fn fit_plan_to_dataset(
     }
     let fixed = args.fixed_schedule || (has_timestamps && args.request_rate.is_none());
     if fixed {
+        let untimed = conversations
+            .iter()
+            .filter(|c| c.turns.first().is_some_and(|t| t.timestamp.is_none()))
+            .count();
+        if untimed > 0 {
+            bail!(
+                "{untimed} of the dataset's {} sessions have no timestamp, and a fixed schedule \
+                 sends each at its own: give every line a timestamp, or none (then \
+                 --request-rate or --concurrency sets the pace)",
+                conversations.len()
+            );
+        }
         let window = ScheduleWindow {
             start: args.fixed_schedule_start_offset.map(Duration::from_millis),
             end: args.fixed_schedule_end_offset.map(Duration::from_millis),
