@@ -8,7 +8,9 @@
 //! Request Throughput (requests/sec),11.76
 //! ```
 //!
-//! Per-request metrics first, then run metrics, each section sorted by tag as AIPerf sorts it;
+//! Per-request metrics first, then run metrics, each section sorted by tag as AIPerf sorts it,
+//! then, after two blank lines, the header of AIPerf's GPU telemetry section without rows:
+//! aiperf collects no GPU telemetry, and AIPerf writes the header even when it has none;
 //! a row is named "Header (unit)" (no unit for request counts); numbers have two decimals.
 //! Lines end with `\r\n`, as Python's `csv` module writes them, and fields are quoted only when
 //! they hold a comma, a quote or a line break.
@@ -25,6 +27,30 @@ pub const FILE_NAME: &str = "profile_export_aiperf.csv";
 pub const STATS_HEADER: [&str; 15] = [
     "Metric", "avg", "min", "max", "sum", "p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95",
     "p99", "std",
+];
+
+/// The header of AIPerf's GPU telemetry section, which closes its file.
+pub const TELEMETRY_HEADER: [&str; 20] = [
+    "Endpoint",
+    "GPU_Index",
+    "GPU_Name",
+    "GPU_UUID",
+    "Platform",
+    "Metric",
+    "avg",
+    "min",
+    "max",
+    "sum",
+    "p1",
+    "p5",
+    "p10",
+    "p25",
+    "p50",
+    "p75",
+    "p90",
+    "p95",
+    "p99",
+    "std",
 ];
 
 /// Writes the export.
@@ -62,7 +88,8 @@ pub fn write(out: &mut impl Write, report: &BenchmarkReport) -> io::Result<()> {
             write_row(out, [row_name(def), number(*value)])?;
         }
     }
-    Ok(())
+    out.write_all(b"\r\n\r\n")?;
+    write_row(out, TELEMETRY_HEADER.iter().map(|s| s.to_string()))
 }
 
 /// "Header (unit)", without the unit for request counts, as AIPerf names rows.
@@ -154,9 +181,14 @@ mod tests {
             "Request Latency (ms),542.50,85.00,1000.00,1085.00,94.15,130.75,176.50,313.75,542.50,771.25,908.50,954.25,990.85,457.50"
         );
         assert_eq!(lines[blank + 1], "Metric,Value");
-        let scalar_rows: Vec<&str> = lines[blank + 2..]
+        let scalar_end = blank
+            + 2
+            + lines[blank + 2..]
+                .iter()
+                .position(|l| l.is_empty())
+                .unwrap();
+        let scalar_rows: Vec<&str> = lines[blank + 2..scalar_end]
             .iter()
-            .filter(|l| !l.is_empty())
             .map(|l| l.split(',').next().unwrap())
             .collect();
         assert_eq!(
@@ -182,7 +214,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\r\nRequest Count,2.00\r\n"), "{text}");
-        assert!(text.ends_with("\r\n"));
+        assert!(
+            text.ends_with("\r\n\r\n\r\nEndpoint,GPU_Index,GPU_Name,GPU_UUID,Platform,Metric,avg,min,max,sum,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\r\n"),
+            "AIPerf's GPU telemetry header closes the file, without rows: {text}"
+        );
     }
 
     #[test]
@@ -208,7 +243,10 @@ mod tests {
         let report = analyze(&[], &RunFacts::default(), &MetricOptions::default());
         assert_eq!(
             csv(&report),
-            "Metric,Value\r\nError Request Count,0.00\r\nRequest Count,0.00\r\n"
+            format!(
+                "Metric,Value\r\nError Request Count,0.00\r\nRequest Count,0.00\r\n\r\n\r\n{}\r\n",
+                TELEMETRY_HEADER.join(",")
+            )
         );
     }
 }
