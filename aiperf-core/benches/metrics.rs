@@ -51,6 +51,7 @@ fn records() -> Vec<RequestRecord> {
                     output: Some(TOKENS),
                     reasoning: Some(0),
                 },
+                requested_output_tokens: Some(64),
                 outcome: Outcome::Success,
             }
         })

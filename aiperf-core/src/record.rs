@@ -137,6 +137,8 @@ pub struct RequestRecord {
     pub usage: Option<Usage>,
     /// The client tokenizer's counts, filled after the run (prompt tokens at dataset time).
     pub client_tokens: TokenCounts,
+    /// The output length the request asked for (its `max_tokens`), when it named one.
+    pub requested_output_tokens: Option<u64>,
     /// How it ended.
     pub outcome: Outcome,
 }

@@ -667,13 +667,13 @@ mod tests {
             "--streaming",
             "--api-key=sk-two",
             "-H",
-            "Authorization:Bearer b1",
+            "Proxy-Authorization:Bearer b1",
             "-HX-Goog-Api-Key:g1",
             "--header=X-Tenant-Secret:t1",
             "-H",
             "X-Plain:visible",
             "-H",
-            "X-Trace:1,Authorization:Bearer c1",
+            "X-Trace:1,X-Auth-Token:Bearer c1",
             "-H",
             "X-Other:2",
             "X-Api-Key:d1",
@@ -694,7 +694,8 @@ mod tests {
         let headers = &config["endpoint"]["headers"];
         assert_eq!(headers["X-Plain"], "visible");
         assert_eq!(headers["X-Trace"], "1", "a comma separates two headers");
-        assert_eq!(headers["Authorization"], "<redacted>");
+        assert_eq!(headers["X-Auth-Token"], "<redacted>");
+        assert_eq!(headers["Proxy-Authorization"], "<redacted>");
         assert_eq!(headers["X-Other"], "2");
         assert_eq!(headers["X-Json"], "shown");
         let command = info["cli_command"].as_str().unwrap();

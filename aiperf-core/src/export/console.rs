@@ -227,6 +227,7 @@ mod tests {
         second.scheduled_ns = second.start_ns;
         second.response_ns = vec![START + 560 * MS, START + 1_000 * MS];
         second.client_tokens.output = Some(2);
+        second.requested_output_tokens = Some(2);
         let mut cancelled = record();
         cancelled.outcome = Outcome::Cancelled(Cancellation::ByTheRun);
         let report = analyze(

@@ -264,6 +264,7 @@ mod tests {
         let mut r = record();
         r.response_ns.truncate(1);
         r.client_tokens.output = Some(1);
+        r.requested_output_tokens = None;
         let out = text(&[r]);
         let start = to_unix_ns(START);
         let expected = format!(

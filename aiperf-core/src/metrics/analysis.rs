@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::formulas::{RecordInput, RunTotals};
+use super::formulas::{self, RecordInput, RunTotals};
 use super::goodput::Slo;
 use super::options::{MetricOptions, TokenSource};
 use super::record_table::{Ending, RecordRow, RecordTable};
@@ -72,6 +72,8 @@ impl Analysis {
             good_requests,
             usage_compared,
             usage_discrepancies,
+            osl_compared,
+            osl_mismatches,
             token_fallbacks,
             saw_reasoning,
             options,
@@ -87,6 +89,7 @@ impl Analysis {
             window_ns: window,
             good_requests,
             usage_discrepancies: (usage_compared > 0).then_some(usage_discrepancies),
+            osl_mismatches: (osl_compared > 0).then_some(osl_mismatches),
             sums: distributions.iter().map(|s| s.map(|s| s.sum)).collect(),
         };
         let results = results(&active, &distributions, &totals);
@@ -142,6 +145,9 @@ struct RecordPass {
     good_requests: Option<u64>,
     usage_compared: u64,
     usage_discrepancies: u64,
+    /// Successful requests that asked for an output length, and those that missed it.
+    osl_compared: u64,
+    osl_mismatches: u64,
     token_fallbacks: u64,
     saw_reasoning: bool,
 }
@@ -174,6 +180,8 @@ impl RecordPass {
             good_requests: (!options.goodput.is_empty()).then_some(0),
             usage_compared: 0,
             usage_discrepancies: 0,
+            osl_compared: 0,
+            osl_mismatches: 0,
             token_fallbacks: 0,
             saw_reasoning: false,
         }
@@ -285,6 +293,17 @@ impl RecordPass {
             self.usage_compared += 1;
             let threshold = self.options.usage_discrepancy_threshold_pct;
             self.usage_discrepancies += u64::from(diffs.any(|d| d > threshold));
+        }
+        let input = RecordInput {
+            record,
+            tokens: self.options.token_source.select(record),
+        };
+        if let (Some(requested), Some(osl)) = (
+            record.requested_output_tokens.filter(|&n| n > 0),
+            formulas::output_sequence_length(&input),
+        ) {
+            self.osl_compared += 1;
+            self.osl_mismatches += u64::from(formulas::is_osl_mismatch(osl, requested as f64));
         }
         if record.usage.is_none_or(|u| u.completion_tokens.is_none())
             && record.client_tokens.output.is_some()
@@ -404,6 +423,15 @@ fn warnings(
              differing by more than {}%: the client tokenizer may not match the model's (see \
              usage_*_diff_pct in the exports)",
             counts.succeeded, options.usage_discrepancy_threshold_pct
+        ));
+    }
+    if let Some(mismatches) = totals.osl_mismatches.filter(|&n| n > 0) {
+        warnings.push(format!(
+            "{mismatches} of {} successful requests generated an output length that differs \
+             from the max_tokens they asked for by more than 5% (or 50 tokens): the server may \
+             stop at an end-of-sequence token (with vLLM, --extra-inputs ignore_eos:true) or \
+             not honour max_tokens; see osl_mismatch_diff_pct in the exports",
+            counts.succeeded
         ));
     }
     let mixed_sources = token_fallbacks > 0 && token_fallbacks < counts.succeeded;

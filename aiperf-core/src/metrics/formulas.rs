@@ -40,6 +40,9 @@ pub struct RunTotals {
     /// Successful requests whose server and client token counts differ by more than the
     /// threshold; `None` when no request had both counts.
     pub usage_discrepancies: Option<u64>,
+    /// Successful requests whose output length missed the one asked for
+    /// ([`is_osl_mismatch`]); `None` when no request asked for one.
+    pub osl_mismatches: Option<u64>,
     /// The sum of each per-request metric's values over its population, in its unit;
     /// `None` when it has no value. Indexed by [`MetricId`].
     pub sums: Vec<Option<f64>>,
@@ -234,6 +237,19 @@ pub fn usage_reasoning_tokens_diff_pct(input: &RecordInput<'_>) -> Option<f64> {
     diff_pct(server, input.record.client_tokens.reasoning?)
 }
 
+/// `(osl - requested) / requested * 100`, signed, when the request asked for a length.
+pub fn osl_mismatch_diff_pct(input: &RecordInput<'_>) -> Option<f64> {
+    let requested = input.record.requested_output_tokens.filter(|&n| n > 0)? as f64;
+    let osl = output_sequence_length(input)?;
+    Some((osl - requested) / requested * 100.0)
+}
+
+/// Whether an output of `osl` tokens misses the `requested` length by more than AIPerf's
+/// tolerance: 5% of it, at most 50 tokens.
+pub fn is_osl_mismatch(osl: f64, requested: f64) -> bool {
+    (osl - requested).abs() > (requested * 0.05).min(50.0)
+}
+
 /// Output plus reasoning, when either is known.
 fn output_sequence_tokens(tokens: &TokenCounts) -> Option<u64> {
     match (tokens.output, tokens.reasoning) {
@@ -357,6 +373,11 @@ pub fn total_osl(totals: &RunTotals) -> Option<f64> {
 /// Sum of failed requests' prompt tokens.
 pub fn total_error_isl(totals: &RunTotals) -> Option<f64> {
     totals.sum(MetricId::ErrorIsl)
+}
+
+/// Requests whose output length missed the one asked for ([`is_osl_mismatch`]).
+pub fn osl_mismatch_count(totals: &RunTotals) -> Option<f64> {
+    count(totals.osl_mismatches)
 }
 
 /// Requests whose server and client counts disagree beyond the threshold.

@@ -40,6 +40,7 @@ pub(crate) fn record() -> RequestRecord {
             output: Some(4),
             reasoning: None,
         },
+        requested_output_tokens: Some(4),
         outcome: Outcome::Success,
     }
 }
@@ -256,12 +257,39 @@ fn aiperf_derived_metrics_of_one_request_and_of_the_run() {
 }
 
 #[test]
+fn outputs_shorter_than_asked_are_counted_and_flagged() {
+    // Asked for 100 tokens, got 4 (the server stopped early); asked for 4, got 4.
+    let mut short = record();
+    short.requested_output_tokens = Some(100);
+    let r = report(&[short, record()]);
+    let diff = r.stats(MetricId::OslMismatchDiffPct).unwrap();
+    assert_close(diff.min, -96.0);
+    assert_close(diff.max, 0.0);
+    assert_eq!(r.scalar(MetricId::OslMismatchCount), Some(1.0));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("1 of 2 successful requests generated")),
+        "{:?}",
+        r.warnings
+    );
+    // AIPerf's tolerance: 5% of the length asked for, at most 50 tokens.
+    assert!(!formulas::is_osl_mismatch(105.0, 100.0));
+    assert!(formulas::is_osl_mismatch(106.0, 100.0));
+    assert!(formulas::is_osl_mismatch(1949.0, 2000.0));
+    let mut unasked = record();
+    unasked.requested_output_tokens = None;
+    assert!(report(&[unasked]).get(MetricId::OslMismatchCount).is_none());
+}
+
+#[test]
 fn goodput_counts_requests_meeting_every_slo() {
     let fast = record();
     let mut slow = record();
     slow.response_ns[0] = START + 150 * MS;
     let mut one_token = record();
     one_token.client_tokens.output = Some(1);
+    one_token.requested_output_tokens = Some(1);
     let options = MetricOptions {
         goodput: parse_goodput("time_to_first_token:100 inter_token_latency:20").unwrap(),
         ..MetricOptions::default()

@@ -84,6 +84,8 @@ pub(super) struct RequestSpec<'a> {
     pub session_num: u64,
     /// The client's prompt token count, when known.
     pub input_tokens: Option<u64>,
+    /// The output length it asks for, when it names one.
+    pub max_output_tokens: Option<u64>,
 }
 
 /// Sends one request and returns its record.
@@ -299,6 +301,7 @@ fn build_record(
             input: spec.input_tokens,
             ..TokenCounts::default()
         },
+        requested_output_tokens: spec.max_output_tokens,
         outcome,
     }
 }

@@ -73,6 +73,7 @@ pub(super) async fn run_conversation(
                 turn_index: turn_index as u32,
                 session_num: claim.phase_index as u64,
                 input_tokens: turn.input_tokens,
+                max_output_tokens: turn.input.max_output_tokens.map(u64::from),
             },
         )
         .await;
