@@ -72,8 +72,9 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     }
     profile.metric_options.produces_tokens = endpoint.metadata().produces_tokens;
     if !endpoint.metadata().produces_tokens && args.osl.is_some() {
-        bail!(
-            "--osl sets how many tokens to generate, and endpoint `{}` generates none: drop it",
+        eprintln!(
+            "aiperf: --osl has no effect: it sets how many tokens to generate, and endpoint `{}` \
+             generates none",
             args.endpoint_type
         );
     }

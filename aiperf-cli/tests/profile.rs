@@ -523,7 +523,11 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         ),
         (
             &["--num-dataset-entries", "1000000000"][..],
-            "more than the 268435456 aiperf builds in memory",
+            "more than the 268435456 tokens aiperf builds in memory",
+        ),
+        (
+            &["--request-count", "5", "--isl", "300000000"][..],
+            "would hold 1 prompts (at least one)",
         ),
         (
             &["--concurrency", "1000001"][..],
@@ -542,20 +546,8 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "percentage from 0 to 100",
         ),
         (&["-H", "no-colon"][..], "Name:Value"),
-        (
-            &["-H", "X-Request-ID: mine"][..],
-            "aiperf names each request itself",
-        ),
-        (
-            &["-H", "Authorization: Bearer a", "--api-key", "b"][..],
-            "give one of them",
-        ),
         (&["--extra-inputs", "{not json"][..], "not a JSON object"),
         (&["--endpoint-type", "chta"][..], "known endpoints are"),
-        (
-            &["--endpoint-type", "embeddings", "--osl", "5"][..],
-            "endpoint `embeddings` generates none: drop it",
-        ),
         (
             &["--url", "ftp://127.0.0.1:1"][..],
             "no transport serves ftp://",
@@ -624,6 +616,35 @@ fn headers_and_extra_inputs_are_read_as_aiperf_reads_them() {
 }
 
 #[test]
+fn headers_aiperf_sets_itself_take_aiperf_s_precedence() {
+    // AIPerf runs these: so does aiperf, saying what it does with them.
+    let run = Run::profile(&[
+        "--request-count",
+        "1",
+        "-H",
+        "X-Request-ID: mine",
+        "-H",
+        "Authorization: Bearer from-h",
+        "X-Kept: 1",
+        "--api-key",
+        "from-key",
+    ]);
+    run.assert_success();
+    let stderr = run.stderr();
+    assert!(stderr.contains("-H X-Request-ID is not sent"), "{stderr}");
+    assert!(
+        stderr.contains("replaces the -H Authorization header"),
+        "{stderr}"
+    );
+    let headers = &run.summary()["input_config"]["endpoint"]["headers"];
+    assert_eq!(
+        *headers,
+        serde_json::json!({"X-Kept": "1"}),
+        "the -H headers sent"
+    );
+}
+
+#[test]
 fn the_request_count_sizes_the_synthetic_dataset_as_in_aiperf() {
     let run = Run::profile(&["--request-count", "20", "--concurrency", "1"]);
     run.assert_success();
@@ -641,6 +662,52 @@ fn the_request_count_sizes_the_synthetic_dataset_as_in_aiperf() {
         .collect();
     let in_order: Vec<String> = (0..20).map(|i| format!("synthetic-{i}")).collect();
     assert_eq!(used, in_order, "each prompt once, in order");
+}
+
+#[test]
+fn a_request_count_beyond_what_is_built_reuses_the_prompts_and_says_so() {
+    let run = Run::profile(&[
+        "--request-count",
+        "10001",
+        "--concurrency",
+        "500",
+        "--isl",
+        "4",
+        "--osl",
+        "1",
+        "--ttft-ms",
+        "0",
+        "--itl-ms",
+        "0",
+    ]);
+    run.assert_success();
+    assert!(
+        run.stderr().contains(
+            "the synthetic dataset holds 10000 distinct prompts, which the 10001 requests reuse"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        run.summary()["input_config"]["datasets"][0]["entries"],
+        10000
+    );
+}
+
+#[test]
+fn a_tiny_rate_waits_instead_of_firing_every_request() {
+    // The second request would be due after centuries: the offset saturates instead of wrapping
+    // into the past, and the run ends with its duration.
+    let run = Run::profile(&[
+        "--request-rate",
+        "1e-300",
+        "--arrival-pattern",
+        "constant",
+        "--benchmark-duration",
+        "0.5",
+    ]);
+    run.assert_success();
+    assert!(run.records().len() <= 1, "{} requests", run.records().len());
 }
 
 #[test]

@@ -137,6 +137,7 @@ impl ParsedChunk {
 /// A response that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
+#[non_exhaustive]
 pub struct ParseError {
     /// What was wrong with it.
     pub message: String,

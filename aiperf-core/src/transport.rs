@@ -197,9 +197,10 @@ pub struct TransportError {
 }
 
 impl TransportError {
-    /// The error's type in the error summary and the exports, as AIPerf names it: an HTTP
-    /// status error by its status's reason phrase (`Internal Server Error`), any other by its
-    /// kind ([`TransportErrorKind::as_str`]).
+    /// The error's type in the error summary and the exports: an HTTP status error by its
+    /// status's standard reason phrase (`Internal Server Error`; AIPerf takes the phrase the
+    /// server sent, which is that one from every common server), any other, and a status
+    /// without a standard phrase (499, 520), by its kind ([`TransportErrorKind::as_str`]).
     pub fn summary_type(&self) -> &'static str {
         let reason = match (self.kind, self.code) {
             (TransportErrorKind::Status, Some(code)) => http::StatusCode::from_u16(code)

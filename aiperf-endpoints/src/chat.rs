@@ -360,6 +360,10 @@ mod tests {
                 &mut text,
             )
             .unwrap_err();
+        assert!(
+            err.reported_by_server,
+            "the server's error, not the client's"
+        );
         assert_eq!(
             err.message,
             "the server returned an error: The model `gpt-5` does not exist."

@@ -114,7 +114,7 @@ impl Endpoint for TritonGenerateEndpoint {
                 Value::String(message) => message,
                 other => other.to_string(),
             };
-            return Err(ParseError::new(format!(
+            return Err(ParseError::reported_by_server(format!(
                 "the server returned an error: {message}"
             )));
         }
@@ -260,6 +260,7 @@ mod tests {
             err.message,
             "the server returned an error: Request for unknown model: 'x' is not found"
         );
+        assert!(err.reported_by_server);
         let err = parse(&triton, r#"{"error":{"code":3}}"#).unwrap_err();
         assert!(err.message.ends_with(r#"{"code":3}"#), "{err}");
         for bad in [

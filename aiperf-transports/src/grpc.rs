@@ -364,6 +364,13 @@ fn grpc_address(url: &str) -> Result<GrpcAddress, CreateError> {
             "`{url}` names no server: pass --url {scheme}://HOST:PORT"
         )));
     };
+    if authority.as_str().contains('@') {
+        // Not echoed: the URL holds a password.
+        return Err(CreateError::new(format!(
+            "the --url holds credentials (user:password@), which gRPC does not send: pass them \
+             as a header (-H 'authorization: ...' or --api-key) and --url {scheme}://HOST:PORT"
+        )));
+    }
     if authority.port().is_none() {
         return Err(CreateError::new(format!(
             "`{url}` has no port, and gRPC has no default one: pass --url \
@@ -399,7 +406,8 @@ fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, CreateError> {
                  characters and non-ASCII text from it"
             ))
         })?;
-        // A header given twice is sent once, with the last value, as AIPerf sends it.
+        // A header given twice is sent once, with the last value (AIPerf's header dict keeps
+        // the last of two same-case names).
         map.insert(key, value);
     }
     Ok(map)
@@ -446,9 +454,14 @@ mod tests {
             ("grpc://h", "no port"),
             ("grpc://h:1/v2/models", "has a path"),
             ("grpc://", "not a valid URL"),
+            ("grpc://user:secret@h:1", "holds credentials"),
         ] {
             let message = create_error(&TransportContext::for_url(url));
             assert!(message.contains(expected), "{url}: {message}");
+            assert!(
+                !message.contains("secret"),
+                "the password is not echoed: {message}"
+            );
         }
         assert!(create_error(&TransportContext::default()).contains("--url grpc://HOST:PORT"));
     }

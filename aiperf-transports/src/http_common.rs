@@ -211,7 +211,8 @@ fn default_headers(headers: &[(String, String)]) -> Result<HeaderMap, CreateErro
         if header == AUTHORIZATION || header.as_str().contains("key") {
             value.set_sensitive(true);
         }
-        // A header given twice is sent once, with the last value, as AIPerf sends it.
+        // A header given twice is sent once, with the last value (AIPerf's header dict keeps
+        // the last of two same-case names).
         map.insert(header, value);
     }
     if !map.contains_key(CONTENT_TYPE) {
@@ -269,10 +270,12 @@ impl EventStore {
     }
 }
 
-/// The error of a non-2xx response, as AIPerf reports one: its message is the body (its start,
-/// with `...` when it was longer than what was kept), then the `retry-after` the server asked
-/// for, if any (`slow down... (retry-after: 2)`). The error summary names it by the status's
-/// reason phrase ([`aiperf_core::transport::TransportError::summary_type`]).
+/// The error of a non-2xx response, close to AIPerf's: its message is the body, as AIPerf's is
+/// (here its start, with `...` when it was longer than what was kept, so that a run of large
+/// error pages holds no more than a few KiB of each), then the `retry-after` the server asked
+/// for, if any (`slow down... (retry-after: 2)`), which AIPerf leaves out. The error summary
+/// names it by the status's reason phrase
+/// ([`aiperf_core::transport::TransportError::summary_type`]).
 pub(crate) fn status_error(
     code: u16,
     retry_after: Option<&[u8]>,

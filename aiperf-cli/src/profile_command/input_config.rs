@@ -15,7 +15,7 @@ use aiperf_core::schedule::{ArrivalPattern, LoadMode};
 
 use super::args::ProfileArgs;
 use super::pairs::pairs;
-use super::plan::Profile;
+use super::plan::{DatasetSource, Profile};
 
 /// What AIPerf writes in place of a secret.
 const REDACTED: &str = "<redacted>";
@@ -64,9 +64,6 @@ const SECRET_HEADER_FRAGMENTS: &[&str] = &[
     "access-key",
     "private-key",
 ];
-
-/// The flags (lowercase, without dashes) that take every value up to the next flag.
-const TAKES_SEVERAL: &[&str] = &["h", "header", "extra-inputs"];
 
 /// Query parameters whose values a URL's redaction hides.
 const SECRET_QUERY_FRAGMENTS: &[&str] = &["key", "token", "secret", "password", "signature"];
@@ -233,7 +230,7 @@ pub(crate) fn input_config(
     }
     config.insert("endpoint".into(), Value::Object(endpoint));
 
-    config.insert("datasets".into(), json!([dataset(args, &set)]));
+    config.insert("datasets".into(), json!([dataset(args, &set, profile)]));
     config.insert("phases".into(), Value::Array(phases(args, &set, profile)));
     let dir =
         std::path::absolute(&profile.artifact_dir).unwrap_or_else(|_| profile.artifact_dir.clone());
@@ -274,7 +271,7 @@ pub(crate) fn input_config(
 }
 
 /// AIPerf's one dataset, `main`: synthetic prompts or a file.
-fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool) -> Value {
+fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -> Value {
     let mut dataset = Map::new();
     dataset.insert("name".into(), json!("main"));
     match &args.input_file {
@@ -291,10 +288,10 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool) -> Value {
         None => {
             dataset.insert("type".into(), json!("synthetic"));
             // AIPerf sizes a synthetic dataset by the request count when no size is given.
-            if let Some(entries) = args.num_dataset_entries {
-                dataset.insert("entries".into(), json!(entries));
-            } else if let Some(count) = args.request_count.filter(|_| set("request_count")) {
-                dataset.insert("entries".into(), json!(count));
+            if let DatasetSource::Synthetic(synthetic) = &profile.dataset
+                && (set("num_dataset_entries") || set("request_count"))
+            {
+                dataset.insert("entries".into(), json!(synthetic.entries));
             }
             let mut prompts = Map::new();
             let mut isl = Map::new();
@@ -425,6 +422,9 @@ pub(crate) fn run_info(
     info.insert("cli_command".into(), json!(cli_command(command_line)));
     Value::Object(info)
 }
+
+/// The flags (lowercase, without dashes) that take every value up to the next flag.
+const TAKES_SEVERAL: &[&str] = &["h", "header", "extra-inputs"];
 
 /// The command line as AIPerf writes it: `aiperf` and the arguments, each value that is not
 /// a flag or a plain number in single quotes, secrets redacted: the values of flags named like

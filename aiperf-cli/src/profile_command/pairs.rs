@@ -69,8 +69,15 @@ pub(crate) fn payload_value(text: &str) -> Value {
     let digits = text.strip_prefix('-').unwrap_or(text);
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if all_digits(digits) && (digits == "0" || !digits.starts_with('0')) {
+        // Python's integers have no bound: past i64, u64, then the nearest float.
         if let Ok(whole) = text.parse::<i64>() {
             return whole.into();
+        }
+        if let Ok(whole) = text.parse::<u64>() {
+            return whole.into();
+        }
+        if let Ok(float) = text.parse::<f64>() {
+            return float.into();
         }
     } else if digits.matches('.').count() == 1
         && all_digits(&digits.replace('.', ""))
@@ -90,7 +97,8 @@ pub(crate) fn header_value(value: &Value) -> String {
     }
 }
 
-/// `text` split at the commas that are outside brackets, braces and double-quoted strings.
+/// `text` split at the commas that are outside brackets, braces and double-quoted strings; at
+/// every comma when a bracket, brace or string is left open (a value that is not JSON).
 fn split_outside_brackets(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut depth = 0usize;
@@ -119,6 +127,9 @@ fn split_outside_brackets(text: &str) -> Vec<&str> {
         }
     }
     parts.push(&text[start..]);
+    if depth > 0 || in_string {
+        return text.split(',').collect();
+    }
     parts
 }
 
@@ -159,6 +170,7 @@ mod tests {
             (".5", json!(0.5)),
             ("-1.25", json!(-1.25)),
             ("1e3", json!("1e3")),
+            ("18446744073709551615", json!(18446744073709551615u64)),
             ("1.2.3", json!("1.2.3")),
             ("\"quoted\"", json!("\"quoted\"")),
             ("hello world", json!("hello world")),
@@ -176,6 +188,14 @@ mod tests {
         assert_eq!(
             payload(r#"stop:["a","b"],n:2,x:{"k":[1,2]}"#).unwrap(),
             json!({"stop": ["a", "b"], "n": 2, "x": {"k": [1, 2]}})
+        );
+    }
+
+    #[test]
+    fn an_open_bracket_does_not_swallow_the_pairs_after_it() {
+        assert_eq!(
+            payload("stop:{,top_p:0.9").unwrap(),
+            json!({"stop": "{", "top_p": 0.9})
         );
     }
 

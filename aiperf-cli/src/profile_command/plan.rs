@@ -165,28 +165,6 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         );
     }
     let entries = dataset_entries(args)?;
-    if args.input_file.is_none() {
-        // Each prompt holds the shared system prompt and, when there are prefix prompts, one
-        // of them; the prefix prompts are also built once on their own.
-        let prefix_length = if args.num_prefix_prompts > 0 {
-            u64::from(args.prefix_prompt_length)
-        } else {
-            0
-        };
-        let per_entry =
-            u64::from(args.isl) + u64::from(args.shared_system_prompt_length) + prefix_length;
-        let prompt_tokens = (entries as u64)
-            .saturating_mul(per_entry)
-            .saturating_add((args.num_prefix_prompts as u64).saturating_mul(prefix_length));
-        if prompt_tokens > MAX_SYNTHETIC_PROMPT_TOKENS {
-            bail!(
-                "the synthetic dataset would hold {prompt_tokens} prompt tokens \
-                 (--num-dataset-entries x (--isl + --shared-system-prompt-length + \
-                 --prefix-prompt-length), plus the prefix prompts themselves), more than the \
-                 {MAX_SYNTHETIC_PROMPT_TOKENS} aiperf builds in memory: lower them"
-            );
-        }
-    }
     let tokenizer = Tokenizer::from_spec(&args.tokenizer).context("invalid --tokenizer")?;
     let prompt_words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
     let prefix = PrefixConfig {
@@ -274,23 +252,23 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
                 .map(|(name, value)| (name, header_value(&value))),
         );
     }
-    if let Some((name, _)) = headers
+    if headers
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("x-request-id"))
+        .any(|(name, _)| name.eq_ignore_ascii_case("x-request-id"))
     {
-        bail!(
-            "-H `{name}`: aiperf names each request itself (a new id per request, which its \
-             records keep so that server logs can be matched to them): remove it"
+        eprintln!(
+            "aiperf: -H X-Request-ID is not sent: aiperf names each request itself (a new id \
+             per request, which its records keep so that server logs can be matched to them)"
         );
+        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("x-request-id"));
     }
     if let Some(key) = &args.api_key {
-        if headers
-            .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-        {
-            bail!(
-                "--api-key sends `Authorization: Bearer <key>`, and -H gives an Authorization \
-                 header too: give one of them"
+        let before = headers.len();
+        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        if headers.len() < before {
+            eprintln!(
+                "aiperf: --api-key's `Authorization: Bearer <key>` replaces the -H Authorization \
+                 header, as in AIPerf"
             );
         }
         headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
@@ -392,23 +370,57 @@ const FIRST_DUE_REFUSED: Duration = Duration::from_secs(24 * 3600);
 const ENTRIES_FROM_REQUEST_COUNT_MAX: usize = 10_000;
 
 /// How many distinct prompts a synthetic dataset holds, as AIPerf 0.13 sizes it:
-/// `--num-dataset-entries` (or its aliases) when given, else `--request-count` (up to
-/// [`ENTRIES_FROM_REQUEST_COUNT_MAX`], saying so beyond it), else 100.
+/// `--num-dataset-entries` (or its aliases) when given, else `--request-count`, else 100. The
+/// prompts are built in memory before the run, so their tokens are bounded
+/// ([`MAX_SYNTHETIC_PROMPT_TOKENS`]): a size given is refused beyond that bound, a size taken
+/// from `--request-count` is capped by it and by [`ENTRIES_FROM_REQUEST_COUNT_MAX`], saying so.
 fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
+    if args.num_dataset_entries == Some(0) {
+        bail!("--num-dataset-entries must be at least 1");
+    }
+    if args.input_file.is_some() {
+        return Ok(args.num_dataset_entries.unwrap_or(DEFAULT_DATASET_ENTRIES));
+    }
+    // Each prompt holds the shared system prompt and, when there are prefix prompts, one of
+    // them; the prefix prompts are also built once on their own.
+    let prefix_length = if args.num_prefix_prompts > 0 {
+        u64::from(args.prefix_prompt_length)
+    } else {
+        0
+    };
+    let per_entry =
+        (u64::from(args.isl) + u64::from(args.shared_system_prompt_length) + prefix_length).max(1);
+    let prefixes = (args.num_prefix_prompts as u64).saturating_mul(prefix_length);
+    let fitting = MAX_SYNTHETIC_PROMPT_TOKENS.saturating_sub(prefixes) / per_entry;
+    let fitting = usize::try_from(fitting).unwrap_or(usize::MAX);
+    let too_large = |entries: usize, source: &str| {
+        anyhow!(
+            "the synthetic dataset would hold {entries} prompts ({source}) of {per_entry} tokens \
+             each (--isl + --shared-system-prompt-length + --prefix-prompt-length), plus the \
+             prefix prompts themselves, more than the {MAX_SYNTHETIC_PROMPT_TOKENS} tokens \
+             aiperf builds in memory: lower them"
+        )
+    };
     match (args.num_dataset_entries, args.request_count) {
-        (Some(0), _) => bail!("--num-dataset-entries must be at least 1"),
+        (Some(entries), _) if entries > fitting => Err(too_large(entries, "--num-dataset-entries")),
         (Some(entries), _) => Ok(entries),
-        (None, Some(count))
-            if args.input_file.is_none() && count > ENTRIES_FROM_REQUEST_COUNT_MAX =>
-        {
-            eprintln!(
-                "aiperf: the synthetic dataset holds {ENTRIES_FROM_REQUEST_COUNT_MAX} distinct \
-                 prompts, which the {count} requests reuse in turn (AIPerf would build one per \
-                 request): --num-dataset-entries sets how many"
-            );
-            Ok(ENTRIES_FROM_REQUEST_COUNT_MAX)
+        (None, Some(count)) if count > 0 => {
+            let cap = ENTRIES_FROM_REQUEST_COUNT_MAX.min(fitting);
+            if cap == 0 {
+                return Err(too_large(1, "at least one"));
+            }
+            if count > cap {
+                eprintln!(
+                    "aiperf: the synthetic dataset holds {cap} distinct prompts, which the \
+                     {count} requests reuse in turn (AIPerf would build one per request): \
+                     --num-dataset-entries sets how many"
+                );
+            }
+            Ok(count.min(cap))
         }
-        (None, Some(count)) if count > 0 => Ok(count),
+        (None, _) if DEFAULT_DATASET_ENTRIES > fitting => {
+            Err(too_large(DEFAULT_DATASET_ENTRIES, "the default"))
+        }
         (None, _) => Ok(DEFAULT_DATASET_ENTRIES),
     }
 }

@@ -273,7 +273,7 @@ mod tests {
 ┃ Count ┃ Code ┃ Type                     ┃ Message                              ┃
 ┡━━━━━━━╇━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
 │     1 │  499 │ RequestCancellationError │ Request cancelled by external signal │
-│     1 │  500 │ HTTPStatusError          │ internal error                       │
+│     1 │  500 │ Internal Server Error    │ internal error                       │
 └───────┴──────┴──────────────────────────┴──────────────────────────────────────┘
 
 warning: the client fell behind its schedule: dispatch lag p99 0.50 ms (p50 0.50 ms, max 0.50 ms) exceeds 0.25 ms; latencies are measured from the actual send time, and the offered load was lower than asked (a --concurrency cap or an overloaded client machine)

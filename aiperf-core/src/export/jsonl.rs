@@ -305,7 +305,7 @@ mod tests {
         let failed = &lines[0];
         assert_eq!(
             failed["error"],
-            serde_json::json!({"code": 503, "type": "HTTPStatusError", "message": "overloaded"})
+            serde_json::json!({"code": 503, "type": "Service Unavailable", "message": "overloaded"})
         );
         assert_eq!(
             failed["metrics"]["request_latency"],

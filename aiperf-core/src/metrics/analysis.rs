@@ -136,6 +136,8 @@ struct RecordPass {
     record_metrics: Vec<&'static MetricDef>,
     /// Columns of the usage-difference metrics.
     diff_slots: Vec<usize>,
+    /// The column of `osl_mismatch_diff_pct`, when it applies.
+    osl_diff_slot: Option<usize>,
     /// Each SLO with its metric's column (`None`: the metric does not apply to this run).
     slos: Vec<(Option<usize>, Slo)>,
     table: RecordTable,
@@ -172,6 +174,7 @@ impl RecordPass {
                 .filter(|def| active[def.id as usize] && def.kind.is_distribution())
                 .collect(),
             diff_slots,
+            osl_diff_slot: table.slot(MetricId::OslMismatchDiffPct),
             slos,
             table,
             counts: RequestCounts::default(),
@@ -294,16 +297,11 @@ impl RecordPass {
             let threshold = self.options.usage_discrepancy_threshold_pct;
             self.usage_discrepancies += u64::from(diffs.any(|d| d > threshold));
         }
-        let input = RecordInput {
-            record,
-            tokens: self.options.token_source.select(record),
-        };
-        if let (Some(requested), Some(osl)) = (
-            record.requested_output_tokens.filter(|&n| n > 0),
-            formulas::output_sequence_length(&input),
-        ) {
+        let osl_diff = self.osl_diff_slot.and_then(|slot| table.value(slot));
+        if let (Some(diff_pct), Some(requested)) = (osl_diff, record.requested_output_tokens) {
             self.osl_compared += 1;
-            self.osl_mismatches += u64::from(formulas::is_osl_mismatch(osl, requested as f64));
+            let mismatch = formulas::is_osl_mismatch(diff_pct, requested as f64);
+            self.osl_mismatches += u64::from(mismatch);
         }
         if record.usage.is_none_or(|u| u.completion_tokens.is_none())
             && record.client_tokens.output.is_some()

@@ -166,9 +166,10 @@ pub fn effective_latency(input: &RecordInput<'_>) -> Option<f64> {
     Some(dispatch_lag(input)? + request_latency(input)?)
 }
 
-/// `request_latency - ttft`.
+/// `request_latency - ttft` (none when negative, as in AIPerf).
 pub fn decode_duration(input: &RecordInput<'_>) -> Option<f64> {
-    Some((request_latency(input)? - time_to_first_token(input)?).max(0.0))
+    let decode = request_latency(input)? - time_to_first_token(input)?;
+    (decode >= 0.0).then_some(decode)
 }
 
 /// `osl / request_latency` in tokens per second.
@@ -244,10 +245,10 @@ pub fn osl_mismatch_diff_pct(input: &RecordInput<'_>) -> Option<f64> {
     Some((osl - requested) / requested * 100.0)
 }
 
-/// Whether an output of `osl` tokens misses the `requested` length by more than AIPerf's
-/// tolerance: 5% of it, at most 50 tokens.
-pub fn is_osl_mismatch(osl: f64, requested: f64) -> bool {
-    (osl - requested).abs() > (requested * 0.05).min(50.0)
+/// Whether an output `diff_pct` percent off the `requested` length ([`osl_mismatch_diff_pct`])
+/// misses it by more than AIPerf's tolerance: 5% of it, at most 50 tokens.
+pub fn is_osl_mismatch(diff_pct: f64, requested: f64) -> bool {
+    diff_pct.abs() / 100.0 * requested > (requested * 0.05).min(50.0)
 }
 
 /// Output plus reasoning, when either is known.

@@ -236,8 +236,8 @@ pub struct Flow {
     /// concurrency by about `fill / 2` over the window, even with no gap between a request's
     /// end and its successor's start.
     pub fill_ms: f64,
-    /// Milliseconds from a response's last bytes to the next request's write, over the
-    /// window's turnovers: the k-th end paired with the start `peak` places after the k-th
+    /// Milliseconds from a response's last bytes to the next request's write, over every end
+    /// that a start follows: the k-th end paired with the start `peak` places after the k-th
     /// (a closed loop of `peak` workers, whose first wave has no predecessor). Its mean is
     /// what costs the closed loop `requests/s x turnaround` requests in flight after the fill.
     /// `None` when no request started after an end.
