@@ -546,6 +546,14 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "percentage from 0 to 100",
         ),
         (&["-H", "no-colon"][..], "Name:Value"),
+        (
+            &["--concurrency-ramp-duration", "5"][..],
+            "raises the concurrency to --concurrency: give one",
+        ),
+        (
+            &["--concurrency", "4", "--concurrency-ramp-duration", "0"][..],
+            "--concurrency-ramp-duration must be a positive number of seconds",
+        ),
         (&["--extra-inputs", "{not json"][..], "not a JSON object"),
         (&["--endpoint-type", "chta"][..], "known endpoints are"),
         (
@@ -752,4 +760,37 @@ fn no_request_leaves_after_the_duration_even_with_a_backlog() {
         "only the request in flight at the end: {cancelled}"
     );
     assert!(records.len() < 40, "{} records", records.len());
+}
+
+#[test]
+fn the_concurrency_ramps_up_one_request_at_a_time() {
+    // Four slots over 0.3 s, each request 0.4 s long: the four requests start at about 0,
+    // 0.1, 0.2 and 0.3 s, one per slot, whether a closed loop's workers or an open loop's cap.
+    let common = [
+        "--request-count",
+        "4",
+        "--concurrency",
+        "4",
+        "--concurrency-ramp-duration",
+        "0.3",
+        "--ttft-ms",
+        "400",
+        "--osl",
+        "1",
+    ];
+    for load in [&[][..], &["--request-rate", "100"][..]] {
+        let run = Run::profile(&[&common[..], load].concat());
+        run.assert_success();
+        let mut starts: Vec<f64> = run
+            .records()
+            .iter()
+            .map(|r| r["metadata"]["request_start_ns"].as_f64().unwrap() / 1e6)
+            .collect();
+        starts.sort_by(f64::total_cmp);
+        let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            gaps.iter().all(|&gap| gap >= 50.0),
+            "{load:?}: one more request every 100 ms, not all at once: gaps {gaps:?} ms"
+        );
+    }
 }

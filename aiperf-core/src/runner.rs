@@ -146,6 +146,9 @@ pub struct RunPlan {
     pub load: LoadMode,
     /// When the profiling phase stops.
     pub stop: StopCondition,
+    /// Over how long each phase's concurrency limit rises from 1 to its value, one step at a
+    /// time at even intervals (`--concurrency-ramp-duration`); `None` starts at it.
+    pub concurrency_ramp: Option<Duration>,
     /// Requests of the warm-up phase (`--warmup-request-count`), 0 for none.
     pub warmup_requests: usize,
     /// Requests cancelled on purpose.
@@ -367,6 +370,7 @@ mod tests {
         let plan = |stop, warmup_requests| RunPlan {
             load: LoadMode::Concurrency(1000),
             stop,
+            concurrency_ramp: None,
             warmup_requests,
             cancellation: None,
             streaming: true,

@@ -93,6 +93,12 @@ pub(crate) struct ProfileArgs {
     #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]
     pub concurrency: Option<usize>,
 
+    /// Seconds over which each phase's concurrency (the warm-up's too, as in AIPerf) rises from
+    /// 1 to --concurrency, one request at a time at even intervals, for a gradual warm-up of
+    /// the server.
+    #[arg(long, help_heading = "Load generator")]
+    pub concurrency_ramp_duration: Option<f64>,
+
     /// Requests per second (open loop).
     #[arg(long, help_heading = "Load generator")]
     pub request_rate: Option<f64>,

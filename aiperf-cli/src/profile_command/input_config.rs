@@ -136,6 +136,7 @@ const PLACED_FLAGS: &[&str] = &[
     "headers",
     "extra_inputs",
     "concurrency",
+    "concurrency_ramp_duration",
     "request_rate",
     "arrival_pattern",
     "request_count",
@@ -351,6 +352,9 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         }
         if let Some(rate) = args.request_rate {
             phase.insert("rate".into(), json!(rate));
+        }
+        if let Some(ramp) = args.concurrency_ramp_duration {
+            phase.insert("concurrency_ramp".into(), json!({ "duration": ramp }));
         }
     };
     let mut phases = Vec::new();

@@ -283,9 +283,17 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         Some(slos) => parse_goodput(slos).context("invalid --goodput")?,
         None => Vec::new(),
     };
+    let concurrency_ramp = match args.concurrency_ramp_duration {
+        Some(_) if args.concurrency.is_none() => {
+            bail!("--concurrency-ramp-duration raises the concurrency to --concurrency: give one")
+        }
+        Some(seconds) => Some(positive_seconds("--concurrency-ramp-duration", seconds)?),
+        None => None,
+    };
     let plan = RunPlan {
         load,
         stop,
+        concurrency_ramp,
         warmup_requests: args.warmup_request_count,
         cancellation,
         streaming: args.streaming,

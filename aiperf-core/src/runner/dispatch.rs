@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -102,10 +103,23 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, stop: StopCond
 /// more workers than the phase has requests (`--concurrency 100000 --request-count 5` starts 5).
 async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, workers: usize) {
     let mut tasks = JoinSet::new();
-    for _ in 0..workers.min(state.count) {
+    let workers = workers.min(state.count);
+    let ramp = shared.plan.concurrency_ramp;
+    for worker in 0..workers {
         let shared = Arc::clone(shared);
         let state = Arc::clone(state);
         tasks.spawn(async move {
+            if let Some(ramp) = ramp {
+                let opens_at = ramp_step_ns(state.start_ns, ramp, worker, workers);
+                if state.send_until_ns.is_some_and(|end| opens_at >= end) {
+                    return;
+                }
+                let mut interrupted = shared.control.cancel_in_flight_at.subscribe();
+                tokio::select! {
+                    _ = sleep_until(instant_at(opens_at).into()) => {}
+                    _ = interrupted.changed() => return,
+                }
+            }
             while !state.is_over(&shared, now_ns()) {
                 let index = shared.next_conversation();
                 run_conversation(&shared, &state, index, now_ns()).await;
@@ -160,7 +174,23 @@ async fn start_on_schedule(
     schedule: impl Iterator<Item = (u64, usize)>,
     max_concurrency: Option<usize>,
 ) {
-    let limit = max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
+    let ramp = shared.plan.concurrency_ramp;
+    let limit =
+        max_concurrency.map(|n| Arc::new(Semaphore::new(if ramp.is_some() { 1 } else { n })));
+    // Under a ramp, the limit's other slots open one by one.
+    let opening = match (&limit, ramp, max_concurrency) {
+        (Some(limit), Some(ramp), Some(n)) => {
+            let limit = Arc::clone(limit);
+            let start_ns = state.start_ns;
+            Some(tokio::spawn(async move {
+                for slot in 1..n {
+                    sleep_until(instant_at(ramp_step_ns(start_ns, ramp, slot, n)).into()).await;
+                    limit.add_permits(1);
+                }
+            }))
+        }
+        _ => None,
+    };
     let mut interrupted = shared.control.cancel_in_flight_at.subscribe();
     let mut tasks = JoinSet::new();
     for (due_ns, index) in schedule {
@@ -193,7 +223,20 @@ async fn start_on_schedule(
             ended.expect("request tasks do not panic");
         }
     }
+    if let Some(opening) = opening {
+        opening.abort();
+    }
     join_all(tasks).await;
+}
+
+/// When slot `slot` (from 0) of a concurrency limit of `limit` opens under a ramp of `ramp` from
+/// `start_ns`: the first at once, the last at the ramp's end, the others evenly between
+/// (AIPerf's linear ramp from 1 to the limit, one step at a time).
+fn ramp_step_ns(start_ns: u64, ramp: Duration, slot: usize, limit: usize) -> u64 {
+    if limit <= 1 {
+        return start_ns;
+    }
+    after(start_ns, ramp.mul_f64(slot as f64 / (limit - 1) as f64))
 }
 
 /// Waits for every task of `tasks`.
