@@ -83,22 +83,40 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
         DatasetSource::File(config) => custom::load(config)?,
     };
     fit_plan_to_dataset(&args, &mut profile, &mut conversations)?;
-    let (transport_name, transport) = choose_transport(
-        &registries,
-        args.transport.as_deref(),
-        &profile.transport_ctx,
-        &args.endpoint_type,
-        endpoint.metadata().wire_format,
-    )?;
-    let transport: Arc<dyn Transport> = transport.into();
-    match &profile.transport_ctx.url {
-        Some(url) => eprintln!(
-            "aiperf: profiling {} with endpoint `{}` over `{transport_name}`",
+    let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
+    let mut transport_names = Vec::new();
+    for ctx in profile.transport_contexts() {
+        let (name, transport) = choose_transport(
+            &registries,
+            args.transport.as_deref(),
+            &ctx,
+            &args.endpoint_type,
+            endpoint.metadata().wire_format,
+        )?;
+        transports.push(transport.into());
+        if !transport_names.contains(&name) {
+            transport_names.push(name);
+        }
+    }
+    let transport_names = transport_names.join("`, `");
+    match profile.urls.as_slice() {
+        [] => eprintln!(
+            "aiperf: no --url given: benchmarking the built-in simulated engine (transport `{transport_names}`)"
+        ),
+        [url] => eprintln!(
+            "aiperf: profiling {} with endpoint `{}` over `{transport_names}`",
             input_config::redact_url(url),
             args.endpoint_type
         ),
-        None => eprintln!(
-            "aiperf: no --url given: benchmarking the built-in simulated engine (transport `{transport_name}`)"
+        urls => eprintln!(
+            "aiperf: profiling {} servers ({}) with endpoint `{}` over `{transport_names}`, each \
+             conversation going to the next in turn",
+            urls.len(),
+            urls.iter()
+                .map(|url| input_config::redact_url(url))
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.endpoint_type
         ),
     }
 
@@ -143,7 +161,7 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
         .context("failed to start the async runtime")?;
     let run = runner::run(
         Arc::clone(&endpoint),
-        Arc::clone(&transport),
+        transports.clone(),
         conversations,
         order,
         profile.plan.clone(),
@@ -152,7 +170,7 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     );
     let (output, processor) = runtime.block_on(run_with_progress(
         &args,
-        transport.as_ref(),
+        &transports,
         endpoint.path(),
         &profile.plan,
         control,
@@ -161,7 +179,7 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     ))?;
     // Connections hold file descriptors: closed before the exports are written, a run that
     // used every one the process may open still writes its results.
-    drop(transport);
+    drop(transports);
     drop(runtime);
     report(
         &args,
@@ -181,7 +199,7 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
 /// opened, which may take every file descriptor the process is allowed.
 async fn run_with_progress(
     args: &ProfileArgs,
-    transport: &dyn Transport,
+    transports: &[Arc<dyn Transport>],
     path: &str,
     plan: &RunPlan,
     control: Arc<RunControl>,
@@ -192,13 +210,18 @@ async fn run_with_progress(
     let signals = tokio::spawn(RunSignals::catch().watch(Arc::clone(&control), grace));
     let wait = Duration::try_from_secs_f64(args.wait_for_model_timeout).unwrap_or(Duration::ZERO);
     // Interrupted while waiting for the server, the run starts at once and sends nothing.
-    tokio::select! {
-        answered = wait_for_server(transport, path, wait) => answered?,
-        () = interrupted(&control) => {}
+    for transport in transports {
+        tokio::select! {
+            answered = wait_for_server(transport.as_ref(), path, wait) => answered?,
+            () = interrupted(&control) => break,
+        }
     }
     let processor = start_processor()?;
     if !control.was_interrupted() {
-        let opened = transport.open_connections().await;
+        let mut opened = 0;
+        for transport in transports {
+            opened += transport.open_connections().await;
+        }
         if opened > 0 {
             eprintln!(
                 "aiperf: opened {opened} connection{} before the run",

@@ -411,3 +411,65 @@ fn a_schedule_with_some_lines_untimed_is_refused() {
         run.stderr()
     );
 }
+
+#[test]
+fn several_urls_share_the_conversations_each_kept_on_one_server() {
+    // Told apart by their latency: the second server answers 150 ms later than the first.
+    let fast = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
+    let slow = MockServer::start(&["--ttft-ms", "150", "--itl-ms", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sessions: Vec<Value> = (0..4)
+        .map(|i| {
+            json!({"session_id": format!("s{i}"), "turns": [
+                {"text": "a first turn", "output_length": 2},
+                {"text": "and a second", "output_length": 2},
+            ]})
+        })
+        .collect();
+    let file = write_jsonl(dir.path(), "sessions.jsonl", &sessions);
+    let run = Run::profile(&[
+        "--url",
+        &fast.url,
+        &slow.url,
+        "-m",
+        "test",
+        "--input-file",
+        &file,
+        "--custom-dataset-type",
+        "multi_turn",
+    ]);
+    run.assert_success();
+    let mut slow_turns: std::collections::BTreeMap<String, Vec<bool>> = Default::default();
+    for record in run.records() {
+        let conversation = record["metadata"]["x_correlation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let latency = record["metrics"]["request_latency"]["value"]
+            .as_f64()
+            .unwrap();
+        slow_turns
+            .entry(conversation)
+            .or_default()
+            .push(latency >= 140.0);
+    }
+    assert_eq!(slow_turns.len(), 4);
+    let on_slow = slow_turns
+        .values()
+        .filter(|turns| {
+            assert!(
+                turns.iter().all(|&slow| slow == turns[0]),
+                "a conversation's turns stay on one server: {slow_turns:?}"
+            );
+            turns[0]
+        })
+        .count();
+    assert_eq!(
+        on_slow, 2,
+        "each server gets every other conversation: {slow_turns:?}"
+    );
+    assert_eq!(
+        run.summary()["input_config"]["endpoint"]["urls"],
+        json!([fast.url, slow.url])
+    );
+}

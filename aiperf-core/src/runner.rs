@@ -249,6 +249,9 @@ pub enum RunError {
     /// The concurrency is 0.
     #[error("concurrency must be at least 1")]
     ZeroConcurrency,
+    /// No transport was given to send the requests.
+    #[error("no transport to send the requests: give at least one")]
+    NoTransport,
     /// The arrival schedule is invalid.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
@@ -257,7 +260,10 @@ pub enum RunError {
 /// What every task of a run shares.
 struct Shared {
     endpoint: Arc<dyn Endpoint>,
-    transport: Arc<dyn Transport>,
+    /// One transport per server; each conversation goes to the next in turn.
+    transports: Vec<Arc<dyn Transport>>,
+    /// Conversations started so far, both phases: which server the next one goes to.
+    conversations_started: AtomicUsize,
     conversations: Vec<PreparedConversation>,
     /// The order conversations are used in by the closed and open loops.
     order: Mutex<Box<dyn Iterator<Item = usize> + Send>>,
@@ -274,6 +280,13 @@ struct Shared {
 }
 
 impl Shared {
+    /// The transport of the next conversation to start: the servers in turn (AIPerf's round
+    /// robin of `--url`s), all turns of a conversation to the same one.
+    fn next_transport(&self) -> &dyn Transport {
+        let started = self.conversations_started.fetch_add(1, Ordering::Relaxed);
+        self.transports[started % self.transports.len()].as_ref()
+    }
+
     /// The next conversation to start, by the sampling order.
     fn next_conversation(&self) -> usize {
         let mut order = self.order.lock().expect("the order lock is never poisoned");
@@ -296,10 +309,11 @@ impl Shared {
 ///
 /// `order` yields the indices of conversations in the order the closed and open loops use
 /// them (it may be infinite; indices wrap around); a fixed schedule ignores it and plays every
-/// conversation once, by timestamp.
+/// conversation once, by timestamp. `transports` holds one transport per server (at least
+/// one): each conversation goes to the next in turn.
 pub async fn run(
     endpoint: Arc<dyn Endpoint>,
-    transport: Arc<dyn Transport>,
+    transports: Vec<Arc<dyn Transport>>,
     conversations: Vec<PreparedConversation>,
     order: Box<dyn Iterator<Item = usize> + Send>,
     plan: RunPlan,
@@ -309,6 +323,9 @@ pub async fn run(
     if conversations.iter().all(|c| c.turns.is_empty()) {
         return Err(RunError::EmptyDataset);
     }
+    if transports.is_empty() {
+        return Err(RunError::NoTransport);
+    }
     if plan.load.max_in_flight() == 0 {
         return Err(RunError::ZeroConcurrency);
     }
@@ -317,7 +334,8 @@ pub async fn run(
     }
     let shared = Arc::new(Shared {
         endpoint,
-        transport,
+        transports,
+        conversations_started: AtomicUsize::new(0),
         sent: conversations.iter().map(|_| OnceLock::new()).collect(),
         conversations,
         order: Mutex::new(order),

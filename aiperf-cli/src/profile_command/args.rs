@@ -31,9 +31,15 @@ pub(crate) struct ProfileArgs {
 
     /// Server URL, e.g. http://localhost:8000 (no URL: the built-in simulated engine). The
     /// endpoint's path is appended, as AIPerf appends it: not at all to a URL that already
-    /// ends with it, and without its v1/ to a URL ending with /v1.
-    #[arg(short = 'u', long, help_heading = "Endpoint")]
-    pub url: Option<String>,
+    /// ends with it, and without its v1/ to a URL ending with /v1. Several (`--url A --url B`,
+    /// or `--url A B`) share the load, as in AIPerf: each conversation goes to the next in
+    /// turn, all its turns to the same server.
+    #[arg(short = 'u', long, num_args = 1.., help_heading = "Endpoint")]
+    pub url: Vec<String>,
+
+    /// How several --url share the conversations.
+    #[arg(long, value_enum, default_value_t = UrlStrategyArg::RoundRobin, help_heading = "Endpoint")]
+    pub url_strategy: UrlStrategyArg,
 
     /// Endpoint type: a registered endpoint name (see `aiperf plugins endpoint`).
     #[arg(long, default_value = "chat", help_heading = "Endpoint")]
@@ -260,6 +266,14 @@ pub(crate) enum ModelSelectionArg {
     RoundRobin,
     /// A name drawn for each turn.
     Random,
+}
+
+/// `--url-strategy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+pub(crate) enum UrlStrategyArg {
+    /// Each conversation to the next URL, in turn (AIPerf's only strategy).
+    #[value(name = "round_robin")]
+    RoundRobin,
 }
 
 /// `--arrival-pattern` values.

@@ -128,6 +128,7 @@ const PLACED_FLAGS: &[&str] = &[
     "model",
     "model_selection_strategy",
     "url",
+    "url_strategy",
     "endpoint_type",
     "custom_endpoint",
     "streaming",
@@ -189,8 +190,12 @@ pub(crate) fn input_config(
     config.insert("models".into(), Value::Object(models));
 
     let mut endpoint = Map::new();
-    if let Some(url) = &profile.transport_ctx.url {
-        endpoint.insert("urls".into(), json!([redact_url(url)]));
+    if !profile.urls.is_empty() {
+        let urls: Vec<String> = profile.urls.iter().map(|url| redact_url(url)).collect();
+        endpoint.insert("urls".into(), json!(urls));
+    }
+    if set("url_strategy") {
+        endpoint.insert("url_strategy".into(), json!("round_robin"));
     }
     if set("endpoint_type") {
         endpoint.insert("type".into(), json!(args.endpoint_type));

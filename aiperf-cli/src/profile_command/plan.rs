@@ -30,11 +30,33 @@ pub(crate) struct Profile {
     pub(crate) plan: RunPlan,
     pub(crate) metric_options: MetricOptions,
     pub(crate) endpoint_ctx: EndpointContext,
+    /// The transport context of the first `--url` (or of the built-in engine without one).
     pub(crate) transport_ctx: TransportContext,
+    /// Every `--url`, normalized; the conversations go to each in turn.
+    pub(crate) urls: Vec<String>,
     pub(crate) dataset: DatasetSource,
     pub(crate) sampling: SamplingStrategy,
     pub(crate) tokenizer: Tokenizer,
     pub(crate) artifact_dir: PathBuf,
+}
+
+impl Profile {
+    /// The transport context of each server: one per `--url`, each sized for its share of the
+    /// requests in flight, or the built-in engine's without one.
+    pub(crate) fn transport_contexts(&self) -> Vec<TransportContext> {
+        if self.urls.len() <= 1 {
+            return vec![self.transport_ctx.clone()];
+        }
+        let share = self.transport_ctx.max_in_flight.div_ceil(self.urls.len());
+        self.urls
+            .iter()
+            .map(|url| TransportContext {
+                url: Some(url.clone()),
+                max_in_flight: share,
+                ..self.transport_ctx.clone()
+            })
+            .collect()
+    }
 }
 
 /// Where the conversations come from.
@@ -233,7 +255,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         },
     };
 
-    let url = args.url.as_deref().map(normalize_url);
+    let urls: Vec<String> = args.url.iter().map(|url| normalize_url(url)).collect();
+    let url = urls.first().cloned();
     let engine_flags = args.engine.given();
     if url.is_some() && !engine_flags.is_empty() {
         bail!(
@@ -324,6 +347,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             max_in_flight: plan.max_in_flight(),
             engine,
         },
+        urls,
         dataset,
         sampling,
         tokenizer,

@@ -20,7 +20,7 @@ use super::{CancellationPolicy, Shared};
 use crate::clock::{after, instant_at, now_ns};
 use crate::endpoint::{Endpoint, ParseError, ResponseText, Usage};
 use crate::record::{Cancellation, ErrorInfo, Outcome, Phase, RequestRecord, TokenCounts};
-use crate::transport::{ChunkConsumer, ResponseSink, TimedChunk, TransportRequest};
+use crate::transport::{ChunkConsumer, ResponseSink, TimedChunk, Transport, TransportRequest};
 
 /// Whether request `index` is one of those cancelled on purpose: a deterministic draw from
 /// the seed and the index.
@@ -86,6 +86,8 @@ pub(super) struct RequestSpec<'a> {
     pub input_tokens: Option<u64>,
     /// The output length it asks for, when it names one.
     pub max_output_tokens: Option<u64>,
+    /// Where it goes: its conversation's server.
+    pub transport: &'a dyn Transport,
 }
 
 /// Sends one request and returns its record.
@@ -108,7 +110,7 @@ pub(super) async fn execute(shared: &Shared, spec: RequestSpec<'_>) -> RequestRe
             request_id: &request_id,
             streaming: shared.plan.streaming,
         };
-        let send = shared.transport.send(request, &mut sink);
+        let send = spec.transport.send(request, &mut sink);
         let on_purpose_at = on_purpose.map(|delay| instant_at(after(start_ns, delay)));
         tokio::select! {
             result = send => Ending::Finished(result),

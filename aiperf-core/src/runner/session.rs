@@ -24,6 +24,7 @@ pub(super) async fn run_conversation(
     first_due_ns: u64,
 ) {
     let conversation = &shared.conversations[index];
+    let transport = shared.next_transport();
     let fixed_schedule = matches!(shared.plan.load, LoadMode::FixedSchedule { .. });
     let multi_turn = conversation.turns.len() > 1;
     let correlation_id = random_uuid();
@@ -74,6 +75,7 @@ pub(super) async fn run_conversation(
                 session_num: claim.phase_index as u64,
                 input_tokens: turn.input_tokens,
                 max_output_tokens: turn.input.max_output_tokens.map(u64::from),
+                transport,
             },
         )
         .await;
