@@ -140,7 +140,10 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     ));
 
     // Checked now, not after the run: a run whose results cannot be written is wasted.
-    let artifacts = ArtifactDir::prepare(&profile.artifact_dir)?;
+    let mut artifacts = ArtifactDir::prepare(&profile.artifact_dir)?;
+    if let Some(prefix) = &profile.export_prefix {
+        artifacts = artifacts.with_prefix(prefix);
+    }
     // Records are processed as requests end, beside the run: the client tokenizer counts,
     // the metrics, the JSONL line; none is kept. Started once the server answered.
     let (records, received) = std::sync::mpsc::channel();

@@ -547,6 +547,11 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         ),
         (&["-H", "no-colon"][..], "Name:Value"),
         (
+            &["--profile-export-prefix", "inputs.json"][..],
+            "would write over inputs.json",
+        ),
+        (&["--profile-export-prefix", ".json"][..], "names no file"),
+        (
             &["--concurrency-ramp-duration", "5"][..],
             "raises the concurrency to --concurrency: give one",
         ),
@@ -793,4 +798,23 @@ fn the_concurrency_ramps_up_one_request_at_a_time() {
             "{load:?}: one more request every 100 ms, not all at once: gaps {gaps:?} ms"
         );
     }
+}
+
+#[test]
+fn a_prefix_names_the_export_files() {
+    let run = Run::profile(&[
+        "--request-count",
+        "2",
+        "--profile-export-prefix",
+        "run1.json",
+    ]);
+    run.assert_success();
+    for file in ["run1.json", "run1.csv", "run1.jsonl", "inputs.json"] {
+        assert!(run.dir.join(file).is_file(), "{file} missing");
+    }
+    assert!(!run.dir.join("profile_export_aiperf.json").exists());
+    let summary = read_json(&run.dir.join("run1.json"));
+    assert_eq!(summary["input_config"]["artifacts"]["prefix"], "run1.json");
+    let lines = std::fs::read_to_string(run.dir.join("run1.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 2);
 }

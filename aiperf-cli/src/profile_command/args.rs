@@ -233,6 +233,12 @@ pub(crate) struct ProfileArgs {
     #[arg(value_parser = whole_number::<u64>, long, help_heading = "Output")]
     pub failed_request_threshold: Option<u64>,
 
+    /// The base name of the export files: `<name>.json`, `<name>.csv` and `<name>.jsonl`
+    /// instead of `profile_export_aiperf.json`, `profile_export_aiperf.csv` and
+    /// `profile_export.jsonl` (a file name given, `run1.json`, names `run1`, as in AIPerf).
+    #[arg(long, visible_alias = "profile-export-file", help_heading = "Output")]
+    pub profile_export_prefix: Option<String>,
+
     /// SLOs for goodput, e.g. "time_to_first_token:100 inter_token_latency:10" (display units).
     #[arg(long, help_heading = "Goodput")]
     pub goodput: Option<String>,

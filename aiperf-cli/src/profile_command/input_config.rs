@@ -129,6 +129,7 @@ const PLACED_FLAGS: &[&str] = &[
     "model_selection_strategy",
     "url",
     "url_strategy",
+    "profile_export_prefix",
     "endpoint_type",
     "custom_endpoint",
     "streaming",
@@ -240,11 +241,14 @@ pub(crate) fn input_config(
     config.insert("phases".into(), Value::Array(phases(args, &set, profile)));
     let dir =
         std::path::absolute(&profile.artifact_dir).unwrap_or_else(|_| profile.artifact_dir.clone());
-    let artifacts = json!({
+    let mut artifacts = json!({
         "dir": dir.display().to_string(),
         "auto_plot": false,
         "plot_required": false,
     });
+    if let Some(prefix) = &profile.export_prefix {
+        artifacts["prefix"] = json!(prefix);
+    }
     config.insert("artifacts".into(), artifacts);
     if set("goodput") {
         let slos = profile.metric_options.goodput.iter();

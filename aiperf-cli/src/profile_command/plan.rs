@@ -12,6 +12,7 @@ use aiperf_core::dataset::{
     Conversation, PrefixConfig, PromptWords, SamplingStrategy, ScheduleWindow,
 };
 use aiperf_core::endpoint::EndpointContext;
+use aiperf_core::export::ArtifactDir;
 use aiperf_core::metrics::{MetricOptions, TokenSource, parse_goodput};
 use aiperf_core::runner::{CancellationPolicy, RunPlan, StopCondition};
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
@@ -34,6 +35,8 @@ pub(crate) struct Profile {
     pub(crate) transport_ctx: TransportContext,
     /// Every `--url`, normalized; the conversations go to each in turn.
     pub(crate) urls: Vec<String>,
+    /// The base name of the exports (`--profile-export-prefix`), checked.
+    pub(crate) export_prefix: Option<String>,
     pub(crate) dataset: DatasetSource,
     pub(crate) sampling: SamplingStrategy,
     pub(crate) tokenizer: Tokenizer,
@@ -348,6 +351,11 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             engine,
         },
         urls,
+        export_prefix: args
+            .profile_export_prefix
+            .as_deref()
+            .map(export_prefix)
+            .transpose()?,
         dataset,
         sampling,
         tokenizer,
@@ -459,6 +467,22 @@ fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
 
 /// The synthetic dataset's size when neither its size nor a request count is given (AIPerf's).
 const DEFAULT_DATASET_ENTRIES: usize = 100;
+
+/// Checks `--profile-export-prefix`: as in AIPerf, a path names the file its last part names
+/// (the exports stay in `--artifact-dir`), and the base must not be that of `inputs.json`.
+fn export_prefix(prefix: &str) -> anyhow::Result<String> {
+    let name = std::path::Path::new(prefix)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    match ArtifactDir::base_name(name) {
+        "" => bail!("--profile-export-prefix `{prefix}` names no file: give a name, e.g. run1"),
+        "inputs" => bail!(
+            "--profile-export-prefix `{prefix}` would write over inputs.json: give another name"
+        ),
+        _ => Ok(name.to_owned()),
+    }
+}
 
 /// Parses `--extra-inputs` (see [`super::pairs`]).
 fn parse_extra_inputs(items: &[String]) -> anyhow::Result<Map<String, Value>> {

@@ -47,7 +47,28 @@ pub enum ExportError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactDir {
     path: PathBuf,
+    /// The base name of the exports (`--profile-export-prefix`), or AIPerf's default names.
+    base: Option<String>,
 }
+
+/// The ends AIPerf strips from `--profile-export-prefix`, longest first, so that a file name
+/// given as the prefix (`run1.json`) names the run (`run1`).
+const PREFIX_ENDS: &[&str] = &[
+    "_server_metrics.parquet",
+    "_server_metrics.jsonl",
+    "_server_metrics.json",
+    "_server_metrics.csv",
+    "_network_latency.jsonl",
+    "_gpu_telemetry.jsonl",
+    "_timeslices.csv",
+    "_timeslices.json",
+    "_console.txt",
+    "_raw.jsonl",
+    ".parquet",
+    ".csv",
+    ".json",
+    ".jsonl",
+];
 
 impl ArtifactDir {
     /// Creates the directory (and its parents) if needed and checks that files can be created
@@ -71,7 +92,32 @@ impl ArtifactDir {
             .and_then(|mut file| file.write_all(b"probe"))
             .map_err(not_writable)?;
         fs::remove_file(&probe).map_err(not_writable)?;
-        Ok(Self { path })
+        Ok(Self { path, base: None })
+    }
+
+    /// The directory with its exports named `<base>.json`, `<base>.csv` and `<base>.jsonl`
+    /// instead of AIPerf's default names, `base` being `prefix` without the ends AIPerf strips
+    /// (`run1.json` names `run1`), as `--profile-export-prefix` names them.
+    /// [`ArtifactDir::base_name`] says whether a prefix is usable.
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.base = Some(Self::base_name(prefix).to_owned());
+        self
+    }
+
+    /// `prefix` without the end AIPerf strips from it, if any.
+    pub fn base_name(prefix: &str) -> &str {
+        PREFIX_ENDS
+            .iter()
+            .find_map(|end| prefix.strip_suffix(end))
+            .unwrap_or(prefix)
+    }
+
+    /// The file name of an export: `<base><end>` with a prefix, else `default`.
+    fn export_name(&self, end: &str, default: &str) -> String {
+        match &self.base {
+            Some(base) => format!("{base}{end}"),
+            None => default.to_owned(),
+        }
     }
 
     /// The directory.
@@ -87,21 +133,23 @@ impl ArtifactDir {
         input_config: &serde_json::Value,
         run_info: &serde_json::Value,
     ) -> Result<PathBuf, ExportError> {
-        self.write_file(json::FILE_NAME, |out| {
+        self.write_file(&self.export_name(".json", json::FILE_NAME), |out| {
             json::write(out, report, input_config, run_info)
         })
     }
 
     /// Writes `profile_export_aiperf.csv`.
     pub fn write_profile_csv(&self, report: &BenchmarkReport) -> Result<PathBuf, ExportError> {
-        self.write_file(csv::FILE_NAME, |out| csv::write(out, report))
+        self.write_file(&self.export_name(".csv", csv::FILE_NAME), |out| {
+            csv::write(out, report)
+        })
     }
 
     /// `profile_export.jsonl`, created now (before the run has opened its connections, which
     /// could take every file descriptor the process may open), to be written one line per
     /// profiling request as records are processed.
     pub fn records_jsonl(&self) -> Result<RecordsJsonl, ExportError> {
-        let path = self.path.join(jsonl::FILE_NAME);
+        let path = self.path.join(self.export_name(".jsonl", jsonl::FILE_NAME));
         match File::create(&path) {
             Ok(file) => Ok(RecordsJsonl {
                 path,
@@ -247,6 +295,31 @@ mod tests {
         for path in &written {
             assert!(fs::metadata(path).unwrap().len() > 0, "{}", path.display());
         }
+    }
+
+    #[test]
+    fn a_prefix_names_the_exports_as_aiperf_names_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ArtifactDir::prepare(tmp.path())
+            .unwrap()
+            .with_prefix("run1.json");
+        let report = analyze(&[], &RunFacts::default(), &MetricOptions::default());
+        let json = dir
+            .write_profile_json(&report, &serde_json::json!({}), &serde_json::json!({}))
+            .unwrap();
+        let csv = dir.write_profile_csv(&report).unwrap();
+        let jsonl = dir.records_jsonl().unwrap().finish().unwrap();
+        let inputs = dir.write_inputs_json(&[]).unwrap();
+        let names: Vec<_> = [json, csv, jsonl, inputs]
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["run1.json", "run1.csv", "run1.jsonl", "inputs.json"]
+        );
+        assert_eq!(ArtifactDir::base_name("x_raw.jsonl"), "x");
+        assert_eq!(ArtifactDir::base_name("x.y"), "x.y");
     }
 
     #[test]
