@@ -547,6 +547,10 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         ),
         (&["-H", "no-colon"][..], "Name:Value"),
         (
+            &["--warmup-duration", "-1"][..],
+            "--warmup-duration must be a positive number of seconds",
+        ),
+        (
             &["--profile-export-prefix", "inputs.json"][..],
             "would write over inputs.json",
         ),
@@ -817,4 +821,39 @@ fn a_prefix_names_the_export_files() {
     assert_eq!(summary["input_config"]["artifacts"]["prefix"], "run1.json");
     let lines = std::fs::read_to_string(run.dir.join("run1.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 2);
+}
+
+#[test]
+fn a_warm_up_by_duration_sends_until_its_end() {
+    // Requests of about 20 ms one at a time for 0.3 s of warm-up: the profiling phase then goes
+    // on through the dataset from where the warm-up left it.
+    let run = Run::profile(&[
+        "--warmup-duration",
+        "0.3",
+        "--request-count",
+        "3",
+        "--num-dataset-entries",
+        "1000",
+        "--ttft-ms",
+        "20",
+        "--osl",
+        "1",
+    ]);
+    run.assert_success();
+    let records = run.records();
+    assert_eq!(records.len(), 3, "the warm-up is not written");
+    let first: usize = records
+        .iter()
+        .map(|r| {
+            let id = r["metadata"]["conversation_id"].as_str().unwrap();
+            id.trim_start_matches("synthetic-")
+                .parse::<usize>()
+                .unwrap()
+        })
+        .min()
+        .unwrap();
+    assert!(
+        (3..=20).contains(&first),
+        "about 15 warm-up requests in 0.3 s, then it stopped: {first}"
+    );
 }

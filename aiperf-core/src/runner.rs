@@ -151,6 +151,9 @@ pub struct RunPlan {
     pub concurrency_ramp: Option<Duration>,
     /// Requests of the warm-up phase (`--warmup-request-count`), 0 for none.
     pub warmup_requests: usize,
+    /// The longest the warm-up phase sends (`--warmup-duration`): with no request count, it
+    /// sends until then; with one, until the first of the two.
+    pub warmup_duration: Option<Duration>,
     /// Requests cancelled on purpose.
     pub cancellation: Option<CancellationPolicy>,
     /// Whether streamed responses were asked for.
@@ -345,12 +348,20 @@ pub async fn run(
         plan,
         control,
     });
-    if shared.plan.warmup_requests > 0 {
-        let warmup = StopCondition::Count(shared.plan.warmup_requests);
+    if shared.plan.warmup_requests > 0 || shared.plan.warmup_duration.is_some() {
+        // The warm-up's requests are waited for: none is cancelled, as in AIPerf.
+        let warmup = dispatch::PhaseLimits {
+            count: match shared.plan.warmup_requests {
+                0 => usize::MAX,
+                count => count,
+            },
+            send_for: shared.plan.warmup_duration,
+            cancel_after: None,
+        };
         dispatch::run_phase(&shared, Phase::Warmup, warmup).await;
     }
     let profiling_start_ns = now_ns();
-    dispatch::run_phase(&shared, Phase::Profiling, shared.plan.stop).await;
+    dispatch::run_phase(&shared, Phase::Profiling, shared.plan.stop.into()).await;
     let profiling_end_ns = match shared.profiling_end_ns.load(Ordering::Relaxed) {
         0 => profiling_start_ns,
         end => end,
@@ -390,6 +401,7 @@ mod tests {
             stop,
             concurrency_ramp: None,
             warmup_requests,
+            warmup_duration: None,
             cancellation: None,
             streaming: true,
             seed: 0,

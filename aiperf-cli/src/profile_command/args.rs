@@ -134,6 +134,11 @@ pub(crate) struct ProfileArgs {
     #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-warmup-requests"], default_value_t = 0, help_heading = "Load generator")]
     pub warmup_request_count: usize,
 
+    /// The longest the warm-up sends, in seconds: alone, the warm-up sends until then; with
+    /// --warmup-request-count, until the first of the two (its requests are waited for).
+    #[arg(long, help_heading = "Load generator")]
+    pub warmup_duration: Option<f64>,
+
     /// Percentage (0-100) of requests cancelled on purpose.
     #[arg(long, default_value_t = 0.0, help_heading = "Request cancellation")]
     pub request_cancellation_rate: f64,

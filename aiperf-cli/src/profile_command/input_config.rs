@@ -129,6 +129,7 @@ const PLACED_FLAGS: &[&str] = &[
     "model_selection_strategy",
     "url",
     "url_strategy",
+    "warmup_duration",
     "profile_export_prefix",
     "endpoint_type",
     "custom_endpoint",
@@ -367,13 +368,18 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         }
     };
     let mut phases = Vec::new();
-    if args.warmup_request_count > 0 {
+    if args.warmup_request_count > 0 || args.warmup_duration.is_some() {
         let mut warmup = Map::new();
         warmup.insert("name".into(), json!("warmup"));
         warmup.insert("kind".into(), json!("warmup"));
         warmup.insert("type".into(), timing.clone());
         warmup.insert("exclude_from_results".into(), json!(true));
-        warmup.insert("requests".into(), json!(args.warmup_request_count));
+        if args.warmup_request_count > 0 {
+            warmup.insert("requests".into(), json!(args.warmup_request_count));
+        }
+        if let Some(duration) = args.warmup_duration {
+            warmup.insert("duration".into(), json!(duration));
+        }
         load(&mut warmup);
         phases.push(Value::Object(warmup));
     }

@@ -321,6 +321,10 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         stop,
         concurrency_ramp,
         warmup_requests: args.warmup_request_count,
+        warmup_duration: args
+            .warmup_duration
+            .map(|seconds| positive_seconds("--warmup-duration", seconds))
+            .transpose()?,
         cancellation,
         streaming: args.streaming,
         seed: args.random_seed,

@@ -67,22 +67,44 @@ impl PhaseState {
     }
 }
 
-/// Runs one phase to its stop condition; its records go to the run's record sender as they
-/// end.
-pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, stop: StopCondition) {
-    let start_ns = now_ns();
-    let (count, send_until_ns) = match stop {
-        StopCondition::Count(n) => (n, None),
-        StopCondition::Duration { duration, grace } => {
-            let end = after(start_ns, duration);
-            shared.control.cancel_in_flight_by(after(end, grace));
-            (usize::MAX, Some(end))
+/// How long a phase sends: at most `count` requests, for at most `send_for`; then, with
+/// `cancel_after`, the requests still in flight are cancelled once that grace has passed (the
+/// profiling phase's `--benchmark-grace-period`), else they are waited for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PhaseLimits {
+    pub count: usize,
+    pub send_for: Option<Duration>,
+    pub cancel_after: Option<Duration>,
+}
+
+impl From<StopCondition> for PhaseLimits {
+    fn from(stop: StopCondition) -> Self {
+        match stop {
+            StopCondition::Count(count) => Self {
+                count,
+                send_for: None,
+                cancel_after: None,
+            },
+            StopCondition::Duration { duration, grace } => Self {
+                count: usize::MAX,
+                send_for: Some(duration),
+                cancel_after: Some(grace),
+            },
         }
-    };
+    }
+}
+
+/// Runs one phase to its limits; its records go to the run's record sender as they end.
+pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseLimits) {
+    let start_ns = now_ns();
+    let send_until_ns = limits.send_for.map(|duration| after(start_ns, duration));
+    if let (Some(end), Some(grace)) = (send_until_ns, limits.cancel_after) {
+        shared.control.cancel_in_flight_by(after(end, grace));
+    }
     let state = Arc::new(PhaseState {
         phase,
         start_ns,
-        count,
+        count: limits.count,
         claimed: AtomicUsize::new(0),
         send_until_ns,
     });
