@@ -547,6 +547,10 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         ),
         (&["-H", "no-colon"][..], "Name:Value"),
         (
+            &["--request-rate-ramp-duration", "5"][..],
+            "raises the rate to --request-rate: give one",
+        ),
+        (
             &["--warmup-duration", "-1"][..],
             "--warmup-duration must be a positive number of seconds",
         ),
@@ -856,4 +860,36 @@ fn a_warm_up_by_duration_sends_until_its_end() {
         (3..=20).contains(&first),
         "about 15 warm-up requests in 0.3 s, then it stopped: {first}"
     );
+}
+
+#[test]
+fn the_request_rate_ramps_up() {
+    // 100 requests/s, reached over 1 s: the first 30 take about 0.76 s instead of 0.29 s, and
+    // come closer and closer together.
+    let run = Run::profile(&[
+        "--request-rate",
+        "100",
+        "--arrival-pattern",
+        "constant",
+        "--request-rate-ramp-duration",
+        "1",
+        "--request-count",
+        "30",
+        "--ttft-ms",
+        "0",
+        "--itl-ms",
+        "0",
+    ]);
+    run.assert_success();
+    let mut starts: Vec<f64> = run
+        .records()
+        .iter()
+        .map(|r| r["metadata"]["request_start_ns"].as_f64().unwrap() / 1e9)
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    let span = starts[29] - starts[0];
+    assert!(span > 0.6, "the ramp spreads the first requests: {span} s");
+    let early = starts[2] - starts[1];
+    let late = starts[29] - starts[28];
+    assert!(early > late, "closer and closer: {early} s then {late} s");
 }

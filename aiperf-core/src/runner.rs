@@ -149,6 +149,9 @@ pub struct RunPlan {
     /// Over how long each phase's concurrency limit rises from 1 to its value, one step at a
     /// time at even intervals (`--concurrency-ramp-duration`); `None` starts at it.
     pub concurrency_ramp: Option<Duration>,
+    /// Over how long each phase's request rate rises linearly from 0 to its value
+    /// (`--request-rate-ramp-duration`, [`crate::schedule::ramped_offset`]); `None` starts at it.
+    pub rate_ramp: Option<Duration>,
     /// Requests of the warm-up phase (`--warmup-request-count`), 0 for none.
     pub warmup_requests: usize,
     /// The longest the warm-up phase sends (`--warmup-duration`): with no request count, it
@@ -400,6 +403,7 @@ mod tests {
             load: LoadMode::Concurrency(1000),
             stop,
             concurrency_ramp: None,
+            rate_ramp: None,
             warmup_requests,
             warmup_duration: None,
             cancellation: None,

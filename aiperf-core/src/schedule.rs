@@ -52,6 +52,20 @@ pub enum LoadMode {
     },
 }
 
+/// The offset at which an arrival due at `offset` at the full rate is due when the rate rises
+/// linearly from 0 to its full value over `ramp` (`--request-rate-ramp-duration`), then stays:
+/// the arrivals a rate of `R·t/ramp` has let go by `t` are `R·t²/(2·ramp)`, which the full rate
+/// lets go by `t²/(2·ramp)`; past the ramp, every offset is `ramp/2` later than at full rate.
+/// The pattern's draws are kept, only their times stretched.
+pub fn ramped_offset(offset: Duration, ramp: Duration) -> Duration {
+    let (u, t) = (offset.as_secs_f64(), ramp.as_secs_f64());
+    if u < t / 2.0 {
+        Duration::from_secs_f64((2.0 * t * u).sqrt())
+    } else {
+        offset.saturating_add(ramp / 2)
+    }
+}
+
 impl LoadMode {
     /// The most requests that can be in flight at once, for sizing connection pools.
     pub fn max_in_flight(&self) -> usize {
@@ -149,6 +163,19 @@ impl Iterator for ArrivalTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ramp_lets_go_what_a_linearly_rising_rate_lets_go() {
+        let ramp = Duration::from_secs(10);
+        let at = |seconds: f64| ramped_offset(Duration::from_secs_f64(seconds), ramp).as_secs_f64();
+        // Half the ramp's arrivals at full rate (5 s) take the whole ramp (10 s).
+        assert!((at(5.0) - 10.0).abs() < 1e-9);
+        // By 5 s a rate of R t / 10 has let go 1.25 R: the full rate's arrivals of 1.25 s.
+        assert!((at(1.25) - 5.0).abs() < 1e-9);
+        // After the ramp, every arrival 5 s later than at full rate.
+        assert!((at(6.0) - 11.0).abs() < 1e-9);
+        assert_eq!(at(0.0), 0.0);
+    }
 
     fn mean_gap_s(pattern: ArrivalPattern, rate: f64) -> (f64, f64) {
         let offsets: Vec<f64> = ArrivalTimes::new(rate, pattern, 1)

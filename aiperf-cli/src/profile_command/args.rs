@@ -109,6 +109,11 @@ pub(crate) struct ProfileArgs {
     #[arg(long, help_heading = "Load generator")]
     pub request_rate: Option<f64>,
 
+    /// Seconds over which each phase's request rate rises linearly from 0 to --request-rate,
+    /// as AIPerf ramps it.
+    #[arg(long, help_heading = "Load generator")]
+    pub request_rate_ramp_duration: Option<f64>,
+
     /// How gaps between requests are drawn with --request-rate.
     #[arg(long, value_enum, default_value_t = ArrivalPatternArg::Poisson, help_heading = "Load generator")]
     pub arrival_pattern: ArrivalPatternArg,

@@ -140,6 +140,7 @@ const PLACED_FLAGS: &[&str] = &[
     "extra_inputs",
     "concurrency",
     "concurrency_ramp_duration",
+    "request_rate_ramp_duration",
     "request_rate",
     "arrival_pattern",
     "request_count",
@@ -365,6 +366,9 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         }
         if let Some(ramp) = args.concurrency_ramp_duration {
             phase.insert("concurrency_ramp".into(), json!({ "duration": ramp }));
+        }
+        if let Some(ramp) = args.request_rate_ramp_duration {
+            phase.insert("rate_ramp".into(), json!({ "duration": ramp }));
         }
     };
     let mut phases = Vec::new();

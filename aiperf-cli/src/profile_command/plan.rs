@@ -316,10 +316,18 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         Some(seconds) => Some(positive_seconds("--concurrency-ramp-duration", seconds)?),
         None => None,
     };
+    let rate_ramp = match args.request_rate_ramp_duration {
+        Some(_) if args.request_rate.is_none() => {
+            bail!("--request-rate-ramp-duration raises the rate to --request-rate: give one")
+        }
+        Some(seconds) => Some(positive_seconds("--request-rate-ramp-duration", seconds)?),
+        None => None,
+    };
     let plan = RunPlan {
         load,
         stop,
         concurrency_ramp,
+        rate_ramp,
         warmup_requests: args.warmup_request_count,
         warmup_duration: args
             .warmup_duration

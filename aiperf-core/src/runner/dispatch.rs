@@ -14,7 +14,7 @@ use super::session::run_conversation;
 use super::{Shared, StopCondition};
 use crate::clock::{after, instant_at, now_ns};
 use crate::record::Phase;
-use crate::schedule::{ArrivalPattern, ArrivalTimes, LoadMode};
+use crate::schedule::{ArrivalPattern, ArrivalTimes, LoadMode, ramped_offset};
 
 /// The state of one phase: which phase, when it started, and how many requests it may still
 /// send.
@@ -162,7 +162,11 @@ async fn open_loop(
 ) {
     let arrivals =
         ArrivalTimes::new(rate, pattern, shared.plan.seed).expect("validated before the run");
-    let due_times = arrivals.map(|offset| after(state.start_ns, offset));
+    let ramp = shared.plan.rate_ramp;
+    let due_times = arrivals.map(move |offset| {
+        let offset = ramp.map_or(offset, |ramp| ramped_offset(offset, ramp));
+        after(state.start_ns, offset)
+    });
     let conversations = std::iter::from_fn(|| Some(shared.next_conversation()));
     start_on_schedule(shared, state, due_times.zip(conversations), max_concurrency).await;
 }
