@@ -216,7 +216,7 @@ async fn run_with_progress(
     for transport in transports {
         tokio::select! {
             answered = wait_for_server(transport.as_ref(), path, wait) => answered?,
-            () = interrupted(&control) => break,
+            () = control.interrupted() => break,
         }
     }
     let processor = start_processor()?;
@@ -237,13 +237,6 @@ async fn run_with_progress(
     progress.finish();
     signals.abort();
     Ok((output?, processor))
-}
-
-/// Resolves once `control` was interrupted (checked every 50 ms).
-async fn interrupted(control: &RunControl) {
-    while !control.was_interrupted() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Probes the server until it answers or `wait` has passed: an unreachable server is one

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::clock::{after, now_ns};
 use crate::dataset::Conversation;
@@ -183,6 +183,8 @@ impl RunPlan {
 pub struct RunControl {
     completed: AtomicU64,
     stop_scheduling: AtomicBool,
+    /// Wakes [`RunControl::interrupted`]'s waiters.
+    interruption: Notify,
     cancel_in_flight_at: watch::Sender<Option<u64>>,
 }
 
@@ -191,6 +193,7 @@ impl Default for RunControl {
         Self {
             completed: AtomicU64::new(0),
             stop_scheduling: AtomicBool::new(false),
+            interruption: Notify::new(),
             cancel_in_flight_at: watch::Sender::new(None),
         }
     }
@@ -212,6 +215,19 @@ impl RunControl {
     pub fn interrupt(&self, grace: Duration) {
         self.stop_scheduling.store(true, Ordering::Relaxed);
         self.cancel_in_flight_by(after(now_ns(), grace));
+        self.interruption.notify_waiters();
+    }
+
+    /// Resolves once [`RunControl::interrupt`] was called (at once if it was already).
+    pub async fn interrupted(&self) {
+        loop {
+            // Created before the check, it cannot miss an interruption in between.
+            let notified = self.interruption.notified();
+            if self.was_interrupted() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     fn cancel_in_flight_by(&self, at_ns: u64) {
@@ -396,6 +412,24 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_interruption_wakes_its_waiters() {
+        let control = Arc::new(RunControl::default());
+        let waiter = tokio::spawn({
+            let control = Arc::clone(&control);
+            async move { control.interrupted().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        control.interrupt(Duration::ZERO);
+        tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("woken")
+            .unwrap();
+        // Once interrupted, it resolves at once.
+        control.interrupted().await;
+    }
 
     #[test]
     fn a_plan_needs_no_more_in_flight_than_a_phase_sends() {
