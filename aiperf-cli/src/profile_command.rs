@@ -31,7 +31,7 @@ use aiperf_core::transport::{Transport, TransportErrorKind};
 use anyhow::{Context, bail};
 
 pub(crate) use args::ProfileArgs;
-use args::UiArg;
+use args::{ExportLevelArg, UiArg};
 use plan::{DatasetSource, fit_plan_to_dataset, validate};
 use report::report;
 use signals::RunSignals;
@@ -153,7 +153,10 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
             received,
             Analysis::new(&profile.metric_options),
             produces_tokens.then(|| profile.tokenizer.clone()),
-            artifacts.records_jsonl()?,
+            match args.export_level {
+                ExportLevelArg::Summary => None,
+                ExportLevelArg::Records => Some(artifacts.records_jsonl()?),
+            },
         )
         .context("failed to start the record processor's threads")
     };

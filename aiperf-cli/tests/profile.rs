@@ -893,3 +893,23 @@ fn the_request_rate_ramps_up() {
     let late = starts[29] - starts[28];
     assert!(early > late, "closer and closer: {early} s then {late} s");
 }
+
+#[test]
+fn the_summary_export_level_leaves_out_the_per_request_file() {
+    let run = Run::profile(&["--request-count", "2", "--export-level", "summary"]);
+    run.assert_success();
+    assert!(!run.dir.join("profile_export.jsonl").exists());
+    for file in [
+        "profile_export_aiperf.json",
+        "profile_export_aiperf.csv",
+        "inputs.json",
+    ] {
+        assert!(run.dir.join(file).is_file(), "{file} missing");
+    }
+    let summary = run.summary();
+    assert_eq!(
+        summary["request_count"]["avg"], 2.0,
+        "the metrics take every record"
+    );
+    assert_eq!(summary["input_config"]["artifacts"]["records"], false);
+}

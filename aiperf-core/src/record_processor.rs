@@ -33,7 +33,7 @@
 //! let dir = ArtifactDir::prepare(tmp.path())?;
 //! let (records, received) = mpsc::channel();
 //! let analysis = Analysis::new(&MetricOptions::default());
-//! let processor = RecordProcessor::start(received, analysis, None, dir.records_jsonl()?)?;
+//! let processor = RecordProcessor::start(received, analysis, None, Some(dir.records_jsonl()?))?;
 //! // ... the run sends its records to `records` ...
 //! drop(records);
 //! let processed = processor.finish();
@@ -99,9 +99,9 @@ pub struct RecordProcessor {
 pub struct Processed {
     /// Every record added; finish it for the report.
     pub analysis: Analysis,
-    /// The JSONL file, or the first error writing it (lines after an error are not written;
-    /// the metrics still take every record).
-    pub jsonl: Result<PathBuf, ExportError>,
+    /// The JSONL file (`None` when none was asked for), or the first error writing it (lines
+    /// after an error are not written; the metrics still take every record).
+    pub jsonl: Result<Option<PathBuf>, ExportError>,
     /// Records processed by the catch-up thread (at normal priority) because the processing
     /// thread (at the least priority, on Linux) had fallen a second behind: a sign that the
     /// client's core had no idle moments for about a second. Elsewhere both threads run at
@@ -115,7 +115,7 @@ struct Work {
     received: Receiver<RequestRecord>,
     analysis: Analysis,
     tokenizer: Option<Tokenizer>,
-    jsonl: RecordsJsonl,
+    jsonl: Option<RecordsJsonl>,
     write_error: Option<ExportError>,
     caught_up: usize,
 }
@@ -131,7 +131,8 @@ impl Work {
         }
         if let Some(row) = self.analysis.add(&record)
             && self.write_error.is_none()
-            && let Err(error) = self.jsonl.write(&record, row)
+            && let Some(jsonl) = self.jsonl.as_mut()
+            && let Err(error) = jsonl.write(&record, row)
         {
             self.write_error = Some(error);
         }
@@ -142,12 +143,13 @@ impl Work {
 impl RecordProcessor {
     /// Starts processing the records `received`, until every sender is dropped. `tokenizer`
     /// counts the output and reasoning tokens of profiling records (the client-side counts);
-    /// `None` leaves them uncounted (endpoints that produce no tokens).
+    /// `None` leaves them uncounted (endpoints that produce no tokens). Each profiling record
+    /// gets its line in `jsonl`, unless it is `None` (`--export-level summary`).
     pub fn start(
         received: Receiver<RequestRecord>,
         analysis: Analysis,
         tokenizer: Option<Tokenizer>,
-        jsonl: RecordsJsonl,
+        jsonl: Option<RecordsJsonl>,
     ) -> io::Result<Self> {
         Self::start_paced(received, analysis, tokenizer, jsonl, Pace::DEFAULT)
     }
@@ -157,7 +159,7 @@ impl RecordProcessor {
         received: Receiver<RequestRecord>,
         analysis: Analysis,
         tokenizer: Option<Tokenizer>,
-        jsonl: RecordsJsonl,
+        jsonl: Option<RecordsJsonl>,
         pace: Pace,
     ) -> io::Result<Self> {
         let work = Work {
@@ -196,7 +198,7 @@ impl RecordProcessor {
         };
         let jsonl = match work.write_error {
             Some(error) => Err(error),
-            None => work.jsonl.finish(),
+            None => work.jsonl.map(RecordsJsonl::finish).transpose(),
         };
         Processed {
             analysis: work.analysis,
@@ -332,7 +334,7 @@ mod tests {
             received,
             analysis,
             tokenizer,
-            dir.records_jsonl().unwrap(),
+            Some(dir.records_jsonl().unwrap()),
             pace,
         )
         .unwrap()
@@ -340,7 +342,7 @@ mod tests {
 
     /// The request ids of the JSONL lines, in file order.
     fn jsonl_ids(processed: &Processed) -> Vec<String> {
-        let path = processed.jsonl.as_ref().unwrap();
+        let path = processed.jsonl.as_ref().unwrap().as_ref().unwrap();
         std::fs::read_to_string(path)
             .unwrap()
             .lines()

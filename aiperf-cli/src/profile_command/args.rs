@@ -243,6 +243,12 @@ pub(crate) struct ProfileArgs {
     #[arg(value_parser = whole_number::<u64>, long, help_heading = "Output")]
     pub failed_request_threshold: Option<u64>,
 
+    /// Which files to write: `records` (the default) writes every export, `summary` leaves out
+    /// the per-request `profile_export.jsonl`, as in AIPerf. (AIPerf's `raw`, the raw request
+    /// and response bodies, is not written by aiperf.)
+    #[arg(long, value_enum, default_value_t = ExportLevelArg::Records, help_heading = "Output")]
+    pub export_level: ExportLevelArg,
+
     /// The base name of the export files: `<name>.json`, `<name>.csv` and `<name>.jsonl`
     /// instead of `profile_export_aiperf.json`, `profile_export_aiperf.csv` and
     /// `profile_export.jsonl` (a file name given, `run1.json`, names `run1`, as in AIPerf).
@@ -282,6 +288,16 @@ pub(crate) enum ModelSelectionArg {
     RoundRobin,
     /// A name drawn for each turn.
     Random,
+}
+
+/// `--export-level` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ExportLevelArg {
+    /// The summary files only (JSON, CSV, inputs).
+    Summary,
+    /// The summary files and the per-request JSONL.
+    Records,
 }
 
 /// `--url-strategy` values.

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use aiperf_core::runner::StopCondition;
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
 
-use super::args::ProfileArgs;
+use super::args::{ExportLevelArg, ProfileArgs};
 use super::pairs::pairs;
 use super::plan::{DatasetSource, Profile};
 
@@ -131,6 +131,7 @@ const PLACED_FLAGS: &[&str] = &[
     "url_strategy",
     "warmup_duration",
     "profile_export_prefix",
+    "export_level",
     "endpoint_type",
     "custom_endpoint",
     "streaming",
@@ -250,6 +251,13 @@ pub(crate) fn input_config(
     });
     if let Some(prefix) = &profile.export_prefix {
         artifacts["prefix"] = json!(prefix);
+    }
+    if set("export_level") {
+        artifacts["records"] = match args.export_level {
+            ExportLevelArg::Summary => json!(false),
+            ExportLevelArg::Records => json!(["jsonl"]),
+        };
+        artifacts["raw"] = json!(false);
     }
     config.insert("artifacts".into(), artifacts);
     if set("goodput") {
