@@ -283,12 +283,8 @@ fn poisson_rate_is_met_and_dispatch_lag_is_recorded() {
     run.assert_success();
     let records = run.records();
     assert_eq!(records.len(), 600);
-    let mut starts: Vec<f64> = records
-        .iter()
-        .map(|r| r["metadata"]["request_start_ns"].as_f64().unwrap())
-        .collect();
-    starts.sort_by(f64::total_cmp);
-    let span_s = (starts[starts.len() - 1] - starts[0]) / 1e9;
+    let starts = run.start_times_s();
+    let span_s = starts[starts.len() - 1] - starts[0];
     let rate = (starts.len() - 1) as f64 / span_s;
     assert!(
         (rate - 200.0).abs() / 200.0 < 0.08,
@@ -794,13 +790,8 @@ fn the_concurrency_ramps_up_one_request_at_a_time() {
     for load in [&[][..], &["--request-rate", "100"][..]] {
         let run = Run::profile(&[&common[..], load].concat());
         run.assert_success();
-        let mut starts: Vec<f64> = run
-            .records()
-            .iter()
-            .map(|r| r["metadata"]["request_start_ns"].as_f64().unwrap() / 1e6)
-            .collect();
-        starts.sort_by(f64::total_cmp);
-        let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+        let starts = run.start_times_s();
+        let gaps: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]) * 1e3).collect();
         assert!(
             gaps.iter().all(|&gap| gap >= 50.0),
             "{load:?}: one more request every 100 ms, not all at once: gaps {gaps:?} ms"
@@ -881,12 +872,7 @@ fn the_request_rate_ramps_up() {
         "0",
     ]);
     run.assert_success();
-    let mut starts: Vec<f64> = run
-        .records()
-        .iter()
-        .map(|r| r["metadata"]["request_start_ns"].as_f64().unwrap() / 1e9)
-        .collect();
-    starts.sort_by(f64::total_cmp);
+    let starts = run.start_times_s();
     let span = starts[29] - starts[0];
     assert!(span > 0.6, "the ramp spreads the first requests: {span} s");
     let early = starts[2] - starts[1];

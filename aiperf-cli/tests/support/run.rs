@@ -85,6 +85,17 @@ impl Run {
             .collect()
     }
 
+    /// Every request's `request_start_ns`, in seconds, earliest first.
+    pub fn start_times_s(&self) -> Vec<f64> {
+        let mut starts: Vec<f64> = self
+            .records()
+            .iter()
+            .map(|r| r["metadata"]["request_start_ns"].as_f64().unwrap() / 1e9)
+            .collect();
+        starts.sort_by(f64::total_cmp);
+        starts
+    }
+
     /// A metric's statistic from the summary, e.g. `stat("time_to_first_token", "p50")`.
     pub fn stat(&self, metric: &str, stat: &str) -> f64 {
         let summary = self.summary();
