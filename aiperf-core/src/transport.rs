@@ -75,6 +75,10 @@ pub struct TransportRequest<'a> {
     pub payload: Bytes,
     /// The unique id sent as `X-Request-ID`.
     pub request_id: &'a str,
+    /// The id of this run of the request's conversation (its records' `x_correlation_id`),
+    /// which network transports send as `X-Correlation-ID` and `X-Session-Affinity`, as AIPerf
+    /// does, so that a router can keep a conversation's turns on one server.
+    pub correlation_id: &'a str,
     /// Whether a streamed response was asked for.
     pub streaming: bool,
 }

@@ -68,6 +68,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The metadata key naming each request.
 const X_REQUEST_ID: &str = "x-request-id";
 
+/// The metadata that names a request's conversation, as AIPerf sends it (the HTTP transports'
+/// `X-Correlation-ID` and `X-Session-Affinity`).
+const SESSION_METADATA: [&str; 2] = ["x-correlation-id", "x-session-affinity"];
+
 /// The `grpc` transport: a few HTTP/2 connections shared by every worker.
 #[derive(Debug)]
 pub struct GrpcTransport {
@@ -150,6 +154,14 @@ impl GrpcTransport {
             )
         })?;
         metadata.insert(X_REQUEST_ID, request_id);
+        // The conversation's id, as the HTTP transports send it, unless the user set one.
+        if let Ok(correlation) = AsciiMetadataValue::from_str(request.correlation_id) {
+            for name in SESSION_METADATA {
+                if !metadata.contains_key(name) {
+                    metadata.insert(name, correlation.clone());
+                }
+            }
+        }
         let mut grpc = tonic::client::Grpc::new(self.channel());
         grpc.ready()
             .await

@@ -219,6 +219,11 @@ impl Http1Client {
         let accept_events = request.streaming && self.target.accept_event_stream;
         let mut head = self.head_start("POST", request.path, request.payload.len());
         push_header(&mut head, "x-request-id", id.as_bytes());
+        if http_common::is_header_safe(request.correlation_id) {
+            for name in &self.target.session_headers {
+                push_header(&mut head, name.as_str(), request.correlation_id.as_bytes());
+            }
+        }
         if accept_events {
             push_header(&mut head, "accept", http_common::EVENT_STREAM);
         }

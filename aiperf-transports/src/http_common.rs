@@ -50,6 +50,9 @@ pub(crate) struct HttpTarget {
     /// Whether to ask for `text/event-stream` on streaming requests (the user did not set
     /// `Accept` themselves).
     pub accept_event_stream: bool,
+    /// The conversation headers ([`SESSION_HEADERS`]) the user did not set themselves, sent
+    /// with each request's correlation id.
+    pub session_headers: Vec<HeaderName>,
     /// The request timeout: connect, first byte and the whole stream.
     pub timeout: Option<Duration>,
 }
@@ -79,6 +82,11 @@ impl HttpTarget {
             url,
             query,
             accept_event_stream: !headers.contains_key(ACCEPT),
+            session_headers: SESSION_HEADERS
+                .iter()
+                .map(|name| HeaderName::from_static(name))
+                .filter(|name| !headers.contains_key(name))
+                .collect(),
             headers,
             timeout,
         })
@@ -301,6 +309,17 @@ pub(crate) fn status_error(
     }
 }
 
+/// The headers that name a request's conversation, as AIPerf sends them: both carry the id of
+/// this run of the conversation
+/// ([`aiperf_core::transport::TransportRequest::correlation_id`]), so that a router can
+/// keep its turns on one server.
+pub(crate) const SESSION_HEADERS: [&str; 2] = ["x-correlation-id", "x-session-affinity"];
+
+/// Whether `id` can be sent as a header value as it is (visible ASCII: a UUID can).
+pub(crate) fn is_header_safe(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The error of a request id that cannot be sent as an `X-Request-ID` header.
 pub(crate) fn request_id_error(id: &str) -> TransportError {
     TransportError::new(
@@ -478,6 +497,17 @@ mod tests {
         let target = HttpTarget::new(&ctx, "http").unwrap();
         assert_eq!(target.headers[CONTENT_TYPE], "application/x-ndjson");
         assert!(!target.accept_event_stream);
+    }
+
+    #[test]
+    fn the_conversation_headers_defer_to_the_users() {
+        let target = HttpTarget::new(&TransportContext::for_url("http://h:1"), "http").unwrap();
+        assert_eq!(target.session_headers.len(), 2);
+        let mut ctx = TransportContext::for_url("http://h:1");
+        ctx.headers = vec![("X-Session-Affinity".to_owned(), "mine".to_owned())];
+        let target = HttpTarget::new(&ctx, "http").unwrap();
+        assert_eq!(target.session_headers, ["x-correlation-id"]);
+        assert!(is_header_safe("1f0c-uuid") && !is_header_safe("a b") && !is_header_safe(""));
     }
 
     #[test]

@@ -225,6 +225,11 @@ impl HttpExchange {
         if request.streaming && self.target.accept_event_stream {
             builder = builder.header(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
+        if let Ok(correlation) = HeaderValue::from_str(request.correlation_id) {
+            for name in &self.target.session_headers {
+                builder = builder.header(name, correlation.clone());
+            }
+        }
         let sent = builder.send().await;
         let ack_ns = now_ns();
         let response =

@@ -169,6 +169,7 @@ mod tests {
         let result = transport
             .send(
                 TransportRequest {
+                    correlation_id: "conv-1",
                     path,
                     payload: Bytes::copy_from_slice(body.as_bytes()),
                     request_id: "test-request",

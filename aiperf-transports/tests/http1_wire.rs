@@ -118,6 +118,7 @@ async fn send(
 ) {
     let mut sink = ResponseSink::default();
     let request = TransportRequest {
+        correlation_id: "conv-1",
         path: "/v1/chat/completions",
         payload: Bytes::from_static(b"{\"model\":\"m\"}"),
         request_id: "req-1",

@@ -119,6 +119,7 @@ async fn concurrent_streams_share_one_h2c_connection_and_are_stamped_on_arrival(
             let mut sink = ResponseSink::default();
             let id = format!("req-{i}");
             let request = TransportRequest {
+                correlation_id: "conv-1",
                 path: "/v1/chat/completions",
                 payload: Bytes::from_static(b"{}"),
                 request_id: &id,

@@ -229,6 +229,7 @@ async fn send(
 ) -> (ResponseSink, Result<(), TransportError>) {
     let mut sink = ResponseSink::default();
     let request = TransportRequest {
+        correlation_id: "conv-1",
         path,
         payload: Bytes::from_static(b"{\"model\":\"m\"}"),
         request_id: "req-1",
@@ -439,6 +440,7 @@ async fn request_id_and_custom_headers_reach_the_server() {
     let transport = http_transport(&ctx);
     let mut sink = ResponseSink::default();
     let request = TransportRequest {
+        correlation_id: "conv-1",
         path: "/v1/small",
         payload: Bytes::from_static(b"{\"stream\":true}"),
         request_id: "3f2c-42",
@@ -452,6 +454,9 @@ async fn request_id_and_custom_headers_reach_the_server() {
         "one slash between base and path"
     );
     assert_eq!(seen.headers["x-request-id"], "3f2c-42");
+    // The conversation's id, as AIPerf sends it, for routers' session affinity.
+    assert_eq!(seen.headers["x-correlation-id"], "conv-1");
+    assert_eq!(seen.headers["x-session-affinity"], "conv-1");
     assert_eq!(seen.headers["authorization"], "Bearer secret");
     assert_eq!(seen.headers["x-custom"], "value");
     assert_eq!(seen.headers["content-type"], "application/json");

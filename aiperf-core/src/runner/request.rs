@@ -108,6 +108,7 @@ pub(super) async fn execute(shared: &Shared, spec: RequestSpec<'_>) -> RequestRe
             path: shared.endpoint.path(),
             payload: spec.payload.clone(),
             request_id: &request_id,
+            correlation_id: spec.correlation_id,
             streaming: shared.plan.streaming,
         };
         let send = spec.transport.send(request, &mut sink);
