@@ -472,4 +472,12 @@ fn several_urls_share_the_conversations_each_kept_on_one_server() {
         run.summary()["input_config"]["endpoint"]["urls"],
         json!([fast.url, slow.url])
     );
+    // AIPerf's comma-separated spelling names the same two servers.
+    let both = format!("{},{}", fast.url, slow.url);
+    let run = Run::profile(&["-u", &both, "-m", "test", "--request-count", "2"]);
+    run.assert_success();
+    assert_eq!(
+        run.summary()["input_config"]["endpoint"]["urls"],
+        json!([fast.url, slow.url])
+    );
 }

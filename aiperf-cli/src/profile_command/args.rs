@@ -32,8 +32,8 @@ pub(crate) struct ProfileArgs {
     /// Server URL, e.g. http://localhost:8000 (no URL: the built-in simulated engine). The
     /// endpoint's path is appended, as AIPerf appends it: not at all to a URL that already
     /// ends with it, and without its v1/ to a URL ending with /v1. Several (`--url A --url B`,
-    /// or `--url A B`) share the load, as in AIPerf: each conversation goes to the next in
-    /// turn, all its turns to the same server.
+    /// `--url A B` or `--url A,B`) share the load, as in AIPerf: each conversation goes to the
+    /// next in turn, all its turns to the same server.
     #[arg(short = 'u', long, num_args = 1.., help_heading = "Endpoint")]
     pub url: Vec<String>,
 
@@ -304,7 +304,7 @@ pub(crate) enum ExportLevelArg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 pub(crate) enum UrlStrategyArg {
     /// Each conversation to the next URL, in turn (AIPerf's only strategy).
-    #[value(name = "round_robin")]
+    #[value(name = "round_robin", alias = "round-robin")]
     RoundRobin,
 }
 

@@ -14,7 +14,7 @@ use aiperf_core::runner::StopCondition;
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
 
 use super::args::{ExportLevelArg, ProfileArgs};
-use super::pairs::pairs;
+use super::pairs::{PairsOf, pairs};
 use super::plan::{DatasetSource, Profile};
 
 /// What AIPerf writes in place of a secret.
@@ -81,7 +81,7 @@ fn is_secret_header(name: &str) -> bool {
 /// the one or several it gives (`A:1,Authorization:x` gives two, as in AIPerf). An argument
 /// that cannot be read is treated as one.
 fn holds_secret_header(argument: &str) -> bool {
-    pairs(argument, |_| Value::Null).map_or(true, |headers| {
+    pairs(argument, PairsOf::Headers).map_or(true, |headers| {
         headers.iter().any(|(name, _)| is_secret_header(name))
     })
 }

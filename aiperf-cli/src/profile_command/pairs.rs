@@ -6,20 +6,31 @@
 //! - several arguments may follow one flag (`--extra-inputs temperature:0.7 top_p:0.9`), and
 //!   the flag may be repeated.
 //!
-//! Where AIPerf refuses an argument whose comma-separated parts are not all pairs
-//! (`Accept: text/event-stream, application/json`), it is one pair here, its value holding the
-//! commas. Commas inside brackets, braces or double quotes never separate pairs, so that a
-//! value may be a JSON list or object (`stop:["a","b"]`).
+//! A `-H` argument whose comma-separated parts are not all pairs
+//! (`Accept: text/event-stream, application/json`), which AIPerf refuses, is one header here,
+//! its value holding the commas; an `--extra-inputs` one is refused, as in AIPerf (`a:1,b` is
+//! more likely a slip than a value). Commas inside brackets, braces or double quotes never
+//! separate pairs, so that a value may be a JSON list or object (`stop:["a","b"]`).
 
 use serde_json::{Map, Value};
 
-/// The pairs of one argument, in order, each value made by `text_value` from its text (or
-/// taken as it is from a JSON object). The error says what is wrong with `argument`, for a
-/// message that names its flag.
-pub(crate) fn pairs(
-    argument: &str,
-    text_value: impl Fn(&str) -> Value,
-) -> Result<Vec<(String, Value)>, String> {
+/// Which flag's arguments are read, which decides how their values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PairsOf {
+    /// `-H`: values are text, and one may hold commas (see the module's docs).
+    Headers,
+    /// `--extra-inputs`: values typed by [`payload_value`], every comma-separated part a pair.
+    Payload,
+}
+
+/// The pairs of one argument, in order, each value read as `of` says (or taken as it is from
+/// a JSON object). The error says what is wrong with `argument`, for a message that names its
+/// flag.
+pub(crate) fn pairs(argument: &str, of: PairsOf) -> Result<Vec<(String, Value)>, String> {
+    let text_value = |text: &str| match of {
+        PairsOf::Headers => Value::String(text.to_owned()),
+        PairsOf::Payload => payload_value(text),
+    };
     let trimmed = argument.trim();
     if trimmed.starts_with('{') {
         let object: Map<String, Value> = serde_json::from_str(trimmed)
@@ -31,7 +42,11 @@ pub(crate) fn pairs(
         .filter(|part| !part.trim().is_empty())
         .collect();
     let all_pairs = !parts.is_empty() && parts.iter().all(|part| part.contains(':'));
-    let parts = if all_pairs { parts } else { vec![trimmed] };
+    let parts = if all_pairs || of == PairsOf::Payload {
+        parts
+    } else {
+        vec![trimmed]
+    };
     parts
         .into_iter()
         .map(|part| {
@@ -54,7 +69,7 @@ pub(crate) fn pairs(
 /// `true`/`false` in any case a boolean, `none`/`null` null, a whole number without leading
 /// zeros an integer, digits with one decimal point (`0.7`, `.5`) a float, anything else a
 /// string. A JSON list or object (`["a","b"]`, which AIPerf cannot take) is that value.
-pub(crate) fn payload_value(text: &str) -> Value {
+fn payload_value(text: &str) -> Value {
     if text.starts_with(['[', '{'])
         && let Ok(value) = serde_json::from_str(text)
     {
@@ -140,7 +155,7 @@ mod tests {
     use super::*;
 
     fn payload(argument: &str) -> Result<Value, String> {
-        let pairs = pairs(argument, payload_value)?;
+        let pairs = pairs(argument, PairsOf::Payload)?;
         Ok(Value::Object(pairs.into_iter().collect()))
     }
 
@@ -201,9 +216,10 @@ mod tests {
 
     #[test]
     fn a_value_with_commas_stays_whole_when_its_parts_are_not_pairs() {
-        let header = pairs("Accept: text/event-stream, application/json", |text| {
-            json!(text)
-        })
+        let header = pairs(
+            "Accept: text/event-stream, application/json",
+            PairsOf::Headers,
+        )
         .unwrap();
         assert_eq!(
             header,
@@ -216,6 +232,11 @@ mod tests {
             payload("a:1,").unwrap(),
             json!({"a": 1}),
             "an empty part is nothing"
+        );
+        let error = payload("temperature:0.7,top_p").unwrap_err();
+        assert!(
+            error.contains("not of the form key:value"),
+            "a slip, as AIPerf reads it: {error}"
         );
     }
 

@@ -21,7 +21,7 @@ use aiperf_core::transport::TransportContext;
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Map, Value};
 
-use super::pairs::{header_value, pairs, payload_value};
+use super::pairs::{PairsOf, header_value, pairs};
 
 /// The validated form of [`ProfileArgs`]: every combination checked, every string parsed.
 #[derive(Debug)]
@@ -258,7 +258,15 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         },
     };
 
-    let urls: Vec<String> = args.url.iter().map(|url| normalize_url(url)).collect();
+    // AIPerf splits a --url at its commas too.
+    let urls: Vec<String> = args
+        .url
+        .iter()
+        .flat_map(|url| url.split(','))
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(normalize_url)
+        .collect();
     let url = urls.first().cloned();
     let engine_flags = args.engine.given();
     if url.is_some() && !engine_flags.is_empty() {
@@ -270,7 +278,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     let engine = args.engine.engine_config(args.random_seed)?;
     let mut headers = Vec::with_capacity(args.headers.len() + 1);
     for header in &args.headers {
-        let parsed = pairs(header, |text| Value::String(text.to_owned()))
+        let parsed = pairs(header, PairsOf::Headers)
             .map_err(|error| anyhow!("-H/--header {error}: give Name:Value"))?;
         headers.extend(
             parsed
@@ -310,19 +318,25 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         None => Vec::new(),
     };
     let concurrency_ramp = match args.concurrency_ramp_duration {
-        Some(_) if args.concurrency.is_none() => {
-            bail!("--concurrency-ramp-duration raises the concurrency to --concurrency: give one")
-        }
         Some(seconds) => Some(positive_seconds("--concurrency-ramp-duration", seconds)?),
         None => None,
     };
+    if concurrency_ramp.is_some() && args.concurrency.is_none() {
+        eprintln!(
+            "aiperf: --concurrency-ramp-duration has no effect without --concurrency, the \
+             concurrency it raises"
+        );
+    }
     let rate_ramp = match args.request_rate_ramp_duration {
-        Some(_) if args.request_rate.is_none() => {
-            bail!("--request-rate-ramp-duration raises the rate to --request-rate: give one")
-        }
         Some(seconds) => Some(positive_seconds("--request-rate-ramp-duration", seconds)?),
         None => None,
     };
+    if rate_ramp.is_some() && args.request_rate.is_none() {
+        eprintln!(
+            "aiperf: --request-rate-ramp-duration has no effect without --request-rate, the \
+             rate it raises"
+        );
+    }
     let plan = RunPlan {
         load,
         stop,
@@ -480,19 +494,29 @@ fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
 /// The synthetic dataset's size when neither its size nor a request count is given (AIPerf's).
 const DEFAULT_DATASET_ENTRIES: usize = 100;
 
-/// Checks `--profile-export-prefix`: as in AIPerf, a path names the file its last part names
-/// (the exports stay in `--artifact-dir`), and the base must not be that of `inputs.json`.
+/// Checks `--profile-export-prefix`: as in AIPerf, a relative path is taken from
+/// `--artifact-dir` (`sub/run1` writes `sub/run1.json` there), an absolute one gives only its
+/// file name (the exports stay in `--artifact-dir`), and the base must name a file other than
+/// `inputs.json`.
 fn export_prefix(prefix: &str) -> anyhow::Result<String> {
-    let name = std::path::Path::new(prefix)
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or_default();
-    match ArtifactDir::base_name(name) {
-        "" => bail!("--profile-export-prefix `{prefix}` names no file: give a name, e.g. run1"),
-        "inputs" => bail!(
+    let path = std::path::Path::new(prefix);
+    let prefix = if path.is_absolute() {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+    } else {
+        prefix
+    };
+    let base = ArtifactDir::base_name(prefix);
+    let file = std::path::Path::new(base).file_name();
+    match file.and_then(|name| name.to_str()) {
+        None | Some("" | "." | "..") => {
+            bail!("--profile-export-prefix `{prefix}` names no file: give a name, e.g. run1")
+        }
+        Some("inputs") if !base.contains('/') => bail!(
             "--profile-export-prefix `{prefix}` would write over inputs.json: give another name"
         ),
-        _ => Ok(name.to_owned()),
+        Some(_) => Ok(prefix.to_owned()),
     }
 }
 
@@ -500,7 +524,7 @@ fn export_prefix(prefix: &str) -> anyhow::Result<String> {
 fn parse_extra_inputs(items: &[String]) -> anyhow::Result<Map<String, Value>> {
     let mut extra = Map::new();
     for item in items {
-        let parsed = pairs(item, payload_value)
+        let parsed = pairs(item, PairsOf::Payload)
             .map_err(|error| anyhow!("--extra-inputs {error}: give key:value"))?;
         extra.extend(parsed);
     }

@@ -97,7 +97,8 @@ impl ArtifactDir {
 
     /// The directory with its exports named `<base>.json`, `<base>.csv` and `<base>.jsonl`
     /// instead of AIPerf's default names, `base` being `prefix` without the ends AIPerf strips
-    /// (`run1.json` names `run1`), as `--profile-export-prefix` names them.
+    /// (`run1.json` names `run1`), as `--profile-export-prefix` names them; a relative path
+    /// (`sub/run1`) is taken from the directory, its directories made as needed.
     /// [`ArtifactDir::base_name`] says whether a prefix is usable.
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.base = Some(Self::base_name(prefix).to_owned());
@@ -150,7 +151,7 @@ impl ArtifactDir {
     /// profiling request as records are processed.
     pub fn records_jsonl(&self) -> Result<RecordsJsonl, ExportError> {
         let path = self.path.join(self.export_name(".jsonl", jsonl::FILE_NAME));
-        match File::create(&path) {
+        match create_with_parents(&path) {
             Ok(file) => Ok(RecordsJsonl {
                 path,
                 out: Some(BufWriter::with_capacity(1 << 16, file)),
@@ -171,7 +172,7 @@ impl ArtifactDir {
         write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
     ) -> Result<PathBuf, ExportError> {
         let path = self.path.join(name);
-        let result = File::create(&path).and_then(|file| {
+        let result = create_with_parents(&path).and_then(|file| {
             let mut out = BufWriter::with_capacity(1 << 16, file);
             write(&mut out)?;
             out.into_inner()
@@ -183,6 +184,15 @@ impl ArtifactDir {
             Err(source) => Err(ExportError::Write { path, source }),
         }
     }
+}
+
+/// Creates the file at `path`, and the directories before it that a prefix with a directory
+/// (`sub/run1`) names.
+fn create_with_parents(path: &Path) -> io::Result<File> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    File::create(path)
 }
 
 /// `profile_export.jsonl` being written, one line per profiling request, as the run goes on:
