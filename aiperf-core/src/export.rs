@@ -26,9 +26,7 @@
 //! let mut jsonl = dir.records_jsonl()?; // before the run
 //! for record in &records {
 //!     // as each request ends
-//!     if let Some(row) = analysis.add(record) {
-//!         jsonl.write(record, row)?;
-//!     }
+//!     jsonl.write(record, analysis.add(record))?;
 //! }
 //! jsonl.finish()?;
 //! let report = analysis.finish(&RunFacts::default());

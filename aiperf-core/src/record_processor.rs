@@ -52,7 +52,7 @@ use std::time::Duration;
 use crate::clock::now_ns;
 use crate::export::{ExportError, RecordsJsonl};
 use crate::metrics::Analysis;
-use crate::record::{Phase, RequestRecord};
+use crate::record::RequestRecord;
 use crate::tokenizer::Tokenizer;
 
 /// How long the thread rests after emptying the channel (or getting the work back from the
@@ -124,13 +124,11 @@ impl Work {
     /// Counts, analyzes and writes one record; returns how long ago its request ended (the
     /// runner sends each record as its request ends, so this is about how long it waited).
     fn process(&mut self, mut record: RequestRecord) -> Duration {
-        if let Some(tokenizer) = &self.tokenizer
-            && record.phase == Phase::Profiling
-        {
+        if let Some(tokenizer) = &self.tokenizer {
             count_client_tokens(&mut record, tokenizer);
         }
-        if let Some(row) = self.analysis.add(&record)
-            && self.write_error.is_none()
+        let row = self.analysis.add(&record);
+        if self.write_error.is_none()
             && let Some(jsonl) = self.jsonl.as_mut()
             && let Err(error) = jsonl.write(&record, row)
         {
@@ -142,7 +140,7 @@ impl Work {
 
 impl RecordProcessor {
     /// Starts processing the records `received`, until every sender is dropped. `tokenizer`
-    /// counts the output and reasoning tokens of profiling records (the client-side counts);
+    /// counts the output and reasoning tokens of each record (the client-side counts);
     /// `None` leaves them uncounted (endpoints that produce no tokens). Each profiling record
     /// gets its line in `jsonl`, unless it is `None` (`--export-level summary`).
     pub fn start(
@@ -279,9 +277,10 @@ mod tests {
     use crate::export::ArtifactDir;
     use crate::metrics::tests::{error, record};
     use crate::metrics::{MetricId, MetricOptions, RunFacts};
+    use crate::record::Phase;
 
     #[test]
-    fn every_profiling_record_is_counted_analyzed_and_written_in_arrival_order() {
+    fn every_record_is_counted_analyzed_and_written_in_arrival_order() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let (records, received) = mpsc::channel();
@@ -299,8 +298,8 @@ mod tests {
         let processed = processor.finish();
         assert_eq!(
             jsonl_ids(&processed),
-            ["req-err", "answered"],
-            "no warm-up line"
+            ["req-1", "req-err", "answered"],
+            "the warm-up line first, as AIPerf writes it"
         );
         let report = processed.analysis.finish(&RunFacts::default());
         assert_eq!(

@@ -21,8 +21,9 @@
 //! `"error":{"code":..,"type":..,"message":..}` and the metrics it has (`request_latency` to
 //! the failure, `error_isl`); a cancelled one is reported as AIPerf reports cancellations (code
 //! 499, `RequestCancellationError`). The records keep no separate session id, so
-//! `x_correlation_id` identifies one run of a conversation (shared by its turns). Warm-up requests are not written: they are not
-//! part of the measured run, and scripts that average every line would count them.
+//! `x_correlation_id` identifies one run of a conversation (shared by its turns). Warm-up
+//! requests are written too, as AIPerf writes them, with `"benchmark_phase":"warmup"`: a
+//! script that averages the lines filters on it, as it must for AIPerf's files.
 
 use std::io::{self, Write};
 
@@ -173,9 +174,8 @@ mod tests {
         let mut analysis = Analysis::new(&MetricOptions::default());
         let mut out = Vec::new();
         for record in records {
-            if let Some(row) = analysis.add(record) {
-                write_line(&mut out, record, row).unwrap();
-            }
+            let row = analysis.add(record);
+            write_line(&mut out, record, row).unwrap();
         }
         String::from_utf8(out).unwrap()
     }
@@ -300,9 +300,15 @@ mod tests {
         let mut warmup = record();
         warmup.phase = Phase::Warmup;
         let lines = lines(&[warmup, error(503, "overloaded"), cancelled]);
-        assert_eq!(lines.len(), 2, "warm-up requests are not written");
+        assert_eq!(
+            lines.len(),
+            3,
+            "warm-up requests are written, as AIPerf writes them"
+        );
+        assert_eq!(lines[0]["metadata"]["benchmark_phase"], "warmup");
+        assert_eq!(lines[0]["metrics"]["time_to_first_token"]["value"], 50.0);
 
-        let failed = &lines[0];
+        let failed = &lines[1];
         assert_eq!(
             failed["error"],
             serde_json::json!({"code": 503, "type": "Service Unavailable", "message": "overloaded"})
@@ -318,7 +324,7 @@ mod tests {
         assert!(failed["metrics"].get("time_to_first_token").is_none());
         assert_eq!(failed["metadata"]["was_cancelled"], false);
 
-        let cancelled = &lines[1];
+        let cancelled = &lines[2];
         assert_eq!(cancelled["metadata"]["was_cancelled"], true);
         assert_eq!(
             cancelled["metadata"]["cancellation_time_ns"].as_u64(),

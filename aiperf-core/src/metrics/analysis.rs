@@ -55,9 +55,10 @@ impl Analysis {
         Self { active, pass }
     }
 
-    /// Adds a record; for a profiling record, returns its metric values (valid until the next
-    /// call). Warm-up records are only counted.
-    pub fn add(&mut self, record: &RequestRecord) -> Option<RecordRow<'_>> {
+    /// Adds a record and returns its metric values (valid until the next call), for its line
+    /// of `profile_export.jsonl`. A warm-up record's values are computed for its line, as
+    /// AIPerf writes one, but enter no statistic: warm-up records are only counted.
+    pub fn add(&mut self, record: &RequestRecord) -> RecordRow<'_> {
         self.pass.add(record)
     }
 
@@ -190,20 +191,25 @@ impl RecordPass {
         }
     }
 
-    fn add(&mut self, record: &RequestRecord) -> Option<RecordRow<'_>> {
-        if record.phase != Phase::Profiling {
+    fn add(&mut self, record: &RequestRecord) -> RecordRow<'_> {
+        let profiling = record.phase == Phase::Profiling;
+        let ending = if profiling {
+            self.count_outcome(record)
+        } else {
+            // A warm-up request's values are computed for its line, never counted.
             self.counts.warmup += 1;
-            return None;
-        }
-        let ending = self.count_outcome(record);
-        let last_ns = match ending {
-            Ending::Succeeded => record.response_ns.last().copied().unwrap_or(record.end_ns),
-            Ending::Errored | Ending::Cancelled => record.end_ns,
+            Ending::of(&record.outcome)
         };
-        self.window = Some(match self.window {
-            None => (record.start_ns, last_ns),
-            Some((start, end)) => (start.min(record.start_ns), end.max(last_ns)),
-        });
+        if profiling {
+            let last_ns = match ending {
+                Ending::Succeeded => record.response_ns.last().copied().unwrap_or(record.end_ns),
+                Ending::Errored | Ending::Cancelled => record.end_ns,
+            };
+            self.window = Some(match self.window {
+                None => (record.start_ns, last_ns),
+                Some((start, end)) => (start.min(record.start_ns), end.max(last_ns)),
+            });
+        }
 
         let input = RecordInput {
             record,
@@ -244,20 +250,19 @@ impl RecordPass {
                 MetricKind::RecordList { .. } | MetricKind::Scalar { .. } => {}
             }
         }
-        self.table.finish_row(ending);
-        if ending == Ending::Succeeded {
-            self.check_success(record);
+        if profiling {
+            self.table.finish_row(ending);
+            if ending == Ending::Succeeded {
+                self.check_success(record);
+            }
         }
-        Some(self.table.row())
+        self.table.row()
     }
 
     /// Counts the record's outcome (and its error) and says how it ended.
     fn count_outcome(&mut self, record: &RequestRecord) -> Ending {
         match &record.outcome {
-            Outcome::Success => {
-                self.counts.succeeded += 1;
-                Ending::Succeeded
-            }
+            Outcome::Success => self.counts.succeeded += 1,
             Outcome::Error(error) => {
                 self.counts.errored += 1;
                 match self.errors.get_mut(error) {
@@ -266,15 +271,14 @@ impl RecordPass {
                         self.errors.insert(error.clone(), 1);
                     }
                 }
-                Ending::Errored
             }
             Outcome::Cancelled(why) => {
                 self.counts.cancelled += 1;
                 // Summarized under its cancellation error, as AIPerf does.
                 *self.errors.entry(why.error()).or_insert(0) += 1;
-                Ending::Cancelled
             }
         }
+        Ending::of(&record.outcome)
     }
 
     /// Goodput, token-count agreement and reasoning, from the successful request just added.

@@ -9,6 +9,7 @@ use std::io;
 
 use super::table::{METRICS, MetricId, MetricKind, Population};
 use super::value_column::ValueColumn;
+use crate::record::Outcome;
 
 /// How a profiling request ended, for choosing which statistics its values enter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,15 @@ pub(crate) enum Ending {
 }
 
 impl Ending {
+    /// How a request with this outcome ended.
+    pub(crate) fn of(outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::Success => Self::Succeeded,
+            Outcome::Error(_) => Self::Errored,
+            Outcome::Cancelled(_) => Self::Cancelled,
+        }
+    }
+
     /// Whether a request that ended so belongs to `population`.
     pub(crate) fn is_in(self, population: Population) -> bool {
         match population {

@@ -113,12 +113,12 @@ fn inter_chunk_latency_pools_every_gap() {
     assert_close(icl.min, 1.0);
     assert_close(icl.max, 15.0);
     let mut analysis = Analysis::new(&MetricOptions::default());
-    let first = analysis.add(&record()).unwrap();
+    let first = analysis.add(&record());
     assert_eq!(
         first.list(MetricId::InterChunkLatency),
         Some(&[10.0, 10.0, 15.0][..])
     );
-    let row = analysis.add(&second).unwrap();
+    let row = analysis.add(&second);
     assert_eq!(row.list(MetricId::InterChunkLatency), Some(&[1.0][..]));
 }
 
@@ -161,7 +161,7 @@ fn failed_requests_have_a_real_latency_but_stay_out_of_the_statistics() {
     assert_eq!(r.stats(MetricId::RequestLatency).unwrap().count, 1);
     assert_close(avg(&r, MetricId::RequestLatency), 85.0);
     let mut analysis = Analysis::new(&MetricOptions::default());
-    let failed = analysis.add(&error(500, "boom")).unwrap();
+    let failed = analysis.add(&error(500, "boom"));
     assert_eq!(failed.value(MetricId::RequestLatency), Some(30.0));
     assert_eq!(failed.value(MetricId::TimeToFirstToken), None);
     assert_eq!(failed.value(MetricId::InputSequenceLength), None);
@@ -209,12 +209,17 @@ fn cancelled_and_warmup_requests_are_excluded_from_the_metrics() {
             count: 1
         }]
     );
-    // Rows are for the profiling records only.
+    // A warm-up record has its values, for its line, but enters no statistic.
     let mut analysis = Analysis::new(&MetricOptions::default());
     let mut warmup = record();
     warmup.phase = Phase::Warmup;
-    assert!(analysis.add(&warmup).is_none());
-    assert!(analysis.add(&record()).is_some());
+    assert_eq!(
+        analysis.add(&warmup).value(MetricId::TimeToFirstToken),
+        Some(50.0)
+    );
+    let report = analysis.finish(&RunFacts::default());
+    assert_eq!(report.counts.warmup, 1);
+    assert!(report.stats(MetricId::TimeToFirstToken).is_none());
 }
 
 #[test]
