@@ -155,7 +155,7 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
             produces_tokens.then(|| profile.tokenizer.clone()),
             match args.export_level {
                 ExportLevelArg::Summary => None,
-                ExportLevelArg::Records => Some(artifacts.records_jsonl()?),
+                ExportLevelArg::Records | ExportLevelArg::Raw => Some(artifacts.records_jsonl()?),
             },
         )
         .context("failed to start the record processor's threads")

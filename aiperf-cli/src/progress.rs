@@ -9,6 +9,17 @@ use std::time::Duration;
 use aiperf_core::runner::{RunControl, RunPlan, StopCondition};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// What the bar fills towards.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// The requests to send.
+    ToCount,
+    /// The benchmark duration.
+    ToTime,
+    /// Nothing known: the requests done are counted.
+    Counting,
+}
+
 /// A running progress display; [`Progress::finish`] clears it.
 pub(crate) struct Progress {
     bar: Option<(ProgressBar, tokio::task::JoinHandle<()>)>,
@@ -20,31 +31,44 @@ impl Progress {
         if !enabled || !std::io::stderr().is_terminal() {
             return Self { bar: None };
         }
-        let (total, template) = match plan.stop {
+        // A warm-up by duration sends an unknown number of requests for a time of its own
+        // before the profiling phase: neither a count nor the time has a known end then.
+        let (total, template, mode) = match plan.stop {
+            _ if plan.warmup_duration.is_some() => (
+                0,
+                "{spinner} [{elapsed_precise}] {msg} requests done",
+                Mode::Counting,
+            ),
             StopCondition::Count(n) => (
                 (n + plan.warmup_requests) as u64,
                 "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} requests ({per_sec}, eta {eta})",
+                Mode::ToCount,
             ),
             StopCondition::Duration { duration, .. } => (
                 duration.as_secs(),
                 "{spinner} [{elapsed_precise}] {bar:40} {msg} requests done",
+                Mode::ToTime,
             ),
         };
         let bar = ProgressBar::new(total);
         bar.set_style(ProgressStyle::with_template(template).expect("the template is valid"));
         let ticker = {
             let bar = bar.clone();
-            let by_time = matches!(plan.stop, StopCondition::Duration { .. });
             tokio::spawn(async move {
                 let start = tokio::time::Instant::now();
                 let mut tick = tokio::time::interval(Duration::from_millis(100));
                 loop {
                     tick.tick().await;
-                    if by_time {
-                        bar.set_position(start.elapsed().as_secs());
-                        bar.set_message(control.completed().to_string());
-                    } else {
-                        bar.set_position(control.completed());
+                    match mode {
+                        Mode::ToCount => bar.set_position(control.completed()),
+                        Mode::ToTime => {
+                            bar.set_position(start.elapsed().as_secs());
+                            bar.set_message(control.completed().to_string());
+                        }
+                        Mode::Counting => {
+                            bar.tick();
+                            bar.set_message(control.completed().to_string());
+                        }
                     }
                 }
             })

@@ -551,6 +551,18 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             &["--profile-export-prefix", "inputs.json"][..],
             "would write over inputs.json",
         ),
+        (
+            &["--profile-export-prefix", "./sub/../inputs"][..],
+            "would write over inputs.json",
+        ),
+        (
+            &["--request-rate-ramp-duration", "5"][..],
+            "raises the rate to --request-rate: give one",
+        ),
+        (
+            &["--export-level", "raw"][..],
+            "which aiperf does not write",
+        ),
         (&["--profile-export-prefix", ".json"][..], "names no file"),
         (
             &["--concurrency", "4", "--concurrency-ramp-duration", "0"][..],
@@ -863,6 +875,32 @@ fn a_warm_up_by_duration_sends_until_its_end() {
     assert!(
         (3..=20).contains(&first),
         "about 15 warm-up requests in 0.3 s, then it stopped: {first}"
+    );
+}
+
+#[test]
+fn a_short_phase_ramps_towards_the_concurrency_asked_for() {
+    // Two requests, a ramp to 64 over 30 s: the second worker starts at 30/63 s, as the limit
+    // rises towards 64, so the run ends long before the ramp would.
+    let started = std::time::Instant::now();
+    let run = Run::profile(&[
+        "--request-count",
+        "2",
+        "--concurrency",
+        "64",
+        "--concurrency-ramp-duration",
+        "30",
+        "--ttft-ms",
+        "0",
+        "--itl-ms",
+        "0",
+    ]);
+    run.assert_success();
+    assert_eq!(run.records().len(), 2);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
     );
 }
 

@@ -353,6 +353,36 @@ fn a_signal_while_waiting_for_the_server_ends_the_run_with_nothing_sent() {
 }
 
 #[test]
+fn an_interruption_does_not_wait_for_a_ramp_s_next_step() {
+    // Ctrl-C during the warm-up's one request: the profiling phase then starts interrupted,
+    // and three of its four workers would wait for their steps of a 300 s ramp. Before the
+    // ramp's wait heard an interruption made before it began, the run lasted until the last.
+    let args = [
+        "--warmup-request-count",
+        "1",
+        "--concurrency",
+        "4",
+        "--concurrency-ramp-duration",
+        "300",
+        "--request-count",
+        "100",
+        "--osl",
+        "20",
+        "--itl-ms",
+        "100",
+        "--benchmark-grace-period",
+        "0",
+    ];
+    let run = signal_after(&args, "simulated engine", Duration::from_millis(500), "INT");
+    assert_eq!(run.output.status.code(), Some(130), "{:?}", run.output);
+    assert!(
+        run.took < Duration::from_secs(60),
+        "ended {:?} after Ctrl-C, not at the ramp's end",
+        run.took
+    );
+}
+
+#[test]
 fn a_closed_stdout_loses_the_console_only() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_aiperf"))

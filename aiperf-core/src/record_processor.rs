@@ -141,8 +141,8 @@ impl Work {
 impl RecordProcessor {
     /// Starts processing the records `received`, until every sender is dropped. `tokenizer`
     /// counts the output and reasoning tokens of each record (the client-side counts);
-    /// `None` leaves them uncounted (endpoints that produce no tokens). Each profiling record
-    /// gets its line in `jsonl`, unless it is `None` (`--export-level summary`).
+    /// `None` leaves them uncounted (endpoints that produce no tokens). Each record gets its
+    /// line in `jsonl`, unless it is `None` (`--export-level summary`).
     pub fn start(
         received: Receiver<RequestRecord>,
         analysis: Analysis,

@@ -171,6 +171,10 @@ impl RunPlan {
     /// phase sends (`--concurrency 1000 --request-count 5` needs 5).
     pub fn max_in_flight(&self) -> usize {
         let most = self.load.max_in_flight();
+        if self.warmup_duration.is_some() {
+            // A warm-up by duration sends as many as its time lets go.
+            return most;
+        }
         match self.stop {
             StopCondition::Count(count) => most.min(count.max(self.warmup_requests).max(1)),
             StopCondition::Duration { .. } => most,
@@ -272,7 +276,7 @@ pub enum RunError {
     #[error("concurrency must be at least 1")]
     ZeroConcurrency,
     /// No transport was given to send the requests.
-    #[error("no transport to send the requests: give at least one")]
+    #[error("the run was given no transport to send its requests: give it at least one")]
     NoTransport,
     /// The arrival schedule is invalid.
     #[error(transparent)]
@@ -305,6 +309,9 @@ impl Shared {
     /// The transport of the next conversation to start: the servers in turn (AIPerf's round
     /// robin of `--url`s), all turns of a conversation to the same one.
     fn next_transport(&self) -> &dyn Transport {
+        if let [only] = self.transports.as_slice() {
+            return only.as_ref();
+        }
         let started = self.conversations_started.fetch_add(1, Ordering::Relaxed);
         self.transports[started % self.transports.len()].as_ref()
     }
@@ -452,5 +459,14 @@ mod tests {
             grace: Duration::ZERO,
         };
         assert_eq!(plan(duration, 0).max_in_flight(), 1000);
+        let timed_warmup = RunPlan {
+            warmup_duration: Some(Duration::from_secs(30)),
+            ..plan(StopCondition::Count(5), 0)
+        };
+        assert_eq!(
+            timed_warmup.max_in_flight(),
+            1000,
+            "a timed warm-up fills every slot"
+        );
     }
 }

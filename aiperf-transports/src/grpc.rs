@@ -69,7 +69,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const X_REQUEST_ID: &str = "x-request-id";
 
 /// The metadata that names a request's conversation, as AIPerf sends it (the HTTP transports'
-/// `X-Correlation-ID` and `X-Session-Affinity`).
+/// `X-Correlation-ID` and `X-Session-Affinity`): the affinity always, the correlation unless
+/// the user set it.
 const SESSION_METADATA: [&str; 2] = ["x-correlation-id", "x-session-affinity"];
 
 /// The `grpc` transport: a few HTTP/2 connections shared by every worker.
@@ -87,6 +88,8 @@ pub struct GrpcTransport {
     next: AtomicUsize,
     /// The run's headers, as gRPC metadata.
     metadata: MetadataMap,
+    /// The conversation metadata each request gets ([`SESSION_METADATA`]).
+    session_metadata: Vec<&'static str>,
     timeout: Option<Duration>,
 }
 
@@ -154,12 +157,10 @@ impl GrpcTransport {
             )
         })?;
         metadata.insert(X_REQUEST_ID, request_id);
-        // The conversation's id, as the HTTP transports send it, unless the user set one.
+        // The conversation's id, as the HTTP transports send it.
         if let Ok(correlation) = AsciiMetadataValue::from_str(request.correlation_id) {
-            for name in SESSION_METADATA {
-                if !metadata.contains_key(name) {
-                    metadata.insert(name, correlation.clone());
-                }
+            for &name in &self.session_metadata {
+                metadata.insert(name, correlation.clone());
             }
         }
         let mut grpc = tonic::client::Grpc::new(self.channel());
@@ -242,13 +243,19 @@ impl Transport for GrpcTransport {
         let address = grpc_address(url)?;
         let timeout = request_timeout::limit(ctx)?;
         let endpoint = address.endpoint(url)?;
+        let metadata = metadata(&ctx.headers)?;
+        let session_metadata = SESSION_METADATA
+            .into_iter()
+            .filter(|&name| name == "x-session-affinity" || !metadata.contains_key(name))
+            .collect();
         Ok(Self {
             url: url.to_owned(),
             endpoint,
             connections: Self::connections_for(ctx.max_in_flight),
             channels: OnceLock::new(),
             next: AtomicUsize::new(0),
-            metadata: metadata(&ctx.headers)?,
+            metadata,
+            session_metadata,
             timeout,
         })
     }

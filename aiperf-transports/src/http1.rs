@@ -251,7 +251,9 @@ impl Http1Client {
         if !target.starts_with('/') {
             target.insert(0, '/');
         }
-        let mut head = Vec::with_capacity(target.len() + self.fixed_headers.len() + 96);
+        // Room for the per-request headers: content-length, x-request-id, the two conversation
+        // headers (a UUID each) and accept.
+        let mut head = Vec::with_capacity(target.len() + self.fixed_headers.len() + 256);
         head.extend_from_slice(method.as_bytes());
         head.push(b' ');
         push_request_target(&mut head, &target);

@@ -50,8 +50,9 @@ pub(crate) struct HttpTarget {
     /// Whether to ask for `text/event-stream` on streaming requests (the user did not set
     /// `Accept` themselves).
     pub accept_event_stream: bool,
-    /// The conversation headers ([`SESSION_HEADERS`]) the user did not set themselves, sent
-    /// with each request's correlation id.
+    /// The conversation headers ([`SESSION_HEADERS`]) sent with each request's correlation
+    /// id: `X-Session-Affinity` always (a user's is replaced, as AIPerf replaces it),
+    /// `X-Correlation-ID` unless the user set it.
     pub session_headers: Vec<HeaderName>,
     /// The request timeout: connect, first byte and the whole stream.
     pub timeout: Option<Duration>,
@@ -75,7 +76,9 @@ impl HttpTarget {
             }
             given.to_mut().push(("Authorization".to_owned(), basic));
         }
-        let headers = default_headers(&given)?;
+        let mut headers = default_headers(&given)?;
+        // AIPerf's X-Session-Affinity is authoritative: the request's correlation id.
+        headers.remove(SESSION_AFFINITY);
         let timeout = crate::request_timeout::limit(ctx)?;
         Ok(Self {
             base: url.as_str().trim_end_matches('/').to_owned(),
@@ -309,11 +312,14 @@ pub(crate) fn status_error(
     }
 }
 
+/// `X-Session-Affinity`, which AIPerf sets whatever the user gave.
+const SESSION_AFFINITY: &str = "x-session-affinity";
+
 /// The headers that name a request's conversation, as AIPerf sends them: both carry the id of
 /// this run of the conversation
 /// ([`aiperf_core::transport::TransportRequest::correlation_id`]), so that a router can
 /// keep its turns on one server.
-pub(crate) const SESSION_HEADERS: [&str; 2] = ["x-correlation-id", "x-session-affinity"];
+pub(crate) const SESSION_HEADERS: [&str; 2] = ["x-correlation-id", SESSION_AFFINITY];
 
 /// Whether `id` can be sent as a header value as it is (visible ASCII: a UUID can).
 pub(crate) fn is_header_safe(id: &str) -> bool {
@@ -500,13 +506,18 @@ mod tests {
     }
 
     #[test]
-    fn the_conversation_headers_defer_to_the_users() {
+    fn the_conversation_headers_are_aiperfs() {
         let target = HttpTarget::new(&TransportContext::for_url("http://h:1"), "http").unwrap();
         assert_eq!(target.session_headers.len(), 2);
+        // A user's X-Correlation-ID is kept; their X-Session-Affinity is replaced, as in AIPerf.
         let mut ctx = TransportContext::for_url("http://h:1");
-        ctx.headers = vec![("X-Session-Affinity".to_owned(), "mine".to_owned())];
+        ctx.headers = vec![
+            ("X-Session-Affinity".to_owned(), "mine".to_owned()),
+            ("X-Correlation-ID".to_owned(), "mine".to_owned()),
+        ];
         let target = HttpTarget::new(&ctx, "http").unwrap();
-        assert_eq!(target.session_headers, ["x-correlation-id"]);
+        assert_eq!(target.session_headers, ["x-session-affinity"]);
+        assert!(!target.headers.contains_key("x-session-affinity"));
         assert!(is_header_safe("1f0c-uuid") && !is_header_safe("a b") && !is_header_safe(""));
     }
 

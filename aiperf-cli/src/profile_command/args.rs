@@ -244,8 +244,8 @@ pub(crate) struct ProfileArgs {
     pub failed_request_threshold: Option<u64>,
 
     /// Which files to write: `records` (the default) writes every export, `summary` leaves out
-    /// the per-request `profile_export.jsonl`, as in AIPerf. (AIPerf's `raw`, the raw request
-    /// and response bodies, is not written by aiperf.)
+    /// the per-request `profile_export.jsonl`, as in AIPerf. AIPerf's `raw` (the raw request
+    /// and response bodies) is refused: aiperf does not write them.
     #[arg(long, value_enum, default_value_t = ExportLevelArg::Records, help_heading = "Output")]
     pub export_level: ExportLevelArg,
 
@@ -298,6 +298,8 @@ pub(crate) enum ExportLevelArg {
     Summary,
     /// The summary files and the per-request JSONL.
     Records,
+    /// AIPerf's raw request and response bodies, which aiperf does not write (refused).
+    Raw,
 }
 
 /// `--url-strategy` values.

@@ -255,7 +255,7 @@ pub(crate) fn input_config(
     if set("export_level") {
         artifacts["records"] = match args.export_level {
             ExportLevelArg::Summary => json!(false),
-            ExportLevelArg::Records => json!(["jsonl"]),
+            ExportLevelArg::Records | ExportLevelArg::Raw => json!(["jsonl"]),
         };
         artifacts["raw"] = json!(false);
     }

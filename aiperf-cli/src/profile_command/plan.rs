@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{ArrivalPatternArg, ProfileArgs};
+use super::args::{ArrivalPatternArg, ExportLevelArg, ProfileArgs};
 use aiperf_core::dataset::custom::{CustomDatasetConfig, CustomDatasetType};
 use aiperf_core::dataset::synthetic::{LengthDistribution, SyntheticConfig};
 use aiperf_core::dataset::{
@@ -44,18 +44,18 @@ pub(crate) struct Profile {
 }
 
 impl Profile {
-    /// The transport context of each server: one per `--url`, each sized for its share of the
-    /// requests in flight, or the built-in engine's without one.
+    /// The transport context of each server: one per `--url`, or the built-in engine's
+    /// without one. Each is sized for every request in flight: the round robin shares the
+    /// conversations' starts, not the requests in flight, and a server holding more than its
+    /// share must not open connections inside requests' measured times.
     pub(crate) fn transport_contexts(&self) -> Vec<TransportContext> {
         if self.urls.len() <= 1 {
             return vec![self.transport_ctx.clone()];
         }
-        let share = self.transport_ctx.max_in_flight.div_ceil(self.urls.len());
         self.urls
             .iter()
             .map(|url| TransportContext {
                 url: Some(url.clone()),
-                max_in_flight: share,
                 ..self.transport_ctx.clone()
             })
             .collect()
@@ -317,6 +317,13 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         Some(slos) => parse_goodput(slos).context("invalid --goodput")?,
         None => Vec::new(),
     };
+    if args.export_level == ExportLevelArg::Raw {
+        bail!(
+            "--export-level raw asks for AIPerf's profile_export_raw.jsonl (every request and \
+             response body), which aiperf does not write: use --export-level records (the \
+             default; inputs.json holds the request bodies)"
+        );
+    }
     let concurrency_ramp = match args.concurrency_ramp_duration {
         Some(seconds) => Some(positive_seconds("--concurrency-ramp-duration", seconds)?),
         None => None,
@@ -332,9 +339,9 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         None => None,
     };
     if rate_ramp.is_some() && args.request_rate.is_none() {
-        eprintln!(
-            "aiperf: --request-rate-ramp-duration has no effect without --request-rate, the \
-             rate it raises"
+        bail!(
+            "--request-rate-ramp-duration raises the rate to --request-rate: give one (AIPerf \
+             refuses it without a rate too)"
         );
     }
     let plan = RunPlan {
@@ -509,15 +516,32 @@ fn export_prefix(prefix: &str) -> anyhow::Result<String> {
     };
     let base = ArtifactDir::base_name(prefix);
     let file = std::path::Path::new(base).file_name();
-    match file.and_then(|name| name.to_str()) {
-        None | Some("" | "." | "..") => {
-            bail!("--profile-export-prefix `{prefix}` names no file: give a name, e.g. run1")
-        }
-        Some("inputs") if !base.contains('/') => bail!(
-            "--profile-export-prefix `{prefix}` would write over inputs.json: give another name"
-        ),
-        Some(_) => Ok(prefix.to_owned()),
+    if file.is_none_or(|name| name.is_empty()) {
+        bail!("--profile-export-prefix `{prefix}` names no file: give a name, e.g. run1");
     }
+    if lexically_normal(base) == std::path::Path::new("inputs") {
+        bail!("--profile-export-prefix `{prefix}` would write over inputs.json: give another name");
+    }
+    Ok(prefix.to_owned())
+}
+
+/// `path` with its `.` parts left out and each `..` taking the part before it away, as the
+/// file system would resolve it (`sub/../inputs` is `inputs`).
+fn lexically_normal(path: &str) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut normal = std::path::PathBuf::new();
+    for part in std::path::Path::new(path).components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(normal.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
 }
 
 /// Parses `--extra-inputs` (see [`super::pairs`]).

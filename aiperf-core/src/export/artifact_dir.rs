@@ -148,7 +148,7 @@ impl ArtifactDir {
 
     /// `profile_export.jsonl`, created now (before the run has opened its connections, which
     /// could take every file descriptor the process may open), to be written one line per
-    /// profiling request as records are processed.
+    /// request (warm-up and profiling) as records are processed.
     pub fn records_jsonl(&self) -> Result<RecordsJsonl, ExportError> {
         let path = self.path.join(self.export_name(".jsonl", jsonl::FILE_NAME));
         match create_with_parents(&path) {
@@ -195,7 +195,7 @@ fn create_with_parents(path: &Path) -> io::Result<File> {
     File::create(path)
 }
 
-/// `profile_export.jsonl` being written, one line per profiling request, as the run goes on:
+/// `profile_export.jsonl` being written, one line per request, as the run goes on:
 /// whatever happens later, the lines written so far are in the file. Dropped before
 /// [`RecordsJsonl::finish`] without a line (a run that could not start), it removes its file.
 #[derive(Debug)]
@@ -207,7 +207,7 @@ pub struct RecordsJsonl {
 }
 
 impl RecordsJsonl {
-    /// Appends the line of one profiling request (see [`jsonl::write_line`]).
+    /// Appends the line of one request (see [`jsonl::write_line`]).
     pub fn write(&mut self, record: &RequestRecord, row: RecordRow<'_>) -> Result<(), ExportError> {
         let out = self.out.as_mut().expect("written only before finish");
         jsonl::write_line(out, record, row).map_err(|source| ExportError::Write {

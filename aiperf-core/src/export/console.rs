@@ -276,7 +276,7 @@ mod tests {
 │     1 │  500 │ Internal Server Error    │ internal error                       │
 └───────┴──────┴──────────────────────────┴──────────────────────────────────────┘
 
-warning: the client fell behind its schedule: dispatch lag p99 0.50 ms (p50 0.50 ms, max 0.50 ms) exceeds 0.25 ms; latencies are measured from the actual send time, and the offered load was lower than asked (a --concurrency cap or an overloaded client machine)
+warning: the client fell behind its schedule: dispatch lag p99 0.50 ms (p50 0.50 ms, max 0.50 ms) exceeds 0.25 ms; latencies are measured from the actual send time, and the offered load was lower than asked (a --concurrency cap, as it ramps up with --concurrency-ramp-duration, or an overloaded client machine)
 "#;
         let expected = expected.strip_prefix('\n').expect("starts with a newline");
         let text = render(&report);

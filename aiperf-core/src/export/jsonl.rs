@@ -1,5 +1,5 @@
-//! `profile_export.jsonl`: one line per profiling request, written as the request's record is
-//! processed (so in the order requests end), in AIPerf 0.13's shape:
+//! `profile_export.jsonl`: one line per request (warm-up and profiling), written as the
+//! request's record is processed (so in the order requests end), in AIPerf 0.13's shape:
 //!
 //! ```text
 //! {"metadata":{"session_num":0,"x_request_id":"..","x_correlation_id":"..","conversation_id":"..",
@@ -43,7 +43,7 @@ const WORKER_ID: &str = "worker_0";
 /// The `record_processor_id` of every line: the one record processor.
 const RECORD_PROCESSOR_ID: &str = "record_processor_0";
 
-/// Writes the line of one profiling request: its record and the metric values
+/// Writes the line of one request: its record and the metric values
 /// [`crate::metrics::Analysis::add`] computed for it.
 pub fn write_line(
     out: &mut impl Write,

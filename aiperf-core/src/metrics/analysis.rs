@@ -400,7 +400,8 @@ fn warnings(
         warnings.push(format!(
             "the client fell behind its schedule: dispatch lag p99 {:.2} ms (p50 {:.2} ms, \
              max {:.2} ms) exceeds {:.2} ms; latencies are measured from the actual send time, \
-             and the offered load was lower than asked (a --concurrency cap or an overloaded \
+             and the offered load was lower than asked (a --concurrency cap, as it ramps up \
+             with --concurrency-ramp-duration, or an overloaded \
              client machine)",
             lag.p99_ms, lag.p50_ms, lag.max_ms, lag.threshold_ms
         ));

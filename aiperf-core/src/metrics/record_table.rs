@@ -174,7 +174,7 @@ pub enum RecordValue<'a> {
     List(&'a [f64]),
 }
 
-/// The metric values of one profiling request, as [`crate::metrics::Analysis::add`] computed
+/// The metric values of one request, as [`crate::metrics::Analysis::add`] computed
 /// them (what `profile_export.jsonl` writes for it).
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRow<'a> {

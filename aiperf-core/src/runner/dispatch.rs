@@ -123,23 +123,23 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
 
 /// N workers, each starting its next conversation as soon as its previous one ended; never
 /// more workers than the phase has requests (`--concurrency 100000 --request-count 5` starts 5).
-async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, workers: usize) {
+async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, concurrency: usize) {
     let mut tasks = JoinSet::new();
-    let workers = workers.min(state.count);
     let ramp = shared.plan.concurrency_ramp;
-    for worker in 0..workers {
+    // Under a ramp, worker k starts when the limit, rising from 1 to the concurrency asked
+    // for (not to the count of a short phase), reaches k + 1, as AIPerf raises it.
+    for worker in 0..concurrency.min(state.count) {
         let shared = Arc::clone(shared);
         let state = Arc::clone(state);
         tasks.spawn(async move {
             if let Some(ramp) = ramp {
-                let opens_at = ramp_step_ns(state.start_ns, ramp, worker, workers);
+                let opens_at = ramp_step_ns(state.start_ns, ramp, worker, concurrency);
                 if state.send_until_ns.is_some_and(|end| opens_at >= end) {
                     return;
                 }
-                let mut interrupted = shared.control.cancel_in_flight_at.subscribe();
                 tokio::select! {
                     _ = sleep_until(instant_at(opens_at).into()) => {}
-                    _ = interrupted.changed() => return,
+                    () = shared.control.interrupted() => return,
                 }
             }
             while !state.is_over(&shared, now_ns()) {
@@ -228,12 +228,13 @@ async fn start_on_schedule(
             _ = interrupted.changed() => {}
         }
         let permit = match &limit {
-            Some(limit) => Some(
-                Arc::clone(limit)
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed"),
-            ),
+            // A slot may be a ramp step away: an interruption does not wait for it.
+            Some(limit) => tokio::select! {
+                permit = Arc::clone(limit).acquire_owned() => {
+                    Some(permit.expect("the semaphore is never closed"))
+                }
+                () = shared.control.interrupted() => break,
+            },
             None => None,
         };
         if state.is_over(shared, due_ns) {
