@@ -524,7 +524,7 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         ),
         (
             &["--request-count", "5", "--isl", "300000000"][..],
-            "would hold 1 prompts (at least one)",
+            "would hold one prompt (at the least)",
         ),
         (
             &["--concurrency", "1000001"][..],

@@ -467,11 +467,15 @@ fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
     let fitting = MAX_SYNTHETIC_PROMPT_TOKENS.saturating_sub(prefixes) / per_entry;
     let fitting = usize::try_from(fitting).unwrap_or(usize::MAX);
     let too_large = |entries: usize, source: &str| {
+        let prompts = match entries {
+            1 => "one prompt".to_owned(),
+            n => format!("{n} prompts"),
+        };
         anyhow!(
-            "the synthetic dataset would hold {entries} prompts ({source}) of {per_entry} tokens \
-             each (--isl + --shared-system-prompt-length + --prefix-prompt-length), plus the \
-             prefix prompts themselves, more than the {MAX_SYNTHETIC_PROMPT_TOKENS} tokens \
-             aiperf builds in memory: lower them"
+            "the synthetic dataset would hold {prompts} ({source}) of {per_entry} tokens each \
+             (--isl + --shared-system-prompt-length + --prefix-prompt-length), plus the prefix \
+             prompts themselves, more than the {MAX_SYNTHETIC_PROMPT_TOKENS} tokens aiperf \
+             builds in memory: lower them"
         )
     };
     match (args.num_dataset_entries, args.request_count) {
@@ -480,7 +484,7 @@ fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
         (None, Some(count)) if count > 0 => {
             let cap = ENTRIES_FROM_REQUEST_COUNT_MAX.min(fitting);
             if cap == 0 {
-                return Err(too_large(1, "at least one"));
+                return Err(too_large(1, "at the least"));
             }
             if count > cap {
                 eprintln!(
