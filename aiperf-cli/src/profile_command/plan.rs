@@ -509,22 +509,22 @@ const DEFAULT_DATASET_ENTRIES: usize = 100;
 /// `--artifact-dir` (`sub/run1` writes `sub/run1.json` there), an absolute one gives only its
 /// file name (the exports stay in `--artifact-dir`), and the base must name a file other than
 /// `inputs.json`.
-fn export_prefix(prefix: &str) -> anyhow::Result<String> {
-    let path = std::path::Path::new(prefix);
+fn export_prefix(given: &str) -> anyhow::Result<String> {
+    let path = std::path::Path::new(given);
     let prefix = if path.is_absolute() {
         path.file_name()
             .and_then(|name| name.to_str())
             .unwrap_or_default()
     } else {
-        prefix
+        given
     };
     let base = ArtifactDir::base_name(prefix);
     let file = std::path::Path::new(base).file_name();
     if file.is_none_or(|name| name.is_empty()) {
-        bail!("--profile-export-prefix `{prefix}` names no file: give a name, e.g. run1");
+        bail!("--profile-export-prefix `{given}` names no file: give a name, e.g. run1");
     }
     if lexically_normal(base) == std::path::Path::new("inputs") {
-        bail!("--profile-export-prefix `{prefix}` would write over inputs.json: give another name");
+        bail!("--profile-export-prefix `{given}` would write over inputs.json: give another name");
     }
     Ok(prefix.to_owned())
 }
