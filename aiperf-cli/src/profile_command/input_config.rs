@@ -692,31 +692,30 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_however_they_are_given() {
+        // Secrets unlike anything else in the exports (the artifact directory's absolute path
+        // is there too, wherever the tests run).
         let (config, info) = exports_of(&[
             "--url",
-            "http://user:pass@localhost:8000/v1?api_key=k1&x=1",
+            "http://user:pw-q7x@localhost:8000/v1?api_key=key-q7x&x=1",
             "--streaming",
-            "--api-key=sk-two",
+            "--api-key=sk-q7x",
             "-H",
-            "Proxy-Authorization:Bearer b1",
-            "-HX-Goog-Api-Key:g1",
-            "--header=X-Tenant-Secret:t1",
+            "Proxy-Authorization:Bearer tok-q7x-b",
+            "-HX-Goog-Api-Key:tok-q7x-g",
+            "--header=X-Tenant-Secret:tok-q7x-t",
             "-H",
             "X-Plain:visible",
             "-H",
-            "X-Trace:1,X-Auth-Token:Bearer c1",
+            "X-Trace:1,X-Auth-Token:Bearer tok-q7x-c",
             "-H",
             "X-Other:2",
-            "X-Api-Key:d1",
+            "X-Api-Key:tok-q7x-d",
             "-H",
-            r#"{"Cookie": "e1", "X-Json": "shown"}"#,
+            r#"{"Cookie": "tok-q7x-e", "X-Json": "shown"}"#,
         ]);
         let text = format!("{config} {info}");
-        for secret in [
-            "pass", "k1", "sk-two", "Bearer", "b1", "g1", "t1", "c1", "d1", "e1",
-        ] {
-            assert!(!text.contains(secret), "{secret} leaked: {text}");
-        }
+        assert!(!text.contains("q7x"), "a secret leaked: {text}");
+        assert!(!text.contains("Bearer"), "a credential header leaked: {text}");
         assert_eq!(
             config["endpoint"]["urls"],
             json!(["http://<redacted>@localhost:8000/v1?api_key=<redacted>&x=1"])
