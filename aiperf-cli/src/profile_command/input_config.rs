@@ -715,7 +715,10 @@ mod tests {
         ]);
         let text = format!("{config} {info}");
         assert!(!text.contains("q7x"), "a secret leaked: {text}");
-        assert!(!text.contains("Bearer"), "a credential header leaked: {text}");
+        assert!(
+            !text.contains("Bearer"),
+            "a credential header leaked: {text}"
+        );
         assert_eq!(
             config["endpoint"]["urls"],
             json!(["http://<redacted>@localhost:8000/v1?api_key=<redacted>&x=1"])
