@@ -23,11 +23,7 @@ fn assert_near(what: &str, value: f64, expected: f64, tolerance: f64) {
 fn embedded_default_needs_no_server_and_writes_the_four_exports() {
     let run = Run::profile(&[]);
     run.assert_success();
-    assert!(
-        run.stderr().contains("simulated engine"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_said("simulated engine");
     for file in [
         "profile_export_aiperf.json",
         "profile_export_aiperf.csv",
@@ -191,12 +187,8 @@ fn a_server_that_does_not_stream_is_pointed_out() {
         "3",
     ]);
     run.assert_success();
-    assert!(
-        run.stderr().contains(
-            "--streaming was asked, but no answer of several tokens came in more than one chunk"
-        ),
-        "{}",
-        run.stderr()
+    run.assert_said(
+        "--streaming was asked, but no answer of several tokens came in more than one chunk",
     );
 }
 
@@ -479,11 +471,7 @@ fn a_concurrency_above_the_request_count_opens_only_the_connections_it_uses() {
         "3",
     ]);
     run.assert_success();
-    assert!(
-        run.stderr().contains("opened 3 connections before the run"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_said("opened 3 connections before the run");
     assert!(
         run.stdout().contains("3 sent = 3 succeeded"),
         "{}",
@@ -703,12 +691,8 @@ fn a_request_count_beyond_what_is_built_reuses_the_prompts_and_says_so() {
         "0",
     ]);
     run.assert_success();
-    assert!(
-        run.stderr().contains(
-            "the synthetic dataset holds 10000 distinct prompts, which the 10001 requests reuse"
-        ),
-        "{}",
-        run.stderr()
+    run.assert_said(
+        "the synthetic dataset holds 10000 distinct prompts, which the 10001 requests reuse",
     );
     assert_eq!(
         run.summary()["input_config"]["datasets"][0]["entries"],

@@ -111,11 +111,7 @@ fn a_failing_server_gives_error_records_with_real_latency_and_exit_status_1() {
     // Without -m, the requests named the simulated engine's model: the failure says so.
     let unnamed = Run::profile(&["--url", &server.url, "--request-count", "2"]);
     assert_eq!(unnamed.output.status.code(), Some(1));
-    assert!(
-        unnamed.stderr().contains("no --model was given"),
-        "{}",
-        unnamed.stderr()
-    );
+    unnamed.assert_said("no --model was given");
 }
 
 #[test]
@@ -155,11 +151,7 @@ fn the_failed_request_threshold_decides_the_exit_status() {
     );
     let strict = Run::profile(&args("0"));
     assert_eq!(strict.output.status.code(), Some(1), "{}", strict.stderr());
-    assert!(
-        strict.stderr().contains("--failed-request-threshold"),
-        "{}",
-        strict.stderr()
-    );
+    strict.assert_said("--failed-request-threshold");
 }
 
 #[test]

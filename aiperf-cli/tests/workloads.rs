@@ -272,11 +272,7 @@ fn a_huggingface_tokenizer_file_counts_the_prompts() {
 
     let missing = Run::profile(&["--tokenizer", "/nonexistent/tokenizer.json"]);
     assert_eq!(missing.output.status.code(), Some(2));
-    assert!(
-        missing.stderr().contains("/nonexistent/tokenizer.json"),
-        "{}",
-        missing.stderr()
-    );
+    missing.assert_said("/nonexistent/tokenizer.json");
 }
 
 #[test]
@@ -338,11 +334,7 @@ fn malformed_dataset_lines_name_the_file_and_line() {
 
     let missing = Run::profile(&["--input-file", "/nonexistent/prompts.jsonl"]);
     assert_eq!(missing.output.status.code(), Some(2));
-    assert!(
-        missing.stderr().contains("/nonexistent/prompts.jsonl"),
-        "{}",
-        missing.stderr()
-    );
+    missing.assert_said("/nonexistent/prompts.jsonl");
 }
 
 #[test]
@@ -382,11 +374,7 @@ fn a_trace_in_absolute_times_is_refused_unless_offset() {
     );
     offset.assert_success();
     assert_eq!(offset.records().len(), 2);
-    assert!(
-        offset.stderr().contains("the schedule holds 2 requests"),
-        "{}",
-        offset.stderr()
-    );
+    offset.assert_said("the schedule holds 2 requests");
 }
 
 #[test]

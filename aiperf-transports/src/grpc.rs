@@ -48,7 +48,7 @@ use tonic::{Code, Status};
 use raw_codec::RawCodec;
 
 use crate::connect_failure::{self, causes};
-use crate::request_timeout;
+use crate::{conversation_headers, request_timeout};
 
 aiperf_core::register!(
     transport "grpc" => GrpcTransport,
@@ -68,11 +68,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The metadata key naming each request.
 const X_REQUEST_ID: &str = "x-request-id";
 
-/// The metadata that names a request's conversation, as AIPerf sends it (the HTTP transports'
-/// `X-Correlation-ID` and `X-Session-Affinity`): the affinity always, the correlation unless
-/// the user set it.
-const SESSION_METADATA: [&str; 2] = ["x-correlation-id", "x-session-affinity"];
-
 /// The `grpc` transport: a few HTTP/2 connections shared by every worker.
 #[derive(Debug)]
 pub struct GrpcTransport {
@@ -88,7 +83,7 @@ pub struct GrpcTransport {
     next: AtomicUsize,
     /// The run's headers, as gRPC metadata.
     metadata: MetadataMap,
-    /// The conversation metadata each request gets ([`SESSION_METADATA`]).
+    /// The conversation metadata each request gets ([`conversation_headers::to_send`]).
     session_metadata: Vec<&'static str>,
     timeout: Option<Duration>,
 }
@@ -244,10 +239,7 @@ impl Transport for GrpcTransport {
         let timeout = request_timeout::limit(ctx)?;
         let endpoint = address.endpoint(url)?;
         let metadata = metadata(&ctx.headers)?;
-        let session_metadata = SESSION_METADATA
-            .into_iter()
-            .filter(|&name| name == "x-session-affinity" || !metadata.contains_key(name))
-            .collect();
+        let session_metadata = conversation_headers::to_send(|name| metadata.contains_key(name));
         Ok(Self {
             url: url.to_owned(),
             endpoint,

@@ -19,6 +19,8 @@ use reqwest::header::{
     TRANSFER_ENCODING,
 };
 
+use crate::conversation_headers;
+
 /// How much of an error response's body its message keeps.
 pub(crate) const ERROR_BODY_KEPT: usize = 4 * 1024;
 /// How much of an error response's body is read (the rest is dropped with the connection).
@@ -50,9 +52,8 @@ pub(crate) struct HttpTarget {
     /// Whether to ask for `text/event-stream` on streaming requests (the user did not set
     /// `Accept` themselves).
     pub accept_event_stream: bool,
-    /// The conversation headers ([`SESSION_HEADERS`]) sent with each request's correlation
-    /// id: `X-Session-Affinity` always (a user's is replaced, as AIPerf replaces it),
-    /// `X-Correlation-ID` unless the user set it.
+    /// The conversation headers sent with each request's correlation id
+    /// ([`conversation_headers::to_send`]).
     pub session_headers: Vec<HeaderName>,
     /// The request timeout: connect, first byte and the whole stream.
     pub timeout: Option<Duration>,
@@ -78,17 +79,16 @@ impl HttpTarget {
         }
         let mut headers = default_headers(&given)?;
         // AIPerf's X-Session-Affinity is authoritative: the request's correlation id.
-        headers.remove(SESSION_AFFINITY);
+        headers.remove(conversation_headers::SESSION_AFFINITY);
         let timeout = crate::request_timeout::limit(ctx)?;
         Ok(Self {
             base: url.as_str().trim_end_matches('/').to_owned(),
             url,
             query,
             accept_event_stream: !headers.contains_key(ACCEPT),
-            session_headers: SESSION_HEADERS
-                .iter()
-                .map(|name| HeaderName::from_static(name))
-                .filter(|name| !headers.contains_key(name))
+            session_headers: conversation_headers::to_send(|name| headers.contains_key(name))
+                .into_iter()
+                .map(HeaderName::from_static)
                 .collect(),
             headers,
             timeout,
@@ -311,15 +311,6 @@ pub(crate) fn status_error(
         message,
     }
 }
-
-/// `X-Session-Affinity`, which AIPerf sets whatever the user gave.
-const SESSION_AFFINITY: &str = "x-session-affinity";
-
-/// The headers that name a request's conversation, as AIPerf sends them: both carry the id of
-/// this run of the conversation
-/// ([`aiperf_core::transport::TransportRequest::correlation_id`]), so that a router can
-/// keep its turns on one server.
-pub(crate) const SESSION_HEADERS: [&str; 2] = ["x-correlation-id", SESSION_AFFINITY];
 
 /// Whether `id` can be sent as a header value as it is (visible ASCII: a UUID can).
 pub(crate) fn is_header_safe(id: &str) -> bool {

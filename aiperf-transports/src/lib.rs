@@ -36,6 +36,8 @@
 
 #[cfg(any(feature = "http", feature = "http2", feature = "grpc"))]
 mod connect_failure;
+#[cfg(any(feature = "http", feature = "http2", feature = "grpc"))]
+mod conversation_headers;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 #[cfg(feature = "http")]

@@ -85,6 +85,16 @@ impl Run {
             .collect()
     }
 
+    /// Panics with stderr unless stderr holds `text` (what the run said).
+    pub fn assert_said(&self, text: &str) -> &Self {
+        let stderr = self.stderr();
+        assert!(
+            stderr.contains(text),
+            "expected {text:?} on stderr:\n{stderr}"
+        );
+        self
+    }
+
     /// Every request's `request_start_ns`, in seconds, earliest first.
     pub fn start_times_s(&self) -> Vec<f64> {
         let mut starts: Vec<f64> = self
