@@ -213,7 +213,7 @@ impl Http1Client {
         sink: &mut ResponseSink,
     ) -> Result<(), TransportError> {
         let id = request.request_id;
-        if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        if !http_common::is_header_safe(id) {
             return Err(http_common::request_id_error(id));
         }
         let accept_events = request.streaming && self.target.accept_event_stream;
