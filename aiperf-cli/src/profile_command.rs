@@ -10,6 +10,7 @@ mod input_config;
 mod models;
 mod pairs;
 mod plan;
+mod redaction;
 mod report;
 mod signals;
 mod transport_choice;
@@ -105,7 +106,7 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
         ),
         [url] => eprintln!(
             "aiperf: profiling {} with endpoint `{}` over `{transport_names}`",
-            input_config::redact_url(url),
+            redaction::redact_url(url),
             args.endpoint_type
         ),
         urls => eprintln!(
@@ -113,7 +114,7 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
              conversation going to the next in turn",
             urls.len(),
             urls.iter()
-                .map(|url| input_config::redact_url(url))
+                .map(|url| redaction::redact_url(url))
                 .collect::<Vec<_>>()
                 .join(", "),
             args.endpoint_type
