@@ -2,7 +2,9 @@
 //! their combinations before anything runs, builds the endpoint and transport from the
 //! registry, runs the schedule, and hands the records to metrics and exports.
 //!
-//! Modules: [`args`] (the flags), [`plan`] (validation), [`transport_choice`], [`signals`],
+//! Modules: [`args`] (the flags), [`pairs`] (`-H` and `--extra-inputs` values), [`models`]
+//! (`-m`), [`plan`] (validation), [`transport_choice`], [`signals`], [`input_config`] (the
+//! configuration the JSON export echoes), [`redaction`] (secrets kept out of it),
 //! [`report`](mod@report) (metrics, exports, exit status).
 
 mod args;
