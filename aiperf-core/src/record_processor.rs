@@ -9,12 +9,15 @@
 //! thread rests 10 ms each time it empties the channel): its cost is a few microseconds per
 //! request (tokenizing the answer is most of it).
 //!
-//! It runs at the least priority (nice 19, on Linux): where it shares a core with the runtime,
-//! the runtime's reads go first and the records wait for the core's idle moments. At equal
-//! priority, a batch of records after a wave of requests ended (milliseconds of work at
-//! thousands of streams) took turns with the runtime, which then read some streams only after
-//! their next chunk had come too; the kernel merges a socket's unread chunks and stamps them
-//! with the later arrival, so those first tokens were stamped an inter-token latency late.
+//! It runs at the least priority (on Linux, the `SCHED_IDLE` policy, else nice 19): where it
+//! shares a core with the runtime, the runtime's reads go first and the records wait for the
+//! core's idle moments. At equal priority, a batch of records after a wave of requests ended
+//! (milliseconds of work at thousands of streams) took turns with the runtime, which then read
+//! some streams only after their next chunk had come too; the kernel merges a socket's unread
+//! chunks and stamps them with the later arrival, so those first tokens were stamped an
+//! inter-token latency late. Nice 19 alone left rarer stalls of the same kind: a nice-19 thread
+//! that has the core keeps it for the rest of its time slice (milliseconds) after the runtime
+//! wakes, where a `SCHED_IDLE` thread gives it up at once.
 //!
 //! When the core has no idle moments (a saturated client), the records would pile up. An
 //! unprivileged thread cannot raise its priority back, so a second thread, at the priority of
@@ -251,11 +254,22 @@ fn catch_up(at_catch_up: &Receiver<Work>, to_idle: &Sender<Work>, pace: Pace) {
     }
 }
 
-/// Gives the calling thread the least scheduling priority (nice 19). On Linux a thread has
-/// its own nice value; elsewhere this does nothing (there it would lower the whole process).
-/// Best effort: a refusal leaves the thread as it was.
+/// Gives the calling thread the least scheduling priority: the `SCHED_IDLE` policy, which any
+/// thread may take for itself, and nice 19, which is what counts where that policy is refused
+/// (a kernel without it). On Linux a thread has its own policy and nice value; elsewhere this
+/// does nothing (there it would lower the whole process). Best effort: a refusal leaves the
+/// thread as it was.
 #[cfg(target_os = "linux")]
 fn lower_own_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let _ = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    );
     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
 }
 
@@ -403,39 +417,49 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn processing_runs_at_nice_19_and_catching_up_at_the_process_priority() {
+    fn processing_runs_at_the_idle_policy_and_catching_up_at_the_process_priority() {
         use rustix::process::{Pid, getpriority_process};
 
         let tmp = tempfile::tempdir().unwrap();
         let dir = ArtifactDir::prepare(tmp.path()).unwrap();
         let (records, received) = mpsc::channel();
         let processor = processor(received, None, &dir, Pace::DEFAULT);
-        // The nice values of the threads so named (other tests' processors included; Linux
-        // keeps 15 bytes of a thread's name).
-        let nices = |name: &str| -> Vec<i32> {
+        // The (scheduling policy, nice value) of the threads so named (other tests' processors
+        // included; Linux keeps 15 bytes of a thread's name). The policy is the 41st field of
+        // a task's stat, counted after its parenthesised name (field 2).
+        let priorities = |name: &str| -> Vec<(u32, i32)> {
             std::fs::read_dir("/proc/self/task")
                 .unwrap()
                 .map(|task| task.unwrap().path())
                 .filter(|task| {
                     std::fs::read_to_string(task.join("comm")).is_ok_and(|comm| comm.trim() == name)
                 })
-                .filter_map(|task| task.file_name()?.to_str()?.parse().ok())
-                .filter_map(|tid| getpriority_process(Pid::from_raw(tid)).ok())
+                .filter_map(|task| {
+                    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+                    let after_name = &stat[stat.rfind(')')? + 2..];
+                    let policy = after_name.split(' ').nth(41 - 3)?.parse().ok()?;
+                    let tid = task.file_name()?.to_str()?.parse().ok()?;
+                    Some((policy, getpriority_process(Pid::from_raw(tid)).ok()?))
+                })
                 .collect()
         };
+        const SCHED_OTHER: u32 = 0;
+        const SCHED_IDLE: u32 = 5;
         let own = getpriority_process(None).unwrap();
-        let all_lowest = |nices: &[i32]| !nices.is_empty() && nices.iter().all(|&nice| nice == 19);
+        let all_lowest = |found: &[(u32, i32)]| {
+            !found.is_empty() && found.iter().all(|&found| found == (SCHED_IDLE, 19))
+        };
         // Each processor thread lowers its own priority as it starts.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let mut processing = nices("record-process");
+        let mut processing = priorities("record-process");
         while !all_lowest(&processing) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
-            processing = nices("record-process");
+            processing = priorities("record-process");
         }
         assert!(all_lowest(&processing), "{processing:?}");
-        let catching_up = nices("record-catch-up");
+        let catching_up = priorities("record-catch-up");
         assert!(
-            !catching_up.is_empty() && catching_up.iter().all(|&nice| nice == own),
+            !catching_up.is_empty() && catching_up.iter().all(|&found| found == (SCHED_OTHER, own)),
             "{catching_up:?} vs the process's {own}"
         );
         drop(records);
