@@ -39,7 +39,8 @@ use mock_server::{EngineFlags, MockServer, SERVER_CORE};
 use process::{Measured, Pinning, find_on_path, run_measured};
 use records::{Flow, read_client, read_truth, timing_error};
 use report::{
-    AccuracyRun, CapacityRun, ClientCost, Idle, Machine, MemoryRun, OtherLoad, Report, Startup, mib,
+    AccuracyRun, CapacityRun, ClientCost, Idle, Machine, MemoryRun, OtherLoad, Report, Startup,
+    StolenTime, mib,
 };
 
 /// Arguments of `cargo xtask bench`.
@@ -490,10 +491,14 @@ impl Bench {
     /// The client's costs in a run during which the mock server used `server_cpu_s`.
     fn cost(&self, measured: &Measured, server_cpu_s: f64) -> ClientCost {
         let wall_s = measured.wall.as_secs_f64();
-        let busy = |core: usize| measured.cores_busy_s.get(core).copied().unwrap_or(0.0);
+        let core = |core: usize| measured.cores.get(core).copied().unwrap_or_default();
         let others = self.pinning.is_pinned().then(|| OtherLoad {
-            client_core: share((busy(CLIENT_CORE) - measured.cpu_s).max(0.0), wall_s),
-            mock_core: share((busy(SERVER_CORE) - server_cpu_s).max(0.0), wall_s),
+            client_core: share((core(CLIENT_CORE).busy_s - measured.cpu_s).max(0.0), wall_s),
+            mock_core: share((core(SERVER_CORE).busy_s - server_cpu_s).max(0.0), wall_s),
+        });
+        let stolen = self.pinning.is_pinned().then(|| StolenTime {
+            client_core_ms: core(CLIENT_CORE).stolen_s * 1e3,
+            mock_core_ms: core(SERVER_CORE).stolen_s * 1e3,
         });
         ClientCost {
             cpu_s: measured.cpu_s,
@@ -501,6 +506,7 @@ impl Bench {
             wall_s,
             peak_rss_mib: measured.peak_rss.map(mib),
             others,
+            stolen,
         }
     }
 

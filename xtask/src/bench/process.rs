@@ -124,29 +124,64 @@ pub fn read_peak_rss(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Busy seconds of each core since boot, by `/proc/stat` (user, nice, system, irq, softirq and
-/// steal time): with a process's own CPU time, how much else ran on its core.
-pub fn cores_busy_seconds() -> Vec<f64> {
-    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+/// Where a core's time went, by `/proc/stat` (ticks of `1 / clock_ticks()` s).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CoreTime {
+    /// Running something: user, nice, system, irq and softirq time.
+    pub busy_s: f64,
+    /// Stolen: the hypervisor ran other work while this virtual core had work of its own
+    /// (steal time). A process on that core did not run meanwhile, nor did the kernel's
+    /// delivery of its packets, so a timestamp taken just after such a gap is late by it.
+    pub stolen_s: f64,
+}
+
+impl std::ops::Sub for CoreTime {
+    type Output = Self;
+
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            busy_s: self.busy_s - earlier.busy_s,
+            stolen_s: self.stolen_s - earlier.stolen_s,
+        }
+    }
+}
+
+/// Each core's [`CoreTime`] since boot: with a process's own CPU time, how much else ran on
+/// its core, and how long the hypervisor held it back. Empty without `/proc/stat`.
+pub fn cores_time() -> Vec<CoreTime> {
+    parse_cores_time(&std::fs::read_to_string("/proc/stat").unwrap_or_default())
+}
+
+/// [`cores_time`] from the text of `/proc/stat`.
+fn parse_cores_time(text: &str) -> Vec<CoreTime> {
     let mut cores = Vec::new();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("cpu") else {
+        // `cpuN` and its ticks; the all-cores line is `cpu` alone, with no number to parse.
+        let Some((core, ticks)) = line
+            .strip_prefix("cpu")
+            .and_then(|rest| rest.split_once(' '))
+        else {
             continue;
         };
-        let mut fields = rest.split_whitespace();
-        let Some(Ok(core)) = fields.next().map(str::parse::<usize>) else {
-            continue; // the all-cores line
+        let Ok(core) = core.parse::<usize>() else {
+            continue;
         };
-        let ticks: Vec<u64> = fields.filter_map(|f| f.parse().ok()).collect();
+        let ticks: Vec<u64> = ticks
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
         // user nice system idle iowait irq softirq steal ...
-        let busy: u64 = [0, 1, 2, 5, 6, 7]
-            .iter()
-            .filter_map(|&i| ticks.get(i))
-            .sum();
+        let seconds = |columns: &[usize]| {
+            let sum: u64 = columns.iter().filter_map(|&i| ticks.get(i)).sum();
+            sum as f64 / clock_ticks()
+        };
         if cores.len() <= core {
-            cores.resize(core + 1, 0.0);
+            cores.resize(core + 1, CoreTime::default());
         }
-        cores[core] = busy as f64 / clock_ticks();
+        cores[core] = CoreTime {
+            busy_s: seconds(&[0, 1, 2, 5, 6]),
+            stolen_s: seconds(&[7]),
+        };
     }
     cores
 }
@@ -187,8 +222,8 @@ pub struct Measured {
     pub peak_rss: Option<u64>,
     /// Its CPU time sampled while it ran.
     pub samples: Vec<CpuSample>,
-    /// Busy seconds of each core while it ran (its own CPU time and everything else's).
-    pub cores_busy_s: Vec<f64>,
+    /// Each core's time while it ran (its own CPU time and everything else's).
+    pub cores: Vec<CoreTime>,
 }
 
 impl Measured {
@@ -214,7 +249,7 @@ impl Measured {
 /// Runs `command` to its end (killing it after `limit`), sampling its CPU time and memory.
 /// Output goes where the command says (set `stdout`/`stderr` before).
 pub fn run_measured(mut command: Command, limit: Duration, what: &str) -> anyhow::Result<Measured> {
-    let busy_before = cores_busy_seconds();
+    let cores_before = cores_time();
     let started = Instant::now();
     let mut child = command
         .spawn()
@@ -250,9 +285,13 @@ pub fn run_measured(mut command: Command, limit: Duration, what: &str) -> anyhow
         std::thread::sleep(SAMPLE_EVERY);
     };
     let wall = started.elapsed();
-    let cores_busy_s = cores_busy_seconds()
-        .iter()
-        .zip(busy_before.iter().chain(std::iter::repeat(&0.0)))
+    let cores = cores_time()
+        .into_iter()
+        .zip(
+            cores_before
+                .into_iter()
+                .chain(std::iter::repeat(CoreTime::default())),
+        )
         .map(|(after, before)| after - before)
         .collect();
     let status = child
@@ -264,7 +303,7 @@ pub fn run_measured(mut command: Command, limit: Duration, what: &str) -> anyhow
         cpu_s,
         peak_rss,
         samples,
-        cores_busy_s,
+        cores,
     })
 }
 
@@ -284,7 +323,7 @@ mod tests {
             "{measured:?}"
         );
         assert!(measured.peak_rss.is_some_and(|rss| rss > 0), "{measured:?}");
-        let busy: f64 = measured.cores_busy_s.iter().sum();
+        let busy: f64 = measured.cores.iter().map(|core| core.busy_s).sum();
         assert!(busy >= measured.cpu_s - 0.05, "{measured:?}");
     }
 
@@ -294,6 +333,21 @@ mod tests {
         command.arg("30");
         let error = run_measured(command, Duration::from_millis(100), "sleep").unwrap_err();
         assert!(error.to_string().contains("did not finish"), "{error}");
+    }
+
+    #[test]
+    fn a_cores_busy_and_stolen_time_are_read_apart() {
+        let stat = "cpu  30 0 0 900 0 0 0 7 0 0\n\
+                    cpu0 10 2 3 400 9 4 5 6 0 0\n\
+                    cpu1 20 0 0 500 0 0 0 1 0 0\n\
+                    intr 12345\n";
+        let tick = 1.0 / clock_ticks();
+        let cores = parse_cores_time(stat);
+        assert_eq!(cores.len(), 2, "{cores:?}");
+        assert!((cores[0].busy_s - 24.0 * tick).abs() < 1e-9, "{cores:?}");
+        assert!((cores[0].stolen_s - 6.0 * tick).abs() < 1e-9, "{cores:?}");
+        assert!((cores[1].busy_s - 20.0 * tick).abs() < 1e-9, "{cores:?}");
+        assert!((cores[1].stolen_s - tick).abs() < 1e-9, "{cores:?}");
     }
 
     #[test]

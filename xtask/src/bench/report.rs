@@ -63,6 +63,21 @@ pub struct ClientCost {
     /// What else ran on the client's and the mock server's cores meanwhile (other processes
     /// of a shared machine), as shares of the run's wall time; `None` when not pinned.
     pub others: Option<OtherLoad>,
+    /// How long the hypervisor held each of the two cores back meanwhile; `None` when not
+    /// pinned.
+    pub stolen: Option<StolenTime>,
+}
+
+/// Time the hypervisor took from the two benchmark cores during a run (their steal time in
+/// `/proc/stat`, counted in ticks of 10 ms on most kernels), ms. While a core is held back
+/// nothing on it runs: neither the process pinned there nor the kernel's delivery of that
+/// process's packets, so the timestamps taken just after are late by the gap.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StolenTime {
+    /// From the client's core.
+    pub client_core_ms: f64,
+    /// From the mock server's core.
+    pub mock_core_ms: f64,
 }
 
 /// CPU used by other processes on the two benchmark cores during a run, as a share of its wall
@@ -365,6 +380,7 @@ impl Report {
                 "RSS MiB",
                 "mock CPU",
                 "others",
+                "stolen ms",
                 "retrans",
             ]);
             for run in &self.accuracy {
@@ -391,6 +407,7 @@ impl Report {
                     opt(run.client.peak_rss_mib, 1),
                     percent(run.mock_cpu_share),
                     others(run.client.others),
+                    stolen(run.client.stolen),
                     run.tcp_retransmits
                         .map_or("-".into(), |count| count.to_string()),
                 ]);
@@ -425,6 +442,7 @@ impl Report {
                 "RSS MiB",
                 "mock CPU",
                 "others",
+                "stolen ms",
             ]);
             for run in &self.capacity {
                 table.row(vec![
@@ -439,6 +457,7 @@ impl Report {
                     opt(run.client.peak_rss_mib, 1),
                     percent(run.mock_cpu_share),
                     others(run.client.others),
+                    stolen(run.client.stolen),
                 ]);
             }
             out.push_str(&table.render());
@@ -496,7 +515,8 @@ impl Report {
                 out,
                 "\nclient CPU%: the client's CPU over its wall time, start-up and exports included; \
                  mock CPU: the mock server's share of its core over the run's span; others: \
-                 CPU of other processes on the client's / mock's core while the client ran"
+                 CPU of other processes on the client's / mock's core while the client ran; \
+                 stolen ms: time the hypervisor held the client's / mock's core back meanwhile"
             );
         }
         for note in &self.notes {
@@ -514,6 +534,13 @@ fn others(load: Option<OtherLoad>) -> String {
     load.map_or_else(
         || "-".to_owned(),
         |l| format!("{}/{}", percent(l.client_core), percent(l.mock_core)),
+    )
+}
+
+fn stolen(time: Option<StolenTime>) -> String {
+    time.map_or_else(
+        || "-".to_owned(),
+        |t| format!("{:.0}/{:.0}", t.client_core_ms, t.mock_core_ms),
     )
 }
 
