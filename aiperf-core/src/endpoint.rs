@@ -102,6 +102,8 @@ pub struct Usage {
     pub completion_tokens: Option<u64>,
     /// `completion_tokens_details.reasoning_tokens`.
     pub reasoning_tokens: Option<u64>,
+    /// `total_tokens` (prompt plus completion, as the server adds them up).
+    pub total_tokens: Option<u64>,
 }
 
 /// The text a response carried, accumulated over its chunks.

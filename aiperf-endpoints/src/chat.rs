@@ -292,6 +292,7 @@ mod tests {
                 prompt_tokens: Some(9),
                 completion_tokens: Some(12),
                 reasoning_tokens: None,
+                total_tokens: Some(21),
             })
         );
         assert!(chunks[5].is_done && chunks[..5].iter().all(|c| !c.is_done));

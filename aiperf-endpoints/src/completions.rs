@@ -184,6 +184,7 @@ mod tests {
                 prompt_tokens: Some(4),
                 completion_tokens: Some(16),
                 reasoning_tokens: None,
+                total_tokens: Some(20),
             })
         );
         let err = completions

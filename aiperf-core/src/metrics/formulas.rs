@@ -205,6 +205,11 @@ pub fn usage_reasoning_tokens(input: &RecordInput<'_>) -> Option<f64> {
     count(input.record.usage?.reasoning_tokens)
 }
 
+/// The server's `usage.total_tokens`.
+pub fn usage_total_tokens(input: &RecordInput<'_>) -> Option<f64> {
+    count(input.record.usage?.total_tokens)
+}
+
 /// The client tokenizer's prompt tokens.
 pub fn client_prompt_tokens(input: &RecordInput<'_>) -> Option<f64> {
     count(input.record.client_tokens.input)
@@ -328,6 +333,11 @@ pub fn total_usage_prompt_tokens(totals: &RunTotals) -> Option<f64> {
 /// Sum of the server's usage completion tokens.
 pub fn total_usage_completion_tokens(totals: &RunTotals) -> Option<f64> {
     totals.sum(MetricId::UsageCompletionTokens)
+}
+
+/// Sum of the server's usage total tokens.
+pub fn total_usage_total_tokens(totals: &RunTotals) -> Option<f64> {
+    totals.sum(MetricId::UsageTotalTokens)
 }
 
 /// Sum of the server's usage reasoning tokens.

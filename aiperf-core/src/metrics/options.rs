@@ -101,7 +101,7 @@ mod tests {
         r.usage = Some(Usage {
             prompt_tokens: Some(102),
             completion_tokens: Some(55),
-            reasoning_tokens: None,
+            ..Usage::default()
         });
         let auto = TokenSource::ServerWhenPresent.select(&r);
         // The server's 55 completion tokens include its reasoning: no client reasoning added.
@@ -127,8 +127,7 @@ mod tests {
         };
         r.usage = Some(Usage {
             prompt_tokens: Some(101),
-            completion_tokens: None,
-            reasoning_tokens: None,
+            ..Usage::default()
         });
         let auto = TokenSource::ServerWhenPresent.select(&r);
         assert_eq!(

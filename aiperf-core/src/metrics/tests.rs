@@ -390,6 +390,7 @@ fn server_usage_and_client_counts_are_both_recorded_and_compared() {
         prompt_tokens: Some(105),
         completion_tokens: Some(5),
         reasoning_tokens: None,
+        total_tokens: Some(110),
     });
     let report = report(&[r.clone()]);
     // Server counts are used by default...
@@ -399,6 +400,7 @@ fn server_usage_and_client_counts_are_both_recorded_and_compared() {
     assert_close(avg(&report, MetricId::UsagePromptTokens), 105.0);
     assert_close(avg(&report, MetricId::ClientPromptTokens), 100.0);
     assert_close(avg(&report, MetricId::UsageCompletionTokens), 5.0);
+    assert_close(avg(&report, MetricId::UsageTotalTokens), 110.0);
     assert_close(avg(&report, MetricId::ClientCompletionTokens), 4.0);
     assert_close(avg(&report, MetricId::UsagePromptTokensDiffPct), 5.0);
     assert_close(avg(&report, MetricId::UsageCompletionTokensDiffPct), 25.0);
@@ -408,6 +410,7 @@ fn server_usage_and_client_counts_are_both_recorded_and_compared() {
         report.scalar(MetricId::TotalUsageCompletionTokens),
         Some(5.0)
     );
+    assert_eq!(report.scalar(MetricId::TotalUsageTotalTokens), Some(110.0));
     assert!(
         report
             .warnings

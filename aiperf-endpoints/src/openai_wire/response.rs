@@ -207,6 +207,7 @@ pub(crate) struct WireUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     completion_tokens_details: Option<WireCompletionDetails>,
+    total_tokens: Option<u64>,
 }
 
 /// OpenAI `usage.completion_tokens_details`.
@@ -223,6 +224,7 @@ impl From<WireUsage> for Usage {
             reasoning_tokens: usage
                 .completion_tokens_details
                 .and_then(|details| details.reasoning_tokens),
+            total_tokens: usage.total_tokens,
         }
     }
 }
@@ -441,6 +443,7 @@ mod tests {
                 prompt_tokens: Some(12),
                 completion_tokens: Some(30),
                 reasoning_tokens: Some(20),
+                total_tokens: Some(42),
             }
         );
         let bare: WireUsage =

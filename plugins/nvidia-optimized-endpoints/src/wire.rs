@@ -266,6 +266,7 @@ struct WireUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     completion_tokens_details: Option<WireCompletionDetails>,
+    total_tokens: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,6 +282,7 @@ impl From<WireUsage> for Usage {
             reasoning_tokens: usage
                 .completion_tokens_details
                 .and_then(|details| details.reasoning_tokens),
+            total_tokens: usage.total_tokens,
         }
     }
 }
