@@ -88,6 +88,29 @@ fn streaming_chat_against_the_mock_server_measures_its_ttft_and_itl() {
         throughput <= expected * 1.05 && throughput >= expected * 0.6,
         "request throughput {throughput}/s vs 32 / {latency_s} s = {expected}/s"
     );
+    // The http:// client's trace (AIPerf's http_req_* metrics): the connections were opened
+    // before the run, so every request reused one, and waited for its first event (the first
+    // token) about as long as its TTFT, less the writing of the request.
+    let summary = run.summary();
+    assert_eq!(summary["http_req_connection_reused"]["avg"], 1.0);
+    assert_eq!(summary["http_req_connecting"]["max"], 0.0);
+    assert_eq!(summary["http_req_data_sent"]["unit"], "KB");
+    assert!(run.stat("http_req_data_sent", "min") > 0.1);
+    let waiting_p50 = run.stat("http_req_waiting", "p50");
+    assert!(
+        waiting_p50 <= ttft_p50 && waiting_p50 >= ttft_p50 - 5.0,
+        "waiting p50 {waiting_p50} ms vs TTFT p50 {ttft_p50} ms"
+    );
+    // 64 tokens, 10 ms apart, nearly each read as it comes.
+    assert!(run.stat("http_req_chunks_received", "p50") >= 48.0);
+    assert_near(
+        "receiving p50 (ms)",
+        run.stat("http_req_receiving", "p50"),
+        630.0,
+        100.0,
+    );
+    let record = &records[0]["metrics"];
+    assert_eq!(record["http_req_chunks_sent"]["unit"], "count", "{record}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 use std::hint::black_box;
 
 use aiperf_core::endpoint::{ResponseText, Usage};
+use aiperf_core::http_trace::HttpTrace;
 use aiperf_core::metrics::{MetricOptions, RunFacts, analyze};
 use aiperf_core::record::{Outcome, Phase, RequestRecord, TokenCounts};
 use criterion::{Criterion, Throughput, criterion_main};
@@ -45,6 +46,7 @@ fn records() -> Vec<RequestRecord> {
                     prompt_tokens: Some(550),
                     completion_tokens: Some(TOKENS),
                     reasoning_tokens: None,
+                    total_tokens: Some(550 + TOKENS),
                 }),
                 client_tokens: TokenCounts {
                     input: Some(550),
@@ -53,6 +55,18 @@ fn records() -> Vec<RequestRecord> {
                 },
                 requested_output_tokens: Some(64),
                 outcome: Outcome::Success,
+                http_trace: Some(HttpTrace {
+                    connection_reused: true,
+                    send_start_ns: start,
+                    send_end_ns: start + 5_000,
+                    writes: 1,
+                    bytes_sent: 2_600,
+                    body_first_ns: Some(first),
+                    body_last_ns: Some(first + TOKENS * 2 * MS),
+                    body_reads: TOKENS as u32 + 2,
+                    bytes_received: 300 * TOKENS,
+                    ..HttpTrace::default()
+                }),
             }
         })
         .collect()

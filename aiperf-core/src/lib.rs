@@ -21,6 +21,7 @@ pub mod dataset;
 pub mod endpoint;
 pub mod engine;
 pub mod export;
+pub mod http_trace;
 pub mod metrics;
 pub mod record;
 pub mod record_processor;

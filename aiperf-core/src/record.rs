@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::endpoint::{ResponseText, Usage};
+use crate::http_trace::HttpTrace;
 
 /// Which part of the run a request belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -141,6 +142,8 @@ pub struct RequestRecord {
     pub requested_output_tokens: Option<u64>,
     /// How it ended.
     pub outcome: Outcome,
+    /// What its HTTP transport saw of the exchange on the wire, when it sees it.
+    pub http_trace: Option<HttpTrace>,
 }
 
 impl RequestRecord {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use crate::endpoint::WireFormat;
 use crate::engine::EngineConfig;
+use crate::http_trace::HttpTrace;
 use crate::registry::CreateError;
 
 crate::define_category! {
@@ -113,6 +114,9 @@ pub struct ResponseSink {
     pub status: Option<u16>,
     /// The chunks, in arrival order (with empty data when they were consumed).
     pub chunks: Vec<TimedChunk>,
+    /// What an HTTP transport saw of the exchange on the wire, when it sees it (the
+    /// `http_req_*` metrics).
+    pub http_trace: Option<HttpTrace>,
     /// Takes each pushed chunk as it arrives.
     consumer: Option<Box<dyn ChunkConsumer>>,
 }

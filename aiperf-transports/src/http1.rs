@@ -13,7 +13,9 @@
 //! The body's framing (`Content-Length`, chunked, or the connection's end: `body_framing`) is
 //! taken off as zero-copy slices of the connection's read buffer; an event stream's slices go through
 //! [`aiperf_core::sse::SseParser`] and each event is one [`TimedChunk`]; any other body is one
-//! chunk stamped at its last bytes.
+//! chunk stamped at its last bytes. Each exchange also fills the sink's [`HttpTrace`] (the
+//! `http_req_*` metrics): whether its connection was already open, the opening's address lookup
+//! and connect times, the write's start, end and size, and the reads of the response.
 //!
 //! Why not reqwest here: its request goes through several layers (a pool checkout task, a
 //! dispatch channel, hyper's connection task) after the caller's last chance to stamp it, so
@@ -36,6 +38,7 @@ mod response_head;
 use std::sync::{Mutex, PoisonError};
 
 use aiperf_core::clock::now_ns;
+use aiperf_core::http_trace::HttpTrace;
 use aiperf_core::registry::CreateError;
 use aiperf_core::sse::SseParser;
 use aiperf_core::transport::{
@@ -85,13 +88,63 @@ pub(crate) struct Http1Client {
 struct Connection {
     stream: TcpStream,
     read: BytesMut,
-    /// For a connection opened for the request about to use it: when the opening began, which
-    /// is then when that request went to the server.
-    opened_ns: Option<u64>,
+    /// For a connection opened for the request about to use it: how, and when the opening
+    /// began, which is then when that request went to the server.
+    opening: Option<Opening>,
     /// Whether the kernel stamps this socket's reads with their bytes' arrival.
     stamped: bool,
     /// When the request being answered was sent: no read is stamped before it.
     sent_ns: u64,
+    /// What the reads of the exchange under way brought, for its [`HttpTrace`].
+    received: Received,
+}
+
+/// How a connection was opened, kept until the request it was opened for is written.
+#[derive(Debug, Clone, Copy)]
+struct Opening {
+    /// When the opening began.
+    began_ns: u64,
+    /// Time spent finding the server's address (waiting for another connection's lookup
+    /// included; next to nothing once the address is known).
+    dns_lookup_ns: u64,
+    /// Time spent connecting, from the address known to the socket ready.
+    connecting_ns: u64,
+}
+
+/// What one exchange's reads brought, counted as they return.
+#[derive(Debug, Default)]
+struct Received {
+    /// Bytes read since the request was written: the head and the body, framing included.
+    bytes: u64,
+    /// Whether the response's head is complete, so that what comes next is its body.
+    in_body: bool,
+    /// Reads that brought body bytes (the read that completed the head among them, when
+    /// body bytes came with it).
+    body_reads: u32,
+    /// The arrival of the first of those reads.
+    body_first_ns: Option<u64>,
+    /// The arrival of the last.
+    body_last_ns: Option<u64>,
+}
+
+impl Received {
+    /// Counts a read of `bytes` that arrived at `at` (a read of 0 is the connection's end).
+    fn count(&mut self, bytes: usize, at: u64) {
+        if bytes == 0 {
+            return;
+        }
+        self.bytes += bytes as u64;
+        if self.in_body {
+            self.body_read(at);
+        }
+    }
+
+    /// Counts a read that brought body bytes, arrived at `at`.
+    fn body_read(&mut self, at: u64) {
+        self.body_reads += 1;
+        self.body_first_ns.get_or_insert(at);
+        self.body_last_ns = Some(at);
+    }
 }
 
 /// How an exchange on one connection ended, when it did not end with a response.
@@ -333,9 +386,9 @@ impl Http1Client {
         }
     }
 
-    /// Opens a new connection, remembering when the opening began.
+    /// Opens a new connection, remembering when the opening began and how long its steps took.
     async fn connect(&self) -> Result<Connection, TransportError> {
-        let opened_ns = now_ns();
+        let began_ns = now_ns();
         let unreachable = |error: std::io::Error| {
             http_common::connect_error(&self.target.base, &error.to_string())
         };
@@ -347,17 +400,24 @@ impl Http1Client {
             })
             .await
             .map_err(unreachable)?;
+        let addressed_ns = now_ns();
         let stream = TcpStream::connect(&addresses[..])
             .await
             .map_err(unreachable)?;
         stream.set_nodelay(true).map_err(unreachable)?;
         let stamped = receive_stamps::enable(&stream);
+        let opening = Opening {
+            began_ns,
+            dns_lookup_ns: addressed_ns.saturating_sub(began_ns),
+            connecting_ns: now_ns().saturating_sub(addressed_ns),
+        };
         Ok(Connection {
             stream,
             read: BytesMut::with_capacity(READ_BUFFER),
-            opened_ns: Some(opened_ns),
+            opening: Some(opening),
             stamped,
-            sent_ns: opened_ns,
+            sent_ns: began_ns,
+            received: Received::default(),
         })
     }
 }
@@ -376,21 +436,46 @@ impl Connection {
         outgoing: &Outgoing<'_>,
         sink: &mut ResponseSink,
     ) -> Result<Answer, Failure> {
-        let fresh = self.opened_ns.is_some();
-        self.sent_ns = self.opened_ns.take().unwrap_or_else(now_ns);
+        let opening = self.opening.take();
+        let fresh = opening.is_some();
+        let send_start_ns = now_ns();
+        self.sent_ns = opening.map_or(send_start_ns, |opening| opening.began_ns);
         sink.sent_ns = Some(self.sent_ns);
+        self.received = Received::default();
         let mut bytes = Buf::chain(outgoing.head.as_slice(), outgoing.body);
-        if let Err(error) = self.stream.write_all_buf(&mut bytes).await {
+        let bytes_sent = bytes.remaining() as u64;
+        let writes = match write_counted(&mut self.stream, &mut bytes).await {
+            Ok(writes) => writes,
             // A kept-alive connection that failed the write carried nothing of the request
             // to a server that could act on it: it is sent again, on a new connection.
-            return Err(if fresh {
-                Failure::Error(head_error(format!(
-                    "the request could not be written ({error})"
-                )))
-            } else {
-                Failure::Stale(error.to_string())
-            });
-        }
+            Err(error) if fresh => {
+                let cause = format!("the request could not be written ({error})");
+                return Err(Failure::Error(head_error(cause)));
+            }
+            Err(error) => return Err(Failure::Stale(error.to_string())),
+        };
+        let send_end_ns = now_ns();
+        let answer = self.read_response(sink).await?;
+        sink.http_trace = Some(HttpTrace {
+            connection_reused: !fresh,
+            // A request never waits for the pool: without an idle connection it opens one.
+            blocked_ns: 0,
+            dns_lookup_ns: opening.map_or(0, |opening| opening.dns_lookup_ns),
+            connecting_ns: opening.map_or(0, |opening| opening.connecting_ns),
+            send_start_ns,
+            send_end_ns,
+            writes,
+            bytes_sent,
+            body_first_ns: self.received.body_first_ns,
+            body_last_ns: self.received.body_last_ns,
+            body_reads: self.received.body_reads,
+            bytes_received: self.received.bytes,
+        });
+        Ok(answer)
+    }
+
+    /// Reads the response to the request just written into `sink`.
+    async fn read_response(&mut self, sink: &mut ResponseSink) -> Result<Answer, Failure> {
         let mut head_read_ns = None;
         let head = loop {
             match ResponseHead::take(&mut self.read) {
@@ -419,6 +504,11 @@ impl Connection {
         };
         sink.ack_ns = head_read_ns;
         sink.status = Some(head.status);
+        self.received.in_body = true;
+        if let Some(at) = head_read_ns.filter(|_| !self.read.is_empty()) {
+            // Body bytes came in the read that completed the head.
+            self.received.body_read(at);
+        }
         let mut body = Body {
             framing: head.framing.clone(),
             connection: self,
@@ -450,8 +540,16 @@ impl Connection {
 
     /// Reads from the socket into the read buffer, making room first: how many bytes came
     /// (0 at the connection's end) and when they arrived, by the kernel's stamp
-    /// ([`receive_stamps`]) or, without one, as the read returned.
+    /// ([`receive_stamps`]) or, without one, as the read returned. Counted in
+    /// [`Connection::received`].
     async fn fill(&mut self) -> std::io::Result<(usize, u64)> {
+        let (read, at) = self.read_more().await?;
+        self.received.count(read, at);
+        Ok((read, at))
+    }
+
+    /// [`Connection::fill`]'s read.
+    async fn read_more(&mut self) -> std::io::Result<(usize, u64)> {
         if self.read.capacity() - self.read.len() < MIN_READ_ROOM {
             self.read.reserve(READ_BUFFER);
         }
@@ -592,6 +690,19 @@ impl Body<'_> {
     fn is_clean_end(&self) -> bool {
         self.framing.is_done() && self.connection.read.is_empty()
     }
+}
+
+/// Writes all of `bytes` to `stream` (vectored where the buffers allow); returns how many
+/// writes it took.
+async fn write_counted(stream: &mut TcpStream, bytes: &mut impl Buf) -> std::io::Result<u32> {
+    let mut writes = 0;
+    while bytes.has_remaining() {
+        if stream.write_buf(bytes).await? == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        writes += 1;
+    }
+    Ok(writes)
 }
 
 /// A failure before a complete response head arrived.

@@ -422,3 +422,78 @@ async fn an_event_read_late_keeps_the_time_it_arrived() {
         (read_after - written_ns) as f64 / 1e6
     );
 }
+
+#[tokio::test]
+async fn the_http_trace_counts_each_exchange_s_connection_bytes_and_reads() {
+    /// How long the server waits between the first response's head and its body.
+    const THINKING: Duration = Duration::from_millis(50);
+    const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                                 Transfer-Encoding: chunked\r\n\r\n";
+    const EVENT: &[u8] = b"a\r\ndata: 1\n\n\r\n";
+    const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+    let (addr, seen) = start(|_, mut stream, seen| {
+        Box::pin(async move {
+            read_request(&mut stream, &seen).await;
+            write(&mut stream, &seen, STREAM_HEAD).await;
+            tokio::time::sleep(THINKING).await;
+            write(&mut stream, &seen, EVENT).await;
+            tokio::time::sleep(WRITE_GAP).await;
+            write(&mut stream, &seen, LAST_CHUNK).await;
+            // The second request, on the same connection: head and body in one write.
+            read_request(&mut stream, &seen).await;
+            write(&mut stream, &seen, SMALL).await;
+            read_request(&mut stream, &seen).await;
+        })
+    })
+    .await;
+    let transport = transport(addr, 1);
+    let request_bytes = |index: usize| {
+        let head_len = seen.heads.lock().unwrap()[index].len();
+        (head_len + br#"{"model":"m"}"#.len()) as u64
+    };
+
+    let (sink, result) = send(&*transport, true).await;
+    result.unwrap();
+    let first = sink.http_trace.expect("the http:// client records a trace");
+    let written = seen.written_ns.lock().unwrap().clone();
+    assert!(!first.connection_reused, "{first:?}");
+    assert!(first.connecting_ns > 0, "{first:?}");
+    assert_eq!(
+        first.connection_overhead_ns(),
+        first.dns_lookup_ns + first.connecting_ns
+    );
+    assert_eq!(first.bytes_sent, request_bytes(0), "{first:?}");
+    assert_eq!(first.writes, 1, "{first:?}");
+    let response_bytes = STREAM_HEAD.len() + EVENT.len() + LAST_CHUNK.len();
+    assert_eq!(first.bytes_received, response_bytes as u64, "{first:?}");
+    assert_eq!(
+        first.body_reads, 2,
+        "the event and the last chunk: {first:?}"
+    );
+    // Waiting runs to the body's first bytes, not to the head, which came at once.
+    let waiting = first.waiting_ns().unwrap();
+    assert!(waiting >= THINKING.as_nanos() as u64, "{first:?}");
+    assert!(first.body_first_ns.unwrap() >= written[1], "{first:?}");
+    assert!(
+        first.receiving_ns().unwrap() >= WRITE_GAP.as_nanos() as u64,
+        "{first:?}"
+    );
+    assert_eq!(
+        first.duration_ns().unwrap(),
+        first.sending_ns() + waiting + first.receiving_ns().unwrap()
+    );
+
+    let (sink, result) = send(&*transport, false).await;
+    result.unwrap();
+    let second = sink.http_trace.unwrap();
+    assert!(second.connection_reused, "{second:?}");
+    assert_eq!(second.connection_overhead_ns(), 0, "{second:?}");
+    assert_eq!(second.bytes_sent, request_bytes(1), "{second:?}");
+    assert_eq!(second.bytes_received, SMALL.len() as u64, "{second:?}");
+    assert_eq!(
+        second.body_reads, 1,
+        "head and body in one read: {second:?}"
+    );
+    assert_eq!(second.receiving_ns(), Some(0), "{second:?}");
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+}

@@ -9,6 +9,7 @@
 
 use super::report::RequestCounts;
 use super::table::MetricId;
+use crate::http_trace::HttpTrace;
 use crate::record::{RequestRecord, TokenCounts};
 
 /// A per-request formula: the value for one request, if it has one.
@@ -266,6 +267,86 @@ fn output_sequence_tokens(tokens: &TokenCounts) -> Option<u64> {
 
 fn diff_pct(server: u64, client: u64) -> Option<f64> {
     (client > 0).then(|| server.abs_diff(client) as f64 / client as f64 * 100.0)
+}
+
+// --- HTTP trace formulas (`http_req_*`): requests whose transport recorded an HttpTrace -----
+
+fn http_trace<'a>(input: &RecordInput<'a>) -> Option<&'a HttpTrace> {
+    input.record.http_trace.as_ref()
+}
+
+/// [`HttpTrace::blocked_ns`].
+pub fn http_req_blocked(input: &RecordInput<'_>) -> Option<f64> {
+    Some(http_trace(input)?.blocked_ns as f64)
+}
+
+/// [`HttpTrace::dns_lookup_ns`].
+pub fn http_req_dns_lookup(input: &RecordInput<'_>) -> Option<f64> {
+    Some(http_trace(input)?.dns_lookup_ns as f64)
+}
+
+/// [`HttpTrace::connecting_ns`].
+pub fn http_req_connecting(input: &RecordInput<'_>) -> Option<f64> {
+    Some(http_trace(input)?.connecting_ns as f64)
+}
+
+/// [`HttpTrace::sending_ns`].
+pub fn http_req_sending(input: &RecordInput<'_>) -> Option<f64> {
+    Some(http_trace(input)?.sending_ns() as f64)
+}
+
+/// [`HttpTrace::waiting_ns`].
+pub fn http_req_waiting(input: &RecordInput<'_>) -> Option<f64> {
+    http_trace(input)?.waiting_ns().map(|ns| ns as f64)
+}
+
+/// [`HttpTrace::receiving_ns`].
+pub fn http_req_receiving(input: &RecordInput<'_>) -> Option<f64> {
+    http_trace(input)?.receiving_ns().map(|ns| ns as f64)
+}
+
+/// [`HttpTrace::duration_ns`].
+pub fn http_req_duration(input: &RecordInput<'_>) -> Option<f64> {
+    http_trace(input)?.duration_ns().map(|ns| ns as f64)
+}
+
+/// [`HttpTrace::bytes_sent`], in bytes.
+pub fn http_req_data_sent(input: &RecordInput<'_>) -> Option<f64> {
+    Some(http_trace(input)?.bytes_sent as f64)
+}
+
+/// [`HttpTrace::bytes_received`], in bytes.
+pub fn http_req_data_received(input: &RecordInput<'_>) -> Option<f64> {
+    Some(http_trace(input)?.bytes_received as f64)
+}
+
+/// [`HttpTrace::writes`].
+pub fn http_req_chunks_sent(input: &RecordInput<'_>) -> Option<f64> {
+    Some(f64::from(http_trace(input)?.writes))
+}
+
+/// [`HttpTrace::body_reads`].
+pub fn http_req_chunks_received(input: &RecordInput<'_>) -> Option<f64> {
+    Some(f64::from(http_trace(input)?.body_reads))
+}
+
+/// [`HttpTrace::connection_reused`] as 1 or 0.
+pub fn http_req_connection_reused(input: &RecordInput<'_>) -> Option<f64> {
+    Some(if http_trace(input)?.connection_reused {
+        1.0
+    } else {
+        0.0
+    })
+}
+
+/// [`HttpTrace::connection_overhead_ns`].
+pub fn http_req_connection_overhead(input: &RecordInput<'_>) -> Option<f64> {
+    Some(http_trace(input)?.connection_overhead_ns() as f64)
+}
+
+/// [`HttpTrace::total_ns`].
+pub fn http_req_total(input: &RecordInput<'_>) -> Option<f64> {
+    Some(http_trace(input)?.total_ns() as f64)
 }
 
 // --- Run formulas ---------------------------------------------------------------------------

@@ -33,6 +33,10 @@ pub enum Unit {
     TokensPerSecondPerUser,
     /// Requests per second.
     RequestsPerSecond,
+    /// A count of things other than requests or tokens (reads, writes).
+    Count,
+    /// Kilobytes of 1024 bytes (base: bytes), as AIPerf shows data sizes.
+    Kilobytes,
 }
 
 impl Unit {
@@ -49,6 +53,8 @@ impl Unit {
             Self::TokensPerSecond => "tokens/sec",
             Self::TokensPerSecondPerUser => "tokens/sec/user",
             Self::RequestsPerSecond => "requests/sec",
+            Self::Count => "count",
+            Self::Kilobytes => "KB",
         }
     }
 
@@ -57,13 +63,14 @@ impl Unit {
         match self {
             Self::Milliseconds => 1e-6,
             Self::Seconds => 1e-9,
+            Self::Kilobytes => 1.0 / 1024.0,
             _ => 1.0,
         }
     }
 
     /// Whether values in this unit are whole numbers (exported without a fraction).
     pub fn is_integral(self) -> bool {
-        matches!(self, Self::Tokens | Self::Requests)
+        matches!(self, Self::Tokens | Self::Requests | Self::Count)
     }
 }
 
@@ -699,6 +706,132 @@ metric_table! {
         unit: Tokens,
         kind: Scalar { formula: formulas::total_usage_reasoning_tokens },
         flags: F::PRODUCES_TOKENS_ONLY.union(F::SUPPORTS_REASONING).union(F::NO_CONSOLE),
+        console: None,
+    },
+    HttpReqBlocked {
+        tag: "http_req_blocked",
+        header: "HTTP Blocked",
+        description: "Time the request waited for a free connection from the pool (http:// only, as every http_req_ metric).",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::http_req_blocked },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqDnsLookup {
+        tag: "http_req_dns_lookup",
+        header: "HTTP DNS Lookup",
+        description: "Time finding the server's address, for a connection the request opened (0 on a connection already open).",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::http_req_dns_lookup },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqConnecting {
+        tag: "http_req_connecting",
+        header: "HTTP Connecting",
+        description: "Time connecting, for a connection the request opened (0 on a connection already open).",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::http_req_connecting },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqSending {
+        tag: "http_req_sending",
+        header: "HTTP Sending",
+        description: "From the request's first bytes written to its last.",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::http_req_sending },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqWaiting {
+        tag: "http_req_waiting",
+        header: "HTTP Waiting (TTFB)",
+        description: "From the request's last bytes written to the first bytes of the response's body (a stream's first event).",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::http_req_waiting },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqReceiving {
+        tag: "http_req_receiving",
+        header: "HTTP Receiving",
+        description: "From the first bytes of the response's body to its last (0 for a body read at once).",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::http_req_receiving },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqDuration {
+        tag: "http_req_duration",
+        header: "HTTP Duration (excl. conn)",
+        description: "From the request's first bytes written to the response's last: sending + waiting + receiving, without the connection's setup.",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::http_req_duration },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqDataSent {
+        tag: "http_req_data_sent",
+        header: "HTTP Data Sent",
+        description: "The request's bytes, head and body.",
+        unit: Kilobytes,
+        kind: Record { population: Succeeded, formula: formulas::http_req_data_sent },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqDataReceived {
+        tag: "http_req_data_received",
+        header: "HTTP Data Received",
+        description: "The response's bytes, head and body.",
+        unit: Kilobytes,
+        kind: Record { population: Succeeded, formula: formulas::http_req_data_received },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqChunksSent {
+        tag: "http_req_chunks_sent",
+        header: "HTTP Chunks Sent",
+        description: "Writes that carried the request.",
+        unit: Count,
+        kind: Record { population: Succeeded, formula: formulas::http_req_chunks_sent },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqChunksReceived {
+        tag: "http_req_chunks_received",
+        header: "HTTP Chunks Received",
+        description: "Reads that brought the response's body.",
+        unit: Count,
+        kind: Record { population: Succeeded, formula: formulas::http_req_chunks_received },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqConnectionReused {
+        tag: "http_req_connection_reused",
+        header: "HTTP Connection Reused",
+        description: "1 when the request went on a connection already open (kept alive, or opened before the run), else 0.",
+        unit: Ratio,
+        kind: Record { population: Succeeded, formula: formulas::http_req_connection_reused },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqConnectionOverhead {
+        tag: "http_req_connection_overhead",
+        header: "HTTP Connection Overhead",
+        description: "blocked + DNS lookup + connecting.",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::http_req_connection_overhead },
+        flags: F::NO_CONSOLE,
+        console: None,
+    },
+    HttpReqTotal {
+        tag: "http_req_total",
+        header: "HTTP Total Time",
+        description: "Every phase added up: blocked + DNS lookup + connecting + sending + waiting + receiving.",
+        unit: Milliseconds,
+        kind: Record { population: Succeeded, formula: formulas::http_req_total },
+        flags: F::NO_CONSOLE,
         console: None,
     },
 }

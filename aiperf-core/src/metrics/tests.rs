@@ -42,6 +42,7 @@ pub(crate) fn record() -> RequestRecord {
         },
         requested_output_tokens: Some(4),
         outcome: Outcome::Success,
+        http_trace: None,
     }
 }
 

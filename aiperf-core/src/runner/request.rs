@@ -306,6 +306,7 @@ fn build_record(
         },
         requested_output_tokens: spec.max_output_tokens,
         outcome,
+        http_trace: sink.http_trace,
     }
 }
 
