@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::endpoint::{ResponseText, Usage};
+use crate::http_trace::HttpTrace;
 use crate::record::{Cancellation, ErrorInfo, Outcome, Phase, RequestRecord, TokenCounts};
 
 pub(crate) const MS: u64 = 1_000_000;
@@ -426,6 +427,39 @@ fn server_usage_and_client_counts_are_both_recorded_and_compared() {
     let report = analyze(&[r], &RunFacts::default(), &client);
     assert_close(avg(&report, MetricId::InputSequenceLength), 100.0);
     assert_close(avg(&report, MetricId::OutputSequenceLength), 4.0);
+}
+
+#[test]
+fn an_http_trace_gives_the_http_req_metrics_in_aiperf_s_units() {
+    let without = report(&[record()]);
+    assert!(without.stats(MetricId::HttpReqWaiting).is_none());
+    let mut r = record();
+    r.http_trace = Some(HttpTrace {
+        connecting_ns: MS / 4,
+        send_start_ns: START,
+        send_end_ns: START + MS / 100,
+        writes: 1,
+        bytes_sent: 2048,
+        body_first_ns: Some(START + 50 * MS),
+        body_last_ns: Some(START + 90 * MS),
+        body_reads: 6,
+        bytes_received: 5120,
+        ..HttpTrace::default()
+    });
+    let report = report(&[r]);
+    assert_close(avg(&report, MetricId::HttpReqConnecting), 0.25);
+    assert_close(avg(&report, MetricId::HttpReqSending), 0.01);
+    assert_close(avg(&report, MetricId::HttpReqWaiting), 49.99);
+    assert_close(avg(&report, MetricId::HttpReqReceiving), 40.0);
+    assert_close(avg(&report, MetricId::HttpReqDuration), 90.0);
+    assert_close(avg(&report, MetricId::HttpReqTotal), 90.25);
+    assert_close(avg(&report, MetricId::HttpReqConnectionOverhead), 0.25);
+    assert_close(avg(&report, MetricId::HttpReqConnectionReused), 0.0);
+    assert_close(avg(&report, MetricId::HttpReqDataSent), 2.0);
+    assert_close(avg(&report, MetricId::HttpReqDataReceived), 5.0);
+    assert_close(avg(&report, MetricId::HttpReqChunksReceived), 6.0);
+    assert_eq!(MetricId::HttpReqDataSent.def().unit.as_str(), "KB");
+    assert_eq!(MetricId::HttpReqChunksSent.def().unit.as_str(), "count");
 }
 
 #[test]
