@@ -475,6 +475,20 @@ fn every_aiperf_flag_is_in_the_help() {
         "--model-names",
         "--transport",
         "--use-implementation",
+        // AIPerf 0.13's newer spellings of the same flags.
+        "--request-rate-mode",
+        "--vllm-burstiness",
+        "--num-sessions",
+        "--prompt-input-tokens-mean",
+        "--prompt-input-tokens-stddev",
+        "--prompt-input-tokens-block-size",
+        "--synthetic-input-tokens-block-size",
+        "--prompt-output-tokens-mean",
+        "--prompt-output-tokens-stddev",
+        "--prompt-prefix-pool-size",
+        "--prefix-prompt-pool-size",
+        "--prompt-prefix-length",
+        "--profile-export-level",
     ] {
         assert!(help.contains(flag), "{flag} missing from profile --help");
     }

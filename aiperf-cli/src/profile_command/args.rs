@@ -115,11 +115,11 @@ pub(crate) struct ProfileArgs {
     pub request_rate_ramp_duration: Option<f64>,
 
     /// How gaps between requests are drawn with --request-rate.
-    #[arg(long, value_enum, default_value_t = ArrivalPatternArg::Poisson, help_heading = "Load generator")]
+    #[arg(long, visible_aliases = ["request-rate-mode"], value_enum, default_value_t = ArrivalPatternArg::Poisson, help_heading = "Load generator")]
     pub arrival_pattern: ArrivalPatternArg,
 
     /// Gamma shape for --arrival-pattern gamma (1 = Poisson, higher = smoother).
-    #[arg(long, help_heading = "Load generator")]
+    #[arg(long, visible_aliases = ["vllm-burstiness"], help_heading = "Load generator")]
     pub arrival_smoothness: Option<f64>,
 
     /// Requests to send in the profiling phase (default 10 unless --benchmark-duration is given).
@@ -154,24 +154,24 @@ pub(crate) struct ProfileArgs {
 
     // ---- Input ----
     /// Mean prompt length in tokens.
-    #[arg(value_parser = whole_number::<u32>, long = "synthetic-input-tokens-mean", visible_aliases = ["isl"], default_value_t = 550, help_heading = "Input")]
+    #[arg(value_parser = whole_number::<u32>, long = "synthetic-input-tokens-mean", visible_aliases = ["isl", "prompt-input-tokens-mean"], default_value_t = 550, help_heading = "Input")]
     pub isl: u32,
 
     /// Standard deviation of prompt lengths.
-    #[arg(long = "synthetic-input-tokens-stddev", visible_aliases = ["isl-stddev"], default_value_t = 0.0, help_heading = "Input")]
+    #[arg(long = "synthetic-input-tokens-stddev", visible_aliases = ["isl-stddev", "prompt-input-tokens-stddev"], default_value_t = 0.0, help_heading = "Input")]
     pub isl_stddev: f64,
 
     /// Mean output length asked for (max tokens); unset lets the server decide.
-    #[arg(value_parser = whole_number::<u32>, long = "output-tokens-mean", visible_aliases = ["osl"], help_heading = "Input")]
+    #[arg(value_parser = whole_number::<u32>, long = "output-tokens-mean", visible_aliases = ["osl", "prompt-output-tokens-mean"], help_heading = "Input")]
     pub osl: Option<u32>,
 
     /// Standard deviation of output lengths.
-    #[arg(long = "output-tokens-stddev", visible_aliases = ["osl-stddev"], default_value_t = 0.0, help_heading = "Input")]
+    #[arg(long = "output-tokens-stddev", visible_aliases = ["osl-stddev", "prompt-output-tokens-stddev"], default_value_t = 0.0, help_heading = "Input")]
     pub osl_stddev: f64,
 
     /// Distinct prompts generated (requests cycle over them) [default: --request-count's, up
     /// to 10000, as AIPerf sizes it; else 100].
-    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-prompts", "conversation-num", "num-conversations"], help_heading = "Input")]
+    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-prompts", "conversation-num", "num-conversations", "num-sessions"], help_heading = "Input")]
     pub num_dataset_entries: Option<usize>,
 
     /// Seed for prompts, arrivals and cancellations.
@@ -192,7 +192,7 @@ pub(crate) struct ProfileArgs {
     pub custom_dataset_type: String,
 
     /// Tokens per `hash_ids` block of a mooncake trace.
-    #[arg(value_parser = whole_number::<u32>, long, default_value_t = 512, help_heading = "Input")]
+    #[arg(value_parser = whole_number::<u32>, long, visible_aliases = ["prompt-input-tokens-block-size", "synthetic-input-tokens-block-size"], default_value_t = 512, help_heading = "Input")]
     pub isl_block_size: u32,
 
     /// The order conversations are used in: random, sequential or shuffle (default: shuffle for
@@ -201,11 +201,11 @@ pub(crate) struct ProfileArgs {
     pub dataset_sampling_strategy: Option<String>,
 
     /// Distinct prefix prompts; each request starts with one of them (prefix-cache benchmarks).
-    #[arg(value_parser = whole_number::<usize>, long, default_value_t = 0, help_heading = "Prefix prompt")]
+    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["prompt-prefix-pool-size", "prefix-prompt-pool-size"], default_value_t = 0, help_heading = "Prefix prompt")]
     pub num_prefix_prompts: usize,
 
     /// Tokens of each prefix prompt.
-    #[arg(value_parser = whole_number::<u32>, long, default_value_t = 0, help_heading = "Prefix prompt")]
+    #[arg(value_parser = whole_number::<u32>, long, visible_aliases = ["prompt-prefix-length"], default_value_t = 0, help_heading = "Prefix prompt")]
     pub prefix_prompt_length: u32,
 
     /// Tokens of a system prompt shared by every conversation.
@@ -246,7 +246,7 @@ pub(crate) struct ProfileArgs {
     /// Which files to write: `records` (the default) writes every export, `summary` leaves out
     /// the per-request `profile_export.jsonl`, as in AIPerf. AIPerf's `raw` (the raw request
     /// and response bodies) is refused: aiperf does not write them.
-    #[arg(long, value_enum, default_value_t = ExportLevelArg::Records, help_heading = "Output")]
+    #[arg(long, visible_aliases = ["profile-export-level"], value_enum, default_value_t = ExportLevelArg::Records, help_heading = "Output")]
     pub export_level: ExportLevelArg,
 
     /// The base name of the export files: `<name>.json`, `<name>.csv` and `<name>.jsonl`
