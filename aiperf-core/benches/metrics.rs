@@ -60,11 +60,11 @@ fn records() -> Vec<RequestRecord> {
                     send_start_ns: start,
                     send_end_ns: start + 5_000,
                     writes: 1,
-                    bytes_sent: 2_600,
+                    body_bytes_sent: 2_600,
                     body_first_ns: Some(first),
                     body_last_ns: Some(first + TOKENS * 2 * MS),
                     body_reads: TOKENS as u32 + 2,
-                    bytes_received: 300 * TOKENS,
+                    body_bytes_received: 300 * TOKENS,
                     ..HttpTrace::default()
                 }),
             }

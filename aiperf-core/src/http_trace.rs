@@ -9,6 +9,15 @@
 //! out, and their runs have no `http_req_*` metrics, as AIPerf has none for transports without
 //! a trace.
 //!
+//! The phases follow k6's definitions, which AIPerf's names come from; AIPerf's own aiohttp
+//! trace differs in three places a reader comparing runs may meet. Its `sending` starts before
+//! a new connection is opened, so on such a request it includes the connecting; its
+//! `connecting` includes the address lookup, which its overhead and total then count twice;
+//! and it opens connections as requests need them, where aiperf opens the run's connections
+//! before it starts ([`crate::transport::Transport::open_connections`]), so that every request
+//! of a run at a steady concurrency shows a reused connection. The byte and read counts are
+//! AIPerf's: body data only, and a body taken whole is one read.
+//!
 //! ```
 //! use aiperf_core::http_trace::HttpTrace;
 //!
@@ -47,16 +56,18 @@ pub struct HttpTrace {
     pub send_end_ns: u64,
     /// How many writes carried the request.
     pub writes: u32,
-    /// The request's bytes: head and body.
-    pub bytes_sent: u64,
-    /// When the first bytes of the response's body arrived (`None` without a body).
+    /// The bytes of the request's body (AIPerf counts the body alone, not the head).
+    pub body_bytes_sent: u64,
+    /// When the first read that yielded body data arrived (`None` without a body).
     pub body_first_ns: Option<u64>,
-    /// When the last bytes of the response's body arrived.
+    /// When the last one arrived.
     pub body_last_ns: Option<u64>,
-    /// How many reads brought the response's body.
+    /// How many reads yielded body data: a read holding only framing (a chunked body's last
+    /// chunk) yields none, and a body taken whole rather than streamed counts as one, arrived
+    /// with its last read, as AIPerf's trace sees it.
     pub body_reads: u32,
-    /// The response's bytes: head and body, framing included.
-    pub bytes_received: u64,
+    /// The bytes of the response's body data, framing left out (as AIPerf counts them).
+    pub body_bytes_received: u64,
 }
 
 impl HttpTrace {

@@ -15,7 +15,8 @@
 //! [`aiperf_core::sse::SseParser`] and each event is one [`TimedChunk`]; any other body is one
 //! chunk stamped at its last bytes. Each exchange also fills the sink's [`HttpTrace`] (the
 //! `http_req_*` metrics): whether its connection was already open, the opening's address lookup
-//! and connect times, the write's start, end and size, and the reads of the response.
+//! and connect times, the write's start, end and count, and the reads that yielded the
+//! response's body.
 //!
 //! Why not reqwest here: its request goes through several layers (a pool checkout task, a
 //! dispatch channel, hyper's connection task) after the caller's last chance to stamp it, so
@@ -111,16 +112,19 @@ struct Opening {
     connecting_ns: u64,
 }
 
-/// What one exchange's reads brought, counted as they return.
+/// What one exchange's body brought, counted as AIPerf's trace counts it: the reads that
+/// yielded body data (a read holding only a chunked body's last chunk yields none), and that
+/// data's bytes, framing left out.
 #[derive(Debug, Default)]
 struct Received {
-    /// Bytes read since the request was written: the head and the body, framing included.
-    bytes: u64,
-    /// Whether the response's head is complete, so that what comes next is its body.
+    /// Whether the response's head is complete, so that what is read next is its body.
     in_body: bool,
-    /// Reads that brought body bytes (the read that completed the head among them, when
-    /// body bytes came with it).
+    /// The arrival of the last read of the body that no body data has come out of yet.
+    uncounted_read_ns: Option<u64>,
+    /// Reads that yielded body data.
     body_reads: u32,
+    /// The body data's bytes.
+    body_bytes: u64,
     /// The arrival of the first of those reads.
     body_first_ns: Option<u64>,
     /// The arrival of the last.
@@ -128,22 +132,27 @@ struct Received {
 }
 
 impl Received {
-    /// Counts a read of `bytes` that arrived at `at` (a read of 0 is the connection's end).
-    fn count(&mut self, bytes: usize, at: u64) {
-        if bytes == 0 {
-            return;
-        }
-        self.bytes += bytes as u64;
-        if self.in_body {
-            self.body_read(at);
+    /// A read of the body (or the read that completed the head, with body bytes after it)
+    /// arrived at `at`.
+    fn read_arrived(&mut self, at: u64) {
+        self.uncounted_read_ns = Some(at);
+    }
+
+    /// `bytes` of body data came out of the reads so far: the read they came with counts, once.
+    fn data(&mut self, bytes: usize) {
+        self.body_bytes += bytes as u64;
+        if let Some(at) = self.uncounted_read_ns.take() {
+            self.body_reads += 1;
+            self.body_first_ns.get_or_insert(at);
+            self.body_last_ns = Some(at);
         }
     }
 
-    /// Counts a read that brought body bytes, arrived at `at`.
-    fn body_read(&mut self, at: u64) {
-        self.body_reads += 1;
-        self.body_first_ns.get_or_insert(at);
-        self.body_last_ns = Some(at);
+    /// Makes a body taken whole (not an event stream) one chunk arrived with its last read, as
+    /// AIPerf's trace sees a body it reads at once.
+    fn as_one_chunk(&mut self) {
+        self.body_reads = self.body_reads.min(1);
+        self.body_first_ns = self.body_last_ns;
     }
 }
 
@@ -443,7 +452,6 @@ impl Connection {
         sink.sent_ns = Some(self.sent_ns);
         self.received = Received::default();
         let mut bytes = Buf::chain(outgoing.head.as_slice(), outgoing.body);
-        let bytes_sent = bytes.remaining() as u64;
         let writes = match write_counted(&mut self.stream, &mut bytes).await {
             Ok(writes) => writes,
             // A kept-alive connection that failed the write carried nothing of the request
@@ -465,11 +473,11 @@ impl Connection {
             send_start_ns,
             send_end_ns,
             writes,
-            bytes_sent,
+            body_bytes_sent: outgoing.body.len() as u64,
             body_first_ns: self.received.body_first_ns,
             body_last_ns: self.received.body_last_ns,
             body_reads: self.received.body_reads,
-            bytes_received: self.received.bytes,
+            body_bytes_received: self.received.body_bytes,
         });
         Ok(answer)
     }
@@ -507,7 +515,7 @@ impl Connection {
         self.received.in_body = true;
         if let Some(at) = head_read_ns.filter(|_| !self.read.is_empty()) {
             // Body bytes came in the read that completed the head.
-            self.received.body_read(at);
+            self.received.read_arrived(at);
         }
         let mut body = Body {
             framing: head.framing.clone(),
@@ -544,7 +552,9 @@ impl Connection {
     /// [`Connection::received`].
     async fn fill(&mut self) -> std::io::Result<(usize, u64)> {
         let (read, at) = self.read_more().await?;
-        self.received.count(read, at);
+        if read > 0 && self.received.in_body {
+            self.received.read_arrived(at);
+        }
         Ok((read, at))
     }
 
@@ -591,6 +601,7 @@ impl Body<'_> {
         let mut received_ns = None;
         loop {
             if let Some(piece) = self.framing.next_piece(&mut self.connection.read)? {
+                self.connection.received.data(piece.len());
                 return Ok(Some((piece, received_ns)));
             }
             if self.framing.is_done() {
@@ -664,6 +675,7 @@ impl Body<'_> {
             Some(joined) => joined.freeze(),
             None => first.unwrap_or_default(),
         };
+        self.connection.received.as_one_chunk();
         sink.push(TimedChunk { received_ns, data });
         Ok(())
     }

@@ -245,6 +245,11 @@ async fn a_kept_alive_connection_the_server_closed_is_replaced_and_the_request_s
         let (sink, result) = send(&*transport, false).await;
         assert!(result.is_ok(), "request {request}: {result:?}");
         assert_eq!(sink.chunks[0].data, "{}");
+        // Each went on a connection opened for it: the first found none, the others found
+        // theirs closed and opened another.
+        let trace = sink.http_trace.unwrap();
+        assert!(!trace.connection_reused, "request {request}: {trace:?}");
+        assert!(trace.connecting_ns > 0, "request {request}: {trace:?}");
     }
     assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
     assert_eq!(
@@ -424,13 +429,18 @@ async fn an_event_read_late_keeps_the_time_it_arrived() {
 }
 
 #[tokio::test]
-async fn the_http_trace_counts_each_exchange_s_connection_bytes_and_reads() {
+async fn the_http_trace_counts_each_exchange_s_connection_data_and_reads_as_aiperf_does() {
     /// How long the server waits between the first response's head and its body.
     const THINKING: Duration = Duration::from_millis(50);
     const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
                                  Transfer-Encoding: chunked\r\n\r\n";
-    const EVENT: &[u8] = b"a\r\ndata: 1\n\n\r\n";
+    /// One chunk holding one event: `data: 1` and its blank line, 9 bytes of data.
+    const EVENT: &[u8] = b"9\r\ndata: 1\n\n\r\n";
     const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+    /// A whole body of 5 bytes, sent in two writes.
+    const WHOLE_HEAD_AND_START: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n[1,";
+    const WHOLE_END: &[u8] = b"2]";
     let (addr, seen) = start(|_, mut stream, seen| {
         Box::pin(async move {
             read_request(&mut stream, &seen).await;
@@ -438,19 +448,20 @@ async fn the_http_trace_counts_each_exchange_s_connection_bytes_and_reads() {
             tokio::time::sleep(THINKING).await;
             write(&mut stream, &seen, EVENT).await;
             tokio::time::sleep(WRITE_GAP).await;
+            write(&mut stream, &seen, EVENT).await;
+            tokio::time::sleep(WRITE_GAP).await;
             write(&mut stream, &seen, LAST_CHUNK).await;
-            // The second request, on the same connection: head and body in one write.
+            // The second request, on the same connection: a whole body, cut in two.
             read_request(&mut stream, &seen).await;
-            write(&mut stream, &seen, SMALL).await;
+            write(&mut stream, &seen, WHOLE_HEAD_AND_START).await;
+            tokio::time::sleep(WRITE_GAP).await;
+            write(&mut stream, &seen, WHOLE_END).await;
             read_request(&mut stream, &seen).await;
         })
     })
     .await;
     let transport = transport(addr, 1);
-    let request_bytes = |index: usize| {
-        let head_len = seen.heads.lock().unwrap()[index].len();
-        (head_len + br#"{"model":"m"}"#.len()) as u64
-    };
+    let request_body = br#"{"model":"m"}"#.len() as u64;
 
     let (sink, result) = send(&*transport, true).await;
     result.unwrap();
@@ -462,38 +473,45 @@ async fn the_http_trace_counts_each_exchange_s_connection_bytes_and_reads() {
         first.connection_overhead_ns(),
         first.dns_lookup_ns + first.connecting_ns
     );
-    assert_eq!(first.bytes_sent, request_bytes(0), "{first:?}");
+    // Bodies only, as AIPerf counts them: the request's, and the events' data without the
+    // chunks' framing.
+    assert_eq!(first.body_bytes_sent, request_body, "{first:?}");
     assert_eq!(first.writes, 1, "{first:?}");
-    let response_bytes = STREAM_HEAD.len() + EVENT.len() + LAST_CHUNK.len();
-    assert_eq!(first.bytes_received, response_bytes as u64, "{first:?}");
+    assert_eq!(first.body_bytes_received, 18, "{first:?}");
     assert_eq!(
         first.body_reads, 2,
-        "the event and the last chunk: {first:?}"
+        "the last chunk yields no data: {first:?}"
     );
-    // Waiting runs to the body's first bytes, not to the head, which came at once.
+    // Waiting runs to the body's first data, not to the head, which came at once.
     let waiting = first.waiting_ns().unwrap();
     assert!(waiting >= THINKING.as_nanos() as u64, "{first:?}");
     assert!(first.body_first_ns.unwrap() >= written[1], "{first:?}");
+    let receiving = first.receiving_ns().unwrap();
+    assert!(receiving >= WRITE_GAP.as_nanos() as u64, "{first:?}");
     assert!(
-        first.receiving_ns().unwrap() >= WRITE_GAP.as_nanos() as u64,
-        "{first:?}"
+        first.body_last_ns.unwrap() < written[3],
+        "the receiving ends with the last data, not the last chunk: {first:?}"
     );
     assert_eq!(
         first.duration_ns().unwrap(),
-        first.sending_ns() + waiting + first.receiving_ns().unwrap()
+        first.sending_ns() + waiting + receiving
     );
 
     let (sink, result) = send(&*transport, false).await;
     result.unwrap();
+    assert_eq!(sink.chunks[0].data, "[1,2]");
     let second = sink.http_trace.unwrap();
     assert!(second.connection_reused, "{second:?}");
     assert_eq!(second.connection_overhead_ns(), 0, "{second:?}");
-    assert_eq!(second.bytes_sent, request_bytes(1), "{second:?}");
-    assert_eq!(second.bytes_received, SMALL.len() as u64, "{second:?}");
-    assert_eq!(
-        second.body_reads, 1,
-        "head and body in one read: {second:?}"
-    );
+    assert_eq!(second.body_bytes_sent, request_body, "{second:?}");
+    assert_eq!(second.body_bytes_received, 5, "{second:?}");
+    // A body taken whole is one chunk, arrived with its last bytes: waiting runs to them.
+    assert_eq!(second.body_reads, 1, "{second:?}");
     assert_eq!(second.receiving_ns(), Some(0), "{second:?}");
+    let whole_end_written = seen.written_ns.lock().unwrap()[5];
+    assert!(
+        second.body_first_ns.unwrap() >= whole_end_written,
+        "{second:?}"
+    );
     assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
 }

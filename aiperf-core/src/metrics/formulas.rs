@@ -310,14 +310,14 @@ pub fn http_req_duration(input: &RecordInput<'_>) -> Option<f64> {
     http_trace(input)?.duration_ns().map(|ns| ns as f64)
 }
 
-/// [`HttpTrace::bytes_sent`], in bytes.
+/// [`HttpTrace::body_bytes_sent`], in bytes.
 pub fn http_req_data_sent(input: &RecordInput<'_>) -> Option<f64> {
-    Some(http_trace(input)?.bytes_sent as f64)
+    Some(http_trace(input)?.body_bytes_sent as f64)
 }
 
-/// [`HttpTrace::bytes_received`], in bytes.
+/// [`HttpTrace::body_bytes_received`], in bytes.
 pub fn http_req_data_received(input: &RecordInput<'_>) -> Option<f64> {
-    Some(http_trace(input)?.bytes_received as f64)
+    Some(http_trace(input)?.body_bytes_received as f64)
 }
 
 /// [`HttpTrace::writes`].

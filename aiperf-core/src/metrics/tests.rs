@@ -439,11 +439,11 @@ fn an_http_trace_gives_the_http_req_metrics_in_aiperf_s_units() {
         send_start_ns: START,
         send_end_ns: START + MS / 100,
         writes: 1,
-        bytes_sent: 2048,
+        body_bytes_sent: 2048,
         body_first_ns: Some(START + 50 * MS),
         body_last_ns: Some(START + 90 * MS),
         body_reads: 6,
-        bytes_received: 5120,
+        body_bytes_received: 5120,
         ..HttpTrace::default()
     });
     let report = report(&[r]);
