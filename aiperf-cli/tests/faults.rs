@@ -176,6 +176,11 @@ fn a_5xx_answer_is_an_http_status_error_with_its_code() {
     let message = outcome.mixed_failures(&run, "Service Unavailable", 503.into());
     let body: Value = serde_json::from_str(&message).expect("the body, whole");
     assert_eq!(body["error"]["code"], 503, "{message}");
+    // The HTTP trace's metrics are the successful requests', as AIPerf computes them.
+    for record in run.records() {
+        let traced = record["metrics"].get("http_req_waiting").is_some();
+        assert_eq!(traced, record["error"].is_null(), "{record}");
+    }
 }
 
 #[test]

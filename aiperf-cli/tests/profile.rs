@@ -415,6 +415,12 @@ fn export_files_have_aiperf_shapes() {
     }
     assert_eq!(record["metadata"]["benchmark_phase"], "profiling");
     assert_eq!(record["metrics"]["time_to_first_token"]["unit"], "ms");
+    // The in-process engine has no HTTP exchange to trace.
+    assert!(summary.get("http_req_waiting").is_none());
+    assert!(
+        record["metrics"].get("http_req_waiting").is_none(),
+        "{record}"
+    );
     assert!(record["error"].is_null());
     let inputs = read_json(&run.dir.join("inputs.json"));
     let payload = &inputs["data"][0]["payloads"][0];
