@@ -495,6 +495,8 @@ fn every_aiperf_flag_is_in_the_help() {
         "--prefix-prompt-pool-size",
         "--prompt-prefix-length",
         "--profile-export-level",
+        "--no-gpu-telemetry",
+        "--no-server-metrics",
     ] {
         assert!(help.contains(flag), "{flag} missing from profile --help");
     }
@@ -617,6 +619,14 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         (
             &["--endpoint-type", "embeddings", "--streaming"][..],
             "--streaming",
+        ),
+        (
+            &["--gpu-telemetry", "pynvml"][..],
+            "which aiperf does not collect: leave it out",
+        ),
+        (
+            &["--server-metrics"][..],
+            "which aiperf does not do: leave it out",
         ),
     ] {
         let run = Run::profile(args);
@@ -960,7 +970,15 @@ fn the_request_rate_ramps_up() {
 
 #[test]
 fn the_summary_export_level_leaves_out_the_per_request_file() {
-    let run = Run::profile(&["--request-count", "2", "--export-level", "summary"]);
+    // With the flags that turn off what aiperf never collects, as AIPerf command lines have.
+    let run = Run::profile(&[
+        "--request-count",
+        "2",
+        "--profile-export-level",
+        "summary",
+        "--no-gpu-telemetry",
+        "--no-server-metrics",
+    ]);
     run.assert_success();
     assert!(!run.dir.join("profile_export.jsonl").exists());
     for file in [

@@ -255,6 +255,26 @@ pub(crate) struct ProfileArgs {
     #[arg(long, visible_alias = "profile-export-file", help_heading = "Output")]
     pub profile_export_prefix: Option<String>,
 
+    /// Accepted so that AIPerf command lines run unchanged: aiperf collects no GPU telemetry,
+    /// so there is nothing to turn off.
+    #[arg(long, help_heading = "Telemetry")]
+    pub no_gpu_telemetry: bool,
+
+    /// AIPerf's GPU telemetry (DCGM, pynvml, amdsmi), which aiperf does not collect: refused,
+    /// saying so.
+    #[arg(long, num_args = 0.., value_name = "SOURCE", help_heading = "Telemetry")]
+    pub gpu_telemetry: Option<Vec<String>>,
+
+    /// Accepted so that AIPerf command lines run unchanged: aiperf does not scrape the
+    /// server's metrics, so there is nothing to turn off.
+    #[arg(long, help_heading = "Telemetry")]
+    pub no_server_metrics: bool,
+
+    /// AIPerf's scrape of the server's Prometheus metrics, which aiperf does not do: refused,
+    /// saying so.
+    #[arg(long, num_args = 0.., value_name = "URL", help_heading = "Telemetry")]
+    pub server_metrics: Option<Vec<String>>,
+
     /// SLOs for goodput, e.g. "time_to_first_token:100 inter_token_latency:10" (display units).
     #[arg(long, help_heading = "Goodput")]
     pub goodput: Option<String>,

@@ -317,6 +317,20 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         Some(slos) => parse_goodput(slos).context("invalid --goodput")?,
         None => Vec::new(),
     };
+    if args.gpu_telemetry.is_some() {
+        bail!(
+            "--gpu-telemetry asks for AIPerf's GPU telemetry (DCGM, pynvml or amdsmi), which \
+             aiperf does not collect: leave it out (the exports' telemetry_data stays empty, as \
+             AIPerf's does without it)"
+        );
+    }
+    if args.server_metrics.is_some() {
+        bail!(
+            "--server-metrics asks for AIPerf's scrape of the server's Prometheus metrics, \
+             which aiperf does not do: leave it out, and read the server's /metrics yourself \
+             if you need them"
+        );
+    }
     if args.export_level == ExportLevelArg::Raw {
         bail!(
             "--export-level raw asks for AIPerf's profile_export_raw.jsonl (every request and \
