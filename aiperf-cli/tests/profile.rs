@@ -621,6 +621,14 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "--streaming",
         ),
         (
+            &["--warmup-request-count", "2", "--warmup-concurrency", "0"][..],
+            "--warmup-concurrency must be at least 1",
+        ),
+        (
+            &["--warmup-request-count", "2", "--warmup-request-rate", "-3"][..],
+            "--warmup-request-rate must be a positive number",
+        ),
+        (
             &["--gpu-telemetry", "pynvml"][..],
             "which aiperf does not collect: leave it out",
         ),
@@ -994,4 +1002,75 @@ fn the_summary_export_level_leaves_out_the_per_request_file() {
         "the metrics take every record"
     );
     assert_eq!(summary["input_config"]["artifacts"]["records"], false);
+}
+
+/// The `(start, end)` of each of a run's records of `phase`, in seconds, earliest first.
+fn spans_s(run: &Run, phase: &str) -> Vec<(f64, f64)> {
+    let mut spans: Vec<(f64, f64)> = run
+        .records()
+        .iter()
+        .filter(|r| r["metadata"]["benchmark_phase"] == phase)
+        .map(|r| {
+            let ns = |key: &str| r["metadata"][key].as_f64().unwrap() / 1e9;
+            (ns("request_start_ns"), ns("request_end_ns"))
+        })
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    spans
+}
+
+#[test]
+fn the_warm_up_runs_at_its_own_concurrency_and_rate() {
+    // Requests of about 20 ms: one at a time in the warm-up, four at a time after it.
+    let run = Run::profile(&[
+        "--concurrency",
+        "4",
+        "--warmup-concurrency",
+        "1",
+        "--warmup-request-count",
+        "4",
+        "--request-count",
+        "8",
+        "--ttft-ms",
+        "20",
+        "--osl",
+        "1",
+    ]);
+    run.assert_success();
+    let warmup = spans_s(&run, "warmup");
+    assert_eq!(warmup.len(), 4);
+    for pair in warmup.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "one at a time: {warmup:?}");
+    }
+    let profiling = spans_s(&run, "profiling");
+    assert!(
+        profiling[1].0 < profiling[0].1,
+        "the profiling phase keeps --concurrency 4: {profiling:?}"
+    );
+    let phases = &run.summary()["input_config"]["phases"];
+    assert_eq!(phases[0]["concurrency"], 1, "{phases}");
+    assert_eq!(phases[1]["concurrency"], 4, "{phases}");
+
+    // A warm-up at 20 requests a second, evenly spaced as the profiling rate's pattern says.
+    let run = Run::profile(&[
+        "--request-rate",
+        "1000",
+        "--arrival-pattern",
+        "constant",
+        "--warmup-request-rate",
+        "20",
+        "--warmup-request-count",
+        "4",
+        "--request-count",
+        "4",
+    ]);
+    run.assert_success();
+    let warmup = spans_s(&run, "warmup");
+    for pair in warmup.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap >= 0.045, "50 ms apart at 20/s: {warmup:?}");
+    }
+    let phases = &run.summary()["input_config"]["phases"];
+    assert_eq!(phases[0]["rate"], 20.0, "{phases}");
+    assert_eq!(phases[0]["type"], "constant", "{phases}");
 }

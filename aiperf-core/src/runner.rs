@@ -157,6 +157,9 @@ pub struct RunPlan {
     /// The longest the warm-up phase sends (`--warmup-duration`): with no request count, it
     /// sends until then; with one, until the first of the two.
     pub warmup_duration: Option<Duration>,
+    /// The warm-up phase's load, when it is not the profiling phase's (`--warmup-concurrency`,
+    /// `--warmup-request-rate`).
+    pub warmup_load: Option<LoadMode>,
     /// Requests cancelled on purpose.
     pub cancellation: Option<CancellationPolicy>,
     /// Whether streamed responses were asked for.
@@ -167,18 +170,27 @@ pub struct RunPlan {
 
 impl RunPlan {
     /// The most requests the run can have in flight at once, to size a transport's
-    /// connections: the load mode's ([`LoadMode::max_in_flight`]), but never more than a
-    /// phase sends (`--concurrency 1000 --request-count 5` needs 5).
+    /// connections: the larger of its phases' needs, each its load mode's
+    /// ([`LoadMode::max_in_flight`]) but never more than the phase sends
+    /// (`--concurrency 1000 --request-count 5` needs 5).
     pub fn max_in_flight(&self) -> usize {
-        let most = self.load.max_in_flight();
-        if self.warmup_duration.is_some() {
+        let profiling = match self.stop {
+            StopCondition::Count(count) => self.load.max_in_flight().min(count.max(1)),
+            StopCondition::Duration { .. } => self.load.max_in_flight(),
+        };
+        let warmup_load = self.warmup_load.unwrap_or(self.load).max_in_flight();
+        let warmup = match (self.warmup_requests, self.warmup_duration) {
             // A warm-up by duration sends as many as its time lets go.
-            return most;
-        }
-        match self.stop {
-            StopCondition::Count(count) => most.min(count.max(self.warmup_requests).max(1)),
-            StopCondition::Duration { .. } => most,
-        }
+            (_, Some(_)) => warmup_load,
+            (0, None) => 0,
+            (count, None) => warmup_load.min(count),
+        };
+        profiling.max(warmup)
+    }
+
+    /// The warm-up phase's load: its own, or the profiling phase's.
+    fn warmup_load(&self) -> LoadMode {
+        self.warmup_load.unwrap_or(self.load)
     }
 }
 
@@ -358,8 +370,10 @@ pub async fn run(
     if plan.load.max_in_flight() == 0 {
         return Err(RunError::ZeroConcurrency);
     }
-    if let LoadMode::Rate { rate, pattern, .. } = plan.load {
-        ArrivalTimes::new(rate, pattern, plan.seed)?;
+    for load in [plan.load, plan.warmup_load()] {
+        if let LoadMode::Rate { rate, pattern, .. } = load {
+            ArrivalTimes::new(rate, pattern, plan.seed)?;
+        }
     }
     let shared = Arc::new(Shared {
         endpoint,
@@ -377,6 +391,7 @@ pub async fn run(
     if shared.plan.warmup_requests > 0 || shared.plan.warmup_duration.is_some() {
         // The warm-up's requests are waited for: none is cancelled, as in AIPerf.
         let warmup = dispatch::PhaseLimits {
+            load: shared.plan.warmup_load(),
             count: match shared.plan.warmup_requests {
                 0 => usize::MAX,
                 count => count,
@@ -387,7 +402,8 @@ pub async fn run(
         dispatch::run_phase(&shared, Phase::Warmup, warmup).await;
     }
     let profiling_start_ns = now_ns();
-    dispatch::run_phase(&shared, Phase::Profiling, shared.plan.stop.into()).await;
+    let profiling = dispatch::PhaseLimits::profiling(shared.plan.load, shared.plan.stop);
+    dispatch::run_phase(&shared, Phase::Profiling, profiling).await;
     let profiling_end_ns = match shared.profiling_end_ns.load(Ordering::Relaxed) {
         0 => profiling_start_ns,
         end => end,
@@ -447,6 +463,7 @@ mod tests {
             rate_ramp: None,
             warmup_requests,
             warmup_duration: None,
+            warmup_load: None,
             cancellation: None,
             streaming: true,
             seed: 0,
@@ -468,5 +485,16 @@ mod tests {
             1000,
             "a timed warm-up fills every slot"
         );
+        let wide_warmup = RunPlan {
+            load: LoadMode::Concurrency(4),
+            warmup_load: Some(LoadMode::Concurrency(64)),
+            ..plan(StopCondition::Count(100), 500)
+        };
+        assert_eq!(wide_warmup.max_in_flight(), 64, "the warm-up's own load");
+        let narrow_warmup = RunPlan {
+            warmup_load: Some(LoadMode::Concurrency(2)),
+            ..plan(StopCondition::Count(5000), 500)
+        };
+        assert_eq!(narrow_warmup.max_in_flight(), 1000, "the profiling's");
     }
 }

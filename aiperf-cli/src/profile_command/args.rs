@@ -144,6 +144,16 @@ pub(crate) struct ProfileArgs {
     #[arg(long, help_heading = "Load generator")]
     pub warmup_duration: Option<f64>,
 
+    /// The warm-up's concurrency, instead of --concurrency (its cap on requests in flight with
+    /// a request rate), as in AIPerf.
+    #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]
+    pub warmup_concurrency: Option<usize>,
+
+    /// The warm-up's requests per second, instead of --request-rate (open loop, with
+    /// --arrival-pattern), as in AIPerf.
+    #[arg(long, help_heading = "Load generator")]
+    pub warmup_request_rate: Option<f64>,
+
     /// Percentage (0-100) of requests cancelled on purpose.
     #[arg(long, default_value_t = 0.0, help_heading = "Request cancellation")]
     pub request_cancellation_rate: f64,

@@ -251,15 +251,18 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -
 /// timestamps is replayed on its schedule without `--fixed-schedule`, as in AIPerf).
 fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -> Vec<Value> {
     let fixed_schedule = matches!(profile.plan.load, LoadMode::FixedSchedule { .. });
-    let timing = json!(match profile.plan.load {
-        LoadMode::Concurrency(_) => "concurrency",
-        LoadMode::Rate { pattern, .. } => match pattern {
-            ArrivalPattern::Constant => "constant",
-            ArrivalPattern::Poisson => "poisson",
-            ArrivalPattern::Gamma { .. } => "gamma",
-        },
-        LoadMode::FixedSchedule { .. } => "fixed_schedule",
-    });
+    let timing_of = |load: LoadMode| {
+        json!(match load {
+            LoadMode::Concurrency(_) => "concurrency",
+            LoadMode::Rate { pattern, .. } => match pattern {
+                ArrivalPattern::Constant => "constant",
+                ArrivalPattern::Poisson => "poisson",
+                ArrivalPattern::Gamma { .. } => "gamma",
+            },
+            LoadMode::FixedSchedule { .. } => "fixed_schedule",
+        })
+    };
+    let timing = timing_of(profile.plan.load);
     let load = |phase: &mut Map<String, Value>| {
         if let Some(concurrency) = args.concurrency.filter(|_| set("concurrency")) {
             phase.insert("concurrency".into(), json!(concurrency));
@@ -279,7 +282,8 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         let mut warmup = Map::new();
         warmup.insert("name".into(), json!("warmup"));
         warmup.insert("kind".into(), json!("warmup"));
-        warmup.insert("type".into(), timing.clone());
+        let warmup_load = profile.plan.warmup_load.unwrap_or(profile.plan.load);
+        warmup.insert("type".into(), timing_of(warmup_load));
         warmup.insert("exclude_from_results".into(), json!(true));
         if args.warmup_request_count > 0 {
             warmup.insert("requests".into(), json!(args.warmup_request_count));
@@ -288,6 +292,13 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
             warmup.insert("duration".into(), json!(duration));
         }
         load(&mut warmup);
+        // Its own concurrency and rate, where they replace the profiling phase's.
+        if let Some(concurrency) = args.warmup_concurrency {
+            warmup.insert("concurrency".into(), json!(concurrency));
+        }
+        if let Some(rate) = args.warmup_request_rate {
+            warmup.insert("rate".into(), json!(rate));
+        }
         phases.push(Value::Object(warmup));
     }
     let mut profiling = Map::new();

@@ -149,6 +149,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         },
         None => LoadMode::Concurrency(args.concurrency.unwrap_or(1)),
     };
+    let warmup_load = warmup_load(args, load, pattern)?;
     if !(0.0..=100.0).contains(&args.request_cancellation_rate) {
         bail!(
             "--request-cancellation-rate is a percentage from 0 to 100, got {}",
@@ -368,6 +369,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             .warmup_duration
             .map(|seconds| positive_seconds("--warmup-duration", seconds))
             .transpose()?,
+        warmup_load,
         cancellation,
         streaming: args.streaming,
         seed: args.random_seed,
@@ -419,6 +421,57 @@ fn normalize_url(url: &str) -> String {
     } else {
         format!("http://{url}")
     }
+}
+
+/// The warm-up phase's load when `--warmup-concurrency` or `--warmup-request-rate` makes it
+/// differ from the profiling phase's `profiling` (AIPerf's: each replaces its profiling
+/// counterpart, the rest is the profiling phase's); `None` without them.
+fn warmup_load(
+    args: &ProfileArgs,
+    profiling: LoadMode,
+    pattern: ArrivalPattern,
+) -> anyhow::Result<Option<LoadMode>> {
+    let (concurrency, rate) = (args.warmup_concurrency, args.warmup_request_rate);
+    if concurrency.is_none() && rate.is_none() {
+        return Ok(None);
+    }
+    if concurrency == Some(0) {
+        bail!("--warmup-concurrency must be at least 1");
+    }
+    if let Some(rate) = rate.filter(|rate| !(rate.is_finite() && *rate > 0.0)) {
+        bail!("--warmup-request-rate must be a positive number of requests per second, got {rate}");
+    }
+    if args.warmup_request_count == 0 && args.warmup_duration.is_none() {
+        eprintln!(
+            "aiperf: --warmup-concurrency and --warmup-request-rate shape the warm-up, and there \
+             is none without --warmup-request-count or --warmup-duration"
+        );
+    }
+    Ok(Some(match (profiling, rate) {
+        // Set later, from the dataset, where a warm-up load of its own is refused.
+        (LoadMode::FixedSchedule { .. }, _) => return Ok(None),
+        (
+            LoadMode::Rate {
+                max_concurrency, ..
+            },
+            Some(rate),
+        ) => LoadMode::Rate {
+            rate,
+            pattern,
+            max_concurrency: concurrency.or(max_concurrency),
+        },
+        (LoadMode::Concurrency(_), Some(rate)) => LoadMode::Rate {
+            rate,
+            pattern,
+            max_concurrency: concurrency.or(args.concurrency),
+        },
+        (LoadMode::Rate { rate, .. }, None) => LoadMode::Rate {
+            rate,
+            pattern,
+            max_concurrency: concurrency,
+        },
+        (LoadMode::Concurrency(own), None) => LoadMode::Concurrency(concurrency.unwrap_or(own)),
+    }))
 }
 
 /// `artifacts/<model>-<endpoint type>-concurrency<N>` (or `-request_rate<R>`), AIPerf's naming
@@ -632,6 +685,13 @@ pub(crate) fn fit_plan_to_dataset(
                 "aiperf: the dataset's first request is due {:.1} s into the run (its timestamp); \
                  --fixed-schedule-auto-offset would send it at once",
                 first_due.as_secs_f64()
+            );
+        }
+        if profile.plan.warmup_load.is_some() {
+            bail!(
+                "--warmup-concurrency and --warmup-request-rate apply to a run at a concurrency \
+                 or a request rate, not to a fixed schedule, whose requests go at their \
+                 timestamps: drop them"
             );
         }
         profile.plan.load = LoadMode::FixedSchedule {

@@ -67,25 +67,29 @@ impl PhaseState {
     }
 }
 
-/// How long a phase sends: at most `count` requests, for at most `send_for`; then, with
-/// `cancel_after`, the requests still in flight are cancelled once that grace has passed (the
-/// profiling phase's `--benchmark-grace-period`), else they are waited for.
+/// How a phase sends: under `load`, at most `count` requests, for at most `send_for`; then,
+/// with `cancel_after`, the requests still in flight are cancelled once that grace has passed
+/// (the profiling phase's `--benchmark-grace-period`), else they are waited for.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PhaseLimits {
+    pub load: LoadMode,
     pub count: usize,
     pub send_for: Option<Duration>,
     pub cancel_after: Option<Duration>,
 }
 
-impl From<StopCondition> for PhaseLimits {
-    fn from(stop: StopCondition) -> Self {
+impl PhaseLimits {
+    /// The profiling phase's: `load` until `stop`.
+    pub fn profiling(load: LoadMode, stop: StopCondition) -> Self {
         match stop {
             StopCondition::Count(count) => Self {
+                load,
                 count,
                 send_for: None,
                 cancel_after: None,
             },
             StopCondition::Duration { duration, grace } => Self {
+                load,
                 count: usize::MAX,
                 send_for: Some(duration),
                 cancel_after: Some(grace),
@@ -108,7 +112,7 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
         claimed: AtomicUsize::new(0),
         send_until_ns,
     });
-    match shared.plan.load {
+    match limits.load {
         LoadMode::Concurrency(workers) => closed_loop(shared, &state, workers).await,
         LoadMode::Rate {
             rate,
