@@ -19,8 +19,9 @@ use support::mock::MockServer;
 use support::run::Run;
 
 /// Requests per run where half of them fail: enough that some fail and some succeed (all or
-/// none failing has a chance of 2 in 65,536).
-const MIXED_REQUESTS: usize = 16;
+/// none failing has a chance of 2 in 2^32, where 16 requests left it at 2 in 65,536, which
+/// the file's eight such checks met about once in 4,000 runs).
+const MIXED_REQUESTS: usize = 32;
 /// Output tokens asked for: a streamed answer has 10 chunks, and a mid-stream fault hits the
 /// sixth (after 5 chunks).
 const OSL: &str = "10";

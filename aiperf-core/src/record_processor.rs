@@ -449,17 +449,25 @@ mod tests {
         let all_lowest = |found: &[(u32, i32)]| {
             !found.is_empty() && found.iter().all(|&found| found == (SCHED_IDLE, 19))
         };
-        // Each processor thread lowers its own priority as it starts.
+        let all_own = |found: &[(u32, i32)]| {
+            !found.is_empty() && found.iter().all(|&found| found == (SCHED_OTHER, own))
+        };
+        // Each processor thread lowers its own priority as it starts, and a thread takes its
+        // name only once it runs: both are waited for.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let mut processing = priorities("record-process");
-        while !all_lowest(&processing) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-            processing = priorities("record-process");
-        }
+        let settled = |name: &str, expected: &dyn Fn(&[(u32, i32)]) -> bool| {
+            let mut found = priorities(name);
+            while !expected(&found) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+                found = priorities(name);
+            }
+            found
+        };
+        let processing = settled("record-process", &all_lowest);
         assert!(all_lowest(&processing), "{processing:?}");
-        let catching_up = priorities("record-catch-up");
+        let catching_up = settled("record-catch-up", &all_own);
         assert!(
-            !catching_up.is_empty() && catching_up.iter().all(|&found| found == (SCHED_OTHER, own)),
+            all_own(&catching_up),
             "{catching_up:?} vs the process's {own}"
         );
         drop(records);
