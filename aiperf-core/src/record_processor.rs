@@ -443,19 +443,21 @@ mod tests {
                 })
                 .collect()
         };
+        /// Each thread's (scheduling policy, nice value).
+        type Priorities = [(u32, i32)];
         const SCHED_OTHER: u32 = 0;
         const SCHED_IDLE: u32 = 5;
         let own = getpriority_process(None).unwrap();
-        let all_lowest = |found: &[(u32, i32)]| {
+        let all_lowest = |found: &Priorities| {
             !found.is_empty() && found.iter().all(|&found| found == (SCHED_IDLE, 19))
         };
-        let all_own = |found: &[(u32, i32)]| {
+        let all_own = |found: &Priorities| {
             !found.is_empty() && found.iter().all(|&found| found == (SCHED_OTHER, own))
         };
         // Each processor thread lowers its own priority as it starts, and a thread takes its
         // name only once it runs: both are waited for.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let settled = |name: &str, expected: &dyn Fn(&[(u32, i32)]) -> bool| {
+        let settled = |name: &str, expected: &dyn Fn(&Priorities) -> bool| {
             let mut found = priorities(name);
             while !expected(&found) && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
