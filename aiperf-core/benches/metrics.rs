@@ -1,6 +1,8 @@
 //! The metrics stage of DESIGN.md §4 on 100,000 streamed requests of 16 tokens: every
 //! per-request, aggregate and derived metric and their statistics ([`analyze`]), as
-//! `aiperf profile` computes them once the run is over.
+//! `aiperf profile` computes them once the run is over. The records come as the `http://`
+//! client makes them, with an HTTP trace (the 14 `http_req_*` metrics), and as the other
+//! transports do, without: side by side, the cost of those metrics.
 //!
 //! `cargo bench -p aiperf-core --bench metrics`
 
@@ -91,6 +93,16 @@ fn metrics(c: &mut Criterion) {
     group.throughput(Throughput::Elements(RECORDS as u64));
     group.bench_function("analyze_100k_streamed_records", |b| {
         b.iter(|| analyze(black_box(&records), &facts, &options))
+    });
+    let untraced: Vec<RequestRecord> = records
+        .iter()
+        .map(|record| RequestRecord {
+            http_trace: None,
+            ..record.clone()
+        })
+        .collect();
+    group.bench_function("analyze_100k_streamed_records_without_http_trace", |b| {
+        b.iter(|| analyze(black_box(&untraced), &facts, &options))
     });
     group.finish();
 }
