@@ -206,7 +206,9 @@ fn read_records(path: &Path) -> anyhow::Result<Records> {
         })?;
         records.count += 1;
         records.ends.push(end);
-        if !line.ends_with("\"error\":null}") {
+        // A failed request's line has an `error` object; a success's has no `error` at all
+        // (fields without a value are left out).
+        if line.contains("\"error\":{") {
             records.errored += 1;
         }
         if line.contains("\"was_cancelled\":true") {
@@ -389,6 +391,24 @@ mod tests {
             Some(1_795_755_208_702_908_006)
         );
         assert_eq!(number_after(line, "\"missing\":"), None);
+    }
+
+    #[test]
+    fn records_are_counted_by_their_error_object_and_cancelled_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile_export.jsonl");
+        let lines = [
+            // As aiperf writes them: a success has no `error` at all.
+            r#"{"metadata":{"request_end_ns":30,"was_cancelled":false},"metrics":{}}"#,
+            r#"{"metadata":{"request_end_ns":10,"was_cancelled":false},"metrics":{},"error":{"code":503,"type":"Service Unavailable","message":"x"}}"#,
+            r#"{"metadata":{"request_end_ns":20,"was_cancelled":true},"metrics":{},"error":{"code":null,"type":"RequestCancellationError","message":"y"}}"#,
+        ];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let records = read_records(&path).unwrap();
+        assert_eq!(records.count, 3);
+        assert_eq!(records.errored, 2, "{records:?}");
+        assert_eq!(records.cancelled, 1, "{records:?}");
+        assert_eq!(records.ends, [10, 20, 30]);
     }
 
     #[test]
