@@ -568,7 +568,14 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "--arrival-pattern applies only with --request-rate",
         ),
         (
-            &["--request-rate", "5", "--arrival-smoothness", "2"][..],
+            &[
+                "--request-rate",
+                "5",
+                "--arrival-pattern",
+                "constant",
+                "--arrival-smoothness",
+                "2",
+            ][..],
             "only to --arrival-pattern gamma",
         ),
         (
@@ -1073,4 +1080,25 @@ fn the_warm_up_runs_at_its_own_concurrency_and_rate() {
     let phases = &run.summary()["input_config"]["phases"];
     assert_eq!(phases[0]["rate"], 20.0, "{phases}");
     assert_eq!(phases[0]["type"], "constant", "{phases}");
+
+    // A warm-up rate under a profiling concurrency takes --arrival-pattern too, and a
+    // smoothness alone picks gamma, as AIPerf's --vllm-burstiness does.
+    let run = Run::profile(&[
+        "--concurrency",
+        "2",
+        "--warmup-request-rate",
+        "50",
+        "--vllm-burstiness",
+        "3",
+        "--warmup-request-count",
+        "2",
+        "--request-count",
+        "2",
+    ]);
+    run.assert_success();
+    let phases = &run.summary()["input_config"]["phases"];
+    assert_eq!(phases[0]["type"], "gamma", "{phases}");
+    assert_eq!(phases[0]["smoothness"], 3.0, "{phases}");
+    assert_eq!(phases[1]["type"], "concurrency", "{phases}");
+    assert!(phases[1].get("smoothness").is_none(), "{phases}");
 }

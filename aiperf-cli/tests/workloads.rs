@@ -469,3 +469,40 @@ fn several_urls_share_the_conversations_each_kept_on_one_server() {
         json!([fast.url, slow.url])
     );
 }
+
+#[test]
+fn a_trace_run_at_a_concurrency_is_not_replayed_on_its_timestamps() {
+    // As in AIPerf: --concurrency (or --request-rate) sets the pace; --fixed-schedule would
+    // replay the timestamps, the last a second in.
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<Value> = (0..4)
+        .map(|i| json!({"text": "a timed line", "timestamp": i * 330}))
+        .collect();
+    let file = write_jsonl(dir.path(), "timed.jsonl", &lines);
+    let run = Run::profile(&[
+        "--input-file",
+        &file,
+        "--custom-dataset-type",
+        "single_turn",
+        "--concurrency",
+        "2",
+        "--warmup-request-count",
+        "2",
+        "--warmup-concurrency",
+        "1",
+        "--ttft-ms",
+        "5",
+        "--osl",
+        "2",
+    ]);
+    run.assert_success();
+    let phases = &run.summary()["input_config"]["phases"];
+    assert_eq!(phases[0]["type"], "concurrency", "{phases}");
+    assert_eq!(phases[1]["type"], "concurrency", "{phases}");
+    let starts = run.start_times_s();
+    let span = starts.last().unwrap() - starts.first().unwrap();
+    assert!(
+        span < 0.9,
+        "not at the timestamps (0.99 s for the last): {starts:?}"
+    );
+}

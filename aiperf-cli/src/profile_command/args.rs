@@ -114,11 +114,13 @@ pub(crate) struct ProfileArgs {
     #[arg(long, help_heading = "Load generator")]
     pub request_rate_ramp_duration: Option<f64>,
 
-    /// How gaps between requests are drawn with --request-rate.
-    #[arg(long, visible_aliases = ["request-rate-mode"], value_enum, default_value_t = ArrivalPatternArg::Poisson, help_heading = "Load generator")]
-    pub arrival_pattern: ArrivalPatternArg,
+    /// How gaps between requests are drawn with --request-rate (and --warmup-request-rate):
+    /// poisson when not given, gamma when only --arrival-smoothness is.
+    #[arg(long, visible_aliases = ["request-rate-mode"], value_enum, help_heading = "Load generator")]
+    pub arrival_pattern: Option<ArrivalPatternArg>,
 
-    /// Gamma shape for --arrival-pattern gamma (1 = Poisson, higher = smoother).
+    /// Gamma shape for --arrival-pattern gamma (1 = Poisson, higher = smoother); given alone,
+    /// it picks gamma, as AIPerf's --vllm-burstiness does.
     #[arg(long, visible_aliases = ["vllm-burstiness"], help_heading = "Load generator")]
     pub arrival_smoothness: Option<f64>,
 

@@ -248,7 +248,8 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -
 
 /// AIPerf's phases: a warm-up when asked for, then profiling, each with the timing mode the
 /// run uses (`concurrency`, `poisson`, `constant`, `gamma`, `fixed_schedule`: a trace with
-/// timestamps is replayed on its schedule without `--fixed-schedule`, as in AIPerf).
+/// timestamps is replayed on its schedule without `--fixed-schedule` unless a rate or a
+/// concurrency is given, as in AIPerf).
 fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -> Vec<Value> {
     let fixed_schedule = matches!(profile.plan.load, LoadMode::FixedSchedule { .. });
     let timing_of = |load: LoadMode| {
@@ -263,20 +264,32 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         })
     };
     let timing = timing_of(profile.plan.load);
-    let load = |phase: &mut Map<String, Value>| {
-        if let Some(concurrency) = args.concurrency.filter(|_| set("concurrency")) {
+    // A phase's concurrency and rate as given, each with its ramp, and a gamma's smoothness.
+    let load = |phase: &mut Map<String, Value>,
+                concurrency: Option<usize>,
+                rate: Option<f64>,
+                mode: LoadMode| {
+        if let Some(concurrency) = concurrency {
             phase.insert("concurrency".into(), json!(concurrency));
+            if let Some(ramp) = args.concurrency_ramp_duration {
+                phase.insert("concurrency_ramp".into(), json!({ "duration": ramp }));
+            }
         }
-        if let Some(rate) = args.request_rate {
+        if let Some(rate) = rate {
             phase.insert("rate".into(), json!(rate));
+            if let Some(ramp) = args.request_rate_ramp_duration {
+                phase.insert("rate_ramp".into(), json!({ "duration": ramp }));
+            }
         }
-        if let Some(ramp) = args.concurrency_ramp_duration {
-            phase.insert("concurrency_ramp".into(), json!({ "duration": ramp }));
-        }
-        if let Some(ramp) = args.request_rate_ramp_duration {
-            phase.insert("rate_ramp".into(), json!({ "duration": ramp }));
+        if let LoadMode::Rate {
+            pattern: ArrivalPattern::Gamma { smoothness },
+            ..
+        } = mode
+        {
+            phase.insert("smoothness".into(), json!(smoothness));
         }
     };
+    let concurrency = args.concurrency.filter(|_| set("concurrency"));
     let mut phases = Vec::new();
     if args.warmup_request_count > 0 || args.warmup_duration.is_some() {
         let mut warmup = Map::new();
@@ -291,14 +304,13 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         if let Some(duration) = args.warmup_duration {
             warmup.insert("duration".into(), json!(duration));
         }
-        load(&mut warmup);
         // Its own concurrency and rate, where they replace the profiling phase's.
-        if let Some(concurrency) = args.warmup_concurrency {
-            warmup.insert("concurrency".into(), json!(concurrency));
-        }
-        if let Some(rate) = args.warmup_request_rate {
-            warmup.insert("rate".into(), json!(rate));
-        }
+        load(
+            &mut warmup,
+            args.warmup_concurrency.or(concurrency),
+            args.warmup_request_rate.or(args.request_rate),
+            warmup_load,
+        );
         phases.push(Value::Object(warmup));
     }
     let mut profiling = Map::new();
@@ -316,7 +328,12 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         profiling.insert("duration".into(), json!(duration));
         profiling.insert("grace_period".into(), json!(args.benchmark_grace_period));
     }
-    load(&mut profiling);
+    load(
+        &mut profiling,
+        concurrency,
+        args.request_rate,
+        profile.plan.load,
+    );
     if set("request_cancellation_rate") {
         let mut cancellation = Map::new();
         cancellation.insert("rate".into(), json!(args.request_cancellation_rate));

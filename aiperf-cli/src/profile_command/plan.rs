@@ -101,14 +101,16 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     {
         bail!("--request-rate must be a positive number of requests per second, got {rate}");
     }
-    if args.request_rate.is_none() && args.arrival_pattern != ArrivalPatternArg::Poisson {
+    let rate_given = args.request_rate.is_some() || args.warmup_request_rate.is_some();
+    if !rate_given && (args.arrival_pattern.is_some() || args.arrival_smoothness.is_some()) {
         bail!(
-            "--arrival-pattern applies only with --request-rate: add --request-rate or drop --arrival-pattern"
+            "--arrival-pattern applies only with --request-rate (or --warmup-request-rate): add \
+             one or drop --arrival-pattern and --arrival-smoothness"
         );
     }
     let pattern = match (args.arrival_pattern, args.arrival_smoothness) {
-        (ArrivalPatternArg::Gamma, smoothness) => {
-            let smoothness = smoothness.unwrap_or(1.0);
+        // Smoothness alone picks gamma, as AIPerf's --vllm-burstiness does.
+        (Some(ArrivalPatternArg::Gamma) | None, Some(smoothness)) => {
             if !(smoothness.is_finite() && smoothness > 0.0) {
                 bail!(
                     "--arrival-smoothness must be a positive number (1 is Poisson), got {smoothness}"
@@ -116,9 +118,10 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             }
             ArrivalPattern::Gamma { smoothness }
         }
-        (_, Some(_)) => bail!("--arrival-smoothness applies only to --arrival-pattern gamma"),
-        (ArrivalPatternArg::Constant, None) => ArrivalPattern::Constant,
-        (ArrivalPatternArg::Poisson, None) => ArrivalPattern::Poisson,
+        (Some(ArrivalPatternArg::Gamma), None) => ArrivalPattern::Gamma { smoothness: 1.0 },
+        (Some(_), Some(_)) => bail!("--arrival-smoothness applies only to --arrival-pattern gamma"),
+        (Some(ArrivalPatternArg::Constant), None) => ArrivalPattern::Constant,
+        (Some(ArrivalPatternArg::Poisson) | None, None) => ArrivalPattern::Poisson,
     };
     let seconds = |flag: &str, value: f64| -> anyhow::Result<Duration> {
         Duration::try_from_secs_f64(value).map_err(|_| {
@@ -343,10 +346,11 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         Some(seconds) => Some(positive_seconds("--concurrency-ramp-duration", seconds)?),
         None => None,
     };
-    if concurrency_ramp.is_some() && args.concurrency.is_none() {
+    if concurrency_ramp.is_some() && args.concurrency.is_none() && args.warmup_concurrency.is_none()
+    {
         eprintln!(
-            "aiperf: --concurrency-ramp-duration has no effect without --concurrency, the \
-             concurrency it raises"
+            "aiperf: --concurrency-ramp-duration has no effect without --concurrency (or \
+             --warmup-concurrency), the concurrency it raises"
         );
     }
     let rate_ramp = match args.request_rate_ramp_duration {
@@ -628,7 +632,8 @@ fn parse_extra_inputs(items: &[String]) -> anyhow::Result<Map<String, Value>> {
 
 /// Settles what depends on the dataset: a file is sent once through by default (unless a count
 /// or duration is given), and a dataset with timestamps is replayed on a fixed schedule unless
-/// a rate is asked for, within the `--fixed-schedule-*-offset` window.
+/// a rate or a concurrency is asked for (`--fixed-schedule` replays it whatever is asked for),
+/// within the `--fixed-schedule-*-offset` window.
 pub(crate) fn fit_plan_to_dataset(
     args: &ProfileArgs,
     profile: &mut Profile,
@@ -642,7 +647,9 @@ pub(crate) fn fit_plan_to_dataset(
             "--fixed-schedule needs a dataset with timestamps (e.g. a mooncake_trace --input-file)"
         );
     }
-    let fixed = args.fixed_schedule || (has_timestamps && args.request_rate.is_none());
+    // As in AIPerf: timestamps set the pace unless a rate or a concurrency is asked for.
+    let fixed = args.fixed_schedule
+        || (has_timestamps && args.request_rate.is_none() && args.concurrency.is_none());
     if fixed {
         let untimed = conversations
             .iter()
