@@ -499,6 +499,14 @@ fn a_trace_run_at_a_concurrency_is_not_replayed_on_its_timestamps() {
     let phases = &run.summary()["input_config"]["phases"];
     assert_eq!(phases[0]["type"], "concurrency", "{phases}");
     assert_eq!(phases[1]["type"], "concurrency", "{phases}");
+    // A file is sent once through: its 4 lines, a count AIPerf writes.
+    assert_eq!(phases[1]["requests"], 4, "{phases}");
+    let profiling = run
+        .records()
+        .iter()
+        .filter(|r| r["metadata"]["benchmark_phase"] == "profiling")
+        .count();
+    assert_eq!(profiling, 4);
     let starts = run.start_times_s();
     let span = starts.last().unwrap() - starts.first().unwrap();
     assert!(

@@ -318,8 +318,11 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
     profiling.insert("kind".into(), json!("profiling"));
     profiling.insert("type".into(), timing);
     match profile.plan.stop {
-        // A replayed trace sends its requests: AIPerf writes their number.
-        StopCondition::Count(count) if fixed_schedule || set("request_count") => {
+        // A file sent once through (a replayed trace among them) sends its requests: AIPerf
+        // writes their number.
+        StopCondition::Count(count)
+            if fixed_schedule || args.input_file.is_some() || set("request_count") =>
+        {
             profiling.insert("requests".into(), json!(count));
         }
         _ => {}
