@@ -154,9 +154,8 @@ fn session_numbers_count_each_phase_from_zero_as_aiperf_does() {
     run.assert_success();
     let sessions = |phase: &str| {
         let mut numbers: Vec<u64> = run
-            .records()
+            .records_of(phase)
             .iter()
-            .filter(|r| r["metadata"]["benchmark_phase"] == phase)
             .map(|r| r["metadata"]["session_num"].as_u64().unwrap())
             .collect();
         numbers.sort_unstable();
@@ -903,13 +902,9 @@ fn a_warm_up_by_duration_sends_until_its_end() {
         "1",
     ]);
     run.assert_success();
-    let records = run.records();
-    let profiling: Vec<_> = records
-        .iter()
-        .filter(|r| r["metadata"]["benchmark_phase"] == "profiling")
-        .collect();
+    let profiling = run.records_of("profiling");
     assert_eq!(profiling.len(), 3);
-    let warmup = records.len() - profiling.len();
+    let warmup = run.records_of("warmup").len();
     assert!(
         (3..=20).contains(&warmup),
         "about 15 warm-up requests in 0.3 s: {warmup}"
@@ -1014,9 +1009,8 @@ fn the_summary_export_level_leaves_out_the_per_request_file() {
 /// The `(start, end)` of each of a run's records of `phase`, in seconds, earliest first.
 fn spans_s(run: &Run, phase: &str) -> Vec<(f64, f64)> {
     let mut spans: Vec<(f64, f64)> = run
-        .records()
+        .records_of(phase)
         .iter()
-        .filter(|r| r["metadata"]["benchmark_phase"] == phase)
         .map(|r| {
             let ns = |key: &str| r["metadata"][key].as_f64().unwrap() / 1e9;
             (ns("request_start_ns"), ns("request_end_ns"))

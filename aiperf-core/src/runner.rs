@@ -178,7 +178,7 @@ impl RunPlan {
             StopCondition::Count(count) => self.load.max_in_flight().min(count.max(1)),
             StopCondition::Duration { .. } => self.load.max_in_flight(),
         };
-        let warmup_load = self.warmup_load.unwrap_or(self.load).max_in_flight();
+        let warmup_load = self.warmup_load().max_in_flight();
         let warmup = match (self.warmup_requests, self.warmup_duration) {
             // A warm-up by duration sends as many as its time lets go.
             (_, Some(_)) => warmup_load,

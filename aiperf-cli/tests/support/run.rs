@@ -85,6 +85,14 @@ impl Run {
             .collect()
     }
 
+    /// The records of one phase (`"warmup"` or `"profiling"`), in file order.
+    pub fn records_of(&self, phase: &str) -> Vec<serde_json::Value> {
+        self.records()
+            .into_iter()
+            .filter(|r| r["metadata"]["benchmark_phase"] == phase)
+            .collect()
+    }
+
     /// Panics with stderr unless stderr holds `text` (what the run said).
     pub fn assert_said(&self, text: &str) -> &Self {
         let stderr = self.stderr();
