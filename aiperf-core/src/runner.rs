@@ -188,8 +188,13 @@ impl RunPlan {
         profiling.max(warmup)
     }
 
+    /// Whether the run has a warm-up phase (`--warmup-request-count` or `--warmup-duration`).
+    pub fn has_warmup(&self) -> bool {
+        self.warmup_requests > 0 || self.warmup_duration.is_some()
+    }
+
     /// The warm-up phase's load: its own, or the profiling phase's.
-    fn warmup_load(&self) -> LoadMode {
+    pub fn warmup_load(&self) -> LoadMode {
         self.warmup_load.unwrap_or(self.load)
     }
 }
@@ -388,7 +393,7 @@ pub async fn run(
         plan,
         control,
     });
-    if shared.plan.warmup_requests > 0 || shared.plan.warmup_duration.is_some() {
+    if shared.plan.has_warmup() {
         // The warm-up's requests are waited for: none is cancelled, as in AIPerf.
         let warmup = dispatch::PhaseLimits {
             load: shared.plan.warmup_load(),

@@ -291,11 +291,11 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
     };
     let concurrency = args.concurrency.filter(|_| set("concurrency"));
     let mut phases = Vec::new();
-    if args.warmup_request_count > 0 || args.warmup_duration.is_some() {
+    if profile.plan.has_warmup() {
         let mut warmup = Map::new();
         warmup.insert("name".into(), json!("warmup"));
         warmup.insert("kind".into(), json!("warmup"));
-        let warmup_load = profile.plan.warmup_load.unwrap_or(profile.plan.load);
+        let warmup_load = profile.plan.warmup_load();
         warmup.insert("type".into(), timing_of(warmup_load));
         warmup.insert("exclude_from_results".into(), json!(true));
         if args.warmup_request_count > 0 {
