@@ -394,16 +394,7 @@ pub async fn run(
         control,
     });
     if shared.plan.has_warmup() {
-        // The warm-up's requests are waited for: none is cancelled, as in AIPerf.
-        let warmup = dispatch::PhaseLimits {
-            load: shared.plan.warmup_load(),
-            count: match shared.plan.warmup_requests {
-                0 => usize::MAX,
-                count => count,
-            },
-            send_for: shared.plan.warmup_duration,
-            cancel_after: None,
-        };
+        let warmup = dispatch::PhaseLimits::warmup(&shared.plan);
         dispatch::run_phase(&shared, Phase::Warmup, warmup).await;
     }
     let profiling_start_ns = now_ns();

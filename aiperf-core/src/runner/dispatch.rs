@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
 use super::session::run_conversation;
-use super::{Shared, StopCondition};
+use super::{RunPlan, Shared, StopCondition};
 use crate::clock::{after, instant_at, now_ns};
 use crate::record::Phase;
 use crate::schedule::{ArrivalPattern, ArrivalTimes, LoadMode, ramped_offset};
@@ -79,6 +79,20 @@ pub(super) struct PhaseLimits {
 }
 
 impl PhaseLimits {
+    /// The warm-up phase's: its load, for its count of requests, its duration, or the first of
+    /// the two; its requests are waited for (none is cancelled, as in AIPerf).
+    pub fn warmup(plan: &RunPlan) -> Self {
+        Self {
+            load: plan.warmup_load(),
+            count: match plan.warmup_requests {
+                0 => usize::MAX,
+                count => count,
+            },
+            send_for: plan.warmup_duration,
+            cancel_after: None,
+        }
+    }
+
     /// The profiling phase's: `load` until `stop`.
     pub fn profiling(load: LoadMode, stop: StopCondition) -> Self {
         match stop {
