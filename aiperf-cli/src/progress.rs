@@ -32,9 +32,11 @@ impl Progress {
             return Self { bar: None };
         }
         // A warm-up by duration sends an unknown number of requests for a time of its own
-        // before the profiling phase: neither a count nor the time has a known end then.
+        // before the profiling phase: neither a count nor the time has a known end then. Nor
+        // has a count of conversations, whose turns vary.
+        let by_sessions = plan.sessions.is_some() || plan.warmup_sessions.is_some();
         let (total, template, mode) = match plan.stop {
-            _ if plan.warmup_duration.is_some() => (
+            _ if plan.warmup_duration.is_some() || by_sessions => (
                 0,
                 "{spinner} [{elapsed_precise}] {msg} requests done",
                 Mode::Counting,

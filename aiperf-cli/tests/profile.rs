@@ -484,6 +484,19 @@ fn every_aiperf_flag_is_in_the_help() {
         "--request-rate-mode",
         "--vllm-burstiness",
         "--num-sessions",
+        "--num-conversations",
+        "--conversation-num",
+        "--num-warmup-sessions",
+        "--conversation-turn-mean",
+        "--session-turns-mean",
+        "--conversation-turn-stddev",
+        "--session-turns-stddev",
+        "--conversation-turn-delay-mean",
+        "--session-turn-delay-mean",
+        "--conversation-turn-delay-stddev",
+        "--session-turn-delay-stddev",
+        "--conversation-turn-delay-ratio",
+        "--session-delay-ratio",
         "--prompt-input-tokens-mean",
         "--prompt-input-tokens-stddev",
         "--prompt-input-tokens-block-size",
@@ -633,6 +646,26 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         (
             &["--warmup-request-count", "2", "--warmup-request-rate", "-3"][..],
             "--warmup-request-rate must be a positive number",
+        ),
+        (
+            &["--conversation-num", "0"][..],
+            "--conversation-num must be at least 1",
+        ),
+        (
+            &["--num-warmup-sessions", "0"][..],
+            "--num-warmup-sessions must be at least 1",
+        ),
+        (
+            &["--conversation-turn-mean", "0"][..],
+            "--conversation-turn-mean must be at least 1",
+        ),
+        (
+            &["--session-turns-stddev", "-1"][..],
+            "--conversation-turn-stddev must be a non-negative number, got -1",
+        ),
+        (
+            &["--conversation-turn-delay-ratio", "NaN"][..],
+            "--conversation-turn-delay-ratio must be a non-negative number, got NaN",
         ),
         (
             &["--gpu-telemetry", "pynvml"][..],

@@ -163,6 +163,106 @@ fn a_multi_turn_session_sends_the_first_answer_with_the_second_turn() {
 }
 
 #[test]
+fn synthetic_conversations_of_several_turns_run_as_sessions_of_their_own() {
+    let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
+    // Three conversations of three turns, 40 ms apart, two at a time, as AIPerf's
+    // --conversation-num and --conversation-turn-* flags ask (its spellings, aliases of ours).
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--concurrency",
+        "2",
+        "--isl",
+        "12",
+        "--osl",
+        "3",
+        "--num-sessions",
+        "3",
+        "--session-turns-mean",
+        "3",
+        "--conversation-turn-delay-mean",
+        "80",
+        "--session-delay-ratio",
+        "0.5",
+    ]);
+    run.assert_success();
+    let records = run.records();
+    assert_eq!(
+        records.len(),
+        9,
+        "3 conversations of 3 turns, not 10 requests"
+    );
+    let mut sessions: std::collections::BTreeMap<&str, Vec<&Value>> = Default::default();
+    for record in &records {
+        let id = record["metadata"]["x_correlation_id"].as_str().unwrap();
+        sessions.entry(id).or_default().push(record);
+    }
+    assert_eq!(sessions.len(), 3, "each conversation one session");
+    for turns in sessions.values() {
+        let at = |turn: &Value, key: &str| turn["metadata"][key].as_f64().unwrap();
+        let indices: Vec<u64> = turns
+            .iter()
+            .map(|t| t["metadata"]["turn_index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(indices, [0, 1, 2]);
+        for pair in turns.windows(2) {
+            let gap_ms = (at(pair[1], "request_start_ns") - at(pair[0], "request_end_ns")) / 1e6;
+            assert!(gap_ms >= 40.0, "each turn waits 80 ms x 0.5: {gap_ms} ms");
+        }
+    }
+    // Each turn goes with the conversation so far: 1, 3, then 5 messages.
+    let mut lengths: Vec<usize> = sent_messages(&run).iter().map(Vec::len).collect();
+    lengths.sort_unstable();
+    assert_eq!(lengths, [1, 1, 1, 3, 3, 3, 5, 5, 5]);
+    let config = &read_json(&run.dir.join("profile_export_aiperf.json"))["input_config"];
+    assert_eq!(config["phases"][0]["sessions"], 3);
+    assert_eq!(config["phases"][0].get("requests"), None);
+    assert_eq!(config["datasets"][0]["entries"], 3);
+    assert_eq!(
+        config["datasets"][0]["turns"],
+        json!({"mean": 3.0, "stddev": 0.0})
+    );
+    assert_eq!(
+        config["datasets"][0]["turn_delay"],
+        json!({"mean": 80.0, "stddev": 0.0})
+    );
+    assert_eq!(config["datasets"][0]["turn_delay_ratio"], 0.5);
+}
+
+#[test]
+fn a_request_count_ends_the_conversations_before_their_last_turns() {
+    let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1", "--output-tokens", "2"]);
+    // Whichever ends first, as in AIPerf: here 5 requests, within the second conversation.
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--isl",
+        "8",
+        "--request-count",
+        "5",
+        "--conversation-num",
+        "4",
+        "--conversation-turn-mean",
+        "3",
+        "--num-warmup-sessions",
+        "1",
+    ]);
+    run.assert_success();
+    let turns = |phase: &str| -> Vec<u64> {
+        run.records_of(phase)
+            .iter()
+            .map(|r| r["metadata"]["turn_index"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(turns("warmup"), [0, 1, 2], "one whole conversation");
+    assert_eq!(turns("profiling"), [0, 1, 2, 0, 1]);
+}
+
+#[test]
 fn a_mooncake_trace_is_replayed_at_its_timestamps_with_shared_prefixes() {
     let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
     let dir = tempfile::tempdir().unwrap();

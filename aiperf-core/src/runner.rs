@@ -146,6 +146,10 @@ pub struct RunPlan {
     pub load: LoadMode,
     /// When the profiling phase stops.
     pub stop: StopCondition,
+    /// The most conversations the profiling phase starts (`--conversation-num`), beside its
+    /// stop condition, whichever comes first: the conversations started finish their turns
+    /// (unless the stop condition ends them). `None`: no such limit.
+    pub sessions: Option<usize>,
     /// Over how long each phase's concurrency limit rises from 1 to its value, one step at a
     /// time at even intervals (`--concurrency-ramp-duration`); `None` starts at it.
     pub concurrency_ramp: Option<Duration>,
@@ -157,6 +161,9 @@ pub struct RunPlan {
     /// The longest the warm-up phase sends (`--warmup-duration`): with no request count, it
     /// sends until then; with one, until the first of the two.
     pub warmup_duration: Option<Duration>,
+    /// The most conversations the warm-up phase starts (`--num-warmup-sessions`), beside its
+    /// request count and duration, whichever comes first.
+    pub warmup_sessions: Option<usize>,
     /// The warm-up phase's load, when it is not the profiling phase's (`--warmup-concurrency`,
     /// `--warmup-request-rate`).
     pub warmup_load: Option<LoadMode>,
@@ -174,23 +181,29 @@ impl RunPlan {
     /// ([`LoadMode::max_in_flight`]) but never more than the phase sends
     /// (`--concurrency 1000 --request-count 5` needs 5).
     pub fn max_in_flight(&self) -> usize {
+        // A conversation has at most one request in flight.
+        let at_most = |in_flight: usize, sessions: Option<usize>| {
+            sessions.map_or(in_flight, |sessions| in_flight.min(sessions.max(1)))
+        };
         let profiling = match self.stop {
             StopCondition::Count(count) => self.load.max_in_flight().min(count.max(1)),
             StopCondition::Duration { .. } => self.load.max_in_flight(),
         };
         let warmup_load = self.warmup_load().max_in_flight();
         let warmup = match (self.warmup_requests, self.warmup_duration) {
-            // A warm-up by duration sends as many as its time lets go.
-            (_, Some(_)) => warmup_load,
-            (0, None) => 0,
+            _ if !self.has_warmup() => 0,
+            // A warm-up by duration or by sessions sends as many as its time or its
+            // conversations let go.
+            (0, _) | (_, Some(_)) => warmup_load,
             (count, None) => warmup_load.min(count),
         };
-        profiling.max(warmup)
+        at_most(profiling, self.sessions).max(at_most(warmup, self.warmup_sessions))
     }
 
-    /// Whether the run has a warm-up phase (`--warmup-request-count` or `--warmup-duration`).
+    /// Whether the run has a warm-up phase (`--warmup-request-count`, `--warmup-duration` or
+    /// `--num-warmup-sessions`).
     pub fn has_warmup(&self) -> bool {
-        self.warmup_requests > 0 || self.warmup_duration.is_some()
+        self.warmup_requests > 0 || self.warmup_duration.is_some() || self.warmup_sessions.is_some()
     }
 
     /// The warm-up phase's load: its own, or the profiling phase's.
@@ -398,7 +411,7 @@ pub async fn run(
         dispatch::run_phase(&shared, Phase::Warmup, warmup).await;
     }
     let profiling_start_ns = now_ns();
-    let profiling = dispatch::PhaseLimits::profiling(shared.plan.load, shared.plan.stop);
+    let profiling = dispatch::PhaseLimits::profiling(&shared.plan);
     dispatch::run_phase(&shared, Phase::Profiling, profiling).await;
     let profiling_end_ns = match shared.profiling_end_ns.load(Ordering::Relaxed) {
         0 => profiling_start_ns,
@@ -455,10 +468,12 @@ mod tests {
         let plan = |stop, warmup_requests| RunPlan {
             load: LoadMode::Concurrency(1000),
             stop,
+            sessions: None,
             concurrency_ramp: None,
             rate_ramp: None,
             warmup_requests,
             warmup_duration: None,
+            warmup_sessions: None,
             warmup_load: None,
             cancellation: None,
             streaming: true,
@@ -492,5 +507,24 @@ mod tests {
             ..plan(StopCondition::Count(5000), 500)
         };
         assert_eq!(narrow_warmup.max_in_flight(), 1000, "the profiling's");
+        let few_sessions = RunPlan {
+            sessions: Some(3),
+            ..plan(StopCondition::Count(usize::MAX), 0)
+        };
+        assert_eq!(
+            few_sessions.max_in_flight(),
+            3,
+            "one request per conversation"
+        );
+        let warmup_sessions = RunPlan {
+            warmup_sessions: Some(7),
+            ..few_sessions.clone()
+        };
+        assert!(warmup_sessions.has_warmup());
+        assert_eq!(
+            warmup_sessions.max_in_flight(),
+            7,
+            "the warm-up's conversations"
+        );
     }
 }

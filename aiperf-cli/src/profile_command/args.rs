@@ -124,9 +124,16 @@ pub(crate) struct ProfileArgs {
     #[arg(long, visible_aliases = ["vllm-burstiness"], help_heading = "Load generator")]
     pub arrival_smoothness: Option<f64>,
 
-    /// Requests to send in the profiling phase (default 10 unless --benchmark-duration is given).
+    /// Requests to send in the profiling phase (default 10 unless --benchmark-duration or
+    /// --conversation-num is given).
     #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-requests"], help_heading = "Load generator")]
     pub request_count: Option<usize>,
+
+    /// Conversations the profiling phase starts, each sent to its last turn (with
+    /// --request-count or --benchmark-duration too, whichever ends first); also the number of
+    /// synthetic conversations generated unless --num-dataset-entries is given, as in AIPerf.
+    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-conversations", "num-sessions"], help_heading = "Load generator")]
+    pub conversation_num: Option<usize>,
 
     /// Send requests for this many seconds instead of a count.
     #[arg(long, help_heading = "Load generator")]
@@ -140,6 +147,11 @@ pub(crate) struct ProfileArgs {
     /// Requests sent before profiling, excluded from the metrics.
     #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-warmup-requests"], default_value_t = 0, help_heading = "Load generator")]
     pub warmup_request_count: usize,
+
+    /// Conversations the warm-up starts (alone, or with --warmup-request-count or
+    /// --warmup-duration, whichever ends first).
+    #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]
+    pub num_warmup_sessions: Option<usize>,
 
     /// The longest the warm-up sends, in seconds: alone, the warm-up sends until then; with
     /// --warmup-request-count, until the first of the two (its requests are waited for).
@@ -181,10 +193,32 @@ pub(crate) struct ProfileArgs {
     #[arg(long = "output-tokens-stddev", visible_aliases = ["osl-stddev", "prompt-output-tokens-stddev"], default_value_t = 0.0, help_heading = "Input")]
     pub osl_stddev: f64,
 
-    /// Distinct prompts generated (requests cycle over them) [default: --request-count's, up
-    /// to 10000, as AIPerf sizes it; else 100].
-    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-prompts", "conversation-num", "num-conversations", "num-sessions"], help_heading = "Input")]
+    /// Distinct synthetic conversations generated (requests cycle over them) [default:
+    /// --conversation-num, else --request-count's, up to 10000, as AIPerf sizes it; else 100].
+    #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-prompts"], help_heading = "Input")]
     pub num_dataset_entries: Option<usize>,
+
+    /// Mean turns per synthetic conversation: each turn is sent with the conversation so far
+    /// (earlier prompts and the server's answers), after the previous turn's answer.
+    #[arg(value_parser = whole_number::<u32>, long, visible_aliases = ["session-turns-mean"], default_value_t = 1, help_heading = "Input")]
+    pub conversation_turn_mean: u32,
+
+    /// Standard deviation of turns per synthetic conversation (at least 1 each).
+    #[arg(long, visible_aliases = ["session-turns-stddev"], default_value_t = 0.0, help_heading = "Input")]
+    pub conversation_turn_stddev: f64,
+
+    /// Mean wait in milliseconds before each turn after a synthetic conversation's first,
+    /// from the previous turn's answer (a user's think time).
+    #[arg(long, visible_aliases = ["session-turn-delay-mean"], default_value_t = 0.0, help_heading = "Input")]
+    pub conversation_turn_delay_mean: f64,
+
+    /// Standard deviation of those waits, in milliseconds (each at least 0).
+    #[arg(long, visible_aliases = ["session-turn-delay-stddev"], default_value_t = 0.0, help_heading = "Input")]
+    pub conversation_turn_delay_stddev: f64,
+
+    /// What every wait between turns is multiplied by (0 removes them).
+    #[arg(long, visible_aliases = ["session-delay-ratio"], default_value_t = 1.0, help_heading = "Input")]
+    pub conversation_turn_delay_ratio: f64,
 
     /// Seed for prompts, arrivals and cancellations.
     #[arg(value_parser = whole_number::<u64>, long, default_value_t = 0, help_heading = "Input")]

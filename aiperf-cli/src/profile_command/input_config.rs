@@ -40,6 +40,13 @@ const PLACED_FLAGS: &[&str] = &[
     "request_rate",
     "arrival_pattern",
     "request_count",
+    "conversation_num",
+    "num_warmup_sessions",
+    "conversation_turn_mean",
+    "conversation_turn_stddev",
+    "conversation_turn_delay_mean",
+    "conversation_turn_delay_stddev",
+    "conversation_turn_delay_ratio",
     "benchmark_duration",
     "benchmark_grace_period",
     "warmup_request_count",
@@ -202,9 +209,10 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -
         }
         None => {
             dataset.insert("type".into(), json!("synthetic"));
-            // AIPerf sizes a synthetic dataset by the request count when no size is given.
+            // AIPerf sizes a synthetic dataset by the conversations or the request count when
+            // no size is given.
             if let DatasetSource::Synthetic(synthetic) = &profile.dataset
-                && (set("num_dataset_entries") || set("request_count"))
+                && (set("num_dataset_entries") || set("conversation_num") || set("request_count"))
             {
                 dataset.insert("entries".into(), json!(synthetic.entries));
             }
@@ -224,6 +232,25 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -
                 prompts.insert("osl".into(), Value::Object(lengths));
             }
             dataset.insert("prompts".into(), Value::Object(prompts));
+            // A pair's companion goes with the one given, as AIPerf writes it.
+            if set("conversation_turn_mean") || set("conversation_turn_stddev") {
+                let turns = json!({
+                    "mean": f64::from(args.conversation_turn_mean),
+                    "stddev": args.conversation_turn_stddev,
+                });
+                dataset.insert("turns".into(), turns);
+            }
+            if set("conversation_turn_delay_mean") || set("conversation_turn_delay_stddev") {
+                let delay = json!({
+                    "mean": args.conversation_turn_delay_mean,
+                    "stddev": args.conversation_turn_delay_stddev,
+                });
+                dataset.insert("turn_delay".into(), delay);
+            }
+            if set("conversation_turn_delay_ratio") {
+                let ratio = json!(args.conversation_turn_delay_ratio);
+                dataset.insert("turn_delay_ratio".into(), ratio);
+            }
             if set("num_prefix_prompts") || set("prefix_prompt_length") {
                 let prefix = json!({
                     "pool_size": args.num_prefix_prompts,
@@ -301,6 +328,9 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         if args.warmup_request_count > 0 {
             warmup.insert("requests".into(), json!(args.warmup_request_count));
         }
+        if let Some(sessions) = args.num_warmup_sessions {
+            warmup.insert("sessions".into(), json!(sessions));
+        }
         if let Some(duration) = args.warmup_duration {
             warmup.insert("duration".into(), json!(duration));
         }
@@ -321,11 +351,16 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         // A file sent once through (a replayed trace among them) sends its requests: AIPerf
         // writes their number.
         StopCondition::Count(count)
-            if fixed_schedule || args.input_file.is_some() || set("request_count") =>
+            if set("request_count")
+                || (profile.plan.sessions.is_none()
+                    && (fixed_schedule || args.input_file.is_some())) =>
         {
             profiling.insert("requests".into(), json!(count));
         }
         _ => {}
+    }
+    if let Some(sessions) = profile.plan.sessions {
+        profiling.insert("sessions".into(), json!(sessions));
     }
     if let Some(duration) = args.benchmark_duration {
         profiling.insert("duration".into(), json!(duration));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::args::{ArrivalPatternArg, ExportLevelArg, ProfileArgs};
 use aiperf_core::dataset::custom::{CustomDatasetConfig, CustomDatasetType};
-use aiperf_core::dataset::synthetic::{LengthDistribution, SyntheticConfig};
+use aiperf_core::dataset::synthetic::{LengthDistribution, SyntheticConfig, TurnDelay};
 use aiperf_core::dataset::{
     Conversation, PrefixConfig, PromptWords, SamplingStrategy, ScheduleWindow,
 };
@@ -93,8 +93,14 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         ),
         _ => {}
     }
-    if args.request_count == Some(0) {
-        bail!("--request-count must be at least 1");
+    for (flag, value) in [
+        ("--request-count", args.request_count),
+        ("--conversation-num", args.conversation_num),
+        ("--num-warmup-sessions", args.num_warmup_sessions),
+    ] {
+        if value == Some(0) {
+            bail!("{flag} must be at least 1");
+        }
     }
     if let Some(rate) = args.request_rate
         && !(rate.is_finite() && rate > 0.0)
@@ -142,7 +148,12 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
                 grace: seconds("--benchmark-grace-period", args.benchmark_grace_period)?,
             }
         }
-        None => StopCondition::Count(args.request_count.unwrap_or(10)),
+        None => StopCondition::Count(match (args.request_count, args.conversation_num) {
+            (Some(count), _) => count,
+            // No count: the conversations end the phase.
+            (None, Some(_)) => usize::MAX,
+            (None, None) => 10,
+        }),
     };
     let load = match args.request_rate {
         Some(rate) => LoadMode::Rate {
@@ -176,12 +187,28 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     if args.osl == Some(0) {
         bail!("--output-tokens-mean (--osl) must be at least 1");
     }
-    for (flag, stddev) in [
+    if args.conversation_turn_mean == 0 {
+        bail!("--conversation-turn-mean must be at least 1");
+    }
+    for (flag, value) in [
         ("--isl-stddev", args.isl_stddev),
         ("--osl-stddev", args.osl_stddev),
+        ("--conversation-turn-stddev", args.conversation_turn_stddev),
+        (
+            "--conversation-turn-delay-mean",
+            args.conversation_turn_delay_mean,
+        ),
+        (
+            "--conversation-turn-delay-stddev",
+            args.conversation_turn_delay_stddev,
+        ),
+        (
+            "--conversation-turn-delay-ratio",
+            args.conversation_turn_delay_ratio,
+        ),
     ] {
-        if !(stddev.is_finite() && stddev >= 0.0) {
-            bail!("{flag} must be a non-negative number, got {stddev}");
+        if !(value.is_finite() && value >= 0.0) {
+            bail!("{flag} must be a non-negative number, got {value}");
         }
     }
     if args.osl.is_none() && args.osl_stddev > 0.0 {
@@ -225,6 +252,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         mean,
         stddev: args.osl_stddev,
     });
+    let (turns, turn_delay, synthetic_turns) = synthetic_turns(args);
     let dataset = match &args.input_file {
         Some(path) => {
             let kind: CustomDatasetType = args
@@ -237,6 +265,13 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             config.isl_block_size = isl_block_size;
             config.seed = args.random_seed;
             config.output_tokens = output_tokens;
+            if !synthetic_turns.is_empty() {
+                eprintln!(
+                    "aiperf: the shape of synthetic conversations ({}) has no effect with \
+                     --input-file, whose lines give their own turns and delays",
+                    synthetic_turns.join(", ")
+                );
+            }
             DatasetSource::File(config)
         }
         None => DatasetSource::Synthetic(SyntheticConfig {
@@ -249,6 +284,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             seed: args.random_seed,
             prompt_words: prompt_words.clone(),
             prefix,
+            turns,
+            turn_delay,
         }),
     };
     let sampling = match &args.dataset_sampling_strategy {
@@ -366,6 +403,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     let plan = RunPlan {
         load,
         stop,
+        sessions: args.conversation_num,
         concurrency_ramp,
         rate_ramp,
         warmup_requests: args.warmup_request_count,
@@ -373,6 +411,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             .warmup_duration
             .map(|seconds| positive_seconds("--warmup-duration", seconds))
             .transpose()?,
+        warmup_sessions: args.num_warmup_sessions,
         warmup_load,
         cancellation,
         streaming: args.streaming,
@@ -508,16 +547,68 @@ fn default_artifact_dir(args: &ProfileArgs, models: &[String], load: &LoadMode) 
 /// day for its first request, and timestamps that large are absolute times.
 const FIRST_DUE_REFUSED: Duration = Duration::from_secs(24 * 3600);
 
-/// The most distinct prompts a synthetic dataset gets from `--request-count` alone: building
-/// them takes time and memory (10,000 prompts of 550 tokens: about 0.6 s and 140 MiB here), and
-/// a longer run reuses them in turn.
+/// The turns of synthetic conversations and the delays between them, from the
+/// `--conversation-turn-*` flags (validated), with the flags that differ from their defaults;
+/// delays asked for conversations of one turn are left out, saying so.
+fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>, Vec<&str>) {
+    let turns = LengthDistribution {
+        mean: args.conversation_turn_mean,
+        stddev: args.conversation_turn_stddev,
+    };
+    let delay_flags: Vec<&str> = [
+        (
+            "--conversation-turn-delay-mean",
+            args.conversation_turn_delay_mean != 0.0,
+        ),
+        (
+            "--conversation-turn-delay-stddev",
+            args.conversation_turn_delay_stddev != 0.0,
+        ),
+        (
+            "--conversation-turn-delay-ratio",
+            args.conversation_turn_delay_ratio != 1.0,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    let mut given: Vec<&str> = [
+        ("--conversation-turn-mean", turns.mean != 1),
+        ("--conversation-turn-stddev", turns.stddev != 0.0),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    given.extend(&delay_flags);
+    let single_turn = turns == LengthDistribution::fixed(1);
+    if single_turn && args.input_file.is_none() && !delay_flags.is_empty() {
+        eprintln!(
+            "aiperf: the wait between turns ({}) has no effect on conversations of one \
+             turn: add --conversation-turn-mean",
+            delay_flags.join(", ")
+        );
+    }
+    // AIPerf draws delays only with a positive mean.
+    let turn_delay =
+        (!single_turn && args.conversation_turn_delay_mean > 0.0).then_some(TurnDelay {
+            mean_ms: args.conversation_turn_delay_mean,
+            stddev_ms: args.conversation_turn_delay_stddev,
+            ratio: args.conversation_turn_delay_ratio,
+        });
+    (turns, turn_delay, given)
+}
+
+/// The most distinct conversations a synthetic dataset gets from `--conversation-num` or
+/// `--request-count` alone: building them takes time and memory (10,000 prompts of 550 tokens:
+/// about 0.6 s and 140 MiB here), and a longer run reuses them in turn.
 const ENTRIES_FROM_REQUEST_COUNT_MAX: usize = 10_000;
 
-/// How many distinct prompts a synthetic dataset holds, as AIPerf 0.13 sizes it:
-/// `--num-dataset-entries` (or its aliases) when given, else `--request-count`, else 100. The
-/// prompts are built in memory before the run, so their tokens are bounded
-/// ([`MAX_SYNTHETIC_PROMPT_TOKENS`]): a size given is refused beyond that bound, a size taken
-/// from `--request-count` is capped by it and by [`ENTRIES_FROM_REQUEST_COUNT_MAX`], saying so.
+/// How many distinct conversations a synthetic dataset holds, as AIPerf 0.13 sizes it:
+/// `--num-dataset-entries` when given, else `--conversation-num`, else `--request-count`, else
+/// 100. The prompts are built in memory before the run, so their tokens are bounded
+/// ([`MAX_SYNTHETIC_PROMPT_TOKENS`], counting each conversation at its mean number of turns): a
+/// size given is refused beyond that bound, a size taken from `--conversation-num` or
+/// `--request-count` is capped by it and by [`ENTRIES_FROM_REQUEST_COUNT_MAX`], saying so.
 fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
     if args.num_dataset_entries == Some(0) {
         bail!("--num-dataset-entries must be at least 1");
@@ -525,42 +616,58 @@ fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
     if args.input_file.is_some() {
         return Ok(args.num_dataset_entries.unwrap_or(DEFAULT_DATASET_ENTRIES));
     }
-    // Each prompt holds the shared system prompt and, when there are prefix prompts, one of
-    // them; the prefix prompts are also built once on their own.
+    // Each conversation opens with the shared system prompt and, when there are prefix
+    // prompts, one of them; the prefix prompts are also built once on their own.
     let prefix_length = if args.num_prefix_prompts > 0 {
         u64::from(args.prefix_prompt_length)
     } else {
         0
     };
-    let per_entry =
-        (u64::from(args.isl) + u64::from(args.shared_system_prompt_length) + prefix_length).max(1);
+    let turns = u64::from(args.conversation_turn_mean.max(1));
+    let per_entry = (u64::from(args.isl).saturating_mul(turns)
+        + u64::from(args.shared_system_prompt_length)
+        + prefix_length)
+        .max(1);
     let prefixes = (args.num_prefix_prompts as u64).saturating_mul(prefix_length);
     let fitting = MAX_SYNTHETIC_PROMPT_TOKENS.saturating_sub(prefixes) / per_entry;
     let fitting = usize::try_from(fitting).unwrap_or(usize::MAX);
+    let (entry, entries_of) = match turns {
+        1 => ("prompt", "prompts"),
+        _ => ("conversation", "conversations"),
+    };
     let too_large = |entries: usize, source: &str| {
-        let prompts = match entries {
-            1 => "one prompt".to_owned(),
-            n => format!("{n} prompts"),
+        let what = match entries {
+            1 => format!("one {entry}"),
+            n => format!("{n} {entries_of}"),
+        };
+        let sum = match turns {
+            1 => "--isl".to_owned(),
+            _ => "--isl x --conversation-turn-mean".to_owned(),
         };
         anyhow!(
-            "the synthetic dataset would hold {prompts} ({source}) of {per_entry} tokens each \
-             (--isl + --shared-system-prompt-length + --prefix-prompt-length), plus the prefix \
+            "the synthetic dataset would hold {what} ({source}) of {per_entry} tokens each \
+             ({sum} + --shared-system-prompt-length + --prefix-prompt-length), plus the prefix \
              prompts themselves, more than the {MAX_SYNTHETIC_PROMPT_TOKENS} tokens aiperf \
              builds in memory: lower them"
         )
     };
-    match (args.num_dataset_entries, args.request_count) {
+    let wanted = match (args.conversation_num, args.request_count) {
+        (Some(sessions), _) => Some((sessions, "conversations")),
+        (None, Some(count)) => Some((count, "requests")),
+        (None, None) => None,
+    };
+    match (args.num_dataset_entries, wanted) {
         (Some(entries), _) if entries > fitting => Err(too_large(entries, "--num-dataset-entries")),
         (Some(entries), _) => Ok(entries),
-        (None, Some(count)) if count > 0 => {
+        (None, Some((count, what))) if count > 0 => {
             let cap = ENTRIES_FROM_REQUEST_COUNT_MAX.min(fitting);
             if cap == 0 {
                 return Err(too_large(1, "at the least"));
             }
             if count > cap {
                 eprintln!(
-                    "aiperf: the synthetic dataset holds {cap} distinct prompts, which the \
-                     {count} requests reuse in turn (AIPerf would build one per request): \
+                    "aiperf: the synthetic dataset holds {cap} distinct {entries_of}, which the \
+                     {count} {what} reuse in turn (AIPerf would build one each): \
                      --num-dataset-entries sets how many"
                 );
             }
@@ -712,7 +819,9 @@ pub(crate) fn fit_plan_to_dataset(
             "the --fixed-schedule-* options apply only to a fixed schedule: add --fixed-schedule"
         );
     }
-    let explicit_stop = args.request_count.is_some() || args.benchmark_duration.is_some();
+    let explicit_stop = args.request_count.is_some()
+        || args.benchmark_duration.is_some()
+        || args.conversation_num.is_some();
     let turns: usize = conversations.iter().map(|c| c.turns.len()).sum();
     if !explicit_stop && (fixed || matches!(profile.dataset, DatasetSource::File(_))) {
         profile.plan.stop = StopCondition::Count(turns);

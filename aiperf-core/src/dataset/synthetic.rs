@@ -1,11 +1,16 @@
-//! Synthetic prompts of exact token lengths, as AIPerf's `--isl`/`--osl` flags describe them.
+//! Synthetic prompts of exact token lengths, as AIPerf's `--isl`/`--osl` flags describe them,
+//! in conversations of one turn or, with `--conversation-turn-mean`, of several.
 //!
 //! Prompts are made of [`PromptWords`], each exactly one token of the chosen tokenizer, so a
 //! prompt of N words is N tokens without running the tokenizer on the critical path. Lengths
 //! are drawn from a normal distribution (mean, stddev) rounded and clamped to at least 1,
-//! deterministically from the seed. With [`PrefixConfig`] set, each prompt starts with one of
-//! the prefix prompts and each conversation with the shared system prompt, counted in
-//! [`Turn::input_tokens`].
+//! deterministically from the seed. With [`PrefixConfig`] set, each conversation's first prompt
+//! starts with one of the prefix prompts and each conversation with the shared system prompt,
+//! counted in [`Turn::input_tokens`].
+//!
+//! A conversation of several turns ([`SyntheticConfig::turns`]) has a prompt of its own for
+//! each turn; the runner sends each with the conversation so far, and each turn after the
+//! first waits its [`TurnDelay`] after the previous answer, as in AIPerf.
 //!
 //! ```
 //! use aiperf_core::dataset::synthetic::{self, LengthDistribution, SyntheticConfig};
@@ -13,25 +18,56 @@
 //! let conversations = synthetic::generate(&SyntheticConfig {
 //!     input_tokens: LengthDistribution::fixed(128),
 //!     entries: 4,
+//!     turns: LengthDistribution::fixed(3),
 //!     ..SyntheticConfig::default()
 //! });
-//! assert_eq!(conversations[0].turns[0].input_tokens, Some(128));
+//! assert_eq!(conversations[0].turns.len(), 3);
+//! assert_eq!(conversations[0].turns[2].input_tokens, Some(128));
 //! ```
+
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
-use super::{Conversation, PrefixConfig, PrefixPrompts, PromptWords, Turn};
+use super::{Conversation, PrefixConfig, PrefixPrompts, PromptWords, Turn, rng_for};
 use crate::endpoint::{Message, RequestInput};
 
-/// A length distribution: a mean and a standard deviation, in tokens.
+/// A distribution of whole numbers of at least 1 (token lengths, turns per conversation): a
+/// mean and a standard deviation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LengthDistribution {
     /// Mean length.
     pub mean: u32,
     /// Standard deviation (0 for a fixed length).
     pub stddev: f64,
+}
+
+/// The wait before each turn after a conversation's first (`--conversation-turn-delay-mean`,
+/// `-stddev`, `-ratio`): a normal draw in milliseconds, at least 0, times `ratio`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TurnDelay {
+    /// Mean, milliseconds.
+    pub mean_ms: f64,
+    /// Standard deviation, milliseconds (0 for a fixed delay).
+    pub stddev_ms: f64,
+    /// What every drawn delay is multiplied by (1 keeps them; 0 removes them).
+    pub ratio: f64,
+}
+
+impl TurnDelay {
+    /// One delay drawn from the distribution.
+    fn sample(&self, rng: &mut impl Rng) -> Duration {
+        let ms = if self.stddev_ms > 0.0 {
+            Normal::new(self.mean_ms, self.stddev_ms)
+                .expect("stddev is positive and finite")
+                .sample(rng)
+        } else {
+            self.mean_ms
+        };
+        Duration::from_secs_f64((ms * self.ratio).max(0.0) / 1e3)
+    }
 }
 
 impl LengthDistribution {
@@ -72,11 +108,16 @@ pub struct SyntheticConfig {
     pub prompt_words: PromptWords,
     /// Prefix prompts and the shared system prompt (none by default).
     pub prefix: PrefixConfig,
+    /// Turns per conversation (`--conversation-turn-mean`, `-stddev`; 1 by default).
+    pub turns: LengthDistribution,
+    /// The wait before each turn after the first; `None` sends it as soon as the previous
+    /// turn's answer is in.
+    pub turn_delay: Option<TurnDelay>,
 }
 
 impl Default for SyntheticConfig {
     /// AIPerf's defaults: 550-token prompts, the server's choice of output length, 100 entries,
-    /// seed 0, the builtin tokenizer's words, no prefixes.
+    /// seed 0, the builtin tokenizer's words, no prefixes, conversations of one turn.
     fn default() -> Self {
         Self {
             input_tokens: LengthDistribution::fixed(550),
@@ -85,44 +126,75 @@ impl Default for SyntheticConfig {
             seed: 0,
             prompt_words: PromptWords::builtin(),
             prefix: PrefixConfig::default(),
+            turns: LengthDistribution::fixed(1),
+            turn_delay: None,
         }
     }
 }
 
-/// Builds `config.entries` single-turn conversations with prompts of the sampled lengths.
+/// The random stream of turn counts and delays, apart from the prompts' stream (a delay's
+/// stddev changes no prompt).
+const SESSION_SHAPE_STREAM: u64 = 0x7475_726e_7373;
+
+/// Builds `config.entries` conversations of the sampled number of turns, each a prompt of the
+/// sampled length.
 pub fn generate(config: &SyntheticConfig) -> Vec<Conversation> {
     let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut shape = rng_for(config.seed, SESSION_SHAPE_STREAM);
     let mut prefixes = PrefixPrompts::generate(&config.prefix, &config.prompt_words, config.seed);
     (0..config.entries)
         .map(|i| {
-            let input_tokens = config.input_tokens.sample(&mut rng);
-            let max_output_tokens = config.output_tokens.map(|d| d.sample(&mut rng));
-            let (mut messages, system_tokens) = prefixes.system_messages();
-            let (prefix, prefix_tokens) = prefixes.next_prefix();
-            let mut prompt = String::with_capacity(prefix.len() + input_tokens as usize * 8);
-            prompt.push_str(prefix);
-            config
-                .prompt_words
-                .push_words(&mut prompt, input_tokens, &mut rng);
-            messages.push(Message::user(prompt));
+            let turns = config.turns.sample(&mut shape);
             Conversation {
                 session_id: format!("synthetic-{i}"),
-                turns: vec![Turn {
-                    input: RequestInput {
-                        messages,
-                        max_output_tokens,
-                    },
-                    input_tokens: Some(
-                        u64::from(system_tokens)
-                            + u64::from(prefix_tokens)
-                            + u64::from(input_tokens),
-                    ),
-                    delay: None,
-                    timestamp: None,
-                }],
+                turns: (0..turns)
+                    .map(|turn| {
+                        let delay = (turn > 0)
+                            .then(|| config.turn_delay.map(|delay| delay.sample(&mut shape)))
+                            .flatten();
+                        Turn {
+                            delay,
+                            ..synthetic_turn(config, turn == 0, &mut prefixes, &mut rng)
+                        }
+                    })
+                    .collect(),
             }
         })
         .collect()
+}
+
+/// One turn's prompt, of a sampled length; a conversation's first turn starts with the shared
+/// system prompt and one of the prefix prompts, as AIPerf starts it.
+fn synthetic_turn(
+    config: &SyntheticConfig,
+    first: bool,
+    prefixes: &mut PrefixPrompts,
+    rng: &mut StdRng,
+) -> Turn {
+    let input_tokens = config.input_tokens.sample(rng);
+    let max_output_tokens = config.output_tokens.map(|d| d.sample(rng));
+    let ((mut messages, system_tokens), (prefix, prefix_tokens)) = if first {
+        (prefixes.system_messages(), prefixes.next_prefix())
+    } else {
+        ((Vec::new(), 0), ("", 0))
+    };
+    let mut prompt = String::with_capacity(prefix.len() + input_tokens as usize * 8);
+    prompt.push_str(prefix);
+    config
+        .prompt_words
+        .push_words(&mut prompt, input_tokens, rng);
+    messages.push(Message::user(prompt));
+    Turn {
+        input: RequestInput {
+            messages,
+            max_output_tokens,
+        },
+        input_tokens: Some(
+            u64::from(system_tokens) + u64::from(prefix_tokens) + u64::from(input_tokens),
+        ),
+        delay: None,
+        timestamp: None,
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +320,101 @@ mod tests {
             let turn = &conversation.turns[0];
             let counted = tokenizer.count(&turn.input.messages[0].content);
             assert_eq!(Some(counted), turn.input_tokens);
+        }
+    }
+
+    fn sessions(turns: LengthDistribution, turn_delay: Option<TurnDelay>) -> Vec<Conversation> {
+        generate(&SyntheticConfig {
+            turns,
+            turn_delay,
+            entries: 50,
+            prefix: PrefixConfig {
+                num_prefix_prompts: 2,
+                prefix_prompt_length: 30,
+                shared_system_prompt_length: 12,
+            },
+            ..config(0.0)
+        })
+    }
+
+    #[test]
+    fn conversations_have_the_turns_asked_for_each_a_prompt_of_its_own() {
+        let tokenizer = Tokenizer::builtin();
+        let conversations = sessions(LengthDistribution::fixed(3), None);
+        for conversation in &conversations {
+            let [first, later @ ..] = &conversation.turns[..] else {
+                panic!("turns: {conversation:?}");
+            };
+            assert_eq!(later.len(), 2);
+            // The system prompt and a prefix open the conversation: 12 + 30 + 100 tokens.
+            assert_eq!(first.input.messages.len(), 2);
+            assert_eq!(first.input_tokens, Some(142));
+            for turn in later {
+                let [user] = &turn.input.messages[..] else {
+                    panic!("one user message: {turn:?}");
+                };
+                assert_eq!(user.role, crate::endpoint::Role::User);
+                assert_eq!(Some(tokenizer.count(&user.content)), turn.input_tokens);
+                assert_eq!(turn.input_tokens, Some(100));
+                assert_eq!(turn.input.max_output_tokens, Some(32));
+                assert_eq!(turn.delay, None);
+                assert_ne!(turn.input, first.input);
+            }
+        }
+        assert_eq!(conversations, sessions(LengthDistribution::fixed(3), None));
+    }
+
+    #[test]
+    fn turn_counts_spread_around_their_mean_and_stay_positive() {
+        let counts: Vec<usize> = sessions(
+            LengthDistribution {
+                mean: 2,
+                stddev: 3.0,
+            },
+            None,
+        )
+        .iter()
+        .map(|c| c.turns.len())
+        .collect();
+        assert!(counts.iter().all(|&n| n >= 1), "{counts:?}");
+        assert!(counts.contains(&1), "{counts:?}");
+        assert!(counts.iter().any(|&n| n >= 4), "{counts:?}");
+    }
+
+    #[test]
+    fn turns_after_the_first_wait_their_delay_times_the_ratio() {
+        let fixed = TurnDelay {
+            mean_ms: 200.0,
+            stddev_ms: 0.0,
+            ratio: 0.5,
+        };
+        for conversation in sessions(LengthDistribution::fixed(3), Some(fixed)) {
+            let delays: Vec<_> = conversation.turns.iter().map(|t| t.delay).collect();
+            let expected = Some(Duration::from_millis(100));
+            assert_eq!(delays, [None, expected, expected]);
+        }
+        let spread = TurnDelay {
+            stddev_ms: 150.0,
+            ratio: 1.0,
+            ..fixed
+        };
+        let delays: Vec<Duration> = sessions(LengthDistribution::fixed(2), Some(spread))
+            .iter()
+            .map(|c| c.turns[1].delay.expect("a delay"))
+            .collect();
+        assert!(
+            delays.iter().any(|d| d.is_zero()),
+            "clamped at 0: {delays:?}"
+        );
+        assert!(
+            delays.iter().any(|d| *d > Duration::from_millis(300)),
+            "{delays:?}"
+        );
+        // The delays' draws leave the prompts as they were.
+        let plain = sessions(LengthDistribution::fixed(2), None);
+        let delayed = sessions(LengthDistribution::fixed(2), Some(spread));
+        for (a, b) in plain.iter().zip(&delayed) {
+            assert_eq!(a.turns[1].input, b.turns[1].input);
         }
     }
 }

@@ -16,8 +16,8 @@ use crate::clock::{after, instant_at, now_ns};
 use crate::record::Phase;
 use crate::schedule::{ArrivalPattern, ArrivalTimes, LoadMode, ramped_offset};
 
-/// The state of one phase: which phase, when it started, and how many requests it may still
-/// send.
+/// The state of one phase: which phase, when it started, and how many requests and
+/// conversations it may still start.
 pub(super) struct PhaseState {
     /// Warm-up or profiling.
     pub phase: Phase,
@@ -25,6 +25,8 @@ pub(super) struct PhaseState {
     pub start_ns: u64,
     count: usize,
     claimed: AtomicUsize,
+    sessions: usize,
+    sessions_started: AtomicUsize,
     send_until_ns: Option<u64>,
 }
 
@@ -54,6 +56,12 @@ impl PhaseState {
         })
     }
 
+    /// Lets one more conversation start, `false` once the phase started all it may: its later
+    /// turns are still sent (they claim their requests as they go).
+    pub fn start_session(&self) -> bool {
+        self.sessions_started.fetch_add(1, Ordering::Relaxed) < self.sessions
+    }
+
     /// Whether no request due at `due_ns` may be sent any more: the phase was interrupted or
     /// sent its count, or its duration is over, by the due time or by the clock (a request
     /// that waited past the end for a `--concurrency` slot is not sent: no request leaves
@@ -67,20 +75,23 @@ impl PhaseState {
     }
 }
 
-/// How a phase sends: under `load`, at most `count` requests, for at most `send_for`; then,
+/// How a phase sends: under `load`, at most `count` requests in at most `sessions`
+/// conversations, for at most `send_for`; then,
 /// with `cancel_after`, the requests still in flight are cancelled once that grace has passed
 /// (the profiling phase's `--benchmark-grace-period`), else they are waited for.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PhaseLimits {
     pub load: LoadMode,
     pub count: usize,
+    pub sessions: usize,
     pub send_for: Option<Duration>,
     pub cancel_after: Option<Duration>,
 }
 
 impl PhaseLimits {
-    /// The warm-up phase's: its load, for its count of requests, its duration, or the first of
-    /// the two; its requests are waited for (none is cancelled, as in AIPerf).
+    /// The warm-up phase's: its load, for its count of requests, its conversations, its
+    /// duration, or the first of them; its requests are waited for (none is cancelled, as in
+    /// AIPerf).
     pub fn warmup(plan: &RunPlan) -> Self {
         Self {
             load: plan.warmup_load(),
@@ -88,23 +99,27 @@ impl PhaseLimits {
                 0 => usize::MAX,
                 count => count,
             },
+            sessions: plan.warmup_sessions.unwrap_or(usize::MAX),
             send_for: plan.warmup_duration,
             cancel_after: None,
         }
     }
 
-    /// The profiling phase's: `load` until `stop`.
-    pub fn profiling(load: LoadMode, stop: StopCondition) -> Self {
-        match stop {
+    /// The profiling phase's: its load until its stop condition or its conversations.
+    pub fn profiling(plan: &RunPlan) -> Self {
+        let (load, sessions) = (plan.load, plan.sessions.unwrap_or(usize::MAX));
+        match plan.stop {
             StopCondition::Count(count) => Self {
                 load,
                 count,
+                sessions,
                 send_for: None,
                 cancel_after: None,
             },
             StopCondition::Duration { duration, grace } => Self {
                 load,
                 count: usize::MAX,
+                sessions,
                 send_for: Some(duration),
                 cancel_after: Some(grace),
             },
@@ -124,6 +139,8 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
         start_ns,
         count: limits.count,
         claimed: AtomicUsize::new(0),
+        sessions: limits.sessions,
+        sessions_started: AtomicUsize::new(0),
         send_until_ns,
     });
     match limits.load {
@@ -140,13 +157,14 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
 }
 
 /// N workers, each starting its next conversation as soon as its previous one ended; never
-/// more workers than the phase has requests (`--concurrency 100000 --request-count 5` starts 5).
+/// more workers than the phase has requests or conversations (`--concurrency 100000
+/// --request-count 5` starts 5).
 async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, concurrency: usize) {
     let mut tasks = JoinSet::new();
     let ramp = shared.plan.concurrency_ramp;
     // Under a ramp, worker k starts when the limit, rising from 1 to the concurrency asked
     // for (not to the count of a short phase), reaches k + 1, as AIPerf raises it.
-    for worker in 0..concurrency.min(state.count) {
+    for worker in 0..concurrency.min(state.count).min(state.sessions) {
         let shared = Arc::clone(shared);
         let state = Arc::clone(state);
         tasks.spawn(async move {
@@ -160,7 +178,7 @@ async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, concurrency:
                     () = shared.control.interrupted() => return,
                 }
             }
-            while !state.is_over(&shared, now_ns()) {
+            while !state.is_over(&shared, now_ns()) && state.start_session() {
                 let index = shared.next_conversation();
                 run_conversation(&shared, &state, index, now_ns()).await;
             }
@@ -255,7 +273,7 @@ async fn start_on_schedule(
             },
             None => None,
         };
-        if state.is_over(shared, due_ns) {
+        if state.is_over(shared, due_ns) || !state.start_session() {
             break;
         }
         let shared = Arc::clone(shared);
