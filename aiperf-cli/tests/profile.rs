@@ -111,6 +111,41 @@ fn streaming_chat_against_the_mock_server_measures_its_ttft_and_itl() {
     );
     let record = &records[0]["metrics"];
     assert_eq!(record["http_req_chunks_sent"]["unit"], "count", "{record}");
+    // AIPerf's time-weighted metrics. Requests in flight over the window: by Little's law,
+    // the throughput times the mean latency, up to the rounding of the figures; at most 32.
+    let in_flight = run.stat("effective_concurrency", "avg");
+    assert_near(
+        "effective concurrency",
+        in_flight,
+        throughput * latency_s,
+        0.01 * in_flight,
+    );
+    assert!(in_flight <= 32.0 && run.stat("effective_concurrency", "max") == 32.0);
+    // 63 tokens after each first token, over the window: the run's output tokens per second,
+    // less the first tokens'.
+    let decode = run.stat("effective_decode_throughput", "avg");
+    let expected_decode = run.stat("output_token_throughput", "avg") * 63.0 / 64.0;
+    assert_near("decode throughput", decode, expected_decode, 0.01 * decode);
+    // Each stream makes 63 tokens over about 630 ms: about 100 tokens/s while it decodes.
+    assert_near(
+        "decode throughput per user p50",
+        run.stat("active_decode_throughput_per_user", "p50"),
+        100.0,
+        20.0,
+    );
+    // Input and output tokens held: at most 32 requests' worth.
+    let held = run.stat("tokens_in_flight", "max");
+    let per_request = run.stat("input_sequence_length", "avg") + 64.0;
+    assert!(
+        held > 0.0 && held <= 32.0 * per_request,
+        "tokens in flight {held}"
+    );
+    assert_eq!(summary["tokens_in_flight"]["unit"], "tokens");
+    assert_eq!(
+        summary["effective_concurrency"].get("p25"),
+        None,
+        "AIPerf's keys only"
+    );
 }
 
 #[test]

@@ -31,6 +31,7 @@ mod options;
 mod record_table;
 mod report;
 mod table;
+mod timeline;
 mod value_column;
 
 #[cfg(test)]
@@ -44,3 +45,4 @@ pub use report::{
     BenchmarkReport, ErrorCount, MetricResult, MetricValue, RequestCounts, RunFacts, ScheduleLag,
 };
 pub use table::{METRICS, MetricDef, MetricFlags, MetricId, MetricKind, Population, Unit};
+pub use timeline::{Curve, TimeWeightedStats};

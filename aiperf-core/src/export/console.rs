@@ -6,7 +6,6 @@
 use std::fmt::Write as _;
 
 use crate::metrics::{BenchmarkReport, MetricDef, MetricFlags, MetricValue};
-use crate::stats::Stats;
 
 /// The columns of the metrics table after "Metric".
 pub const STAT_COLUMNS: [&str; 7] = ["avg", "min", "max", "p99", "p90", "p50", "std"];
@@ -30,25 +29,21 @@ pub fn render(report: &BenchmarkReport) -> String {
         "aiperf | Metrics"
     };
     let mut out = String::new();
-    let distributions: Vec<Vec<String>> = rows
-        .iter()
-        .filter_map(|(def, value)| match value {
-            MetricValue::Distribution(stats) => Some(stats_row(def, stats)),
-            MetricValue::Scalar(_) => None,
-        })
-        .collect();
+    let in_side_table = |def: &MetricDef| {
+        def.flags.contains(MetricFlags::EFFECTIVE_TABLE)
+            || def.flags.contains(MetricFlags::ACTIVE_TABLE)
+    };
+    let distributions = stats_rows(&rows, |def| !in_side_table(def));
     // A run whose every request failed has no distribution to show: no empty table then.
     if !distributions.is_empty() {
-        let mut headers = vec![("Metric", Align::Left)];
-        headers.extend(STAT_COLUMNS.map(|column| (column, Align::Right)));
-        draw_table(&mut out, Some(title), &headers, &distributions);
+        draw_stats_table(&mut out, title, &distributions);
     }
 
     let scalars: Vec<Vec<String>> = rows
         .iter()
         .filter_map(|(def, value)| match value {
             MetricValue::Scalar(v) => Some(vec![name(def), scalar(def, *v)]),
-            MetricValue::Distribution(_) => None,
+            MetricValue::Distribution(_) | MetricValue::TimeWeighted(_) => None,
         })
         .collect();
     if !scalars.is_empty() {
@@ -59,6 +54,18 @@ pub fn render(report: &BenchmarkReport) -> String {
             &[("Metric", Align::Left), ("Value", Align::Right)],
             &scalars,
         );
+    }
+
+    // AIPerf's tables of the time-weighted metrics.
+    for (flag, side_title) in [
+        (MetricFlags::EFFECTIVE_TABLE, format!("{title}: Effective")),
+        (MetricFlags::ACTIVE_TABLE, format!("{title}: Active")),
+    ] {
+        let table = stats_rows(&rows, |def| def.flags.contains(flag));
+        if !table.is_empty() {
+            out.push('\n');
+            draw_stats_table(&mut out, &side_title, &table);
+        }
     }
 
     if !report.error_summary.is_empty() {
@@ -96,10 +103,34 @@ fn name(def: &MetricDef) -> String {
     format!("{} ({})", def.header, def.unit.as_str())
 }
 
-fn stats_row(def: &MetricDef, s: &Stats) -> Vec<String> {
-    let mut row = vec![name(def)];
-    row.extend([s.avg, s.min, s.max, s.p99, s.p90, s.p50, s.std].map(number));
-    row
+/// The rows of the metrics with statistics that `keep` keeps, in the columns' order.
+fn stats_rows(
+    rows: &[(&MetricDef, &MetricValue)],
+    keep: impl Fn(&MetricDef) -> bool,
+) -> Vec<Vec<String>> {
+    rows.iter()
+        .filter(|(def, _)| keep(def))
+        .filter_map(|(def, value)| {
+            let numbers = match value {
+                MetricValue::Distribution(s) => [s.avg, s.min, s.max, s.p99, s.p90, s.p50, s.std],
+                // A stage the run never had (no streamed request, no success) is only zeros:
+                // kept in the files, as AIPerf writes them, but not shown.
+                MetricValue::TimeWeighted(s) if s.min == 0.0 && s.max == 0.0 => return None,
+                MetricValue::TimeWeighted(s) => [s.avg, s.min, s.max, s.p99, s.p90, s.p50, s.std],
+                MetricValue::Scalar(_) => return None,
+            };
+            let mut row = vec![name(def)];
+            row.extend(numbers.map(number));
+            Some(row)
+        })
+        .collect()
+}
+
+/// A table of statistics ([`STAT_COLUMNS`]) titled `title`.
+fn draw_stats_table(out: &mut String, title: &str, rows: &[Vec<String>]) {
+    let mut headers = vec![("Metric", Align::Left)];
+    headers.extend(STAT_COLUMNS.map(|column| (column, Align::Right)));
+    draw_table(out, Some(title), &headers, rows);
 }
 
 fn scalar(def: &MetricDef, value: f64) -> String {
@@ -238,6 +269,10 @@ mod tests {
                 ..MetricOptions::default()
             },
         );
+        // The time-weighted figures, by hand over the 1 s window: 705 request-ms in flight
+        // (0.70); decode 3 tokens in 35 ms (85.71/s) and 1 in 440 ms (2.27/s); prefill 100
+        // tokens in 50 ms and in 60 ms; tokens in flight 100x50 + 104x35 + 100x60 + 102x440
+        // token-ms (59.52); the active total over the 590 ms some request was in flight.
         let expected = r#"
                                                 aiperf | LLM Metrics
 ┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━┳━━━━━━━━┳━━━━━━━━┳━━━━━━━━┳━━━━━━━━┳━━━━━━━━┓
@@ -268,6 +303,33 @@ mod tests {
 │ Benchmark Duration (sec)                        │   1.00 │
 └─────────────────────────────────────────────────┴────────┘
 
+                                                aiperf | LLM Metrics: Effective
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━┓
+┃ Metric                                                  ┃    avg ┃   min ┃      max ┃      p99 ┃      p90 ┃    p50 ┃    std ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━╇━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━┩
+│ Effective Concurrency (requests)                        │   0.70 │  0.00 │     3.00 │     3.00 │     1.00 │   1.00 │   0.71 │
+│ Effective Decode Throughput (tokens/sec)                │   4.00 │  0.00 │    85.71 │    85.71 │     2.27 │   0.00 │  15.60 │
+│ Effective Prefill Throughput (tokens/sec)               │ 200.00 │  0.00 │ 2,000.00 │ 2,000.00 │ 1,666.67 │   0.00 │ 571.55 │
+│ Effective Decode Concurrency (requests)                 │   0.47 │  0.00 │     1.00 │     1.00 │     1.00 │   0.00 │   0.50 │
+│ Effective Prefill Concurrency (requests)                │   0.11 │  0.00 │     1.00 │     1.00 │     1.00 │   0.00 │   0.31 │
+│ Effective Total Throughput (tokens/sec)                 │ 204.00 │  0.00 │ 2,000.00 │ 2,000.00 │ 1,666.67 │   2.27 │ 570.36 │
+│ Effective Decode Throughput Per User (tokens/sec/user)  │   4.00 │  0.00 │    85.71 │    85.71 │     2.27 │   0.00 │  15.60 │
+│ Effective Prefill Throughput Per User (tokens/sec/user) │ 200.00 │  0.00 │ 2,000.00 │ 2,000.00 │ 1,666.67 │   0.00 │ 571.55 │
+│ Tokens In Flight (tokens)                               │  59.52 │  0.00 │   104.00 │   104.00 │   102.00 │ 100.00 │  50.14 │
+│ Effective Latency (CO-aware) (ms)                       │ 176.62 │ 30.50 │   500.00 │   487.71 │   377.15 │  88.00 │ 188.18 │
+└─────────────────────────────────────────────────────────┴────────┴───────┴──────────┴──────────┴──────────┴────────┴────────┘
+
+                                                   aiperf | LLM Metrics: Active
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━┓
+┃ Metric                                               ┃      avg ┃      min ┃      max ┃      p99 ┃      p90 ┃      p50 ┃    std ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━┩
+│ Active Decode Throughput (tokens/sec)                │     8.42 │     2.27 │    85.71 │    85.71 │     2.27 │     2.27 │  21.80 │
+│ Active Prefill Throughput (tokens/sec)               │ 1,818.18 │ 1,666.67 │ 2,000.00 │ 2,000.00 │ 2,000.00 │ 1,666.67 │ 165.98 │
+│ Active Decode Throughput Per User (tokens/sec/user)  │     8.42 │     2.27 │    85.71 │    85.71 │     2.27 │     2.27 │  21.80 │
+│ Active Prefill Throughput Per User (tokens/sec/user) │ 1,818.18 │ 1,666.67 │ 2,000.00 │ 2,000.00 │ 2,000.00 │ 1,666.67 │ 165.98 │
+│ Active Total Throughput (tokens/sec)                 │   345.76 │     0.00 │ 2,000.00 │ 2,000.00 │ 1,666.67 │     2.27 │ 708.77 │
+└──────────────────────────────────────────────────────┴──────────┴──────────┴──────────┴──────────┴──────────┴──────────┴────────┘
+
                                       Errors
 ┏━━━━━━━┳━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
 ┃ Count ┃ Code ┃ Type                     ┃ Message                              ┃
@@ -291,7 +353,12 @@ warning: the client fell behind its schedule: dispatch lag p99 0.50 ms (p50 0.50
             &MetricOptions::default(),
         );
         let text = render(&report);
-        assert!(!text.contains("LLM Metrics"), "{text}");
+        assert!(!text.contains("LLM Metrics\n"), "{text}");
+        // The failed request was in flight, though: the time-weighted figures that have a
+        // value are shown, the stages no request reached are not.
+        assert!(text.contains("Effective Concurrency"), "{text}");
+        assert!(!text.contains("Decode"), "{text}");
+        assert!(!text.contains("LLM Metrics: Active"), "{text}");
         assert!(
             text.contains("internal error"),
             "the errors are shown: {text}"

@@ -18,7 +18,6 @@
 use std::io::{self, Write};
 
 use crate::metrics::{BenchmarkReport, MetricDef, MetricValue, Unit};
-use crate::stats::Stats;
 
 /// The file's name in the artifact directory.
 pub const FILE_NAME: &str = "profile_export_aiperf.csv";
@@ -55,12 +54,41 @@ pub const TELEMETRY_HEADER: [&str; 20] = [
 
 /// Writes the export.
 pub fn write(out: &mut impl Write, report: &BenchmarkReport) -> io::Result<()> {
-    let mut distributions: Vec<(&MetricDef, &Stats)> = Vec::new();
+    // The statistics of each row, in STATS_HEADER's order; a time-weighted metric has no sum
+    // and only some percentiles, their cells left empty as AIPerf leaves them.
+    let mut distributions: Vec<(&MetricDef, [Option<f64>; 14])> = Vec::new();
     let mut scalars: Vec<(&MetricDef, f64)> = Vec::new();
     for result in &report.results {
+        let def = result.metric.def();
         match &result.value {
-            MetricValue::Distribution(stats) => distributions.push((result.metric.def(), stats)),
-            MetricValue::Scalar(value) => scalars.push((result.metric.def(), *value)),
+            MetricValue::Distribution(s) => distributions.push((
+                def,
+                [
+                    s.avg, s.min, s.max, s.sum, s.p1, s.p5, s.p10, s.p25, s.p50, s.p75, s.p90,
+                    s.p95, s.p99, s.std,
+                ]
+                .map(Some),
+            )),
+            MetricValue::TimeWeighted(s) => distributions.push((
+                def,
+                [
+                    Some(s.avg),
+                    Some(s.min),
+                    Some(s.max),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(s.p50),
+                    None,
+                    Some(s.p90),
+                    Some(s.p95),
+                    Some(s.p99),
+                    Some(s.std),
+                ],
+            )),
+            MetricValue::Scalar(value) => scalars.push((def, *value)),
         }
     }
     distributions.sort_by_key(|(def, _)| def.tag);
@@ -68,15 +96,9 @@ pub fn write(out: &mut impl Write, report: &BenchmarkReport) -> io::Result<()> {
 
     if !distributions.is_empty() {
         write_row(out, STATS_HEADER.iter().map(|s| s.to_string()))?;
-        for (def, s) in &distributions {
-            let numbers = [
-                s.avg, s.min, s.max, s.sum, s.p1, s.p5, s.p10, s.p25, s.p50, s.p75, s.p90, s.p95,
-                s.p99, s.std,
-            ];
-            write_row(
-                out,
-                std::iter::once(row_name(def)).chain(numbers.iter().map(|v| number(*v))),
-            )?;
+        for (def, numbers) in &distributions {
+            let cells = numbers.iter().map(|v| v.map_or_else(String::new, number));
+            write_row(out, std::iter::once(row_name(def)).chain(cells))?;
         }
         if !scalars.is_empty() {
             out.write_all(b"\r\n")?;
@@ -159,18 +181,42 @@ mod tests {
         assert_eq!(
             stats_rows,
             [
+                "Active Decode Throughput (tokens/sec)",
+                "Active Decode Throughput Per User (tokens/sec/user)",
+                "Active Prefill Throughput (tokens/sec)",
+                "Active Prefill Throughput Per User (tokens/sec/user)",
+                "Active Total Throughput (tokens/sec)",
                 "Client Completion Tokens (tokens)",
                 "Client Prompt Tokens (tokens)",
                 "Credit-to-Start Latency (ms)",
                 "E2E Output Token Throughput (tokens/sec/user)",
+                "Effective Concurrency",
+                "Effective Decode Concurrency",
+                "Effective Decode Throughput (tokens/sec)",
+                "Effective Decode Throughput Per User (tokens/sec/user)",
                 "Effective Latency (CO-aware) (ms)",
+                "Effective Prefill Concurrency",
+                "Effective Prefill Throughput (tokens/sec)",
+                "Effective Prefill Throughput Per User (tokens/sec/user)",
+                "Effective Total Throughput (tokens/sec)",
                 "Error Input Sequence Length (tokens)",
                 "Input Sequence Length (tokens)",
                 "OSL Mismatch Diff % (%)",
                 "Output Sequence Length (tokens)",
                 "Output Token Count (tokens)",
                 "Request Latency (ms)",
+                "Tokens In Flight (tokens)",
             ]
+        );
+        // A time-weighted row leaves the sum and the percentiles it has not empty, as AIPerf:
+        // 1000 + 85 + 30 request-ms in flight over 2 s, two at once for 30 ms, none for 915.
+        let concurrency = lines
+            .iter()
+            .find(|l| l.starts_with("Effective Concurrency,"))
+            .unwrap();
+        assert_eq!(
+            *concurrency,
+            "Effective Concurrency,0.56,0.00,2.00,,,,,,1.00,,1.00,1.00,2.00,0.53"
         );
         let latency = lines
             .iter()

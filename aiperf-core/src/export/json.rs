@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::clock::to_unix_ns;
-use crate::metrics::{BenchmarkReport, MetricId, MetricResult, MetricValue};
+use crate::metrics::{BenchmarkReport, MetricId, MetricResult, MetricValue, TimeWeightedStats};
 use crate::record::ErrorInfo;
 use crate::stats::Stats;
 
@@ -118,6 +118,39 @@ fn serialize_metric<M: SerializeMap>(map: &mut M, result: &MetricResult) -> Resu
             map.serialize_entry(def.tag, &JsonStats::new(unit, stats))
         }
         MetricValue::Scalar(avg) => map.serialize_entry(def.tag, &JsonScalar { unit, avg: *avg }),
+        MetricValue::TimeWeighted(stats) => {
+            map.serialize_entry(def.tag, &JsonTimeWeighted::new(unit, stats))
+        }
+    }
+}
+
+/// A time-weighted metric's entry, with AIPerf's keys in AIPerf's order.
+#[derive(Serialize)]
+struct JsonTimeWeighted<'a> {
+    unit: &'a str,
+    avg: f64,
+    p50: f64,
+    p90: f64,
+    p95: f64,
+    p99: f64,
+    min: f64,
+    max: f64,
+    std: f64,
+}
+
+impl<'a> JsonTimeWeighted<'a> {
+    fn new(unit: &'a str, s: &TimeWeightedStats) -> Self {
+        Self {
+            unit,
+            avg: s.avg,
+            p50: s.p50,
+            p90: s.p90,
+            p95: s.p95,
+            p99: s.p99,
+            min: s.min,
+            max: s.max,
+            std: s.std,
+        }
     }
 }
 

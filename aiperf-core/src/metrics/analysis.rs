@@ -14,6 +14,7 @@ use super::report::{
     BenchmarkReport, ErrorCount, MetricResult, MetricValue, RequestCounts, RunFacts, ScheduleLag,
 };
 use super::table::{METRICS, MetricDef, MetricFlags, MetricId, MetricKind};
+use super::timeline::{Curves, Interval, Timeline};
 use crate::record::{ErrorInfo, Outcome, Phase, RequestRecord};
 use crate::stats::Stats;
 
@@ -67,6 +68,7 @@ impl Analysis {
         let Self { active, pass } = self;
         let RecordPass {
             table,
+            timeline,
             mut counts,
             errors,
             window,
@@ -84,7 +86,17 @@ impl Analysis {
             .requests_sent
             .unwrap_or(counts.succeeded + counts.errored + counts.cancelled);
 
-        let (distributions, unreadable) = statistics(table);
+        let (distributions, mut unreadable) = statistics(table);
+        let curves = match timeline.finish(window.unwrap_or((0, 0))) {
+            Ok(curves) => curves,
+            Err(error) => {
+                unreadable.push(format!(
+                    "no time-weighted metrics (effective_*, active_*, tokens_in_flight): the \
+                     requests' times could not be read back from their temporary file ({error})"
+                ));
+                None
+            }
+        };
         let totals = RunTotals {
             counts,
             window_ns: window,
@@ -93,7 +105,7 @@ impl Analysis {
             osl_mismatches: (osl_compared > 0).then_some(osl_mismatches),
             sums: distributions.iter().map(|s| s.map(|s| s.sum)).collect(),
         };
-        let results = results(&active, &distributions, &totals);
+        let results = results(&active, &distributions, curves.as_ref(), &totals);
         let schedule_lag =
             distributions[MetricId::CreditToStartLatency as usize].map(|lag| ScheduleLag {
                 p50_ms: lag.p50,
@@ -142,6 +154,8 @@ struct RecordPass {
     /// Each SLO with its metric's column (`None`: the metric does not apply to this run).
     slos: Vec<(Option<usize>, Slo)>,
     table: RecordTable,
+    /// The profiling requests' intervals, for the time-weighted metrics.
+    timeline: Timeline,
     counts: RequestCounts,
     errors: HashMap<ErrorInfo, u64>,
     window: Option<(u64, u64)>,
@@ -178,6 +192,7 @@ impl RecordPass {
             osl_diff_slot: table.slot(MetricId::OslMismatchDiffPct),
             slos,
             table,
+            timeline: Timeline::default(),
             counts: RequestCounts::default(),
             errors: HashMap::new(),
             window: None,
@@ -215,6 +230,9 @@ impl RecordPass {
             record,
             tokens: self.options.token_source.select(record),
         };
+        if profiling {
+            self.timeline.add(self.interval(&input, ending));
+        }
         self.table.start_row();
         for def in &self.record_metrics {
             match def.kind {
@@ -247,7 +265,9 @@ impl RecordPass {
                     let scale = def.unit.scale_from_base();
                     buffer[start..].iter_mut().for_each(|v| *v *= scale);
                 }
-                MetricKind::RecordList { .. } | MetricKind::Scalar { .. } => {}
+                MetricKind::RecordList { .. }
+                | MetricKind::Scalar { .. }
+                | MetricKind::TimeWeighted { .. } => {}
             }
         }
         if profiling {
@@ -257,6 +277,29 @@ impl RecordPass {
             }
         }
         self.table.row()
+    }
+
+    /// The request's place on the run's timeline: a successful streamed request's first token
+    /// and token counts too.
+    fn interval(&self, input: &RecordInput<'_>, ending: Ending) -> Interval {
+        let record = input.record;
+        let succeeded = ending == Ending::Succeeded;
+        let end_ns = match ending {
+            Ending::Succeeded => record.response_ns.last().copied().unwrap_or(record.end_ns),
+            Ending::Errored | Ending::Cancelled => record.end_ns,
+        };
+        let first_token_ns = (succeeded && self.options.streaming)
+            .then(|| formulas::time_to_first_token(input))
+            .flatten()
+            .map(|ttft| record.start_ns + ttft as u64);
+        let tokens = |formula: formulas::RecordFormula| succeeded.then(|| formula(input)).flatten();
+        Interval {
+            start_ns: record.start_ns,
+            first_token_ns,
+            end_ns,
+            input_tokens: tokens(formulas::input_sequence_length),
+            output_tokens: tokens(formulas::output_sequence_length),
+        }
     }
 
     /// Counts the record's outcome (and its error) and says how it ended.
@@ -338,6 +381,7 @@ fn statistics(table: RecordTable) -> (Vec<Option<Stats>>, Vec<String>) {
 fn results(
     active: &[bool],
     distributions: &[Option<Stats>],
+    curves: Option<&Curves>,
     totals: &RunTotals,
 ) -> Vec<MetricResult> {
     METRICS
@@ -350,6 +394,9 @@ fn results(
                 }
                 MetricKind::Record { .. } | MetricKind::RecordList { .. } => {
                     MetricValue::Distribution(distributions[def.id as usize]?)
+                }
+                MetricKind::TimeWeighted { curve, active_only } => {
+                    MetricValue::TimeWeighted(curves?.stats(curve, active_only))
                 }
             };
             Some(MetricResult {

@@ -78,7 +78,7 @@ impl RecordTable {
                     table.list_of[def.id as usize] = Some(table.list_columns.len());
                     table.list_columns.push(ValueColumn::default());
                 }
-                MetricKind::Scalar { .. } => {}
+                MetricKind::Scalar { .. } | MetricKind::TimeWeighted { .. } => {}
             }
         }
         table.row = vec![f64::NAN; table.columns.len()];
@@ -203,7 +203,7 @@ impl<'a> RecordRow<'a> {
             MetricKind::RecordList { .. } => {
                 row.list(def.id).map(|v| (def.id, RecordValue::List(v)))
             }
-            MetricKind::Scalar { .. } => None,
+            MetricKind::Scalar { .. } | MetricKind::TimeWeighted { .. } => None,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 use super::options::MetricOptions;
 use super::table::MetricId;
+use super::timeline::TimeWeightedStats;
 use crate::record::ErrorInfo;
 use crate::stats::Stats;
 
@@ -79,6 +80,8 @@ pub enum MetricValue {
     Distribution(Stats),
     /// One value for the run, in its unit.
     Scalar(f64),
+    /// Time-weighted statistics of a curve over the run's timeline, in its unit.
+    TimeWeighted(TimeWeightedStats),
 }
 
 /// A metric and its result.
@@ -132,7 +135,15 @@ impl BenchmarkReport {
     pub fn stats(&self, id: MetricId) -> Option<&Stats> {
         match self.get(id)? {
             MetricValue::Distribution(stats) => Some(stats),
-            MetricValue::Scalar(_) => None,
+            MetricValue::Scalar(_) | MetricValue::TimeWeighted(_) => None,
+        }
+    }
+
+    /// A time-weighted metric's statistics, if it has any.
+    pub fn time_weighted(&self, id: MetricId) -> Option<&TimeWeightedStats> {
+        match self.get(id)? {
+            MetricValue::TimeWeighted(stats) => Some(stats),
+            MetricValue::Distribution(_) | MetricValue::Scalar(_) => None,
         }
     }
 
@@ -140,7 +151,7 @@ impl BenchmarkReport {
     pub fn scalar(&self, id: MetricId) -> Option<f64> {
         match self.get(id)? {
             MetricValue::Scalar(v) => Some(*v),
-            MetricValue::Distribution(_) => None,
+            MetricValue::Distribution(_) | MetricValue::TimeWeighted(_) => None,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! adds dynamically.
 
 use super::formulas;
+use super::timeline::Curve;
 
 /// The unit a metric is displayed and exported in. Formulas produce base units (nanoseconds
 /// for times, plain counts otherwise); [`Unit::scale_from_base`] converts.
@@ -102,6 +103,12 @@ impl MetricFlags {
     /// A per-request value is also exported for failed and cancelled requests (in
     /// `profile_export.jsonl`), though only successful ones enter the statistics.
     pub const ALSO_FOR_FAILED: Self = Self(1 << 8);
+    /// Shown in the console's table of effective (time-weighted) metrics, AIPerf's
+    /// "LLM Metrics: Effective".
+    pub const EFFECTIVE_TABLE: Self = Self(1 << 9);
+    /// Shown in the console's table of metrics taken while their stage is active, AIPerf's
+    /// "LLM Metrics: Active".
+    pub const ACTIVE_TABLE: Self = Self(1 << 10);
 
     /// Both sets of flags.
     pub const fn union(self, other: Self) -> Self {
@@ -154,12 +161,21 @@ pub enum MetricKind {
         /// The value, in the base unit, if the run has one.
         formula: formulas::ScalarFormula,
     },
+    /// Time-weighted statistics of a step function over the run's timeline of requests
+    /// ([`timeline`](super::timeline)), in the display unit.
+    TimeWeighted {
+        /// The step function.
+        curve: Curve,
+        /// Only the moments its stage has a request in it (AIPerf's `active_*`), rather than
+        /// the whole window (`effective_*`).
+        active_only: bool,
+    },
 }
 
 impl MetricKind {
-    /// Whether the metric is a distribution (exported with percentiles).
+    /// Whether the metric has values per request (exported with percentiles).
     pub fn is_distribution(&self) -> bool {
-        !matches!(self, Self::Scalar { .. })
+        matches!(self, Self::Record { .. } | Self::RecordList { .. })
     }
 }
 
@@ -233,7 +249,7 @@ macro_rules! metric_table {
 }
 
 use MetricFlags as F;
-use MetricKind::{Record, RecordList, Scalar};
+use MetricKind::{Record, RecordList, Scalar, TimeWeighted};
 use Population::{Failed, Sent, Succeeded};
 
 metric_table! {
@@ -486,8 +502,8 @@ metric_table! {
         description: "From when the schedule meant to send a request to its last response (or its failure): request latency plus dispatch lag, over every request, as AIPerf takes it.",
         unit: Milliseconds,
         kind: Record { population: Sent, formula: formulas::effective_latency },
-        flags: F::NO_CONSOLE,
-        console: None,
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3900),
     },
     UsagePromptTokens {
         tag: "usage_prompt_tokens",
@@ -833,6 +849,132 @@ metric_table! {
         kind: Record { population: Succeeded, formula: formulas::http_req_total },
         flags: F::NO_CONSOLE,
         console: None,
+    },
+    EffectiveConcurrency {
+        tag: "effective_concurrency",
+        header: "Effective Concurrency",
+        description: "Requests in flight (failed and cancelled ones too), time-weighted over the benchmark's window.",
+        unit: Requests,
+        kind: TimeWeighted { curve: Curve::Concurrency, active_only: false },
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3000),
+    },
+    EffectiveDecodeThroughput {
+        tag: "effective_decode_throughput",
+        header: "Effective Decode Throughput",
+        description: "Output tokens per second being generated: each streamed request's tokens after its first spread evenly over its decode time, time-weighted over the window.",
+        unit: TokensPerSecond,
+        kind: TimeWeighted { curve: Curve::DecodeThroughput, active_only: false },
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3100),
+    },
+    EffectivePrefillThroughput {
+        tag: "effective_prefill_throughput",
+        header: "Effective Prefill Throughput",
+        description: "Input tokens per second being processed: each streamed request's input tokens spread evenly over its time to first token, time-weighted over the window.",
+        unit: TokensPerSecond,
+        kind: TimeWeighted { curve: Curve::PrefillThroughput, active_only: false },
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3200),
+    },
+    EffectiveDecodeConcurrency {
+        tag: "effective_decode_concurrency",
+        header: "Effective Decode Concurrency",
+        description: "Streamed requests between their first token and their end, time-weighted over the window.",
+        unit: Requests,
+        kind: TimeWeighted { curve: Curve::DecodeConcurrency, active_only: false },
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3300),
+    },
+    EffectivePrefillConcurrency {
+        tag: "effective_prefill_concurrency",
+        header: "Effective Prefill Concurrency",
+        description: "Streamed requests between their send and their first token, time-weighted over the window.",
+        unit: Requests,
+        kind: TimeWeighted { curve: Curve::PrefillConcurrency, active_only: false },
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3400),
+    },
+    EffectiveTotalThroughput {
+        tag: "effective_total_throughput",
+        header: "Effective Total Throughput",
+        description: "Prefill and decode throughput together, time-weighted over the window.",
+        unit: TokensPerSecond,
+        kind: TimeWeighted { curve: Curve::TotalThroughput, active_only: false },
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3500),
+    },
+    EffectiveDecodeThroughputPerUser {
+        tag: "effective_decode_throughput_per_user",
+        header: "Effective Decode Throughput Per User",
+        description: "Decode throughput divided by the requests in decode (0 while none is), time-weighted over the window.",
+        unit: TokensPerSecondPerUser,
+        kind: TimeWeighted { curve: Curve::DecodeThroughputPerUser, active_only: false },
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3600),
+    },
+    EffectivePrefillThroughputPerUser {
+        tag: "effective_prefill_throughput_per_user",
+        header: "Effective Prefill Throughput Per User",
+        description: "Prefill throughput divided by the requests in prefill (0 while none is), time-weighted over the window.",
+        unit: TokensPerSecondPerUser,
+        kind: TimeWeighted { curve: Curve::PrefillThroughputPerUser, active_only: false },
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3700),
+    },
+    TokensInFlight {
+        tag: "tokens_in_flight",
+        header: "Tokens In Flight",
+        description: "Tokens the server holds for the requests in flight: input tokens from a request's send, output tokens from its first token, to its end; time-weighted over the window.",
+        unit: Tokens,
+        kind: TimeWeighted { curve: Curve::TokensInFlight, active_only: false },
+        flags: F::EFFECTIVE_TABLE,
+        console: Some(3800),
+    },
+    ActiveDecodeThroughput {
+        tag: "active_decode_throughput",
+        header: "Active Decode Throughput",
+        description: "Decode throughput, time-weighted over only the moments some request is in decode.",
+        unit: TokensPerSecond,
+        kind: TimeWeighted { curve: Curve::DecodeThroughput, active_only: true },
+        flags: F::ACTIVE_TABLE,
+        console: Some(4000),
+    },
+    ActivePrefillThroughput {
+        tag: "active_prefill_throughput",
+        header: "Active Prefill Throughput",
+        description: "Prefill throughput, time-weighted over only the moments some request is in prefill.",
+        unit: TokensPerSecond,
+        kind: TimeWeighted { curve: Curve::PrefillThroughput, active_only: true },
+        flags: F::ACTIVE_TABLE,
+        console: Some(4100),
+    },
+    ActiveDecodeThroughputPerUser {
+        tag: "active_decode_throughput_per_user",
+        header: "Active Decode Throughput Per User",
+        description: "Decode throughput per request in decode, over only the moments some request is in decode.",
+        unit: TokensPerSecondPerUser,
+        kind: TimeWeighted { curve: Curve::DecodeThroughputPerUser, active_only: true },
+        flags: F::ACTIVE_TABLE,
+        console: Some(4200),
+    },
+    ActivePrefillThroughputPerUser {
+        tag: "active_prefill_throughput_per_user",
+        header: "Active Prefill Throughput Per User",
+        description: "Prefill throughput per request in prefill, over only the moments some request is in prefill.",
+        unit: TokensPerSecondPerUser,
+        kind: TimeWeighted { curve: Curve::PrefillThroughputPerUser, active_only: true },
+        flags: F::ACTIVE_TABLE,
+        console: Some(4300),
+    },
+    ActiveTotalThroughput {
+        tag: "active_total_throughput",
+        header: "Active Total Throughput",
+        description: "Prefill and decode throughput together, over only the moments some request is in flight.",
+        unit: TokensPerSecond,
+        kind: TimeWeighted { curve: Curve::TotalThroughput, active_only: true },
+        flags: F::ACTIVE_TABLE,
+        console: Some(4400),
     },
 }
 
