@@ -33,10 +33,12 @@ impl Progress {
         }
         // A warm-up by duration sends an unknown number of requests for a time of its own
         // before the profiling phase: neither a count nor the time has a known end then. Nor
-        // has a count of conversations, whose turns vary.
-        let by_sessions = plan.sessions.is_some() || plan.warmup_sessions.is_some();
+        // has a count of conversations alone, whose turns vary.
+        let unknown_end = plan.warmup_duration.is_some()
+            || plan.warmup_sessions.is_some()
+            || plan.stop == StopCondition::Count(usize::MAX);
         let (total, template, mode) = match plan.stop {
-            _ if plan.warmup_duration.is_some() || by_sessions => (
+            _ if unknown_end => (
                 0,
                 "{spinner} [{elapsed_precise}] {msg} requests done",
                 Mode::Counting,

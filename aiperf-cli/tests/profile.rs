@@ -683,6 +683,15 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "--warmup-request-rate must be a positive number",
         ),
         (
+            &[
+                "--input-file",
+                "sessions.jsonl",
+                "--session-turns-mean",
+                "3",
+            ][..],
+            "--conversation-turn-mean shape synthetic conversations; an --input-file gives its own",
+        ),
+        (
             &["--conversation-num", "0"][..],
             "--conversation-num must be at least 1",
         ),

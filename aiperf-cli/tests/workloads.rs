@@ -163,6 +163,50 @@ fn a_multi_turn_session_sends_the_first_answer_with_the_second_turn() {
 }
 
 #[test]
+fn a_multi_turn_file_is_sent_once_through_each_session_whole() {
+    let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1", "--output-tokens", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sessions: Vec<Value> = (0..3)
+        .map(|s| {
+            let turns: Vec<Value> = (0..3)
+                .map(|t| json!({"text": format!("s{s} t{t}")}))
+                .collect();
+            json!({"session_id": format!("s{s}"), "turns": turns})
+        })
+        .collect();
+    let file = write_jsonl(dir.path(), "sessions.jsonl", &sessions);
+    // Two at a time: the worker done first must not start a session again while the last one
+    // is still to be sent.
+    let run = Run::profile(&[
+        "--url",
+        &server.url,
+        "-m",
+        "test",
+        "--concurrency",
+        "2",
+        "--input-file",
+        &file,
+        "--custom-dataset-type",
+        "multi_turn",
+    ]);
+    run.assert_success();
+    let mut sent: Vec<(String, u64)> = run
+        .records()
+        .iter()
+        .map(|r| {
+            let metadata = &r["metadata"];
+            let session = metadata["conversation_id"].as_str().unwrap().to_owned();
+            (session, metadata["turn_index"].as_u64().unwrap())
+        })
+        .collect();
+    sent.sort();
+    let expected: Vec<(String, u64)> = (0..3)
+        .flat_map(|s| (0..3).map(move |t| (format!("s{s}"), t)))
+        .collect();
+    assert_eq!(sent, expected);
+}
+
+#[test]
 fn synthetic_conversations_of_several_turns_run_as_sessions_of_their_own() {
     let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1"]);
     // Three conversations of three turns, 40 ms apart, two at a time, as AIPerf's

@@ -206,6 +206,9 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -
             if set("isl_block_size") {
                 dataset.insert("block_size".into(), json!(args.isl_block_size));
             }
+            if let Some(entries) = args.num_dataset_entries.or(args.conversation_num) {
+                dataset.insert("entries".into(), json!(entries));
+            }
         }
         None => {
             dataset.insert("type".into(), json!("synthetic"));
@@ -352,14 +355,13 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         // writes their number.
         StopCondition::Count(count)
             if set("request_count")
-                || (profile.plan.sessions.is_none()
-                    && (fixed_schedule || args.input_file.is_some())) =>
+                || (!set("conversation_num") && (fixed_schedule || args.input_file.is_some())) =>
         {
             profiling.insert("requests".into(), json!(count));
         }
         _ => {}
     }
-    if let Some(sessions) = profile.plan.sessions {
+    if let Some(sessions) = args.conversation_num {
         profiling.insert("sessions".into(), json!(sessions));
     }
     if let Some(duration) = args.benchmark_duration {

@@ -255,6 +255,13 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     let (turns, turn_delay, synthetic_turns) = synthetic_turns(args);
     let dataset = match &args.input_file {
         Some(path) => {
+            if !synthetic_turns.is_empty() {
+                bail!(
+                    "{} shape synthetic conversations; an --input-file gives its own turns and \
+                     delays (multi_turn lines, with `delay`): drop them, as AIPerf refuses them",
+                    synthetic_turns.join(", ")
+                );
+            }
             let kind: CustomDatasetType = args
                 .custom_dataset_type
                 .parse()
@@ -265,13 +272,6 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             config.isl_block_size = isl_block_size;
             config.seed = args.random_seed;
             config.output_tokens = output_tokens;
-            if !synthetic_turns.is_empty() {
-                eprintln!(
-                    "aiperf: the shape of synthetic conversations ({}) has no effect with \
-                     --input-file, whose lines give their own turns and delays",
-                    synthetic_turns.join(", ")
-                );
-            }
             DatasetSource::File(config)
         }
         None => DatasetSource::Synthetic(SyntheticConfig {
@@ -824,7 +824,9 @@ pub(crate) fn fit_plan_to_dataset(
         || args.conversation_num.is_some();
     let turns: usize = conversations.iter().map(|c| c.turns.len()).sum();
     if !explicit_stop && (fixed || matches!(profile.dataset, DatasetSource::File(_))) {
+        // Once through: every conversation started once, each to its last turn.
         profile.plan.stop = StopCondition::Count(turns);
+        profile.plan.sessions = Some(conversations.len());
     }
     if let (true, Some(count)) = (fixed, args.request_count)
         && count > turns
