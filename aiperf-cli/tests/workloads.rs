@@ -276,6 +276,42 @@ fn synthetic_conversations_of_several_turns_run_as_sessions_of_their_own() {
 }
 
 #[test]
+fn at_a_request_rate_every_turn_takes_a_tick_of_the_rate() {
+    let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1", "--output-tokens", "2"]);
+    let run_at = |extra: &[&str]| {
+        let mut args = vec![
+            "--url",
+            &server.url,
+            "-m",
+            "test",
+            "--isl",
+            "8",
+            "--request-rate",
+            "20",
+            "--arrival-pattern",
+            "constant",
+            "--conversation-num",
+            "3",
+            "--conversation-turn-mean",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        let run = Run::profile(&args);
+        run.assert_success();
+        assert_eq!(run.records().len(), 9, "{}", run.stderr());
+        run.start_times_s()
+    };
+    // 20 ticks a second, one request each, later turns first: 9 requests over 8 ticks.
+    let starts = run_at(&[]);
+    for gap in starts.windows(2).map(|pair| pair[1] - pair[0]) {
+        assert!(gap >= 0.035, "a request without its 50 ms tick: {starts:?}");
+    }
+    // Capped at one conversation at a time, its later turns still get ticks.
+    let starts = run_at(&["--concurrency", "1"]);
+    assert!(starts[8] - starts[0] >= 0.35, "{starts:?}");
+}
+
+#[test]
 fn a_request_count_ends_the_conversations_before_their_last_turns() {
     let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1", "--output-tokens", "2"]);
     // Whichever ends first, as in AIPerf: here 5 requests, within the second conversation.

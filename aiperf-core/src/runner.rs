@@ -20,6 +20,7 @@
 mod dispatch;
 mod request;
 mod session;
+mod turn_ticks;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;

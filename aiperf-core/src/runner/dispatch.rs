@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
 use super::session::run_conversation;
+use super::turn_ticks::TurnTicks;
 use super::{RunPlan, Shared, StopCondition};
 use crate::clock::{after, instant_at, now_ns};
 use crate::record::Phase;
@@ -28,6 +29,9 @@ pub(super) struct PhaseState {
     sessions: usize,
     sessions_started: AtomicUsize,
     send_until_ns: Option<u64>,
+    /// At a request rate, the ticks later turns wait for (`None` for the other load modes,
+    /// where a later turn goes when its delay has passed).
+    pub turn_ticks: Option<TurnTicks>,
 }
 
 /// A request a phase let go: its numbers.
@@ -142,6 +146,7 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
         sessions: limits.sessions,
         sessions_started: AtomicUsize::new(0),
         send_until_ns,
+        turn_ticks: matches!(limits.load, LoadMode::Rate { .. }).then(TurnTicks::default),
     });
     match limits.load {
         LoadMode::Concurrency(workers) => closed_loop(shared, &state, workers).await,
@@ -203,8 +208,9 @@ async fn open_loop(
         let offset = ramp.map_or(offset, |ramp| ramped_offset(offset, ramp));
         after(state.start_ns, offset)
     });
-    let conversations = std::iter::from_fn(|| Some(shared.next_conversation()));
-    start_on_schedule(shared, state, due_times.zip(conversations), max_concurrency).await;
+    // Each tick goes to a conversation's later turn first, else to the next conversation.
+    let ticks = due_times.map(|due_ns| (due_ns, None));
+    start_on_schedule(shared, state, ticks, max_concurrency).await;
 }
 
 /// Every conversation once, due at its first turn's timestamp from the phase start.
@@ -224,16 +230,22 @@ async fn fixed_schedule(
         })
         .collect();
     starts.sort_unstable();
-    start_on_schedule(shared, state, starts.into_iter(), max_concurrency).await;
+    let starts = starts
+        .into_iter()
+        .map(|(due_ns, index)| (due_ns, Some(index)));
+    start_on_schedule(shared, state, starts, max_concurrency).await;
 }
 
-/// Starts conversation `index` at each `(due_ns, index)`, in order, until the phase is over.
-/// Conversations that ended are reaped as new ones start, so a long run holds only the tasks
-/// in flight.
+/// At each `(due_ns, conversation)`, in order, until the phase is over: starts that
+/// conversation, or, for `None` (a tick of a request rate), gives the tick to a later turn
+/// waiting for one ([`TurnTicks`]), else starts the next conversation. Once the phase may start
+/// no more conversations, its ticks go on while those started may still have turns to send.
+/// Conversations that ended are reaped as new ones start, so a long run holds only the tasks in
+/// flight.
 async fn start_on_schedule(
     shared: &Arc<Shared>,
     state: &Arc<PhaseState>,
-    schedule: impl Iterator<Item = (u64, usize)>,
+    schedule: impl Iterator<Item = (u64, Option<usize>)>,
     max_concurrency: Option<usize>,
 ) {
     let ramp = shared.plan.concurrency_ramp;
@@ -253,9 +265,13 @@ async fn start_on_schedule(
         }
         _ => None,
     };
+    let give_tick = || state.turn_ticks.as_ref().is_some_and(TurnTicks::give);
     let mut interrupted = shared.control.cancel_in_flight_at.subscribe();
     let mut tasks = JoinSet::new();
-    for (due_ns, index) in schedule {
+    'schedule: for (due_ns, planned) in schedule {
+        while let Some(ended) = tasks.try_join_next() {
+            ended.expect("request tasks do not panic");
+        }
         if state.is_over(shared, due_ns) {
             break;
         }
@@ -263,33 +279,61 @@ async fn start_on_schedule(
             _ = sleep_until(instant_at(due_ns).into()) => {}
             _ = interrupted.changed() => {}
         }
+        if planned.is_none() && give_tick() {
+            continue;
+        }
         let permit = match &limit {
-            // A slot may be a ramp step away: an interruption does not wait for it.
-            Some(limit) => tokio::select! {
-                permit = Arc::clone(limit).acquire_owned() => {
-                    Some(permit.expect("the semaphore is never closed"))
+            // A slot may be a ramp step away: an interruption does not wait for it, and a
+            // later turn that comes to wait meanwhile takes the tick (its conversation holds a
+            // slot that only its last turn frees).
+            Some(limit) => loop {
+                tokio::select! {
+                    permit = Arc::clone(limit).acquire_owned() => {
+                        break Some(permit.expect("the semaphore is never closed"));
+                    }
+                    () = turn_arrival(state), if planned.is_none() => {
+                        if give_tick() {
+                            continue 'schedule;
+                        }
+                    }
+                    () = shared.control.interrupted() => break 'schedule,
                 }
-                () = shared.control.interrupted() => break,
             },
             None => None,
         };
-        if state.is_over(shared, due_ns) || !state.start_session() {
+        if state.is_over(shared, due_ns) {
             break;
         }
+        if !state.start_session() {
+            // No new conversation; the ticks go on for the later turns of those started.
+            if planned.is_none() && !tasks.is_empty() {
+                continue;
+            }
+            break;
+        }
+        let index = planned.unwrap_or_else(|| shared.next_conversation());
         let shared = Arc::clone(shared);
         let state = Arc::clone(state);
         tasks.spawn(async move {
             run_conversation(&shared, &state, index, due_ns).await;
             drop(permit);
         });
-        while let Some(ended) = tasks.try_join_next() {
-            ended.expect("request tasks do not panic");
-        }
     }
     if let Some(opening) = opening {
         opening.abort();
     }
+    if let Some(ticks) = &state.turn_ticks {
+        ticks.stop();
+    }
     join_all(tasks).await;
+}
+
+/// Resolves when a later turn may have started waiting for a tick; never without ticks.
+async fn turn_arrival(state: &PhaseState) {
+    match &state.turn_ticks {
+        Some(ticks) => ticks.arrival().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// When slot `slot` (from 0) of a concurrency limit of `limit` opens under a ramp of `ramp` from

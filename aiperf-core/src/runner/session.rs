@@ -1,5 +1,6 @@
 //! One conversation, turn by turn: each turn waits for its due time (its timestamp in a fixed
-//! schedule, else the end of the previous turn plus its delay), claims a request of the phase,
+//! schedule, else the end of the previous turn plus its delay, and at a request rate the next
+//! tick of the rate), claims a request of the phase,
 //! and is sent with the conversation so far: the earlier user turns and the server's real
 //! answers, so multi-turn prompts grow as they would with a real user.
 
@@ -47,6 +48,17 @@ pub(super) async fn run_conversation(
                 _ = sleep_until(instant_at(due_ns).into()) => {}
                 () = request::wait_for_deadline(&mut deadline) => break,
             }
+        }
+        // At a request rate a later turn also waits for a tick of the rate.
+        if let (Some(ticks), Some(_)) = (&phase.turn_ticks, previous_end_ns) {
+            let mut deadline = shared.control.cancel_in_flight_at.subscribe();
+            tokio::select! {
+                ticked = ticks.wait() => if !ticked {
+                    break;
+                },
+                () = request::wait_for_deadline(&mut deadline) => break,
+            }
+            due_ns = due_ns.max(crate::clock::now_ns());
         }
         let Some(claim) = phase.claim(shared, due_ns) else {
             break;
