@@ -14,7 +14,7 @@ use super::report::{
     BenchmarkReport, ErrorCount, MetricResult, MetricValue, RequestCounts, RunFacts, ScheduleLag,
 };
 use super::table::{METRICS, MetricDef, MetricFlags, MetricId, MetricKind};
-use super::timeline::{Curves, Interval, Timeline};
+use super::timeline::{CurveStats, Interval, Timeline};
 use crate::record::{ErrorInfo, Outcome, Phase, RequestRecord};
 use crate::stats::Stats;
 
@@ -381,7 +381,7 @@ fn statistics(table: RecordTable) -> (Vec<Option<Stats>>, Vec<String>) {
 fn results(
     active: &[bool],
     distributions: &[Option<Stats>],
-    curves: Option<&Curves>,
+    curves: Option<&CurveStats>,
     totals: &RunTotals,
 ) -> Vec<MetricResult> {
     METRICS

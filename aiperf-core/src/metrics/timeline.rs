@@ -30,7 +30,6 @@
 //! Memory: five numbers per request, kept in [`ValueColumn`]s (bounded in memory, spilled to a
 //! temporary file), and read back once, when the run is over.
 
-use std::cmp::Ordering;
 use std::io;
 
 use super::value_column::ValueColumn;
@@ -59,6 +58,19 @@ pub enum Curve {
 }
 
 impl Curve {
+    /// Whether AIPerf reports the curve over its active time too (`active_*`): the
+    /// throughputs.
+    pub fn has_active_variant(self) -> bool {
+        matches!(
+            self,
+            Self::DecodeThroughput
+                | Self::PrefillThroughput
+                | Self::TotalThroughput
+                | Self::DecodeThroughputPerUser
+                | Self::PrefillThroughputPerUser
+        )
+    }
+
     /// The curve whose positive stretches are this one's active time (AIPerf's `active_*`
     /// variants): the requests in the stage the throughput belongs to.
     pub fn active_when(self) -> Self {
@@ -139,10 +151,10 @@ impl Timeline {
             .push(interval.output_tokens.unwrap_or(f64::NAN));
     }
 
-    /// The curves over `window` (clock readings, the benchmark's first send to its last
-    /// response); `None` without requests. Fails only if the values cannot be read back from
-    /// their temporary files.
-    pub(crate) fn finish(self, window: (u64, u64)) -> io::Result<Option<Curves>> {
+    /// The statistics of every curve over `window` (clock readings, the benchmark's first
+    /// send to its last response); `None` without requests. Fails only if the values cannot
+    /// be read back from their temporary files.
+    pub(crate) fn finish(self, window: (u64, u64)) -> io::Result<Option<CurveStats>> {
         let Some(origin) = self.origin_ns else {
             return Ok(None);
         };
@@ -154,7 +166,7 @@ impl Timeline {
             output_tokens: self.output_tokens.into_values()?,
         };
         let relative = |ns: u64| ns as f64 - origin as f64;
-        Ok(Some(Curves::of(
+        Ok(Some(CurveStats::of(
             &requests,
             (relative(window.0), relative(window.1)),
         )))
@@ -170,127 +182,186 @@ struct Requests {
     output_tokens: Vec<f64>,
 }
 
-/// Every curve of a run, and the window their statistics are taken over.
-#[derive(Debug)]
-pub(crate) struct Curves {
-    window: (f64, f64),
-    concurrency: Steps,
-    decode_concurrency: Steps,
-    prefill_concurrency: Steps,
-    decode_throughput: Steps,
-    prefill_throughput: Steps,
-    total_throughput: Steps,
-    decode_throughput_per_user: Steps,
-    prefill_throughput_per_user: Steps,
-    tokens_in_flight: Steps,
-}
-
 /// Nanoseconds per second: the curves' rates are per second.
 const NS_PER_S: f64 = 1e9;
 
-impl Curves {
-    fn of(r: &Requests, window: (f64, f64)) -> Self {
-        let n = r.start.len();
-        let known = |v: f64| !v.is_nan();
-        let mut concurrency = Vec::with_capacity(2 * n);
-        let mut decode_concurrency = Vec::new();
-        let mut prefill_concurrency = Vec::new();
-        let mut decode_throughput = Vec::new();
-        let mut prefill_throughput = Vec::new();
-        let mut tokens_in_flight = Vec::new();
-        for i in 0..n {
-            let (start, first, end) = (r.start[i], r.first_token[i], r.end[i]);
-            let (input, output) = (r.input_tokens[i], r.output_tokens[i]);
-            push_interval(&mut concurrency, start, end, 1.0);
-            if !known(first) {
-                continue;
-            }
-            push_interval(&mut decode_concurrency, first, end, 1.0);
-            push_interval(&mut prefill_concurrency, start, first, 1.0);
-            let decode_ns = end - first;
-            let in_decode = known(output) && output >= 1.0 && decode_ns > 0.0;
-            if in_decode {
-                let rate = (output - 1.0) / decode_ns * NS_PER_S;
-                push_interval(&mut decode_throughput, first, end, rate);
-            }
-            let prefill_ns = first - start;
-            let in_prefill = known(input) && prefill_ns > 0.0;
-            if in_prefill {
-                let rate = input / prefill_ns * NS_PER_S;
-                push_interval(&mut prefill_throughput, start, first, rate);
-                tokens_in_flight.push((start, input));
-            }
-            let holds_output = known(output) && decode_ns > 0.0;
-            if holds_output {
-                tokens_in_flight.push((first, output));
-            }
-            let freed =
-                if in_prefill { input } else { 0.0 } + if holds_output { output } else { 0.0 };
-            if in_prefill || holds_output {
-                tokens_in_flight.push((end, -freed));
-            }
-        }
-        let total_events: Vec<(f64, f64)> = decode_throughput
-            .iter()
-            .chain(&prefill_throughput)
-            .copied()
-            .collect();
-        let concurrency = Steps::sweep(concurrency);
-        let decode_concurrency = Steps::sweep(decode_concurrency);
-        let prefill_concurrency = Steps::sweep(prefill_concurrency);
-        let decode_throughput = Steps::sweep(decode_throughput);
-        let prefill_throughput = Steps::sweep(prefill_throughput);
-        Self {
-            window,
-            decode_throughput_per_user: decode_throughput.divided_by(&decode_concurrency),
-            prefill_throughput_per_user: prefill_throughput.divided_by(&prefill_concurrency),
-            total_throughput: Steps::sweep(total_events),
-            tokens_in_flight: Steps::sweep(tokens_in_flight),
-            concurrency,
-            decode_concurrency,
-            prefill_concurrency,
-            decode_throughput,
-            prefill_throughput,
+impl Requests {
+    /// Request `i`'s values.
+    fn part(&self, i: usize) -> Part {
+        Part {
+            start: self.start[i],
+            first_token: self.first_token[i],
+            end: self.end[i],
+            input: self.input_tokens[i],
+            output: self.output_tokens[i],
         }
     }
 
-    fn curve(&self, curve: Curve) -> &Steps {
-        match curve {
-            Curve::Concurrency => &self.concurrency,
-            Curve::DecodeThroughput => &self.decode_throughput,
-            Curve::PrefillThroughput => &self.prefill_throughput,
-            Curve::DecodeConcurrency => &self.decode_concurrency,
-            Curve::PrefillConcurrency => &self.prefill_concurrency,
-            Curve::TotalThroughput => &self.total_throughput,
-            Curve::DecodeThroughputPerUser => &self.decode_throughput_per_user,
-            Curve::PrefillThroughputPerUser => &self.prefill_throughput_per_user,
-            Curve::TokensInFlight => &self.tokens_in_flight,
+    /// Every request's moments (send, first token when it has one, end) in time order: the one
+    /// sort every curve shares. Times are whole nanoseconds from the timeline's origin, exact
+    /// in an `f64`, so an integer key orders them; the order of equal times does not matter
+    /// (a step function keeps the value after the last change at a time).
+    fn moments(&self) -> Vec<(f64, usize, Moment)> {
+        let mut moments = Vec::with_capacity(3 * self.start.len());
+        for i in 0..self.start.len() {
+            moments.push((self.start[i], i, Moment::Start));
+            if !self.first_token[i].is_nan() {
+                moments.push((self.first_token[i], i, Moment::FirstToken));
+            }
+            moments.push((self.end[i], i, Moment::End));
         }
+        moments.sort_unstable_by_key(|&(time, ..)| time as i64);
+        moments
+    }
+}
+
+/// A moment of a request at which curves change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    Start,
+    FirstToken,
+    End,
+}
+
+/// One request's values (NaN where missing), and the stages they make.
+#[derive(Clone, Copy)]
+struct Part {
+    start: f64,
+    first_token: f64,
+    end: f64,
+    input: f64,
+    output: f64,
+}
+
+impl Part {
+    /// Whether the request has a first token (a streamed success), so prefill and decode.
+    fn has_stages(self) -> bool {
+        !self.first_token.is_nan()
+    }
+
+    /// Its decode rate, tokens/s, when it generated tokens after the first over some time.
+    fn decode_rate(self) -> Option<f64> {
+        let decode_ns = self.end - self.first_token;
+        (self.has_stages() && self.output >= 1.0 && decode_ns > 0.0)
+            .then(|| (self.output - 1.0) / decode_ns * NS_PER_S)
+    }
+
+    /// Its prefill rate, tokens/s, when its input took some time to a first token.
+    fn prefill_rate(self) -> Option<f64> {
+        let prefill_ns = self.first_token - self.start;
+        (self.has_stages() && !self.input.is_nan() && prefill_ns > 0.0)
+            .then(|| self.input / prefill_ns * NS_PER_S)
+    }
+}
+
+/// The time-weighted statistics of every curve of a run, over the whole window and over each
+/// curve's active time.
+#[derive(Debug)]
+pub(crate) struct CurveStats {
+    by_curve: Vec<(Curve, TimeWeightedStats, Option<TimeWeightedStats>)>,
+}
+
+impl CurveStats {
+    /// Builds the curves one after another, each dropped once its statistics are taken (a
+    /// curve holds two numbers per request event), but for the three concurrencies, which
+    /// the others' active times need.
+    fn of(r: &Requests, window: (f64, f64)) -> Self {
+        use Moment::{End, FirstToken, Start};
+        let moments = r.moments();
+        let curve = |change: &dyn Fn(Part, Moment) -> Option<f64>| {
+            Steps::sweep(&moments, |i, moment| change(r.part(i), moment))
+        };
+        let concurrency = curve(&|_, moment| match moment {
+            Start => Some(1.0),
+            End => Some(-1.0),
+            FirstToken => None,
+        });
+        let decode_concurrency = curve(&|p, moment| match moment {
+            FirstToken => Some(1.0),
+            End if p.has_stages() => Some(-1.0),
+            _ => None,
+        });
+        let prefill_concurrency = curve(&|p, moment| match moment {
+            Start if p.has_stages() => Some(1.0),
+            FirstToken => Some(-1.0),
+            _ => None,
+        });
+        let mut by_curve = Vec::with_capacity(9);
+        // The statistics over the whole window, and over the active time for the curves AIPerf
+        // reports that way (throughputs; the concurrencies are their own active times).
+        let mut record = |curve: Curve, steps: &Steps| {
+            let active_when = match curve.active_when() {
+                Curve::DecodeConcurrency => &decode_concurrency,
+                Curve::PrefillConcurrency => &prefill_concurrency,
+                _ => &concurrency,
+            };
+            let active = curve
+                .has_active_variant()
+                .then(|| steps.stats(Some(active_when), window));
+            by_curve.push((curve, steps.stats(None, window), active));
+        };
+        record(Curve::Concurrency, &concurrency);
+        record(Curve::DecodeConcurrency, &decode_concurrency);
+        record(Curve::PrefillConcurrency, &prefill_concurrency);
+
+        let decode = curve(&|p, moment| {
+            let rate = p.decode_rate()?;
+            match moment {
+                FirstToken => Some(rate),
+                End => Some(-rate),
+                Start => None,
+            }
+        });
+        record(Curve::DecodeThroughput, &decode);
+        let per_user = decode.divided_by(&decode_concurrency);
+        record(Curve::DecodeThroughputPerUser, &per_user);
+        drop(per_user);
+        let prefill = curve(&|p, moment| {
+            let rate = p.prefill_rate()?;
+            match moment {
+                Start => Some(rate),
+                FirstToken => Some(-rate),
+                End => None,
+            }
+        });
+        record(Curve::PrefillThroughput, &prefill);
+        let per_user = prefill.divided_by(&prefill_concurrency);
+        record(Curve::PrefillThroughputPerUser, &per_user);
+        drop(per_user);
+        let total = decode.plus(&prefill);
+        drop((decode, prefill));
+        record(Curve::TotalThroughput, &total);
+        drop(total);
+
+        // A request's input tokens from its send, its output tokens from its first token,
+        // all freed at its end (AIPerf's tokens in flight, request by request).
+        let tokens = curve(&|p, moment| {
+            let input = p.prefill_rate().map(|_| p.input);
+            let output =
+                (p.has_stages() && !p.output.is_nan() && p.end > p.first_token).then_some(p.output);
+            match moment {
+                Start => input,
+                FirstToken => output,
+                End if input.is_some() || output.is_some() => {
+                    Some(-(input.unwrap_or(0.0) + output.unwrap_or(0.0)))
+                }
+                End => None,
+            }
+        });
+        record(Curve::TokensInFlight, &tokens);
+        Self { by_curve }
     }
 
     /// A curve's statistics over the whole window, or, when `active_only`, over the moments
     /// its [`Curve::active_when`] curve is positive; all zero when it has no such time (as
     /// AIPerf reports them).
     pub(crate) fn stats(&self, curve: Curve, active_only: bool) -> TimeWeightedStats {
-        let steps = self.curve(curve);
-        let segments = if active_only {
-            steps.segments_while(self.curve(curve.active_when()), self.window)
-        } else {
-            steps.segments(self.window)
-        };
-        let over_ns = if active_only {
-            segments.iter().map(|s| s.1).sum()
-        } else {
-            self.window.1 - self.window.0
-        };
-        time_weighted(segments, over_ns)
+        self.by_curve
+            .iter()
+            .find(|(c, ..)| *c == curve)
+            .and_then(|&(_, whole, active)| if active_only { active } else { Some(whole) })
+            .unwrap_or_default()
     }
-}
-
-/// `+value` at `from` and `-value` at `to`.
-fn push_interval(events: &mut Vec<(f64, f64)>, from: f64, to: f64, value: f64) {
-    events.push((from, value));
-    events.push((to, -value));
 }
 
 /// A step function: `values[i]` holds from `times[i]` until `times[i + 1]` (the last one
@@ -303,19 +374,18 @@ struct Steps {
 }
 
 impl Steps {
-    /// The running sum of `(time, change)` events in time order, decreases before increases
-    /// at the same time (a request ending as another starts does not count both).
-    fn sweep(mut events: Vec<(f64, f64)>) -> Self {
-        events.sort_unstable_by(|a, b| {
-            a.0.total_cmp(&b.0)
-                .then_with(|| (a.1 > 0.0).cmp(&(b.1 > 0.0)))
-        });
+    /// The running sum of the changes `change` gives (request, moment) at each of the
+    /// `moments`, in time order.
+    fn sweep(
+        moments: &[(f64, usize, Moment)],
+        change: impl Fn(usize, Moment) -> Option<f64>,
+    ) -> Self {
         let mut sum = 0.0;
-        let (times, mut values): (Vec<f64>, Vec<f64>) = events
-            .into_iter()
-            .map(|(time, change)| {
-                sum += change;
-                (time, sum)
+        let (times, mut values): (Vec<f64>, Vec<f64>) = moments
+            .iter()
+            .filter_map(|&(time, request, moment)| {
+                sum += change(request, moment)?;
+                Some((time, sum))
             })
             .unzip();
         // Additions and subtractions of large rates leave residues like 1e-12: they are 0.
@@ -336,90 +406,119 @@ impl Steps {
         }
     }
 
+    /// Its statistics over `window`, or over only the stretches where `active_when` is
+    /// positive (their total time the mean's denominator).
+    fn stats(&self, active_when: Option<&Self>, window: (f64, f64)) -> TimeWeightedStats {
+        let segments = self.segments_while(active_when, window);
+        let over_ns = match active_when {
+            Some(_) => segments.iter().map(|s| s.1).sum(),
+            None => window.1 - window.0,
+        };
+        time_weighted(segments, over_ns)
+    }
+
+    /// This function and `other` added, on every time of either.
+    fn plus(&self, other: &Self) -> Self {
+        let (times, values) = Both::after(self, other, f64::NEG_INFINITY)
+            .map(|(time, a, b)| (time, a + b))
+            .unzip();
+        Self { times, values }
+    }
+
     /// This function divided by `other` on every time of either, 0 where `other` is not
     /// positive; empty when either is.
     fn divided_by(&self, other: &Self) -> Self {
         if self.times.is_empty() || other.times.is_empty() {
             return Self::default();
         }
-        let times = merged_times(&self.times, &other.times);
-        let values = times
-            .iter()
-            .map(|&t| {
-                let denominator = other.at(t);
-                if denominator > 0.0 {
-                    self.at(t) / denominator
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let (times, values) = Both::after(self, other, f64::NEG_INFINITY)
+            .map(|(time, a, b)| (time, if b > 0.0 { a / b } else { 0.0 }))
+            .unzip();
         Self { times, values }
     }
 
     /// `(value, duration)` of every stretch of `window` the function holds a value, in time
-    /// order, stretches of no duration left out.
-    fn segments(&self, window: (f64, f64)) -> Vec<(f64, f64)> {
+    /// order, stretches of no duration left out; only those where `mask` is positive, when
+    /// given.
+    fn segments_while(&self, mask: Option<&Self>, window: (f64, f64)) -> Vec<(f64, f64)> {
         let (from, to) = window;
-        if self.times.is_empty() || to <= from {
+        let no_mask = Self::default();
+        let mask_steps = mask.unwrap_or(&no_mask);
+        if self.times.is_empty() || mask.is_some_and(|m| m.times.is_empty()) || to <= from {
             return Vec::new();
         }
+        let active = |m: f64| mask.is_none() || m > 0.0;
         let mut segments = Vec::new();
-        let mut at = from;
-        let mut value = self.at(from);
-        let first_after = self.times.partition_point(|&t| t <= from);
-        for (&time, &next) in self.times[first_after..]
-            .iter()
-            .zip(&self.values[first_after..])
-        {
+        let (mut at, mut value, mut mask_value) = (from, self.at(from), mask_steps.at(from));
+        for (time, next, next_mask) in Both::after(self, mask_steps, from) {
             if time >= to {
                 break;
             }
             if time > at {
-                segments.push((value, time - at));
+                if active(mask_value) {
+                    segments.push((value, time - at));
+                }
                 at = time;
             }
-            value = next;
+            (value, mask_value) = (next, next_mask);
         }
-        if to > at {
+        if to > at && active(mask_value) {
             segments.push((value, to - at));
         }
         segments
     }
+}
 
-    /// [`Steps::segments`] restricted to the stretches where `mask` is positive.
-    fn segments_while(&self, mask: &Self, window: (f64, f64)) -> Vec<(f64, f64)> {
-        let (from, to) = window;
-        if self.times.is_empty() || mask.times.is_empty() || to <= from {
-            return Vec::new();
+/// Two step functions walked together: each distinct time of either after a starting time,
+/// with both functions' values from then on, in one pass.
+struct Both<'a> {
+    a: &'a Steps,
+    b: &'a Steps,
+    i: usize,
+    j: usize,
+    a_value: f64,
+    b_value: f64,
+}
+
+impl<'a> Both<'a> {
+    /// The times of `a` and `b` after `from`.
+    fn after(a: &'a Steps, b: &'a Steps, from: f64) -> Self {
+        Self {
+            a,
+            b,
+            i: a.times.partition_point(|&t| t <= from),
+            j: b.times.partition_point(|&t| t <= from),
+            a_value: a.at(from),
+            b_value: b.at(from),
         }
-        let inside = |times: &[f64]| {
-            let first = times.partition_point(|&t| t <= from);
-            let end = times.partition_point(|&t| t < to);
-            times[first..end.max(first)].to_vec()
-        };
-        let mut grid = merged_times(&inside(&self.times), &inside(&mask.times));
-        grid.insert(0, from);
-        grid.push(to);
-        grid.dedup();
-        grid.windows(2)
-            .filter(|pair| pair[1] > pair[0] && mask.at(pair[0]) > 0.0)
-            .map(|pair| (self.at(pair[0]), pair[1] - pair[0]))
-            .collect()
     }
 }
 
-/// The sorted union of two sorted lists of times, each time once.
-fn merged_times(a: &[f64], b: &[f64]) -> Vec<f64> {
-    let mut times: Vec<f64> = a.iter().chain(b).copied().collect();
-    times.sort_unstable_by(f64::total_cmp);
-    times.dedup();
-    times
+impl Iterator for Both<'_> {
+    type Item = (f64, f64, f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let time = match (self.a.times.get(self.i), self.b.times.get(self.j)) {
+            (None, None) => return None,
+            (Some(&t), None) | (None, Some(&t)) => t,
+            (Some(&ta), Some(&tb)) => ta.min(tb),
+        };
+        // Of several steps at one time, the last gives the value.
+        while self.a.times.get(self.i) == Some(&time) {
+            self.a_value = self.a.values[self.i];
+            self.i += 1;
+        }
+        while self.b.times.get(self.j) == Some(&time) {
+            self.b_value = self.b.values[self.j];
+            self.j += 1;
+        }
+        Some((time, self.a_value, self.b_value))
+    }
 }
 
 /// The statistics of `(value, duration)` segments, the mean and deviation taken over
-/// `over_ns`; the percentiles are the first values, in value order, by which that share of
-/// the segments' time is reached.
+/// `over_ns`; a percentile is the first value, in value order, by which that share of the
+/// segments' time is reached.
 fn time_weighted(mut segments: Vec<(f64, f64)>, over_ns: f64) -> TimeWeightedStats {
     if segments.is_empty() || over_ns <= 0.0 {
         return TimeWeightedStats::default();
@@ -430,28 +529,64 @@ fn time_weighted(mut segments: Vec<(f64, f64)>, over_ns: f64) -> TimeWeightedSta
         .map(|(v, d)| d * (v - avg) * (v - avg))
         .sum::<f64>()
         / over_ns;
-    segments.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
     let total: f64 = segments.iter().map(|s| s.1).sum();
-    let mut cumulative = Vec::with_capacity(segments.len());
-    let mut sum = 0.0;
-    for segment in &segments {
-        sum += segment.1;
-        cumulative.push(sum / total);
-    }
-    let percentile = |q: f64| {
-        let index = cumulative.partition_point(|&fraction| fraction < q);
-        segments[index.min(segments.len() - 1)].0
-    };
+    let (min, max) = segments
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
+            (lo.min(s.0), hi.max(s.0))
+        });
+    let targets = [0.50, 0.90, 0.95, 0.99].map(|share| share * total);
+    let mut percentiles = [max; 4];
+    select_percentiles(&mut segments, 0.0, &targets, &mut percentiles);
+    let [p50, p90, p95, p99] = percentiles;
     TimeWeightedStats {
         avg,
-        min: segments[0].0,
-        max: segments[segments.len() - 1].0,
-        p50: percentile(0.50),
-        p90: percentile(0.90),
-        p95: percentile(0.95),
-        p99: percentile(0.99),
+        min,
+        max,
+        p50,
+        p90,
+        p95,
+        p99,
         std: variance.sqrt(),
     }
+}
+
+/// For each of the ascending `targets`, the first value, in value order, at which the
+/// durations (counted from `before`, the time of the values below the slice) reach it: AIPerf's
+/// sort, cumulative sum and search, by selection (the slice is reordered), which needs no full
+/// sort. A target the durations do not reach (by rounding) keeps the value given.
+fn select_percentiles(segments: &mut [(f64, f64)], before: f64, targets: &[f64], out: &mut [f64]) {
+    if targets.is_empty() || segments.is_empty() {
+        return;
+    }
+    if segments.len() <= 32 {
+        segments.sort_unstable_by_key(|&(value, _)| ordered_bits(value));
+        let (mut sum, mut next) = (before, 0);
+        for &(value, duration) in segments.iter() {
+            sum += duration;
+            while next < targets.len() && sum >= targets[next] {
+                out[next] = value;
+                next += 1;
+            }
+        }
+        return;
+    }
+    let middle = segments.len() / 2;
+    let (below, &mut (value, duration), above) =
+        segments.select_nth_unstable_by_key(middle, |&(value, _)| ordered_bits(value));
+    let below_end = before + below.iter().map(|s| s.1).sum::<f64>();
+    let pivot_end = below_end + duration;
+    let in_below = targets.partition_point(|&t| t <= below_end);
+    let at_pivot = targets.partition_point(|&t| t <= pivot_end);
+    select_percentiles(below, before, &targets[..in_below], &mut out[..in_below]);
+    out[in_below..at_pivot].fill(value);
+    select_percentiles(above, pivot_end, &targets[at_pivot..], &mut out[at_pivot..]);
+}
+
+/// `value`'s bits as an integer ordered as [`f64::total_cmp`] orders the values.
+fn ordered_bits(value: f64) -> i64 {
+    let bits = value.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
 }
 
 #[cfg(test)]
@@ -468,7 +603,7 @@ mod tests {
         }
     }
 
-    fn curves(requests: &[Interval], window: (u64, u64)) -> Curves {
+    fn curves(requests: &[Interval], window: (u64, u64)) -> CurveStats {
         let mut timeline = Timeline::default();
         for &r in requests {
             timeline.add(r);
@@ -563,13 +698,50 @@ mod tests {
     }
 
     #[test]
+    fn percentiles_by_selection_are_those_of_the_sorted_cumulative_time() {
+        // AIPerf's way: sort by value, accumulate the durations, take the first value whose
+        // share of the time reaches the percentile.
+        let by_sorting = |segments: &[(f64, f64)], share: f64| {
+            let mut sorted = segments.to_vec();
+            sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let total: f64 = sorted.iter().map(|s| s.1).sum();
+            let mut sum = 0.0;
+            for (value, duration) in &sorted {
+                sum += duration;
+                if sum / total >= share {
+                    return *value;
+                }
+            }
+            sorted[sorted.len() - 1].0
+        };
+        let mut seed = 7_u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as f64
+        };
+        for n in [1, 2, 15, 16, 17, 100, 5_000] {
+            // Few distinct values, so that ties are common, and varied durations.
+            let segments: Vec<(f64, f64)> = (0..n)
+                .map(|_| (next() % 40.0, next() % 1000.0 + 1.0))
+                .collect();
+            let stats = time_weighted(segments.clone(), 1.0);
+            for (share, value) in [
+                (0.5, stats.p50),
+                (0.9, stats.p90),
+                (0.95, stats.p95),
+                (0.99, stats.p99),
+            ] {
+                assert_eq!(value, by_sorting(&segments, share), "n {n}, p{share}");
+            }
+        }
+    }
+
+    #[test]
     fn large_values_leave_no_residue_once_they_cancel() {
-        let steps = Steps::sweep(vec![
-            (0.0, 1e12 + 0.1),
-            (1.0, 3.3),
-            (2.0, -(1e12 + 0.1)),
-            (3.0, -3.3),
-        ]);
+        let moments: Vec<(f64, usize, Moment)> =
+            (0..4).map(|i| (i as f64, i, Moment::Start)).collect();
+        let changes = [1e12 + 0.1, 3.3, -(1e12 + 0.1), -3.3];
+        let steps = Steps::sweep(&moments, |i, _| Some(changes[i]));
         assert_eq!(steps.values.last(), Some(&0.0));
     }
 }
