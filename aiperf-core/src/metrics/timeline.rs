@@ -70,20 +70,6 @@ impl Curve {
                 | Self::PrefillThroughputPerUser
         )
     }
-
-    /// The curve whose positive stretches are this one's active time (AIPerf's `active_*`
-    /// variants): the requests in the stage the throughput belongs to.
-    pub fn active_when(self) -> Self {
-        match self {
-            Self::DecodeThroughput | Self::DecodeThroughputPerUser | Self::DecodeConcurrency => {
-                Self::DecodeConcurrency
-            }
-            Self::PrefillThroughput | Self::PrefillThroughputPerUser | Self::PrefillConcurrency => {
-                Self::PrefillConcurrency
-            }
-            Self::Concurrency | Self::TotalThroughput | Self::TokensInFlight => Self::Concurrency,
-        }
-    }
 }
 
 /// Time-weighted statistics of a step function: each value counts for the time it was held.
@@ -201,18 +187,31 @@ impl Requests {
     /// sort every curve shares. Times are whole nanoseconds from the timeline's origin, exact
     /// in an `f64`, so an integer key orders them; the order of equal times does not matter
     /// (a step function keeps the value after the last change at a time).
-    fn moments(&self) -> Vec<(f64, usize, Moment)> {
+    fn moments(&self) -> Vec<At> {
         let mut moments = Vec::with_capacity(3 * self.start.len());
-        for i in 0..self.start.len() {
-            moments.push((self.start[i], i, Moment::Start));
+        for (i, request) in (0..self.start.len()).zip(0_u32..) {
+            let at = |time: f64, moment| At {
+                time,
+                request,
+                moment,
+            };
+            moments.push(at(self.start[i], Moment::Start));
             if !self.first_token[i].is_nan() {
-                moments.push((self.first_token[i], i, Moment::FirstToken));
+                moments.push(at(self.first_token[i], Moment::FirstToken));
             }
-            moments.push((self.end[i], i, Moment::End));
+            moments.push(at(self.end[i], Moment::End));
         }
-        moments.sort_unstable_by_key(|&(time, ..)| time as i64);
+        moments.sort_unstable_by_key(|at| at.time as i64);
         moments
     }
+}
+
+/// A request's moment and its time (16 bytes: a million requests' moments take 48 MB).
+#[derive(Debug, Clone, Copy)]
+struct At {
+    time: f64,
+    request: u32,
+    moment: Moment,
 }
 
 /// A moment of a request at which curves change.
@@ -271,39 +270,27 @@ impl CurveStats {
         let curve = |change: &dyn Fn(Part, Moment) -> Option<f64>| {
             Steps::sweep(&moments, |i, moment| change(r.part(i), moment))
         };
-        let concurrency = curve(&|_, moment| match moment {
-            Start => Some(1.0),
-            End => Some(-1.0),
-            FirstToken => None,
-        });
-        let decode_concurrency = curve(&|p, moment| match moment {
-            FirstToken => Some(1.0),
-            End if p.has_stages() => Some(-1.0),
-            _ => None,
-        });
-        let prefill_concurrency = curve(&|p, moment| match moment {
-            Start if p.has_stages() => Some(1.0),
-            FirstToken => Some(-1.0),
-            _ => None,
-        });
         let mut by_curve = Vec::with_capacity(9);
-        // The statistics over the whole window, and over the active time for the curves AIPerf
-        // reports that way (throughputs; the concurrencies are their own active times).
-        let mut record = |curve: Curve, steps: &Steps| {
-            let active_when = match curve.active_when() {
-                Curve::DecodeConcurrency => &decode_concurrency,
-                Curve::PrefillConcurrency => &prefill_concurrency,
-                _ => &concurrency,
-            };
+        // The statistics over the whole window, and over the moments `active_when` is positive
+        // for the curves AIPerf reports that way too (the throughputs).
+        let mut record = |curve: Curve, steps: &Steps, active_when: &Steps| {
             let active = curve
                 .has_active_variant()
                 .then(|| steps.stats(Some(active_when), window));
             by_curve.push((curve, steps.stats(None, window), active));
         };
-        record(Curve::Concurrency, &concurrency);
-        record(Curve::DecodeConcurrency, &decode_concurrency);
-        record(Curve::PrefillConcurrency, &prefill_concurrency);
 
+        // Decode: the requests in it, the tokens they make, per request.
+        let decode_concurrency = curve(&|p, moment| match moment {
+            FirstToken => Some(1.0),
+            End if p.has_stages() => Some(-1.0),
+            _ => None,
+        });
+        record(
+            Curve::DecodeConcurrency,
+            &decode_concurrency,
+            &decode_concurrency,
+        );
         let decode = curve(&|p, moment| {
             let rate = p.decode_rate()?;
             match moment {
@@ -312,10 +299,26 @@ impl CurveStats {
                 Start => None,
             }
         });
-        record(Curve::DecodeThroughput, &decode);
+        record(Curve::DecodeThroughput, &decode, &decode_concurrency);
         let per_user = decode.divided_by(&decode_concurrency);
-        record(Curve::DecodeThroughputPerUser, &per_user);
-        drop(per_user);
+        record(
+            Curve::DecodeThroughputPerUser,
+            &per_user,
+            &decode_concurrency,
+        );
+        drop((per_user, decode_concurrency));
+
+        // Prefill: the same.
+        let prefill_concurrency = curve(&|p, moment| match moment {
+            Start if p.has_stages() => Some(1.0),
+            FirstToken => Some(-1.0),
+            _ => None,
+        });
+        record(
+            Curve::PrefillConcurrency,
+            &prefill_concurrency,
+            &prefill_concurrency,
+        );
         let prefill = curve(&|p, moment| {
             let rate = p.prefill_rate()?;
             match moment {
@@ -324,14 +327,26 @@ impl CurveStats {
                 End => None,
             }
         });
-        record(Curve::PrefillThroughput, &prefill);
+        record(Curve::PrefillThroughput, &prefill, &prefill_concurrency);
         let per_user = prefill.divided_by(&prefill_concurrency);
-        record(Curve::PrefillThroughputPerUser, &per_user);
-        drop(per_user);
+        record(
+            Curve::PrefillThroughputPerUser,
+            &per_user,
+            &prefill_concurrency,
+        );
+        drop((per_user, prefill_concurrency));
+
+        // Both stages, active while any request is in flight.
         let total = decode.plus(&prefill);
         drop((decode, prefill));
-        record(Curve::TotalThroughput, &total);
-        drop(total);
+        let concurrency = curve(&|_, moment| match moment {
+            Start => Some(1.0),
+            End => Some(-1.0),
+            FirstToken => None,
+        });
+        record(Curve::Concurrency, &concurrency, &concurrency);
+        record(Curve::TotalThroughput, &total, &concurrency);
+        drop((total, concurrency));
 
         // A request's input tokens from its send, its output tokens from its first token,
         // all freed at its end (AIPerf's tokens in flight, request by request).
@@ -348,13 +363,13 @@ impl CurveStats {
                 End => None,
             }
         });
-        record(Curve::TokensInFlight, &tokens);
+        record(Curve::TokensInFlight, &tokens, &tokens);
         Self { by_curve }
     }
 
     /// A curve's statistics over the whole window, or, when `active_only`, over the moments
-    /// its [`Curve::active_when`] curve is positive; all zero when it has no such time (as
-    /// AIPerf reports them).
+    /// its stage has a request in it (decode, prefill, or either for the total); all zero when
+    /// it has no such time (as AIPerf reports them).
     pub(crate) fn stats(&self, curve: Curve, active_only: bool) -> TimeWeightedStats {
         self.by_curve
             .iter()
@@ -376,16 +391,13 @@ struct Steps {
 impl Steps {
     /// The running sum of the changes `change` gives (request, moment) at each of the
     /// `moments`, in time order.
-    fn sweep(
-        moments: &[(f64, usize, Moment)],
-        change: impl Fn(usize, Moment) -> Option<f64>,
-    ) -> Self {
+    fn sweep(moments: &[At], change: impl Fn(usize, Moment) -> Option<f64>) -> Self {
         let mut sum = 0.0;
         let (times, mut values): (Vec<f64>, Vec<f64>) = moments
             .iter()
-            .filter_map(|&(time, request, moment)| {
-                sum += change(request, moment)?;
-                Some((time, sum))
+            .filter_map(|at| {
+                sum += change(at.request as usize, at.moment)?;
+                Some((at.time, sum))
             })
             .unzip();
         // Additions and subtractions of large rates leave residues like 1e-12: they are 0.
@@ -738,8 +750,13 @@ mod tests {
 
     #[test]
     fn large_values_leave_no_residue_once_they_cancel() {
-        let moments: Vec<(f64, usize, Moment)> =
-            (0..4).map(|i| (i as f64, i, Moment::Start)).collect();
+        let moments: Vec<At> = (0..4)
+            .map(|i| At {
+                time: f64::from(i),
+                request: i,
+                moment: Moment::Start,
+            })
+            .collect();
         let changes = [1e12 + 0.1, 3.3, -(1e12 + 0.1), -3.3];
         let steps = Steps::sweep(&moments, |i, _| Some(changes[i]));
         assert_eq!(steps.values.last(), Some(&0.0));
