@@ -86,6 +86,17 @@ pub struct PreparedConversation {
 }
 
 impl PreparedConversation {
+    /// Each turn's body with only that turn's messages, as the dataset gives them.
+    fn own_payloads(&self) -> Vec<Bytes> {
+        self.turns
+            .iter()
+            .map(|turn| match &turn.payload {
+                Some(payload) => payload.clone(),
+                None => turn.endpoint.format_payload(&turn.input),
+            })
+            .collect()
+    }
+
     /// Prepares a dataset conversation, each turn for the endpoint `endpoint_for_turn` gives
     /// (called once per turn, in order): the first turn's payload is formatted now; later turns
     /// are formatted when sent, since they carry the earlier answers.
@@ -291,7 +302,8 @@ pub struct RunOutput {
     /// Whether the run was interrupted before its stop condition.
     pub was_interrupted: bool,
     /// For each conversation of the dataset, in dataset order: the bodies of its first
-    /// complete run, or of its first turn if it never ran whole.
+    /// complete run, or, if it never ran whole, each turn's body with its own messages only (as
+    /// AIPerf writes every turn), without the answers it would have carried.
     pub payloads: Vec<SentPayloads>,
 }
 
@@ -424,14 +436,10 @@ pub async fn run(
         .zip(&shared.sent)
         .map(|(conversation, sent)| SentPayloads {
             session_id: Arc::clone(&conversation.session_id),
-            payloads: sent.get().cloned().unwrap_or_else(|| {
-                conversation
-                    .turns
-                    .iter()
-                    .filter_map(|t| t.payload.clone())
-                    .take(1)
-                    .collect()
-            }),
+            payloads: sent
+                .get()
+                .cloned()
+                .unwrap_or_else(|| conversation.own_payloads()),
         })
         .collect();
     Ok(RunOutput {
