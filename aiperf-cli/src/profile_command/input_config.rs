@@ -351,12 +351,9 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
     profiling.insert("kind".into(), json!("profiling"));
     profiling.insert("type".into(), timing);
     match profile.plan.stop {
-        // A file sent once through (a replayed trace among them) sends its requests: AIPerf
-        // writes their number.
-        StopCondition::Count(count)
-            if set("request_count")
-                || (!set("conversation_num") && (fixed_schedule || args.input_file.is_some())) =>
-        {
+        // The count given; else the default of 10, which AIPerf writes too, or a file's requests
+        // sent once through (a replayed trace among them). Conversations alone bound no count.
+        StopCondition::Count(count) if set("request_count") || !set("conversation_num") => {
             profiling.insert("requests".into(), json!(count));
         }
         _ => {}
@@ -613,6 +610,15 @@ mod tests {
         assert_eq!(config["slos"], json!({"time_to_first_token": 100.0}));
         assert_eq!(config["other_flags"], json!({"transport": "http"}));
         assert_eq!(info["random_seed"], 7);
+    }
+
+    #[test]
+    fn the_default_count_is_written_as_aiperf_writes_it_but_not_under_a_conversation_count() {
+        let (config, _) = exports_of(&["--concurrency", "2"]);
+        assert_eq!(config["phases"][0]["requests"], 10, "{config}");
+        let (config, _) = exports_of(&["--conversation-num", "3"]);
+        assert_eq!(config["phases"][0].get("requests"), None, "{config}");
+        assert_eq!(config["phases"][0]["sessions"], 3, "{config}");
     }
 
     #[test]
