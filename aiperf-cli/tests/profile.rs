@@ -522,6 +522,7 @@ fn every_aiperf_flag_is_in_the_help() {
         "--num-conversations",
         "--conversation-num",
         "--num-warmup-sessions",
+        "--session-header",
         "--conversation-turn-mean",
         "--session-turns-mean",
         "--conversation-turn-stddev",
@@ -690,6 +691,15 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
                 "3",
             ][..],
             "--conversation-turn-mean shape synthetic conversations; an --input-file gives its own",
+        ),
+        (
+            &[
+                "--url",
+                "http://127.0.0.1:9",
+                "--session-header",
+                "X Session",
+            ][..],
+            "--session-header `X Session` is not a header name",
         ),
         (
             &["--conversation-num", "0"][..],

@@ -43,6 +43,10 @@ pub struct TransportContext {
     pub max_in_flight: usize,
     /// The simulated engine served by in-process transports.
     pub engine: EngineConfig,
+    /// The header that carries each request's conversation id instead of `X-Correlation-ID`
+    /// (`--session-header`, for a router that keys its session affinity on another name);
+    /// `None` keeps `X-Correlation-ID`.
+    pub session_header: Option<String>,
 }
 
 impl Default for TransportContext {
@@ -53,6 +57,7 @@ impl Default for TransportContext {
             request_timeout: None,
             max_in_flight: 1,
             engine: EngineConfig::default(),
+            session_header: None,
         }
     }
 }

@@ -1,7 +1,11 @@
 //! The headers that name a request's conversation, as AIPerf sends them: `X-Correlation-ID`
-//! and `X-Session-Affinity`, both the id of this run of the conversation
-//! ([`aiperf_core::transport::TransportRequest::correlation_id`]), so that a router can keep
-//! its turns on one server. The HTTP transports send them as headers, gRPC as metadata.
+//! (or the name `--session-header` gives) and `X-Session-Affinity`, both the id of this run of
+//! the conversation ([`aiperf_core::transport::TransportRequest::correlation_id`]), so that a
+//! router can keep its turns on one server. The HTTP transports send them as headers, gRPC as
+//! metadata.
+
+use aiperf_core::registry::CreateError;
+use aiperf_core::transport::TransportContext;
 
 /// `X-Correlation-ID`: a user's own (`-H`) is kept, as AIPerf keeps it.
 pub(crate) const CORRELATION: &str = "x-correlation-id";
@@ -9,13 +13,37 @@ pub(crate) const CORRELATION: &str = "x-correlation-id";
 /// `X-Session-Affinity`: always the request's, a user's replaced, as AIPerf replaces it.
 pub(crate) const SESSION_AFFINITY: &str = "x-session-affinity";
 
-/// The conversation headers a transport adds to each request, given whether the user's
-/// headers already hold one (`user_has`, by lowercase name).
-pub(crate) fn to_send(user_has: impl Fn(&str) -> bool) -> Vec<&'static str> {
-    [CORRELATION, SESSION_AFFINITY]
-        .into_iter()
-        .filter(|&name| name == SESSION_AFFINITY || !user_has(name))
-        .collect()
+/// The conversation headers a transport adds to each request (lowercase names), given the
+/// context's `--session-header` and whether the user's headers already hold one (`user_has`,
+/// by lowercase name). A `--session-header` that is no header name is refused.
+pub(crate) fn to_send(
+    ctx: &TransportContext,
+    user_has: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, CreateError> {
+    let correlation = match &ctx.session_header {
+        Some(name) => {
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid {
+                return Err(CreateError::new(format!(
+                    "--session-header `{name}` is not a header name: give letters, digits and \
+                     dashes, e.g. X-Session-ID"
+                )));
+            }
+            name.to_ascii_lowercase()
+        }
+        None => CORRELATION.to_owned(),
+    };
+    let mut names = Vec::with_capacity(2);
+    if !user_has(&correlation) {
+        names.push(correlation);
+    }
+    if !names.iter().any(|name| name == SESSION_AFFINITY) {
+        names.push(SESSION_AFFINITY.to_owned());
+    }
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -24,7 +52,33 @@ mod tests {
 
     #[test]
     fn the_affinity_is_always_sent_and_the_correlation_unless_the_user_gave_one() {
-        assert_eq!(to_send(|_| false), [CORRELATION, SESSION_AFFINITY]);
-        assert_eq!(to_send(|_| true), [SESSION_AFFINITY]);
+        let ctx = TransportContext::default();
+        assert_eq!(
+            to_send(&ctx, |_| false).unwrap(),
+            [CORRELATION, SESSION_AFFINITY]
+        );
+        assert_eq!(to_send(&ctx, |_| true).unwrap(), [SESSION_AFFINITY]);
+    }
+
+    #[test]
+    fn a_session_header_replaces_the_correlation_header() {
+        let mut ctx = TransportContext::default();
+        ctx.session_header = Some("X-Session-ID".to_owned());
+        assert_eq!(
+            to_send(&ctx, |_| false).unwrap(),
+            ["x-session-id", SESSION_AFFINITY]
+        );
+        // The user's own header of that name is kept, as their X-Correlation-ID would be.
+        assert_eq!(
+            to_send(&ctx, |name| name == "x-session-id").unwrap(),
+            [SESSION_AFFINITY]
+        );
+        ctx.session_header = Some("X-Session-Affinity".to_owned());
+        assert_eq!(to_send(&ctx, |_| false).unwrap(), [SESSION_AFFINITY]);
+        for bad in ["", "X Session", "X-Séance", "a:b"] {
+            ctx.session_header = Some(bad.to_owned());
+            let error = to_send(&ctx, |_| false).unwrap_err().to_string();
+            assert!(error.contains("is not a header name"), "{bad}: {error}");
+        }
     }
 }

@@ -84,7 +84,7 @@ pub struct GrpcTransport {
     /// The run's headers, as gRPC metadata.
     metadata: MetadataMap,
     /// The conversation metadata each request gets ([`conversation_headers::to_send`]).
-    session_metadata: Vec<&'static str>,
+    session_metadata: Vec<AsciiMetadataKey>,
     timeout: Option<Duration>,
 }
 
@@ -154,8 +154,8 @@ impl GrpcTransport {
         metadata.insert(X_REQUEST_ID, request_id);
         // The conversation's id, as the HTTP transports send it.
         if let Ok(correlation) = AsciiMetadataValue::from_str(request.correlation_id) {
-            for &name in &self.session_metadata {
-                metadata.insert(name, correlation.clone());
+            for name in &self.session_metadata {
+                metadata.insert(name.clone(), correlation.clone());
             }
         }
         let mut grpc = tonic::client::Grpc::new(self.channel());
@@ -239,7 +239,13 @@ impl Transport for GrpcTransport {
         let timeout = request_timeout::limit(ctx)?;
         let endpoint = address.endpoint(url)?;
         let metadata = metadata(&ctx.headers)?;
-        let session_metadata = conversation_headers::to_send(|name| metadata.contains_key(name));
+        let session_metadata =
+            conversation_headers::to_send(ctx, |name| metadata.contains_key(name))?
+                .into_iter()
+                .map(|name| {
+                    AsciiMetadataKey::from_bytes(name.as_bytes()).expect("checked as a header name")
+                })
+                .collect();
         Ok(Self {
             url: url.to_owned(),
             endpoint,

@@ -86,9 +86,9 @@ impl HttpTarget {
             url,
             query,
             accept_event_stream: !headers.contains_key(ACCEPT),
-            session_headers: conversation_headers::to_send(|name| headers.contains_key(name))
+            session_headers: conversation_headers::to_send(ctx, |name| headers.contains_key(name))?
                 .into_iter()
-                .map(HeaderName::from_static)
+                .map(|name| HeaderName::try_from(name).expect("checked as a header name"))
                 .collect(),
             headers,
             timeout,

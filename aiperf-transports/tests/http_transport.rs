@@ -466,6 +466,29 @@ async fn request_id_and_custom_headers_reach_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_header_carries_the_conversation_id_instead_of_x_correlation_id() {
+    let server = Server::start().await;
+    let mut ctx = context(server.url());
+    ctx.session_header = Some("X-Session-ID".into());
+    let transport = http_transport(&ctx);
+    let request = TransportRequest {
+        correlation_id: "conv-7",
+        path: "/v1/small",
+        payload: Bytes::from_static(b"{}"),
+        request_id: "id-1",
+        streaming: false,
+    };
+    transport
+        .send(request, &mut ResponseSink::default())
+        .await
+        .unwrap();
+    let seen = &server.requests()[0];
+    assert_eq!(seen.headers["x-session-id"], "conv-7");
+    assert_eq!(seen.headers["x-session-affinity"], "conv-7");
+    assert!(!seen.headers.contains_key("x-correlation-id"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_requests_reuse_kept_alive_connections() {
     let server = Server::start().await;
     let mut ctx = context(server.url());

@@ -82,6 +82,11 @@ pub(crate) struct ProfileArgs {
     #[serde(skip)]
     pub headers: Vec<String>,
 
+    /// The header that carries each request's conversation id, instead of X-Correlation-ID
+    /// (a router's session-affinity key, e.g. X-Session-ID), as AIPerf's.
+    #[arg(long, value_name = "NAME", help_heading = "Endpoint")]
+    pub session_header: Option<String>,
+
     /// Extra payload fields: `key:value`, several separated by commas, or a JSON object
     /// (repeatable, and several may follow one flag, as in AIPerf). Values are typed as AIPerf
     /// types them: true/false, null, whole numbers, decimals, else strings; a JSON list or

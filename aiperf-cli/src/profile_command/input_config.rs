@@ -33,6 +33,7 @@ const PLACED_FLAGS: &[&str] = &[
     "request_timeout_seconds",
     "api_key",
     "headers",
+    "session_header",
     "extra_inputs",
     "concurrency",
     "concurrency_ramp_duration",
@@ -135,6 +136,13 @@ pub(crate) fn input_config(
             (name.clone(), json!(value))
         });
         endpoint.insert("headers".into(), Value::Object(headers.collect()));
+    }
+    if let Some(name) = args
+        .session_header
+        .as_ref()
+        .filter(|_| set("session_header"))
+    {
+        endpoint.insert("session_header".into(), json!(name));
     }
     if set("extra_inputs") {
         let extra = profile.endpoint_ctx.extra_inputs.clone();

@@ -441,6 +441,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             request_timeout: Some(request_timeout),
             max_in_flight: plan.max_in_flight(),
             engine,
+            session_header: args.session_header.clone(),
         },
         urls,
         export_prefix: args
