@@ -62,8 +62,10 @@ mod tests {
 
     #[test]
     fn a_session_header_replaces_the_correlation_header() {
-        let mut ctx = TransportContext::default();
-        ctx.session_header = Some("X-Session-ID".to_owned());
+        let mut ctx = TransportContext {
+            session_header: Some("X-Session-ID".to_owned()),
+            ..TransportContext::default()
+        };
         assert_eq!(
             to_send(&ctx, |_| false).unwrap(),
             ["x-session-id", SESSION_AFFINITY]
