@@ -306,9 +306,46 @@ fn at_a_request_rate_every_turn_takes_a_tick_of_the_rate() {
     for gap in starts.windows(2).map(|pair| pair[1] - pair[0]) {
         assert!(gap >= 0.035, "a request without its 50 ms tick: {starts:?}");
     }
-    // Capped at one conversation at a time, its later turns still get ticks.
+    // Capped at one conversation at a time, its later turns still get ticks, and a tick that
+    // finds the slot taken passes (no burst of the ticks missed meanwhile).
     let starts = run_at(&["--concurrency", "1"]);
-    assert!(starts[8] - starts[0] >= 0.35, "{starts:?}");
+    for gap in starts.windows(2).map(|pair| pair[1] - pair[0]) {
+        assert!(gap >= 0.035, "a request without its 50 ms tick: {starts:?}");
+    }
+}
+
+#[test]
+fn a_phase_ends_when_its_last_request_is_sent_not_when_its_turns_delays_would() {
+    let server = MockServer::start(&["--ttft-ms", "1", "--itl-ms", "1", "--output-tokens", "2"]);
+    let timed = |extra: &[&str]| {
+        let mut args = vec!["--url", &server.url, "-m", "test", "--isl", "8"];
+        args.extend_from_slice(extra);
+        let started = std::time::Instant::now();
+        let run = Run::profile(&args);
+        run.assert_success();
+        (started.elapsed().as_secs_f64(), run.records().len())
+    };
+    // Three requests, the first turns: the second turns' 20 s delays are not waited out.
+    let (wall, requests) = timed(&[
+        "--concurrency",
+        "3",
+        "--request-count",
+        "3",
+        "--conversation-turn-mean",
+        "2",
+        "--conversation-turn-delay-mean",
+        "20000",
+    ]);
+    assert_eq!(requests, 3);
+    assert!(wall < 10.0, "{wall} s: the delays were waited out");
+    // At a rate of 1/s, one conversation: done when it is, not a tick or two later.
+    let rate = ["--request-rate", "1", "--arrival-pattern", "constant"];
+    let (by_count, _) = timed(&[&rate[..], &["--request-count", "1"]].concat());
+    let (by_conversation, _) = timed(&[&rate[..], &["--conversation-num", "1"]].concat());
+    assert!(
+        by_conversation < by_count + 0.6,
+        "{by_conversation} s for one conversation, {by_count} s for one request"
+    );
 }
 
 #[test]

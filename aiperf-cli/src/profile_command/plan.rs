@@ -76,6 +76,10 @@ pub(crate) enum DatasetSource {
 /// machine sustains.
 const MAX_CONCURRENCY: usize = 1_000_000;
 
+/// The longest wait between turns `--conversation-turn-delay-mean` and `-stddev` may ask for, in
+/// milliseconds: a day (a longer think time is no benchmark's).
+const MAX_TURN_DELAY_MS: f64 = 86_400_000.0;
+
 /// The most prompt tokens a synthetic dataset may hold: its prompts and their request bodies
 /// are built in memory before the run (the text, then its request body), so this is gigabytes.
 const MAX_SYNTHETIC_PROMPT_TOKENS: u64 = 1 << 28;
@@ -209,6 +213,20 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     ] {
         if !(value.is_finite() && value >= 0.0) {
             bail!("{flag} must be a non-negative number, got {value}");
+        }
+    }
+    for (flag, ms) in [
+        (
+            "--conversation-turn-delay-mean",
+            args.conversation_turn_delay_mean,
+        ),
+        (
+            "--conversation-turn-delay-stddev",
+            args.conversation_turn_delay_stddev,
+        ),
+    ] {
+        if ms > MAX_TURN_DELAY_MS {
+            bail!("{flag} is in milliseconds: {ms} is more than a day, the most aiperf waits");
         }
     }
     if args.osl.is_none() && args.osl_stddev > 0.0 {
@@ -485,10 +503,13 @@ fn warmup_load(
     if let Some(rate) = rate.filter(|rate| !(rate.is_finite() && *rate > 0.0)) {
         bail!("--warmup-request-rate must be a positive number of requests per second, got {rate}");
     }
-    if args.warmup_request_count == 0 && args.warmup_duration.is_none() {
+    if args.warmup_request_count == 0
+        && args.warmup_duration.is_none()
+        && args.num_warmup_sessions.is_none()
+    {
         eprintln!(
             "aiperf: --warmup-concurrency and --warmup-request-rate shape the warm-up, and there \
-             is none without --warmup-request-count or --warmup-duration"
+             is none without --warmup-request-count, --warmup-duration or --num-warmup-sessions"
         );
     }
     Ok(Some(match (profiling, rate) {
@@ -624,7 +645,11 @@ fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
     } else {
         0
     };
-    let turns = u64::from(args.conversation_turn_mean.max(1));
+    // A conversation's turns at three standard deviations above their mean, so that a wide
+    // spread cannot build far more than the bound.
+    let turns_bound = f64::from(args.conversation_turn_mean.max(1))
+        + 3.0 * args.conversation_turn_stddev.max(0.0);
+    let turns = turns_bound.ceil().min(u64::MAX as f64) as u64;
     let per_entry = (u64::from(args.isl).saturating_mul(turns)
         + u64::from(args.shared_system_prompt_length)
         + prefix_length)
@@ -643,7 +668,7 @@ fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
         };
         let sum = match turns {
             1 => "--isl".to_owned(),
-            _ => "--isl x --conversation-turn-mean".to_owned(),
+            _ => "--isl x (--conversation-turn-mean + 3 x --conversation-turn-stddev)".to_owned(),
         };
         anyhow!(
             "the synthetic dataset would hold {what} ({source}) of {per_entry} tokens each \

@@ -66,7 +66,7 @@ impl TurnDelay {
         } else {
             self.mean_ms
         };
-        Duration::from_secs_f64((ms * self.ratio).max(0.0) / 1e3)
+        Duration::try_from_secs_f64((ms * self.ratio).max(0.0) / 1e3).unwrap_or(Duration::MAX)
     }
 }
 

@@ -216,10 +216,7 @@ impl RecordPass {
             Ending::of(&record.outcome)
         };
         if profiling {
-            let last_ns = match ending {
-                Ending::Succeeded => record.response_ns.last().copied().unwrap_or(record.end_ns),
-                Ending::Errored | Ending::Cancelled => record.end_ns,
-            };
+            let last_ns = last_ns(record, ending);
             self.window = Some(match self.window {
                 None => (record.start_ns, last_ns),
                 Some((start, end)) => (start.min(record.start_ns), end.max(last_ns)),
@@ -284,10 +281,7 @@ impl RecordPass {
     fn interval(&self, input: &RecordInput<'_>, ending: Ending) -> Interval {
         let record = input.record;
         let succeeded = ending == Ending::Succeeded;
-        let end_ns = match ending {
-            Ending::Succeeded => record.response_ns.last().copied().unwrap_or(record.end_ns),
-            Ending::Errored | Ending::Cancelled => record.end_ns,
-        };
+        let end_ns = last_ns(record, ending);
         let first_token_ns = (succeeded && self.options.streaming)
             .then(|| formulas::time_to_first_token(input))
             .flatten()
@@ -356,6 +350,15 @@ impl RecordPass {
             self.token_fallbacks += 1;
         }
         self.saw_reasoning |= !record.text.reasoning.is_empty();
+    }
+}
+
+/// When a request ended for the run's window and timeline: its last response's bytes for a
+/// success, its failure or cancellation otherwise.
+fn last_ns(record: &RequestRecord, ending: Ending) -> u64 {
+    match ending {
+        Ending::Succeeded => record.response_ns.last().copied().unwrap_or(record.end_ns),
+        Ending::Errored | Ending::Cancelled => record.end_ns,
     }
 }
 

@@ -21,11 +21,12 @@
 //! the moments when the stage the throughput belongs to has a request in it.
 //!
 //! The computation follows AIPerf 0.13's `sweepline` module. One difference: where AIPerf keeps
-//! every chunk's timing (its default), its decode throughput and tokens in flight follow the
-//! chunks; aiperf uses the request-level curves AIPerf falls back to otherwise. Both integrate
-//! to the same tokens, so the decode throughputs' means agree; their percentiles can differ, and
-//! tokens in flight counts a request's output tokens from its first token on, where AIPerf's
-//! chunk-level curve adds them as they arrive.
+//! every chunk's timing (its default), its decode throughput (and so the per-user decode
+//! throughput and the total) and tokens in flight follow the chunks; aiperf uses the
+//! request-level curves AIPerf falls back to otherwise. Both integrate to the same tokens, so
+//! the decode throughputs' means agree; their percentiles can differ, and tokens in flight
+//! counts a request's output tokens from its first token on, where AIPerf's chunk-level curve
+//! adds them as they arrive.
 //!
 //! Memory: five numbers per request, kept in [`ValueColumn`]s (bounded in memory, spilled to a
 //! temporary file), and read back once, when the run is over.
@@ -125,7 +126,7 @@ impl Timeline {
     /// Adds one request's interval.
     pub(crate) fn add(&mut self, interval: Interval) {
         let origin = *self.origin_ns.get_or_insert(interval.start_ns);
-        let offset = |ns: u64| ns as f64 - origin as f64;
+        let offset = |ns: u64| offset_ns(ns, origin);
         self.start.push(offset(interval.start_ns));
         self.first_token
             .push(interval.first_token_ns.map_or(f64::NAN, offset));
@@ -151,12 +152,17 @@ impl Timeline {
             input_tokens: self.input_tokens.into_values()?,
             output_tokens: self.output_tokens.into_values()?,
         };
-        let relative = |ns: u64| ns as f64 - origin as f64;
         Ok(Some(CurveStats::of(
             &requests,
-            (relative(window.0), relative(window.1)),
+            (offset_ns(window.0, origin), offset_ns(window.1, origin)),
         )))
     }
+}
+
+/// `ns - origin` in nanoseconds, exact in an `f64` (the difference is taken in integers; a run
+/// would need 104 days to reach 2^53 ns).
+fn offset_ns(ns: u64, origin: u64) -> f64 {
+    (i128::from(ns) - i128::from(origin)) as f64
 }
 
 /// The intervals read back, one column each (NaN where a value is missing).

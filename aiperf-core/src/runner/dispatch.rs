@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
@@ -26,6 +26,8 @@ pub(super) struct PhaseState {
     pub start_ns: u64,
     count: usize,
     claimed: AtomicUsize,
+    /// Set once the last request of `count` is claimed, for turns waiting out a delay.
+    count_reached: watch::Sender<bool>,
     sessions: usize,
     sessions_started: AtomicUsize,
     send_until_ns: Option<u64>,
@@ -54,6 +56,9 @@ impl PhaseState {
         if phase_index >= self.count {
             return None;
         }
+        if phase_index + 1 == self.count {
+            self.count_reached.send_replace(true);
+        }
         Some(Claim {
             run_index: shared.requests_claimed.fetch_add(1, Ordering::Relaxed),
             phase_index,
@@ -64,6 +69,28 @@ impl PhaseState {
     /// turns are still sent (they claim their requests as they go).
     pub fn start_session(&self) -> bool {
         self.sessions_started.fetch_add(1, Ordering::Relaxed) < self.sessions
+    }
+
+    /// Whether the phase started every conversation it may.
+    fn sessions_exhausted(&self) -> bool {
+        self.sessions_started.load(Ordering::Relaxed) >= self.sessions
+    }
+
+    /// Resolves once the phase sends no more requests: its count claimed, its duration over,
+    /// or the run interrupted; so that a turn waiting out its delay is not waited for.
+    pub async fn sending_ended(&self, shared: &Shared) {
+        let mut count_reached = self.count_reached.subscribe();
+        let duration_over = async {
+            match self.send_until_ns {
+                Some(end) => sleep_until(instant_at(end).into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = count_reached.wait_for(|&reached| reached) => {}
+            () = duration_over => {}
+            () = shared.control.interrupted() => {}
+        }
     }
 
     /// Whether no request due at `due_ns` may be sent any more: the phase was interrupted or
@@ -143,6 +170,7 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
         start_ns,
         count: limits.count,
         claimed: AtomicUsize::new(0),
+        count_reached: watch::Sender::new(false),
         sessions: limits.sessions,
         sessions_started: AtomicUsize::new(0),
         send_until_ns,
@@ -238,10 +266,10 @@ async fn fixed_schedule(
 
 /// At each `(due_ns, conversation)`, in order, until the phase is over: starts that
 /// conversation, or, for `None` (a tick of a request rate), gives the tick to a later turn
-/// waiting for one ([`TurnTicks`]), else starts the next conversation. Once the phase may start
-/// no more conversations, its ticks go on while those started may still have turns to send.
-/// Conversations that ended are reaped as new ones start, so a long run holds only the tasks in
-/// flight.
+/// waiting for one ([`TurnTicks`]), else starts the next conversation if a `--concurrency` slot
+/// is free, else lets the tick pass, as AIPerf does. Once the phase may start no more
+/// conversations, its ticks go on while those started still run. Conversations that ended are
+/// reaped as new ones start, so a long run holds only the tasks in flight.
 async fn start_on_schedule(
     shared: &Arc<Shared>,
     state: &Arc<PhaseState>,
@@ -265,39 +293,40 @@ async fn start_on_schedule(
         }
         _ => None,
     };
-    let give_tick = || state.turn_ticks.as_ref().is_some_and(TurnTicks::give);
     let mut interrupted = shared.control.cancel_in_flight_at.subscribe();
     let mut tasks = JoinSet::new();
-    'schedule: for (due_ns, planned) in schedule {
+    for (due_ns, planned) in schedule {
         while let Some(ended) = tasks.try_join_next() {
             ended.expect("request tasks do not panic");
         }
-        if state.is_over(shared, due_ns) {
+        let only_later_turns = state.sessions_exhausted();
+        if state.is_over(shared, due_ns) || (only_later_turns && tasks.is_empty()) {
             break;
         }
         tokio::select! {
             _ = sleep_until(instant_at(due_ns).into()) => {}
             _ = interrupted.changed() => {}
+            // No new conversation to wait for: the phase ends with the last one running.
+            () = join_all_of(&mut tasks), if only_later_turns => break,
         }
-        if planned.is_none() && give_tick() {
+        let tick = planned.is_none();
+        if tick && state.turn_ticks.as_ref().is_some_and(TurnTicks::give) {
             continue;
         }
         let permit = match &limit {
-            // A slot may be a ramp step away: an interruption does not wait for it, and a
-            // later turn that comes to wait meanwhile takes the tick (its conversation holds a
-            // slot that only its last turn frees).
-            Some(limit) => loop {
-                tokio::select! {
-                    permit = Arc::clone(limit).acquire_owned() => {
-                        break Some(permit.expect("the semaphore is never closed"));
-                    }
-                    () = turn_arrival(state), if planned.is_none() => {
-                        if give_tick() {
-                            continue 'schedule;
-                        }
-                    }
-                    () = shared.control.interrupted() => break 'schedule,
+            // A tick that finds every slot taken passes (AIPerf skips it): waiting would
+            // send the ticks missed meanwhile in a burst.
+            Some(limit) if tick => match Arc::clone(limit).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => continue,
+            },
+            // A conversation due at its timestamp waits for a slot, which may be a ramp step
+            // away: an interruption does not wait for it.
+            Some(limit) => tokio::select! {
+                permit = Arc::clone(limit).acquire_owned() => {
+                    Some(permit.expect("the semaphore is never closed"))
                 }
+                () = shared.control.interrupted() => break,
             },
             None => None,
         };
@@ -306,10 +335,7 @@ async fn start_on_schedule(
         }
         if !state.start_session() {
             // No new conversation; the ticks go on for the later turns of those started.
-            if planned.is_none() && !tasks.is_empty() {
-                continue;
-            }
-            break;
+            continue;
         }
         let index = planned.unwrap_or_else(|| shared.next_conversation());
         let shared = Arc::clone(shared);
@@ -328,14 +354,6 @@ async fn start_on_schedule(
     join_all(tasks).await;
 }
 
-/// Resolves when a later turn may have started waiting for a tick; never without ticks.
-async fn turn_arrival(state: &PhaseState) {
-    match &state.turn_ticks {
-        Some(ticks) => ticks.arrival().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// When slot `slot` (from 0) of a concurrency limit of `limit` opens under a ramp of `ramp` from
 /// `start_ns`: the first at once, the last at the ramp's end, the others evenly between
 /// (AIPerf's linear ramp from 1 to the limit, one step at a time).
@@ -348,6 +366,12 @@ fn ramp_step_ns(start_ns: u64, ramp: Duration, slot: usize, limit: usize) -> u64
 
 /// Waits for every task of `tasks`.
 async fn join_all(mut tasks: JoinSet<()>) {
+    join_all_of(&mut tasks).await;
+}
+
+/// Waits for every task of `tasks`, which is left empty (cancel-safe: the tasks not yet
+/// joined stay in the set).
+async fn join_all_of(tasks: &mut JoinSet<()>) {
     while let Some(ended) = tasks.join_next().await {
         ended.expect("request tasks do not panic");
     }

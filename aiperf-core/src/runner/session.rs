@@ -42,21 +42,20 @@ pub(super) async fn run_conversation(
         if let Some(delay) = turn.delay {
             due_ns = after(due_ns, delay);
         }
+        // A turn waits for its due time, and at a request rate a later turn for a tick of the
+        // rate too; not past the phase's last request.
         if due_ns > crate::clock::now_ns() {
-            let mut deadline = shared.control.cancel_in_flight_at.subscribe();
             tokio::select! {
                 _ = sleep_until(instant_at(due_ns).into()) => {}
-                () = request::wait_for_deadline(&mut deadline) => break,
+                () = phase.sending_ended(shared) => break,
             }
         }
-        // At a request rate a later turn also waits for a tick of the rate.
         if let (Some(ticks), Some(_)) = (&phase.turn_ticks, previous_end_ns) {
-            let mut deadline = shared.control.cancel_in_flight_at.subscribe();
             tokio::select! {
                 ticked = ticks.wait() => if !ticked {
                     break;
                 },
-                () = request::wait_for_deadline(&mut deadline) => break,
+                () = phase.sending_ended(shared) => break,
             }
             due_ns = due_ns.max(crate::clock::now_ns());
         }

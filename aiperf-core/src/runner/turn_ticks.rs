@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 /// Ticks handed from the open loop to waiting later turns.
 #[derive(Debug)]
@@ -18,8 +18,6 @@ pub(super) struct TurnTicks {
     given: Semaphore,
     /// Turns waiting that no tick was given to yet.
     waiting: AtomicUsize,
-    /// Told each time a turn starts waiting, for an open loop blocked on something else.
-    arrived: Notify,
 }
 
 impl Default for TurnTicks {
@@ -27,7 +25,6 @@ impl Default for TurnTicks {
         Self {
             given: Semaphore::new(0),
             waiting: AtomicUsize::new(0),
-            arrived: Notify::new(),
         }
     }
 }
@@ -37,7 +34,6 @@ impl TurnTicks {
     /// ([`TurnTicks::stop`]).
     pub(super) async fn wait(&self) -> bool {
         self.waiting.fetch_add(1, Ordering::AcqRel);
-        self.arrived.notify_one();
         match self.given.acquire().await {
             Ok(permit) => {
                 permit.forget();
@@ -60,12 +56,6 @@ impl TurnTicks {
         served
     }
 
-    /// Resolves once a turn may have started waiting since the last call (a hint: check with
-    /// [`TurnTicks::give`]).
-    pub(super) async fn arrival(&self) {
-        self.arrived.notified().await;
-    }
-
     /// No more ticks: the turns waiting, and any that come to wait, get `false`.
     pub(super) fn stop(&self) {
         self.given.close();
@@ -78,6 +68,17 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// Until a turn waits (bounded: 10 s).
+    async fn until_waiting(ticks: &TurnTicks) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while ticks.waiting.load(Ordering::Acquire) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("a turn waits");
+    }
+
     #[tokio::test]
     async fn a_tick_goes_to_a_waiting_turn_and_only_then() {
         let ticks = Arc::new(TurnTicks::default());
@@ -86,9 +87,7 @@ mod tests {
             let ticks = Arc::clone(&ticks);
             async move { ticks.wait().await }
         });
-        tokio::time::timeout(Duration::from_secs(10), ticks.arrival())
-            .await
-            .expect("the waiting turn is announced");
+        until_waiting(&ticks).await;
         assert!(ticks.give());
         assert!(!ticks.give(), "one tick per waiting turn");
         assert!(waiter.await.unwrap());
@@ -101,7 +100,7 @@ mod tests {
             let ticks = Arc::clone(&ticks);
             async move { ticks.wait().await }
         });
-        ticks.arrival().await;
+        until_waiting(&ticks).await;
         ticks.stop();
         assert!(!waiter.await.unwrap());
         assert!(!ticks.wait().await, "and so does a turn that comes after");
