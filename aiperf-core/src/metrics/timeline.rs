@@ -220,6 +220,47 @@ struct At {
     moment: Moment,
 }
 
+/// A request's stage between two of its moments, and its curves.
+struct Stage {
+    opens: Moment,
+    closes: Moment,
+    /// The stage's tokens per second for a request, when it has some over some time.
+    rate: fn(Part) -> Option<f64>,
+    concurrency: Curve,
+    throughput: Curve,
+    per_user: Curve,
+}
+
+impl Stage {
+    /// From the first token to the end: the output tokens after the first.
+    const DECODE: Self = Self {
+        opens: Moment::FirstToken,
+        closes: Moment::End,
+        rate: Part::decode_rate,
+        concurrency: Curve::DecodeConcurrency,
+        throughput: Curve::DecodeThroughput,
+        per_user: Curve::DecodeThroughputPerUser,
+    };
+    /// From the send to the first token: the input tokens.
+    const PREFILL: Self = Self {
+        opens: Moment::Start,
+        closes: Moment::FirstToken,
+        rate: Part::prefill_rate,
+        concurrency: Curve::PrefillConcurrency,
+        throughput: Curve::PrefillThroughput,
+        per_user: Curve::PrefillThroughputPerUser,
+    };
+
+    /// +1 at the moment a request enters the stage, -1 at the one it leaves it.
+    fn sign(&self, moment: Moment) -> Option<f64> {
+        match moment {
+            _ if moment == self.opens => Some(1.0),
+            _ if moment == self.closes => Some(-1.0),
+            _ => None,
+        }
+    }
+}
+
 /// A moment of a request at which curves change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Moment {
@@ -286,61 +327,18 @@ impl CurveStats {
             by_curve.push((curve, steps.stats(None, window), active));
         };
 
-        // Decode: the requests in it, the tokens they make, per request.
-        let decode_concurrency = curve(&|p, moment| match moment {
-            FirstToken => Some(1.0),
-            End if p.has_stages() => Some(-1.0),
-            _ => None,
-        });
-        record(
-            Curve::DecodeConcurrency,
-            &decode_concurrency,
-            &decode_concurrency,
-        );
-        let decode = curve(&|p, moment| {
-            let rate = p.decode_rate()?;
-            match moment {
-                FirstToken => Some(rate),
-                End => Some(-rate),
-                Start => None,
-            }
-        });
-        record(Curve::DecodeThroughput, &decode, &decode_concurrency);
-        let per_user = decode.divided_by(&decode_concurrency);
-        record(
-            Curve::DecodeThroughputPerUser,
-            &per_user,
-            &decode_concurrency,
-        );
-        drop((per_user, decode_concurrency));
-
-        // Prefill: the same.
-        let prefill_concurrency = curve(&|p, moment| match moment {
-            Start if p.has_stages() => Some(1.0),
-            FirstToken => Some(-1.0),
-            _ => None,
-        });
-        record(
-            Curve::PrefillConcurrency,
-            &prefill_concurrency,
-            &prefill_concurrency,
-        );
-        let prefill = curve(&|p, moment| {
-            let rate = p.prefill_rate()?;
-            match moment {
-                Start => Some(rate),
-                FirstToken => Some(-rate),
-                End => None,
-            }
-        });
-        record(Curve::PrefillThroughput, &prefill, &prefill_concurrency);
-        let per_user = prefill.divided_by(&prefill_concurrency);
-        record(
-            Curve::PrefillThroughputPerUser,
-            &per_user,
-            &prefill_concurrency,
-        );
-        drop((per_user, prefill_concurrency));
+        // Each stage: the requests in it, the tokens it handles, per request in it.
+        let mut stage = |stage: Stage| {
+            let in_stage = curve(&|p, moment| p.has_stages().then(|| stage.sign(moment))?);
+            record(stage.concurrency, &in_stage, &in_stage);
+            let throughput = curve(&|p, moment| Some((stage.rate)(p)? * stage.sign(moment)?));
+            record(stage.throughput, &throughput, &in_stage);
+            let per_user = throughput.divided_by(&in_stage);
+            record(stage.per_user, &per_user, &in_stage);
+            throughput
+        };
+        let decode = stage(Stage::DECODE);
+        let prefill = stage(Stage::PREFILL);
 
         // Both stages, active while any request is in flight.
         let total = decode.plus(&prefill);
