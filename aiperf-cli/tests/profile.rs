@@ -693,13 +693,12 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "--conversation-turn-mean shape synthetic conversations; an --input-file gives its own",
         ),
         (
-            &[
-                "--url",
-                "http://127.0.0.1:9",
-                "--session-header",
-                "X Session",
-            ][..],
+            &["--session-header", "X Session"][..],
             "--session-header `X Session` is not a header name",
+        ),
+        (
+            &["--session-header", "Content-Length"][..],
+            "is a header HTTP or aiperf sets for each request",
         ),
         (
             &["--conversation-num", "0"][..],

@@ -346,6 +346,34 @@ fn a_phase_ends_when_its_last_request_is_sent_not_when_its_turns_delays_would() 
         by_conversation < by_count + 0.6,
         "{by_conversation} s for one conversation, {by_count} s for one request"
     );
+    // Two requests at 2/s, due at 0 and 0.5 s: done then, not at the next tick (a race, so
+    // three tries).
+    for _ in 0..3 {
+        let (wall, _) = timed(&[
+            "--request-rate",
+            "2",
+            "--arrival-pattern",
+            "constant",
+            "--request-count",
+            "2",
+        ]);
+        assert!(wall < 0.85, "{wall} s for requests due at 0 and 0.5 s");
+    }
+    // A concurrency ramp's later slots, still closed when the count is done, are not waited
+    // for (the 5th of 10 slots opens 13 s into a 30 s ramp).
+    let (wall, requests) = timed(&[
+        "--concurrency",
+        "10",
+        "--concurrency-ramp-duration",
+        "30",
+        "--request-count",
+        "5",
+    ]);
+    assert_eq!(requests, 5);
+    assert!(
+        wall < 8.0,
+        "{wall} s: the ramp's closed slots were waited for"
+    );
 }
 
 #[test]

@@ -62,6 +62,43 @@ impl Default for TransportContext {
     }
 }
 
+/// Checks a `--session-header` name: a header name (letters, digits and `!#$%&'*+-.^_`|~`) and
+/// none of the headers HTTP or aiperf set themselves (framing, host, content type, request id,
+/// credentials), which it would replace. The error says what to give.
+pub fn check_session_header(name: &str) -> Result<(), String> {
+    const TAKEN: [&str; 12] = [
+        "accept",
+        "authorization",
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "x-request-id",
+    ];
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(format!(
+            "--session-header `{name}` is not a header name: give letters, digits and dashes, \
+             e.g. X-Session-ID"
+        ));
+    }
+    if TAKEN.iter().any(|taken| name.eq_ignore_ascii_case(taken)) {
+        return Err(format!(
+            "--session-header `{name}` is a header HTTP or aiperf sets for each request: give \
+             another name, e.g. X-Session-ID"
+        ));
+    }
+    Ok(())
+}
+
 impl TransportContext {
     /// A context for the server at `url`, everything else at its default.
     pub fn for_url(url: impl Into<String>) -> Self {

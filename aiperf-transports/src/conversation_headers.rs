@@ -5,7 +5,7 @@
 //! metadata.
 
 use aiperf_core::registry::CreateError;
-use aiperf_core::transport::TransportContext;
+use aiperf_core::transport::{TransportContext, check_session_header};
 
 /// `X-Correlation-ID`: a user's own (`-H`) is kept, as AIPerf keeps it.
 pub(crate) const CORRELATION: &str = "x-correlation-id";
@@ -22,16 +22,7 @@ pub(crate) fn to_send(
 ) -> Result<Vec<String>, CreateError> {
     let correlation = match &ctx.session_header {
         Some(name) => {
-            let valid = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !valid {
-                return Err(CreateError::new(format!(
-                    "--session-header `{name}` is not a header name: give letters, digits and \
-                     dashes, e.g. X-Session-ID"
-                )));
-            }
+            check_session_header(name).map_err(CreateError::new)?;
             name.to_ascii_lowercase()
         }
         None => CORRELATION.to_owned(),
@@ -81,6 +72,16 @@ mod tests {
             ctx.session_header = Some(bad.to_owned());
             let error = to_send(&ctx, |_| false).unwrap_err().to_string();
             assert!(error.contains("is not a header name"), "{bad}: {error}");
+        }
+        for taken in [
+            "Content-Length",
+            "transfer-encoding",
+            "X-Request-ID",
+            "Authorization",
+        ] {
+            ctx.session_header = Some(taken.to_owned());
+            let error = to_send(&ctx, |_| false).unwrap_err().to_string();
+            assert!(error.contains("HTTP or aiperf sets"), "{taken}: {error}");
         }
     }
 }

@@ -191,6 +191,9 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
     if args.osl == Some(0) {
         bail!("--output-tokens-mean (--osl) must be at least 1");
     }
+    if let Some(name) = &args.session_header {
+        aiperf_core::transport::check_session_header(name).map_err(|error| anyhow!(error))?;
+    }
     if args.conversation_turn_mean == 0 {
         bail!("--conversation-turn-mean must be at least 1");
     }
@@ -225,8 +228,12 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             args.conversation_turn_delay_stddev,
         ),
     ] {
-        if ms > MAX_TURN_DELAY_MS {
-            bail!("{flag} is in milliseconds: {ms} is more than a day, the most aiperf waits");
+        let scaled = ms * args.conversation_turn_delay_ratio;
+        if scaled > MAX_TURN_DELAY_MS {
+            bail!(
+                "{flag} is in milliseconds, times --conversation-turn-delay-ratio: {scaled} is \
+                 more than a day, the most aiperf waits between turns"
+            );
         }
     }
     if args.osl.is_none() && args.osl_stddev > 0.0 {

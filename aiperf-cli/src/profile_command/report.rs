@@ -110,8 +110,8 @@ pub(crate) fn report(
         if profile.transport_ctx.url.is_some() && args.model == DEFAULT_MODEL {
             eprintln!(
                 "aiperf: no --model was given, so the requests named `{DEFAULT_MODEL}`, the \
-                 simulated engine's: pass -m with a model the server serves (its GET /v1/models \
-                 lists them)"
+                 simulated engine's: if the errors say the server does not know that model, \
+                 pass -m with one it serves (its GET /v1/models lists them)"
             );
         }
         return Ok(exit::RUN_FAILED);

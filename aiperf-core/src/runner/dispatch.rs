@@ -30,6 +30,8 @@ pub(super) struct PhaseState {
     count_reached: watch::Sender<bool>,
     sessions: usize,
     sessions_started: AtomicUsize,
+    /// Set once the last of `sessions` conversations started, for workers waiting to start.
+    sessions_all_started: watch::Sender<bool>,
     send_until_ns: Option<u64>,
     /// At a request rate, the ticks later turns wait for (`None` for the other load modes,
     /// where a later turn goes when its delay has passed).
@@ -68,7 +70,11 @@ impl PhaseState {
     /// Lets one more conversation start, `false` once the phase started all it may: its later
     /// turns are still sent (they claim their requests as they go).
     pub fn start_session(&self) -> bool {
-        self.sessions_started.fetch_add(1, Ordering::Relaxed) < self.sessions
+        let started = self.sessions_started.fetch_add(1, Ordering::Relaxed);
+        if started + 1 == self.sessions {
+            self.sessions_all_started.send_replace(true);
+        }
+        started < self.sessions
     }
 
     /// Whether the phase started every conversation it may.
@@ -90,6 +96,16 @@ impl PhaseState {
             _ = count_reached.wait_for(|&reached| reached) => {}
             () = duration_over => {}
             () = shared.control.interrupted() => {}
+        }
+    }
+
+    /// Resolves once the phase starts no more conversations: it sends no more requests
+    /// ([`PhaseState::sending_ended`]) or started all it may.
+    async fn starting_ended(&self, shared: &Shared) {
+        let mut all_started = self.sessions_all_started.subscribe();
+        tokio::select! {
+            () = self.sending_ended(shared) => {}
+            _ = all_started.wait_for(|&all| all) => {}
         }
     }
 
@@ -173,6 +189,7 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
         count_reached: watch::Sender::new(false),
         sessions: limits.sessions,
         sessions_started: AtomicUsize::new(0),
+        sessions_all_started: watch::Sender::new(false),
         send_until_ns,
         turn_ticks: matches!(limits.load, LoadMode::Rate { .. }).then(TurnTicks::default),
     });
@@ -206,9 +223,10 @@ async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, concurrency:
                 if state.send_until_ns.is_some_and(|end| opens_at >= end) {
                     return;
                 }
+                // Not past the phase's end: a short phase may be done before a slot opens.
                 tokio::select! {
                     _ = sleep_until(instant_at(opens_at).into()) => {}
-                    () = shared.control.interrupted() => return,
+                    () = state.starting_ended(&shared) => return,
                 }
             }
             while !state.is_over(&shared, now_ns()) && state.start_session() {
@@ -306,8 +324,13 @@ async fn start_on_schedule(
         tokio::select! {
             _ = sleep_until(instant_at(due_ns).into()) => {}
             _ = interrupted.changed() => {}
+            // The last request claimed (by a conversation started meanwhile): no more ticks.
+            () = state.sending_ended(shared) => {}
             // No new conversation to wait for: the phase ends with the last one running.
             () = join_all_of(&mut tasks), if only_later_turns => break,
+        }
+        if state.is_over(shared, due_ns) {
+            break;
         }
         let tick = planned.is_none();
         if tick && state.turn_ticks.as_ref().is_some_and(TurnTicks::give) {
