@@ -162,7 +162,7 @@ pub enum MetricKind {
         formula: formulas::ScalarFormula,
     },
     /// Time-weighted statistics of a step function over the run's timeline of requests
-    /// ([`timeline`](super::timeline)), in the display unit.
+    /// (AIPerf's `effective_*` and `active_*`: see [`Curve`]), in the display unit.
     TimeWeighted {
         /// The step function.
         curve: Curve,
