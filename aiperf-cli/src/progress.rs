@@ -36,7 +36,7 @@ impl Progress {
         // has a count of conversations alone, whose turns vary.
         let unknown_end = plan.warmup_duration.is_some()
             || plan.warmup_sessions.is_some()
-            || plan.stop == StopCondition::Count(usize::MAX);
+            || plan.stop == StopCondition::CONVERSATIONS_ONLY;
         let (total, template, mode) = match plan.stop {
             _ if unknown_end => (
                 0,

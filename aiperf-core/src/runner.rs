@@ -141,6 +141,11 @@ pub enum StopCondition {
     },
 }
 
+impl StopCondition {
+    /// No request count: the phase's conversations (`--conversation-num`) end it.
+    pub const CONVERSATIONS_ONLY: Self = Self::Count(usize::MAX);
+}
+
 /// A share of requests cancelled on purpose (`--request-cancellation-rate`, `-delay`), to
 /// measure how a server handles clients that go away.
 #[derive(Debug, Clone, Copy, PartialEq)]

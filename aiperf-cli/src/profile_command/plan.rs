@@ -152,12 +152,11 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
                 grace: seconds("--benchmark-grace-period", args.benchmark_grace_period)?,
             }
         }
-        None => StopCondition::Count(match (args.request_count, args.conversation_num) {
-            (Some(count), _) => count,
-            // No count: the conversations end the phase.
-            (None, Some(_)) => usize::MAX,
-            (None, None) => 10,
-        }),
+        None => match (args.request_count, args.conversation_num) {
+            (Some(count), _) => StopCondition::Count(count),
+            (None, Some(_)) => StopCondition::CONVERSATIONS_ONLY,
+            (None, None) => StopCondition::Count(10),
+        },
     };
     let load = match args.request_rate {
         Some(rate) => LoadMode::Rate {

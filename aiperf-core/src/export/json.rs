@@ -119,59 +119,39 @@ fn serialize_metric<M: SerializeMap>(map: &mut M, result: &MetricResult) -> Resu
         }
         MetricValue::Scalar(avg) => map.serialize_entry(def.tag, &JsonScalar { unit, avg: *avg }),
         MetricValue::TimeWeighted(stats) => {
-            map.serialize_entry(def.tag, &JsonTimeWeighted::new(unit, stats))
+            map.serialize_entry(def.tag, &JsonStats::time_weighted(unit, stats))
         }
     }
 }
 
-/// A time-weighted metric's entry, with AIPerf's keys in AIPerf's order.
-#[derive(Serialize)]
-struct JsonTimeWeighted<'a> {
-    unit: &'a str,
-    avg: f64,
-    p50: f64,
-    p90: f64,
-    p95: f64,
-    p99: f64,
-    min: f64,
-    max: f64,
-    std: f64,
-}
-
-impl<'a> JsonTimeWeighted<'a> {
-    fn new(unit: &'a str, s: &TimeWeightedStats) -> Self {
-        Self {
-            unit,
-            avg: s.avg,
-            p50: s.p50,
-            p90: s.p90,
-            p95: s.p95,
-            p99: s.p99,
-            min: s.min,
-            max: s.max,
-            std: s.std,
-        }
-    }
-}
-
+/// A metric's statistics, AIPerf's keys in AIPerf's order. A time-weighted metric has no
+/// count, sum, or percentiles below p50 but its median, as AIPerf writes it: those keys are
+/// left out.
 #[derive(Serialize)]
 struct JsonStats<'a> {
     unit: &'a str,
     avg: f64,
-    p1: f64,
-    p5: f64,
-    p10: f64,
-    p25: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p5: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p10: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p25: Option<f64>,
     p50: f64,
-    p75: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p75: Option<f64>,
     p90: f64,
     p95: f64,
     p99: f64,
     min: f64,
     max: f64,
     std: f64,
-    count: u64,
-    sum: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sum: Option<f64>,
 }
 
 impl<'a> JsonStats<'a> {
@@ -179,20 +159,41 @@ impl<'a> JsonStats<'a> {
         Self {
             unit,
             avg: s.avg,
-            p1: s.p1,
-            p5: s.p5,
-            p10: s.p10,
-            p25: s.p25,
+            p1: Some(s.p1),
+            p5: Some(s.p5),
+            p10: Some(s.p10),
+            p25: Some(s.p25),
             p50: s.p50,
-            p75: s.p75,
+            p75: Some(s.p75),
             p90: s.p90,
             p95: s.p95,
             p99: s.p99,
             min: s.min,
             max: s.max,
             std: s.std,
-            count: s.count,
-            sum: s.sum,
+            count: Some(s.count),
+            sum: Some(s.sum),
+        }
+    }
+
+    fn time_weighted(unit: &'a str, s: &TimeWeightedStats) -> Self {
+        Self {
+            unit,
+            avg: s.avg,
+            p1: None,
+            p5: None,
+            p10: None,
+            p25: None,
+            p50: s.p50,
+            p75: None,
+            p90: s.p90,
+            p95: s.p95,
+            p99: s.p99,
+            min: s.min,
+            max: s.max,
+            std: s.std,
+            count: None,
+            sum: None,
         }
     }
 }

@@ -33,6 +33,7 @@
 
 use std::io;
 
+use super::table::{METRICS, MetricKind};
 use super::value_column::ValueColumn;
 
 /// The step functions the time-weighted metrics are taken from.
@@ -59,17 +60,12 @@ pub enum Curve {
 }
 
 impl Curve {
-    /// Whether AIPerf reports the curve over its active time too (`active_*`): the
-    /// throughputs.
-    pub fn has_active_variant(self) -> bool {
-        matches!(
-            self,
-            Self::DecodeThroughput
-                | Self::PrefillThroughput
-                | Self::TotalThroughput
-                | Self::DecodeThroughputPerUser
-                | Self::PrefillThroughputPerUser
-        )
+    /// Whether the metric table reports the curve over its active time too (an `active_*`
+    /// metric): the throughputs.
+    fn has_active_variant(self) -> bool {
+        METRICS.iter().any(|def| {
+            matches!(def.kind, MetricKind::TimeWeighted { curve, active_only: true } if curve == self)
+        })
     }
 }
 
