@@ -62,41 +62,39 @@ impl Default for TransportContext {
     }
 }
 
-/// Checks a `--session-header` name: a header name (letters, digits and `!#$%&'*+-.^_`|~`) and
-/// none of the headers HTTP or aiperf set themselves (framing, host, content type, request id,
-/// credentials), which it would replace. The error says what to give.
-pub fn check_session_header(name: &str) -> Result<(), String> {
-    const TAKEN: [&str; 12] = [
-        "accept",
-        "authorization",
-        "connection",
-        "content-length",
-        "content-type",
-        "host",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "x-request-id",
+/// Checks a `--session-header` name: a header name ([`http::HeaderName`]'s rules) and none of
+/// the headers HTTP or aiperf set themselves (framing, host, content type, request id,
+/// credentials), which it would replace. Gives the name (lowercase); the error says what to
+/// give.
+pub fn check_session_header(name: &str) -> Result<http::HeaderName, String> {
+    use http::header;
+    let taken = [
+        header::ACCEPT,
+        header::AUTHORIZATION,
+        header::CONNECTION,
+        header::CONTENT_LENGTH,
+        header::CONTENT_TYPE,
+        header::HOST,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        http::HeaderName::from_static("keep-alive"),
+        http::HeaderName::from_static("x-request-id"),
     ];
-    let token = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !token {
-        return Err(format!(
+    let header = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        format!(
             "--session-header `{name}` is not a header name: give letters, digits and dashes, \
              e.g. X-Session-ID"
-        ));
-    }
-    if TAKEN.iter().any(|taken| name.eq_ignore_ascii_case(taken)) {
+        )
+    })?;
+    if taken.contains(&header) {
         return Err(format!(
             "--session-header `{name}` is a header HTTP or aiperf sets for each request: give \
              another name, e.g. X-Session-ID"
         ));
     }
-    Ok(())
+    Ok(header)
 }
 
 impl TransportContext {

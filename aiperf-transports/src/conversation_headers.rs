@@ -6,6 +6,7 @@
 
 use aiperf_core::registry::CreateError;
 use aiperf_core::transport::{TransportContext, check_session_header};
+use http::HeaderName;
 
 /// `X-Correlation-ID`: a user's own (`-H`) is kept, as AIPerf keeps it.
 pub(crate) const CORRELATION: &str = "x-correlation-id";
@@ -13,27 +14,23 @@ pub(crate) const CORRELATION: &str = "x-correlation-id";
 /// `X-Session-Affinity`: always the request's, a user's replaced, as AIPerf replaces it.
 pub(crate) const SESSION_AFFINITY: &str = "x-session-affinity";
 
-/// The conversation headers a transport adds to each request (lowercase names), given the
-/// context's `--session-header` and whether the user's headers already hold one (`user_has`,
-/// by lowercase name). A `--session-header` that is no header name is refused.
+/// The conversation headers a transport adds to each request, given the context's
+/// `--session-header` and whether the user's headers already hold one (`user_has`, by lowercase
+/// name). A `--session-header` that is no header name, or one HTTP or aiperf sets, is refused.
 pub(crate) fn to_send(
     ctx: &TransportContext,
     user_has: impl Fn(&str) -> bool,
-) -> Result<Vec<String>, CreateError> {
+) -> Result<Vec<HeaderName>, CreateError> {
     let correlation = match &ctx.session_header {
-        Some(name) => {
-            check_session_header(name).map_err(CreateError::new)?;
-            name.to_ascii_lowercase()
-        }
-        None => CORRELATION.to_owned(),
+        Some(name) => check_session_header(name).map_err(CreateError::new)?,
+        None => HeaderName::from_static(CORRELATION),
     };
+    let affinity = HeaderName::from_static(SESSION_AFFINITY);
     let mut names = Vec::with_capacity(2);
-    if !user_has(&correlation) {
+    if !user_has(correlation.as_str()) && correlation != affinity {
         names.push(correlation);
     }
-    if !names.iter().any(|name| name == SESSION_AFFINITY) {
-        names.push(SESSION_AFFINITY.to_owned());
-    }
+    names.push(affinity);
     Ok(names)
 }
 

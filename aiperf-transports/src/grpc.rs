@@ -243,9 +243,14 @@ impl Transport for GrpcTransport {
             conversation_headers::to_send(ctx, |name| metadata.contains_key(name))?
                 .into_iter()
                 .map(|name| {
-                    AsciiMetadataKey::from_bytes(name.as_bytes()).expect("checked as a header name")
+                    AsciiMetadataKey::from_bytes(name.as_str().as_bytes()).map_err(|_| {
+                        CreateError::new(format!(
+                            "`{name}` cannot be gRPC metadata (a name ending in -bin is binary \
+                             metadata): give --session-header another name"
+                        ))
+                    })
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
         Ok(Self {
             url: url.to_owned(),
             endpoint,

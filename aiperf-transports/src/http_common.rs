@@ -86,10 +86,7 @@ impl HttpTarget {
             url,
             query,
             accept_event_stream: !headers.contains_key(ACCEPT),
-            session_headers: conversation_headers::to_send(ctx, |name| headers.contains_key(name))?
-                .into_iter()
-                .map(|name| HeaderName::try_from(name).expect("checked as a header name"))
-                .collect(),
+            session_headers: conversation_headers::to_send(ctx, |name| headers.contains_key(name))?,
             headers,
             timeout,
         })

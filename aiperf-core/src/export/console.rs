@@ -111,16 +111,18 @@ fn stats_rows(
     rows.iter()
         .filter(|(def, _)| keep(def))
         .filter_map(|(def, value)| {
-            let numbers = match value {
-                MetricValue::Distribution(s) => [s.avg, s.min, s.max, s.p99, s.p90, s.p50, s.std],
-                // A stage the run never had (no streamed request, no success) is only zeros:
-                // kept in the files, as AIPerf writes them, but not shown.
-                MetricValue::TimeWeighted(s) if s.min == 0.0 && s.max == 0.0 => return None,
-                MetricValue::TimeWeighted(s) => [s.avg, s.min, s.max, s.p99, s.p90, s.p50, s.std],
-                MetricValue::Scalar(_) => return None,
-            };
+            // A stage the run never had (no streamed request, no success) is only zeros: kept
+            // in the files, as AIPerf writes them, but not shown.
+            if let MetricValue::TimeWeighted(s) = value
+                && s.min == 0.0
+                && s.max == 0.0
+            {
+                return None;
+            }
             let mut row = vec![name(def)];
-            row.extend(numbers.map(number));
+            for column in STAT_COLUMNS {
+                row.push(number(value.stat(column)?));
+            }
             Some(row)
         })
         .collect()

@@ -54,41 +54,13 @@ pub const TELEMETRY_HEADER: [&str; 20] = [
 
 /// Writes the export.
 pub fn write(out: &mut impl Write, report: &BenchmarkReport) -> io::Result<()> {
-    // The statistics of each row, in STATS_HEADER's order; a time-weighted metric has no sum
-    // and only some percentiles, their cells left empty as AIPerf leaves them.
-    let mut distributions: Vec<(&MetricDef, [Option<f64>; 14])> = Vec::new();
+    let mut distributions: Vec<(&MetricDef, &MetricValue)> = Vec::new();
     let mut scalars: Vec<(&MetricDef, f64)> = Vec::new();
     for result in &report.results {
         let def = result.metric.def();
         match &result.value {
-            MetricValue::Distribution(s) => distributions.push((
-                def,
-                [
-                    s.avg, s.min, s.max, s.sum, s.p1, s.p5, s.p10, s.p25, s.p50, s.p75, s.p90,
-                    s.p95, s.p99, s.std,
-                ]
-                .map(Some),
-            )),
-            MetricValue::TimeWeighted(s) => distributions.push((
-                def,
-                [
-                    Some(s.avg),
-                    Some(s.min),
-                    Some(s.max),
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    Some(s.p50),
-                    None,
-                    Some(s.p90),
-                    Some(s.p95),
-                    Some(s.p99),
-                    Some(s.std),
-                ],
-            )),
             MetricValue::Scalar(value) => scalars.push((def, *value)),
+            value => distributions.push((def, value)),
         }
     }
     distributions.sort_by_key(|(def, _)| def.tag);
@@ -96,8 +68,12 @@ pub fn write(out: &mut impl Write, report: &BenchmarkReport) -> io::Result<()> {
 
     if !distributions.is_empty() {
         write_row(out, STATS_HEADER.iter().map(|s| s.to_string()))?;
-        for (def, numbers) in &distributions {
-            let cells = numbers.iter().map(|v| v.map_or_else(String::new, number));
+        // A statistic the metric has not (a time-weighted one's sum, say) is an empty cell,
+        // as AIPerf leaves it.
+        for (def, value) in &distributions {
+            let cells = STATS_HEADER[1..]
+                .iter()
+                .map(|name| value.stat(name).map_or_else(String::new, number));
             write_row(out, std::iter::once(row_name(def)).chain(cells))?;
         }
         if !scalars.is_empty() {

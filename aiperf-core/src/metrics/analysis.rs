@@ -215,20 +215,17 @@ impl RecordPass {
             self.counts.warmup += 1;
             Ending::of(&record.outcome)
         };
+        let input = RecordInput {
+            record,
+            tokens: self.options.token_source.select(record),
+        };
         if profiling {
             let last_ns = last_ns(record, ending);
             self.window = Some(match self.window {
                 None => (record.start_ns, last_ns),
                 Some((start, end)) => (start.min(record.start_ns), end.max(last_ns)),
             });
-        }
-
-        let input = RecordInput {
-            record,
-            tokens: self.options.token_source.select(record),
-        };
-        if profiling {
-            self.timeline.add(self.interval(&input, ending));
+            self.timeline.add(self.interval(&input, ending, last_ns));
         }
         self.table.start_row();
         for def in &self.record_metrics {
@@ -276,16 +273,15 @@ impl RecordPass {
         self.table.row()
     }
 
-    /// The request's place on the run's timeline: a successful streamed request's first token
-    /// and token counts too.
-    fn interval(&self, input: &RecordInput<'_>, ending: Ending) -> Interval {
+    /// The request's place on the run's timeline, from its send to `end_ns`: a successful
+    /// streamed request's first token (its first response, as TTFT takes it) and token counts
+    /// too.
+    fn interval(&self, input: &RecordInput<'_>, ending: Ending, end_ns: u64) -> Interval {
         let record = input.record;
         let succeeded = ending == Ending::Succeeded;
-        let end_ns = last_ns(record, ending);
         let first_token_ns = (succeeded && self.options.streaming)
-            .then(|| formulas::time_to_first_token(input))
-            .flatten()
-            .map(|ttft| record.start_ns + ttft as u64);
+            .then(|| record.response_ns.first().copied())
+            .flatten();
         let tokens = |formula: formulas::RecordFormula| succeeded.then(|| formula(input)).flatten();
         Interval {
             start_ns: record.start_ns,

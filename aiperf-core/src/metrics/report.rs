@@ -84,6 +84,45 @@ pub enum MetricValue {
     TimeWeighted(TimeWeightedStats),
 }
 
+impl MetricValue {
+    /// A statistic of the result by its export name (`avg`, `min`, `max`, `sum`, `p1`..`p99`,
+    /// `std`); `None` for one it does not have: a time-weighted result has no sum and no
+    /// percentile below the median, a run value none at all.
+    pub fn stat(&self, name: &str) -> Option<f64> {
+        match self {
+            Self::Distribution(s) => Some(match name {
+                "avg" => s.avg,
+                "min" => s.min,
+                "max" => s.max,
+                "sum" => s.sum,
+                "p1" => s.p1,
+                "p5" => s.p5,
+                "p10" => s.p10,
+                "p25" => s.p25,
+                "p50" => s.p50,
+                "p75" => s.p75,
+                "p90" => s.p90,
+                "p95" => s.p95,
+                "p99" => s.p99,
+                "std" => s.std,
+                _ => return None,
+            }),
+            Self::TimeWeighted(s) => Some(match name {
+                "avg" => s.avg,
+                "min" => s.min,
+                "max" => s.max,
+                "p50" => s.p50,
+                "p90" => s.p90,
+                "p95" => s.p95,
+                "p99" => s.p99,
+                "std" => s.std,
+                _ => return None,
+            }),
+            Self::Scalar(_) => None,
+        }
+    }
+}
+
 /// A metric and its result.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricResult {

@@ -24,6 +24,8 @@ pub(super) struct PhaseState {
     pub phase: Phase,
     /// When the phase started; fixed-schedule timestamps count from here.
     pub start_ns: u64,
+    /// How the phase sends (its own: the warm-up's may differ from the profiling phase's).
+    pub load: LoadMode,
     count: usize,
     claimed: AtomicUsize,
     /// Set once the last request of `count` is claimed, for turns waiting out a delay.
@@ -184,6 +186,7 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
     let state = Arc::new(PhaseState {
         phase,
         start_ns,
+        load: limits.load,
         count: limits.count,
         claimed: AtomicUsize::new(0),
         count_reached: watch::Sender::new(false),
@@ -312,6 +315,9 @@ async fn start_on_schedule(
         _ => None,
     };
     let mut interrupted = shared.control.cancel_in_flight_at.subscribe();
+    // The duration's end and an interruption wake the loop by its own due times and
+    // `interrupted`; the last request's claim, by a conversation started meanwhile, by this.
+    let mut count_reached = state.count_reached.subscribe();
     let mut tasks = JoinSet::new();
     for (due_ns, planned) in schedule {
         while let Some(ended) = tasks.try_join_next() {
@@ -324,8 +330,7 @@ async fn start_on_schedule(
         tokio::select! {
             _ = sleep_until(instant_at(due_ns).into()) => {}
             _ = interrupted.changed() => {}
-            // The last request claimed (by a conversation started meanwhile): no more ticks.
-            () = state.sending_ended(shared) => {}
+            _ = count_reached.wait_for(|&reached| reached) => {}
             // No new conversation to wait for: the phase ends with the last one running.
             () = join_all_of(&mut tasks), if only_later_turns => break,
         }

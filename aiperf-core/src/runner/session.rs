@@ -26,7 +26,7 @@ pub(super) async fn run_conversation(
 ) {
     let conversation = &shared.conversations[index];
     let transport = shared.next_transport();
-    let fixed_schedule = matches!(shared.plan.load, LoadMode::FixedSchedule { .. });
+    let fixed_schedule = matches!(phase.load, LoadMode::FixedSchedule { .. });
     let multi_turn = conversation.turns.len() > 1;
     let correlation_id = random_uuid();
     let mut history: Vec<Message> = Vec::new();
