@@ -101,6 +101,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         ("--request-count", args.request_count),
         ("--conversation-num", args.conversation_num),
         ("--num-warmup-sessions", args.num_warmup_sessions),
+        ("--warmup-concurrency", args.warmup_concurrency),
     ] {
         if value == Some(0) {
             bail!("{flag} must be at least 1");
@@ -502,9 +503,6 @@ fn warmup_load(
     let (concurrency, rate) = (args.warmup_concurrency, args.warmup_request_rate);
     if concurrency.is_none() && rate.is_none() {
         return Ok(None);
-    }
-    if concurrency == Some(0) {
-        bail!("--warmup-concurrency must be at least 1");
     }
     if let Some(rate) = rate.filter(|rate| !(rate.is_finite() && *rate > 0.0)) {
         bail!("--warmup-request-rate must be a positive number of requests per second, got {rate}");
