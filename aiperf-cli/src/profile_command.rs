@@ -24,7 +24,7 @@ use aiperf_core::dataset::SamplingOrder;
 use aiperf_core::dataset::custom::{self};
 use aiperf_core::dataset::model_selection::ModelPicker;
 use aiperf_core::dataset::synthetic::{self};
-use aiperf_core::endpoint::{Endpoint, EndpointContext};
+use aiperf_core::endpoint::{Endpoint, EndpointContext, Message, RequestInput, Role};
 use aiperf_core::export::ArtifactDir;
 use aiperf_core::metrics::Analysis;
 use aiperf_core::record_processor::RecordProcessor;
@@ -70,6 +70,13 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     if args.streaming && !endpoint.metadata().supports_streaming {
         bail!(
             "endpoint `{}` cannot stream: drop --streaming",
+            args.endpoint_type
+        );
+    }
+    if profile.dataset.prefix().system_prompt.is_some() && !sends_system_messages(&*endpoint) {
+        bail!(
+            "--system-prompt/--system-prompt-file: endpoint `{}` sends no system message, so the prompt would never \
+             reach the server: drop it, or use an endpoint that sends one (chat, completions)",
             args.endpoint_type
         );
     }
@@ -243,6 +250,26 @@ async fn run_with_progress(
     progress.finish();
     signals.abort();
     Ok((output?, processor))
+}
+
+/// Whether `endpoint` puts a conversation's system message on the wire (embeddings, for one,
+/// sends only the user's text): a payload formatted around a marker holds the marker.
+fn sends_system_messages(endpoint: &dyn Endpoint) -> bool {
+    const MARKER: &str = "aiperf-system-prompt-probe";
+    let probe = RequestInput {
+        messages: vec![
+            Message {
+                role: Role::System,
+                content: MARKER.to_owned(),
+            },
+            Message::user("?"),
+        ],
+        max_output_tokens: None,
+    };
+    let payload = endpoint.format_payload(&probe);
+    payload
+        .windows(MARKER.len())
+        .any(|window| window == MARKER.as_bytes())
 }
 
 /// Probes the server until it answers or `wait` has passed: an unreachable server is one

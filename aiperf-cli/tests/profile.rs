@@ -3,6 +3,7 @@
 
 mod support;
 
+use aiperf_core::tokenizer::Tokenizer;
 use support::mock::MockServer;
 use support::run::{Run, read_json};
 
@@ -728,6 +729,37 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             &["--server-metrics"][..],
             "which aiperf does not do: leave it out",
         ),
+        (
+            &["--system-prompt", " "][..],
+            "the system prompt is empty or only whitespace",
+        ),
+        (
+            &["--system-prompt", "a", "--system-prompt-file", "b"][..],
+            "cannot be used with",
+        ),
+        (
+            &["--system-prompt-file", "no-such-prompt.txt"][..],
+            "--system-prompt-file no-such-prompt.txt: cannot read it",
+        ),
+        (
+            &["--system-prompt", "a", "--shared-system-prompt-length", "9"][..],
+            "both fill the system message",
+        ),
+        (
+            &[
+                "--system-prompt",
+                "a",
+                "--num-prefix-prompts",
+                "2",
+                "--prefix-prompt-length",
+                "9",
+            ][..],
+            "cannot go with --num-prefix-prompts",
+        ),
+        (
+            &["--system-prompt", "a", "--endpoint-type", "embeddings"][..],
+            "endpoint `embeddings` sends no system message",
+        ),
     ] {
         let run = Run::profile(args);
         assert_eq!(
@@ -775,6 +807,35 @@ fn headers_and_extra_inputs_are_read_as_aiperf_reads_them() {
         *headers,
         serde_json::json!({"X-A": "1", "X-B": "2", "X-C": "3"}),
         "the headers the transport sends"
+    );
+}
+
+#[test]
+fn a_system_prompt_is_sent_verbatim_and_counted_in_the_input_length() {
+    let prompt = "You are \"terse\".\nAnswer in one line.";
+    let plain = Run::profile(&["--request-count", "2", "--isl", "40"]);
+    let with_prompt = Run::profile(&[
+        "--request-count",
+        "2",
+        "--isl",
+        "40",
+        "--system-prompt",
+        prompt,
+    ]);
+    with_prompt.assert_success();
+    let inputs = read_json(&with_prompt.dir.join("inputs.json"));
+    for entry in inputs["data"].as_array().unwrap() {
+        let messages = &entry["payloads"][0]["messages"];
+        assert_eq!(
+            messages[0],
+            serde_json::json!({"role": "system", "content": prompt})
+        );
+        assert_eq!(messages[1]["role"], "user", "{messages}");
+    }
+    let system_tokens = Tokenizer::builtin().count(prompt) as f64;
+    assert_eq!(
+        with_prompt.stat("input_sequence_length", "avg"),
+        plain.stat("input_sequence_length", "avg") + system_tokens
     );
 }
 

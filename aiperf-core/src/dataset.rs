@@ -57,7 +57,7 @@ use crate::tokenizer::TokenizerError;
 
 pub use custom::CustomDatasetType;
 pub use jsonl::LineError;
-pub use prefix::{PrefixConfig, PrefixPrompts};
+pub use prefix::{PrefixConfig, PrefixPrompts, SystemPrompt};
 pub use prompt_words::{MIN_WORDS, PromptWords};
 pub use sampling::{SamplingOrder, SamplingStrategy};
 pub use schedule_window::ScheduleWindow;

@@ -148,6 +148,7 @@ fn synthetic_prompts_have_exact_lengths_for_a_byte_level_bpe_tokenizer() {
             num_prefix_prompts: 2,
             prefix_prompt_length: 16,
             shared_system_prompt_length: 8,
+            system_prompt: None,
         },
         ..SyntheticConfig::default()
     });
@@ -248,6 +249,7 @@ fn single_turn_requests_get_a_seeded_prefix_and_the_shared_system_prompt_exactly
         num_prefix_prompts: 3,
         prefix_prompt_length: 50,
         shared_system_prompt_length: 20,
+        system_prompt: None,
     };
     config.seed = 11;
     let conversations = custom::load(&config).expect("valid");
@@ -667,5 +669,64 @@ proptest! {
             Err(LineError::WrongType { .. })
         );
         prop_assert!(is_wrong_type);
+    }
+}
+
+#[test]
+fn a_verbatim_system_prompt_opens_every_format_and_joins_a_sessions_own() {
+    use aiperf_core::dataset::SystemPrompt;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let tokenizer = Tokenizer::builtin();
+    let verbatim = "You are a \"helpful\" assistant.\nAnswer briefly.";
+    let files = [
+        (
+            CustomDatasetType::SingleTurn,
+            r#"{"text": "What is a GPU?"}"#,
+        ),
+        (
+            CustomDatasetType::MultiTurn,
+            r#"{"turns": [{"role": "system", "text": "Be terse."}, {"text": "What is a GPU?"}, {"text": "And a TPU?"}]}
+{"turns": [{"text": "What is a GPU?"}]}"#,
+        ),
+        (
+            CustomDatasetType::MooncakeTrace,
+            r#"{"text_input": "What is a GPU?", "timestamp": 0}"#,
+        ),
+    ];
+    for (kind, lines) in files {
+        let path = write(dir.path(), &format!("{}.jsonl", kind.name()), lines);
+        let mut config = CustomDatasetConfig::new(path, kind, tokenizer.clone()).expect("builtin");
+        config.prefix = PrefixConfig {
+            system_prompt: Some(SystemPrompt::new(verbatim.to_owned(), &tokenizer).unwrap()),
+            ..PrefixConfig::default()
+        };
+        let conversations = custom::load(&config).expect("valid");
+        for conversation in &conversations {
+            let first = &conversation.turns[0];
+            let [system, user] = &first.input.messages[..] else {
+                panic!("{kind:?}: {:?}", first.input.messages);
+            };
+            assert_eq!((system.role, user.role), (Role::System, Role::User));
+            assert_eq!(
+                first.input_tokens,
+                Some(tokenizer.count(&system.content) + tokenizer.count(&user.content)),
+                "{kind:?}: the system prompt is counted"
+            );
+            for later in &conversation.turns[1..] {
+                assert_eq!(later.input.messages.len(), 1, "{kind:?}: first turn only");
+            }
+        }
+        let systems: Vec<&str> = conversations
+            .iter()
+            .map(|c| c.turns[0].input.messages[0].content.as_str())
+            .collect();
+        match kind {
+            CustomDatasetType::MultiTurn => assert_eq!(
+                systems,
+                [format!("{verbatim}\n\nBe terse."), verbatim.to_owned()],
+                "one message: the verbatim prompt, then the session's own"
+            ),
+            _ => assert_eq!(systems, [verbatim]),
+        }
     }
 }

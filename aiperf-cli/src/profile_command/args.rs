@@ -263,6 +263,21 @@ pub(crate) struct ProfileArgs {
     #[arg(value_parser = whole_number::<u32>, long, default_value_t = 0, help_heading = "Prefix prompt")]
     pub shared_system_prompt_length: u32,
 
+    /// A system prompt, sent verbatim at the head of every conversation (before a dataset's
+    /// own system message, in the same message).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "system_prompt_file",
+        help_heading = "Prefix prompt"
+    )]
+    pub system_prompt: Option<String>,
+
+    /// A UTF-8 text file holding the system prompt (--system-prompt, for prompts too long to
+    /// quote); read once, before the run.
+    #[arg(long, value_name = "PATH", help_heading = "Prefix prompt")]
+    pub system_prompt_file: Option<PathBuf>,
+
     // ---- Fixed schedule ----
     /// Replay the dataset's timestamps (the default for datasets with timestamps and no
     /// --request-rate).

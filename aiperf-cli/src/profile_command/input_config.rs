@@ -60,6 +60,8 @@ const PLACED_FLAGS: &[&str] = &[
     "osl_stddev",
     "num_prefix_prompts",
     "prefix_prompt_length",
+    "system_prompt",
+    "system_prompt_file",
     "num_dataset_entries",
     "random_seed",
     "input_file",
@@ -273,6 +275,13 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -
     }
     if set("random_seed") {
         dataset.insert("random_seed".into(), json!(args.random_seed));
+    }
+    // Every kind of dataset takes the verbatim system prompt, as in AIPerf.
+    if let Some(text) = &args.system_prompt {
+        dataset.insert("system_prompt".into(), json!(text));
+    }
+    if let Some(path) = &args.system_prompt_file {
+        dataset.insert("system_prompt_file".into(), json!(path));
     }
     if let Some(sampling) = args
         .dataset_sampling_strategy
@@ -653,6 +662,23 @@ mod tests {
                 "requests": 2, "auto_offset": false, "start_offset": 100}])
         );
         assert_eq!(config["datasets"][0]["format"], "mooncake_trace");
+    }
+
+    #[test]
+    fn a_system_prompt_goes_with_its_dataset() {
+        let dir = tempfile::tempdir().unwrap();
+        let prompt = dir.path().join("system.txt");
+        std::fs::write(&prompt, "Be brief.").unwrap();
+        let (config, _) = exports_of(&[
+            "--url",
+            "localhost:8000",
+            "--system-prompt-file",
+            prompt.to_str().unwrap(),
+        ]);
+        assert_eq!(config["datasets"][0]["system_prompt_file"], json!(prompt));
+        assert_eq!(config.get("other_flags"), None);
+        let (config, _) = exports_of(&["--url", "localhost:8000", "--system-prompt", "Be brief."]);
+        assert_eq!(config["datasets"][0]["system_prompt"], "Be brief.");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::args::{ArrivalPatternArg, ExportLevelArg, ProfileArgs};
 use aiperf_core::dataset::custom::{CustomDatasetConfig, CustomDatasetType};
 use aiperf_core::dataset::synthetic::{LengthDistribution, SyntheticConfig, TurnDelay};
 use aiperf_core::dataset::{
-    Conversation, PrefixConfig, PromptWords, SamplingStrategy, ScheduleWindow,
+    Conversation, PrefixConfig, PromptWords, SamplingStrategy, ScheduleWindow, SystemPrompt,
 };
 use aiperf_core::endpoint::EndpointContext;
 use aiperf_core::export::ArtifactDir;
@@ -69,6 +69,16 @@ pub(crate) enum DatasetSource {
     Synthetic(SyntheticConfig),
     /// A dataset file.
     File(CustomDatasetConfig),
+}
+
+impl DatasetSource {
+    /// The prefixes and system prompt its conversations open with.
+    pub(crate) fn prefix(&self) -> &PrefixConfig {
+        match self {
+            Self::Synthetic(config) => &config.prefix,
+            Self::File(config) => &config.prefix,
+        }
+    }
 }
 
 /// The most requests `--concurrency` may ask to hold in flight: a sanity bound (each one is a
@@ -245,14 +255,19 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
              cancels: add a rate"
         );
     }
-    let entries = dataset_entries(args)?;
     let tokenizer = Tokenizer::from_spec(&args.tokenizer).context("invalid --tokenizer")?;
     let prompt_words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
     let prefix = PrefixConfig {
         num_prefix_prompts: args.num_prefix_prompts,
         prefix_prompt_length: args.prefix_prompt_length,
         shared_system_prompt_length: args.shared_system_prompt_length,
+        system_prompt: system_prompt(args, &tokenizer)?,
     };
+    let system_tokens = match &prefix.system_prompt {
+        Some(verbatim) => verbatim.tokens(),
+        None => prefix.shared_system_prompt_length,
+    };
+    let entries = dataset_entries(args, system_tokens)?;
     if (prefix.num_prefix_prompts == 0) != (prefix.prefix_prompt_length == 0) {
         bail!("--num-prefix-prompts and --prefix-prompt-length go together: give both, or neither");
     }
@@ -629,20 +644,56 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
 /// about 0.6 s and 140 MiB here), and a longer run reuses them in turn.
 const ENTRIES_FROM_REQUEST_COUNT_MAX: usize = 10_000;
 
+/// The verbatim system prompt (`--system-prompt`, or `--system-prompt-file` read now, so that
+/// a file that cannot be read stops the run before it starts), counted by `tokenizer`.
+fn system_prompt(
+    args: &ProfileArgs,
+    tokenizer: &Tokenizer,
+) -> anyhow::Result<Option<SystemPrompt>> {
+    let (flag, text) = match (&args.system_prompt, &args.system_prompt_file) {
+        (Some(text), _) => ("--system-prompt", text.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "--system-prompt-file {}: cannot read it as UTF-8 text",
+                    path.display()
+                )
+            })?;
+            ("--system-prompt-file", text)
+        }
+        (None, None) => return Ok(None),
+    };
+    if args.shared_system_prompt_length > 0 {
+        bail!(
+            "{flag} and --shared-system-prompt-length both fill the system message: give the \
+             first for your own text, the second for generated text of a token length"
+        );
+    }
+    if args.num_prefix_prompts > 0 || args.prefix_prompt_length > 0 {
+        bail!(
+            "{flag} cannot go with --num-prefix-prompts/--prefix-prompt-length, as in AIPerf: \
+             drop one of them"
+        );
+    }
+    let prompt = SystemPrompt::new(text, tokenizer).with_context(|| format!("invalid {flag}"))?;
+    Ok(Some(prompt))
+}
+
 /// How many distinct conversations a synthetic dataset holds, as AIPerf 0.13 sizes it:
 /// `--num-dataset-entries` when given, else `--conversation-num`, else `--request-count`, else
 /// 100. The prompts are built in memory before the run, so their tokens are bounded
 /// ([`MAX_SYNTHETIC_PROMPT_TOKENS`], counting each conversation at its mean number of turns): a
 /// size given is refused beyond that bound, a size taken from `--conversation-num` or
 /// `--request-count` is capped by it and by [`ENTRIES_FROM_REQUEST_COUNT_MAX`], saying so.
-fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
+/// `system_tokens` are the system prompt's, shared or verbatim, which each conversation holds.
+fn dataset_entries(args: &ProfileArgs, system_tokens: u32) -> anyhow::Result<usize> {
     if args.num_dataset_entries == Some(0) {
         bail!("--num-dataset-entries must be at least 1");
     }
     if args.input_file.is_some() {
         return Ok(args.num_dataset_entries.unwrap_or(DEFAULT_DATASET_ENTRIES));
     }
-    // Each conversation opens with the shared system prompt and, when there are prefix
+    // Each conversation opens with the system prompt and, when there are prefix
     // prompts, one of them; the prefix prompts are also built once on their own.
     let prefix_length = if args.num_prefix_prompts > 0 {
         u64::from(args.prefix_prompt_length)
@@ -654,10 +705,9 @@ fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
     let turns_bound = f64::from(args.conversation_turn_mean.max(1))
         + 3.0 * args.conversation_turn_stddev.max(0.0);
     let turns = turns_bound.ceil().min(u64::MAX as f64) as u64;
-    let per_entry = (u64::from(args.isl).saturating_mul(turns)
-        + u64::from(args.shared_system_prompt_length)
-        + prefix_length)
-        .max(1);
+    let per_entry =
+        (u64::from(args.isl).saturating_mul(turns) + u64::from(system_tokens) + prefix_length)
+            .max(1);
     let prefixes = (args.num_prefix_prompts as u64).saturating_mul(prefix_length);
     let fitting = MAX_SYNTHETIC_PROMPT_TOKENS.saturating_sub(prefixes) / per_entry;
     let fitting = usize::try_from(fitting).unwrap_or(usize::MAX);
@@ -676,7 +726,7 @@ fn dataset_entries(args: &ProfileArgs) -> anyhow::Result<usize> {
         };
         anyhow!(
             "the synthetic dataset would hold {what} ({source}) of {per_entry} tokens each \
-             ({sum} + --shared-system-prompt-length + --prefix-prompt-length), plus the prefix \
+             ({sum} + the system prompt's + --prefix-prompt-length), plus the prefix \
              prompts themselves, more than the {MAX_SYNTHETIC_PROMPT_TOKENS} tokens aiperf \
              builds in memory: lower them"
         )

@@ -142,6 +142,16 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
 
     let prefixes = PrefixPrompts::generate(&config.prefix, &config.prompt_words, config.seed);
     let (shared_system, shared_tokens) = prefixes.system_messages();
+    // A session's own system prompt joins a verbatim one, and the joined text replaces it.
+    let mut joined = vec![false; sessions.len()];
+    for (session, joined) in sessions.iter_mut().zip(&mut joined) {
+        if let Some(own) = &mut session.system
+            && let Some(text) = prefixes.join_verbatim(own)
+        {
+            *own = text;
+            *joined = true;
+        }
+    }
     let texts = sessions.iter().flat_map(|session| {
         session
             .system
@@ -154,9 +164,13 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
 
     Ok(sessions
         .into_iter()
-        .map(|session| {
-            let mut first = shared_system.clone();
-            let mut first_tokens = u64::from(shared_tokens);
+        .zip(joined)
+        .map(|(session, joined)| {
+            let (mut first, mut first_tokens) = if joined {
+                (Vec::with_capacity(2), 0)
+            } else {
+                (shared_system.clone(), u64::from(shared_tokens))
+            };
             if let Some(system) = session.system {
                 first_tokens += next_count();
                 first.push(Message {

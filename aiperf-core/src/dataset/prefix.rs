@@ -1,5 +1,6 @@
 //! Prefix prompts and the shared system prompt, for prefix-cache benchmarks (AIPerf's
-//! `--num-prefix-prompts`, `--prefix-prompt-length` and `--shared-system-prompt-length`).
+//! `--num-prefix-prompts`, `--prefix-prompt-length` and `--shared-system-prompt-length`), and
+//! the user's own system prompt (`--system-prompt`, `--system-prompt-file`).
 //!
 //! - A pool of `num_prefix_prompts` prompts of `prefix_prompt_length` tokens is generated once;
 //!   each synthetic or `single_turn` request gets one of them, chosen with the seed, at the
@@ -7,9 +8,12 @@
 //! - A system prompt of `shared_system_prompt_length` tokens, the same for every conversation,
 //!   starts the first turn of each conversation as a system message (the runner keeps it at the
 //!   head of the history for later turns).
+//! - A [`SystemPrompt`] given verbatim takes that place instead. A dataset's own system message
+//!   (a `multi_turn` session's leading system turn) follows it in the same message, after
+//!   [`SYSTEM_PROMPT_SEPARATOR`], as AIPerf joins them.
 //!
-//! Both are made of [`PromptWords`], so token counts stay exact: [`super::Turn::input_tokens`]
-//! includes them. This module sits in the dataset stage of DESIGN.md §4, applied by each source
+//! Generated prompts are made of [`PromptWords`] and a verbatim one is counted once by the
+//! run's tokenizer, so token counts stay exact: [`super::Turn::input_tokens`] includes them. This module sits in the dataset stage of DESIGN.md §4, applied by each source
 //! as it builds its turns.
 
 use rand::Rng;
@@ -17,14 +21,54 @@ use rand::rngs::StdRng;
 
 use super::{PromptWords, rng_for};
 use crate::endpoint::{Message, Role};
+use crate::tokenizer::Tokenizer;
 
 /// Random stream purposes under the dataset seed.
 const PREFIX_POOL_STREAM: u64 = 0x7072_6566_6978;
 const SYSTEM_PROMPT_STREAM: u64 = 0x7379_7374_656d;
 const PREFIX_CHOICE_STREAM: u64 = 0x6368_6f69_6365;
 
-/// What prefixes to generate; all zero (the default) turns both features off.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What joins the verbatim system prompt and a dataset's own system message, as AIPerf joins
+/// them (one message: many servers mishandle two system messages).
+pub const SYSTEM_PROMPT_SEPARATOR: &str = "\n\n";
+
+/// A system prompt the user gives verbatim (`--system-prompt`, `--system-prompt-file`), with
+/// its token count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemPrompt {
+    text: String,
+    tokens: u32,
+}
+
+/// A verbatim system prompt that is empty or only whitespace.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the system prompt is empty or only whitespace: give some text, or leave it out")]
+pub struct EmptySystemPrompt;
+
+impl SystemPrompt {
+    /// `text`, counted by `tokenizer`; refused when there is nothing in it but whitespace.
+    pub fn new(text: String, tokenizer: &Tokenizer) -> Result<Self, EmptySystemPrompt> {
+        if text.trim().is_empty() {
+            return Err(EmptySystemPrompt);
+        }
+        let tokens = u32::try_from(tokenizer.count(&text)).unwrap_or(u32::MAX);
+        Ok(Self { text, tokens })
+    }
+
+    /// The text, as sent.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Its tokens, by the tokenizer it was counted with.
+    pub fn tokens(&self) -> u32 {
+        self.tokens
+    }
+}
+
+/// What prefixes to generate; all zero and no verbatim prompt (the default) turns every
+/// feature off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrefixConfig {
     /// How many distinct prefix prompts (`--num-prefix-prompts`); 0 for none.
     pub num_prefix_prompts: usize,
@@ -33,6 +77,8 @@ pub struct PrefixConfig {
     /// Tokens of the system prompt shared by every conversation
     /// (`--shared-system-prompt-length`); 0 for none.
     pub shared_system_prompt_length: u32,
+    /// A system prompt given verbatim; it replaces the generated one (the CLI refuses both).
+    pub system_prompt: Option<SystemPrompt>,
 }
 
 /// The generated prefixes, and a seeded chooser handing one to each request.
@@ -42,6 +88,8 @@ pub struct PrefixPrompts {
     pool_tokens: u32,
     system: Option<String>,
     system_tokens: u32,
+    /// Whether `system` was given verbatim, so a dataset's own system message joins it.
+    verbatim: bool,
     choice: StdRng,
 }
 
@@ -61,14 +109,21 @@ impl PrefixPrompts {
                 .map(|_| words.prompt(pool_tokens, &mut rng))
                 .collect()
         };
-        let system_tokens = config.shared_system_prompt_length;
-        let system = (system_tokens > 0)
-            .then(|| words.prompt(system_tokens, &mut rng_for(seed, SYSTEM_PROMPT_STREAM)));
+        let (system, system_tokens) = match &config.system_prompt {
+            Some(verbatim) => (Some(verbatim.text.clone()), verbatim.tokens),
+            None => {
+                let tokens = config.shared_system_prompt_length;
+                let generated = (tokens > 0)
+                    .then(|| words.prompt(tokens, &mut rng_for(seed, SYSTEM_PROMPT_STREAM)));
+                (generated, tokens)
+            }
+        };
         Self {
             pool,
             pool_tokens,
             system,
             system_tokens,
+            verbatim: config.system_prompt.is_some(),
             choice: rng_for(seed, PREFIX_CHOICE_STREAM),
         }
     }
@@ -86,6 +141,14 @@ impl PrefixPrompts {
     /// The shared system prompt, if any.
     pub fn system_prompt(&self) -> Option<&str> {
         self.system.as_deref()
+    }
+
+    /// A dataset's own system message `own`, after the verbatim system prompt when there is
+    /// one (the joined text then replaces [`Self::system_messages`]); `None` when `own` stays
+    /// a message of its own.
+    pub fn join_verbatim(&self, own: &str) -> Option<String> {
+        let verbatim = self.system.as_deref().filter(|_| self.verbatim)?;
+        Some(format!("{verbatim}{SYSTEM_PROMPT_SEPARATOR}{own}"))
     }
 
     /// The next request's prefix and its token count (`("", 0)` without a pool).
@@ -123,6 +186,7 @@ mod tests {
             num_prefix_prompts: 3,
             prefix_prompt_length: 40,
             shared_system_prompt_length: 25,
+            system_prompt: None,
         }
     }
 
@@ -167,5 +231,41 @@ mod tests {
         let mut prefixes = PrefixPrompts::generate(&only_count, &PromptWords::builtin(), 0);
         assert!(prefixes.pool().is_empty());
         assert_eq!(prefixes.next_prefix(), ("", 0));
+    }
+
+    #[test]
+    fn a_verbatim_system_prompt_is_sent_as_given_and_counted() {
+        let tokenizer = Tokenizer::builtin();
+        let text = "You are a terse assistant.\nAnswer in one line.";
+        let verbatim = SystemPrompt::new(text.to_owned(), &tokenizer).unwrap();
+        assert_eq!(u64::from(verbatim.tokens()), tokenizer.count(text));
+        let config = PrefixConfig {
+            system_prompt: Some(verbatim),
+            ..PrefixConfig::default()
+        };
+        let prefixes = PrefixPrompts::generate(&config, &PromptWords::builtin(), 0);
+        let (messages, tokens) = prefixes.system_messages();
+        assert_eq!(
+            messages,
+            [Message {
+                role: Role::System,
+                content: text.to_owned()
+            }]
+        );
+        assert_eq!(u64::from(tokens), tokenizer.count(text));
+        assert_eq!(
+            prefixes.join_verbatim("Be kind.").as_deref(),
+            Some("You are a terse assistant.\nAnswer in one line.\n\nBe kind.")
+        );
+        let generated = PrefixPrompts::generate(&self::config(), &PromptWords::builtin(), 0);
+        assert_eq!(
+            generated.join_verbatim("Be kind."),
+            None,
+            "only a verbatim prompt joins"
+        );
+        assert_eq!(
+            SystemPrompt::new(" \n\t".to_owned(), &tokenizer),
+            Err(EmptySystemPrompt)
+        );
     }
 }

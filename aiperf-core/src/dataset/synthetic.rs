@@ -263,6 +263,7 @@ mod tests {
                 num_prefix_prompts: 2,
                 prefix_prompt_length: 30,
                 shared_system_prompt_length: 12,
+                system_prompt: None,
             },
             ..config(10.0)
         });
@@ -271,6 +272,7 @@ mod tests {
                 num_prefix_prompts: 2,
                 prefix_prompt_length: 30,
                 shared_system_prompt_length: 12,
+                system_prompt: None,
             },
             &PromptWords::builtin(),
             7,
@@ -332,6 +334,7 @@ mod tests {
                 num_prefix_prompts: 2,
                 prefix_prompt_length: 30,
                 shared_system_prompt_length: 12,
+                system_prompt: None,
             },
             ..config(0.0)
         })
