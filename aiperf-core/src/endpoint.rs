@@ -36,6 +36,10 @@ pub struct EndpointContext {
     pub extra_inputs: serde_json::Map<String, serde_json::Value>,
     /// A path that replaces the endpoint's default path (`--endpoint`).
     pub custom_path: Option<String>,
+    /// Name the output length `max_tokens` where an API also has a newer name for it (chat's
+    /// `max_completion_tokens`), for servers that know only the old one
+    /// (`--use-legacy-max-tokens`).
+    pub use_legacy_max_tokens: bool,
 }
 
 /// The speaker of one message of a conversation.

@@ -2,8 +2,9 @@
 //! SGLang, TensorRT-LLM, Dynamo, NIM, TGI and OpenAI itself.
 //!
 //! Payload: `{"model", "messages": [{"role", "content"}], "stream", "max_completion_tokens"
-//! (when an output length is asked for), "stream_options": {"include_usage": true} (when
-//! streaming)}`, then the extra inputs, which override fields of the same name.
+//! (when an output length is asked for; `max_tokens` with `--use-legacy-max-tokens`),
+//! "stream_options": {"include_usage": true} (when streaming)}`, then the extra inputs, which
+//! override fields of the same name.
 //!
 //! Responses: a streamed chunk's `choices[0].delta` or a whole body's `choices[0].message`,
 //! reading `content` and the reasoning text (`reasoning_content`, or vLLM's `reasoning`), plus
@@ -31,7 +32,15 @@ use crate::openai_wire::scanner::Scanner;
 #[derive(Debug, Clone)]
 pub struct ChatEndpoint {
     settings: Settings,
+    /// The output length's key: [`MAX_COMPLETION_TOKENS`], or [`LEGACY_MAX_TOKENS`].
+    length_key: &'static str,
 }
+
+/// The output length's key in the current OpenAI API.
+pub const MAX_COMPLETION_TOKENS: &str = "max_completion_tokens";
+
+/// The output length's key before `max_completion_tokens`, which some servers still require.
+pub const LEGACY_MAX_TOKENS: &str = "max_tokens";
 
 aiperf_core::register!(endpoint "chat" => ChatEndpoint, "OpenAI chat completions (/v1/chat/completions): messages in, content and reasoning out, streaming or not");
 
@@ -110,6 +119,11 @@ impl Endpoint for ChatEndpoint {
     fn create(ctx: &EndpointContext) -> Result<Self, CreateError> {
         Ok(Self {
             settings: Settings::new(ctx, METADATA.path),
+            length_key: if ctx.use_legacy_max_tokens {
+                LEGACY_MAX_TOKENS
+            } else {
+                MAX_COMPLETION_TOKENS
+            },
         })
     }
 
@@ -130,7 +144,7 @@ impl Endpoint for ChatEndpoint {
                 Some(("stream", Field::Bool(s.streaming))),
                 input
                     .max_output_tokens
-                    .map(|n| ("max_completion_tokens", Field::Count(n))),
+                    .map(|n| (self.length_key, Field::Count(n))),
                 s.streaming
                     .then_some(("stream_options", Field::IncludeUsage)),
             ],
@@ -181,6 +195,7 @@ mod tests {
             streaming,
             extra_inputs,
             custom_path: None,
+            use_legacy_max_tokens: false,
         })
         .unwrap()
     }
@@ -240,6 +255,22 @@ mod tests {
                 "stream": false,
             })
         );
+    }
+
+    #[test]
+    fn the_legacy_flag_names_the_output_length_max_tokens() {
+        let legacy = ChatEndpoint::create(&EndpointContext {
+            use_legacy_max_tokens: true,
+            ..EndpointContext::default()
+        })
+        .unwrap();
+        let input = RequestInput {
+            messages: vec![Message::user("hi")],
+            max_output_tokens: Some(9),
+        };
+        let body = payload(&legacy, &input);
+        assert_eq!(body["max_tokens"], json!(9), "{body}");
+        assert_eq!(body.get("max_completion_tokens"), None, "{body}");
     }
 
     #[test]

@@ -228,6 +228,7 @@ mod tests {
             streaming,
             extra_inputs,
             custom_path: None,
+            use_legacy_max_tokens: false,
         })
         .unwrap()
     }

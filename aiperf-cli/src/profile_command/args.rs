@@ -49,6 +49,11 @@ pub(crate) struct ProfileArgs {
     #[arg(long = "endpoint", visible_aliases = ["custom-endpoint"], help_heading = "Endpoint")]
     pub custom_endpoint: Option<String>,
 
+    /// Name the output length `max_tokens` instead of `max_completion_tokens` (chat), for
+    /// servers that require the older name.
+    #[arg(long, help_heading = "Endpoint")]
+    pub use_legacy_max_tokens: bool,
+
     /// Ask for streamed responses (needed for TTFT and inter-token latency).
     #[arg(long, help_heading = "Endpoint")]
     pub streaming: bool,

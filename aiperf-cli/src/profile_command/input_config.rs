@@ -29,6 +29,7 @@ const PLACED_FLAGS: &[&str] = &[
     "export_level",
     "endpoint_type",
     "custom_endpoint",
+    "use_legacy_max_tokens",
     "streaming",
     "request_timeout_seconds",
     "api_key",
@@ -120,6 +121,9 @@ pub(crate) fn input_config(
     }
     if set("request_timeout_seconds") {
         endpoint.insert("timeout".into(), json!(args.request_timeout_seconds));
+    }
+    if set("use_legacy_max_tokens") {
+        endpoint.insert("use_legacy_max_tokens".into(), json!(true));
     }
     if set("api_key") {
         endpoint.insert("api_key".into(), json!(REDACTED));
@@ -679,6 +683,12 @@ mod tests {
         assert_eq!(config.get("other_flags"), None);
         let (config, _) = exports_of(&["--url", "localhost:8000", "--system-prompt", "Be brief."]);
         assert_eq!(config["datasets"][0]["system_prompt"], "Be brief.");
+    }
+
+    #[test]
+    fn the_legacy_output_length_name_goes_with_the_endpoint() {
+        let (config, _) = exports_of(&["--url", "localhost:8000", "--use-legacy-max-tokens"]);
+        assert_eq!(config["endpoint"]["use_legacy_max_tokens"], true);
     }
 
     #[test]

@@ -474,6 +474,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             streaming: args.streaming,
             extra_inputs: parse_extra_inputs(&args.extra_inputs)?,
             custom_path: args.custom_endpoint.clone(),
+            use_legacy_max_tokens: args.use_legacy_max_tokens,
         },
         transport_ctx: TransportContext {
             url,

@@ -29,6 +29,7 @@ fn context() -> EndpointContext {
             .expect("an object literal")
             .clone(),
         custom_path: None,
+        use_legacy_max_tokens: false,
     }
 }
 

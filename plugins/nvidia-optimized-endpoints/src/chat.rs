@@ -32,9 +32,10 @@ const SHAPE: PayloadShape = PayloadShape {
 
 /// Chat completions (`/v1/chat/completions`) for NVIDIA NIM.
 ///
-/// The payload is the OpenAI one (`model`, `messages`, `stream`, `max_completion_tokens`,
-/// `stream_options.include_usage` when streaming, extra inputs merged and winning) plus, when
-/// an output length is asked for, `"nvext": {"ignore_eos": true, "min_tokens": N}`.
+/// The payload is the OpenAI one (`model`, `messages`, `stream`, `max_completion_tokens` or,
+/// with `--use-legacy-max-tokens`, `max_tokens`, `stream_options.include_usage` when
+/// streaming, extra inputs merged and winning) plus, when an output length is asked for,
+/// `"nvext": {"ignore_eos": true, "min_tokens": N}`.
 /// Responses read exactly as with aiperf's builtin `chat` endpoint.
 #[derive(Debug, Clone)]
 pub struct OptimizedChatEndpoint {
@@ -45,7 +46,17 @@ pub struct OptimizedChatEndpoint {
 impl Endpoint for OptimizedChatEndpoint {
     fn create(ctx: &EndpointContext) -> Result<Self, CreateError> {
         Ok(Self {
-            template: PayloadTemplate::new(ctx, SHAPE),
+            template: PayloadTemplate::new(
+                ctx,
+                PayloadShape {
+                    length_key: Some(if ctx.use_legacy_max_tokens {
+                        "max_tokens"
+                    } else {
+                        "max_completion_tokens"
+                    }),
+                    ..SHAPE
+                },
+            ),
             path: resolve_path(ctx.custom_path.as_deref(), METADATA.path),
         })
     }
@@ -144,6 +155,23 @@ mod tests {
         );
         assert_eq!(chat.path(), "/v1/chat/completions");
         assert_eq!(chat.metadata(), METADATA);
+    }
+
+    #[test]
+    fn the_legacy_flag_names_the_output_length_max_tokens() {
+        let chat = OptimizedChatEndpoint::create(&EndpointContext {
+            use_legacy_max_tokens: true,
+            ..EndpointContext::default()
+        })
+        .unwrap();
+        let input = RequestInput {
+            messages: vec![Message::user("hi")],
+            max_output_tokens: Some(9),
+        };
+        let body: Value = serde_json::from_slice(&chat.format_payload(&input)).unwrap();
+        assert_eq!(body["max_tokens"], json!(9), "{body}");
+        assert_eq!(body.get("max_completion_tokens"), None, "{body}");
+        assert_eq!(body["nvext"]["min_tokens"], json!(9), "{body}");
     }
 
     #[test]

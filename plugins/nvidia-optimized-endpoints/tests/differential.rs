@@ -418,7 +418,7 @@ proptest! {
             messages: messages.into_iter().map(|(role, content)| Message { role, content }).collect(),
             max_output_tokens: max,
         };
-        let ctx = EndpointContext { model, streaming, extra_inputs: extra.clone(), custom_path: None };
+        let ctx = EndpointContext { model, streaming, extra_inputs: extra.clone(), custom_path: None, use_legacy_max_tokens: false };
         let parse = |bytes: bytes::Bytes| serde_json::from_slice::<Value>(&bytes).unwrap();
 
         let builtin = parse(ChatEndpoint::create(&ctx).unwrap().format_payload(&input));
