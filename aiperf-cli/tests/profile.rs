@@ -730,6 +730,33 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "which aiperf does not do: leave it out",
         ),
         (
+            &["--random-range-ratio", "0.3"][..],
+            "--random-range-ratio draws around --osl",
+        ),
+        (
+            &["--random-range-ratio", "1", "--osl", "5"][..],
+            "the input ratio must be from 0 to 1 (not included), got 1",
+        ),
+        (
+            &[
+                "--random-range-ratio",
+                "0.3",
+                "--osl",
+                "5",
+                "--isl-stddev",
+                "2",
+            ][..],
+            "drop --isl-stddev and --osl-stddev",
+        ),
+        (
+            &["--random-range-ratio", "0.9", "--isl", "1", "--osl", "5"][..],
+            "makes prompts of 0 tokens at the least",
+        ),
+        (
+            &["--random-corpus-style", "sglang"][..],
+            "--random-corpus-style sets the window of --random-range-ratio",
+        ),
+        (
             &["--system-prompt", " "][..],
             "the system prompt is empty or only whitespace",
         ),
@@ -837,6 +864,43 @@ fn a_system_prompt_is_sent_verbatim_and_counted_in_the_input_length() {
         with_prompt.stat("input_sequence_length", "avg"),
         plain.stat("input_sequence_length", "avg") + system_tokens
     );
+}
+
+#[test]
+fn a_range_ratio_draws_lengths_across_its_window() {
+    let range = |style: &str| {
+        let run = Run::profile(&[
+            "--request-count",
+            "60",
+            "--concurrency",
+            "30",
+            "--streaming",
+            "--isl",
+            "100",
+            "--osl",
+            "20",
+            "--random-range-ratio",
+            "0.5",
+            "--random-corpus-style",
+            style,
+        ]);
+        run.assert_success();
+        let stat = |metric, key| run.stat(metric, key);
+        [
+            stat("input_sequence_length", "min"),
+            stat("input_sequence_length", "max"),
+            stat("output_sequence_length", "min"),
+            stat("output_sequence_length", "max"),
+        ]
+    };
+    // vLLM's window: [50, 150] and [10, 30]; 60 uniform draws fall within 15 of each end.
+    let [isl_min, isl_max, osl_min, osl_max] = range("vllm");
+    assert!((50.0..65.0).contains(&isl_min) && (135.0..=150.0).contains(&isl_max));
+    assert!((10.0..14.0).contains(&osl_min) && (26.0..=30.0).contains(&osl_max));
+    // SGLang's: [50, 100] and [10, 20].
+    let [isl_min, isl_max, osl_min, osl_max] = range("sglang");
+    assert!((50.0..60.0).contains(&isl_min) && (90.0..=100.0).contains(&isl_max));
+    assert!((10.0..13.0).contains(&osl_min) && (17.0..=20.0).contains(&osl_max));
 }
 
 #[test]

@@ -41,6 +41,7 @@ pub mod mooncake;
 pub mod multi_turn;
 pub mod prefix;
 mod prompt_words;
+pub mod range_ratio;
 pub mod sampling;
 mod schedule_window;
 pub mod single_turn;

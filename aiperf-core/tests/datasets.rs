@@ -138,10 +138,7 @@ fn synthetic_prompts_have_exact_lengths_for_a_byte_level_bpe_tokenizer() {
     let prompt_words = PromptWords::for_tokenizer(&tokenizer).expect("30 known words");
     assert_eq!(prompt_words.len(), 30);
     let conversations = synthetic::generate(&SyntheticConfig {
-        input_tokens: LengthDistribution {
-            mean: 200,
-            stddev: 50.0,
-        },
+        input_tokens: LengthDistribution::normal(200, 50.0),
         entries: 20,
         prompt_words,
         prefix: PrefixConfig {

@@ -203,6 +203,15 @@ pub(crate) struct ProfileArgs {
     #[arg(long = "output-tokens-stddev", visible_aliases = ["osl-stddev", "prompt-output-tokens-stddev"], default_value_t = 0.0, help_heading = "Input")]
     pub osl_stddev: f64,
 
+    /// Draw each prompt's and output's length uniformly from a window around --isl and --osl,
+    /// as `vllm bench serve` does: one ratio R for both, or {"input": R, "output": R}.
+    #[arg(long, value_name = "R|JSON", help_heading = "Input")]
+    pub random_range_ratio: Option<String>,
+
+    /// The window --random-range-ratio draws from.
+    #[arg(long, value_enum, default_value_t = WindowStyleArg::Vllm, help_heading = "Input")]
+    pub random_corpus_style: WindowStyleArg,
+
     /// Distinct synthetic conversations generated (requests cycle over them) [default:
     /// --conversation-num, else --request-count's, up to 10000, as AIPerf sizes it; else 100].
     #[arg(value_parser = whole_number::<usize>, long, visible_aliases = ["num-prompts"], help_heading = "Input")]
@@ -411,6 +420,16 @@ pub(crate) enum ArrivalPatternArg {
     Poisson,
     /// Gamma gaps with --arrival-smoothness.
     Gamma,
+}
+
+/// `--random-corpus-style` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum WindowStyleArg {
+    /// `vllm bench serve`'s: [floor(mean x (1 - R)), ceil(mean x (1 + R))]
+    Vllm,
+    /// SGLang's: [max(1, int(mean x R)), mean]
+    Sglang,
 }
 
 /// `--ui-type` values.

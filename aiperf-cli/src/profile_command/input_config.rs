@@ -59,6 +59,8 @@ const PLACED_FLAGS: &[&str] = &[
     "isl_block_size",
     "osl",
     "osl_stddev",
+    "random_range_ratio",
+    "random_corpus_style",
     "num_prefix_prompts",
     "prefix_prompt_length",
     "system_prompt",
@@ -247,6 +249,15 @@ fn dataset(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) -
                     lengths.insert("stddev".into(), json!(args.osl_stddev));
                 }
                 prompts.insert("osl".into(), Value::Object(lengths));
+            }
+            if set("random_corpus_style") {
+                prompts.insert(
+                    "random_corpus_style".into(),
+                    json!(args.random_corpus_style),
+                );
+            }
+            if let Some(ratio) = &args.random_range_ratio {
+                prompts.insert("random_range_ratio".into(), json!(ratio));
             }
             dataset.insert("prompts".into(), Value::Object(prompts));
             // A pair's companion goes with the one given, as AIPerf writes it.
@@ -683,6 +694,27 @@ mod tests {
         assert_eq!(config.get("other_flags"), None);
         let (config, _) = exports_of(&["--url", "localhost:8000", "--system-prompt", "Be brief."]);
         assert_eq!(config["datasets"][0]["system_prompt"], "Be brief.");
+    }
+
+    #[test]
+    fn a_range_ratio_goes_with_the_prompts() {
+        let (config, _) = exports_of(&[
+            "--url",
+            "localhost:8000",
+            "--isl",
+            "100",
+            "--osl",
+            "20",
+            "--random-range-ratio",
+            "0.5",
+            "--random-corpus-style",
+            "sglang",
+        ]);
+        assert_eq!(
+            config["datasets"][0]["prompts"],
+            json!({"isl": {"mean": 100.0}, "osl": {"mean": 20.0},
+                "random_corpus_style": "sglang", "random_range_ratio": "0.5"})
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{ArrivalPatternArg, ExportLevelArg, ProfileArgs};
+use super::args::{ArrivalPatternArg, ExportLevelArg, ProfileArgs, WindowStyleArg};
 use aiperf_core::dataset::custom::{CustomDatasetConfig, CustomDatasetType};
+use aiperf_core::dataset::range_ratio::{RangeRatio, WindowStyle};
 use aiperf_core::dataset::synthetic::{LengthDistribution, SyntheticConfig, TurnDelay};
 use aiperf_core::dataset::{
     Conversation, PrefixConfig, PromptWords, SamplingStrategy, ScheduleWindow, SystemPrompt,
@@ -288,10 +289,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             "--fixed-schedule replays the dataset's timestamps; --request-rate sets its own: give only one"
         );
     }
-    let output_tokens = args.osl.map(|mean| LengthDistribution {
-        mean,
-        stddev: args.osl_stddev,
-    });
+    let (input_tokens, output_tokens) = sequence_lengths(args)?;
     let (turns, turn_delay, synthetic_turns) = synthetic_turns(args);
     let dataset = match &args.input_file {
         Some(path) => {
@@ -315,10 +313,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             DatasetSource::File(config)
         }
         None => DatasetSource::Synthetic(SyntheticConfig {
-            input_tokens: LengthDistribution {
-                mean: args.isl,
-                stddev: args.isl_stddev,
-            },
+            input_tokens,
             output_tokens,
             entries,
             seed: args.random_seed,
@@ -593,10 +588,8 @@ const FIRST_DUE_REFUSED: Duration = Duration::from_secs(24 * 3600);
 /// `--conversation-turn-*` flags (validated), with the flags that differ from their defaults;
 /// delays asked for conversations of one turn are left out, saying so.
 fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>, Vec<&str>) {
-    let turns = LengthDistribution {
-        mean: args.conversation_turn_mean,
-        stddev: args.conversation_turn_stddev,
-    };
+    let turns =
+        LengthDistribution::normal(args.conversation_turn_mean, args.conversation_turn_stddev);
     let delay_flags: Vec<&str> = [
         (
             "--conversation-turn-delay-mean",
@@ -615,8 +608,11 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
     .filter_map(|(flag, given)| given.then_some(flag))
     .collect();
     let mut given: Vec<&str> = [
-        ("--conversation-turn-mean", turns.mean != 1),
-        ("--conversation-turn-stddev", turns.stddev != 0.0),
+        ("--conversation-turn-mean", args.conversation_turn_mean != 1),
+        (
+            "--conversation-turn-stddev",
+            args.conversation_turn_stddev != 0.0,
+        ),
     ]
     .into_iter()
     .filter_map(|(flag, given)| given.then_some(flag))
@@ -644,6 +640,57 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
 /// `--request-count` alone: building them takes time and memory (10,000 prompts of 550 tokens:
 /// about 0.6 s and 140 MiB here), and a longer run reuses them in turn.
 const ENTRIES_FROM_REQUEST_COUNT_MAX: usize = 10_000;
+
+/// The prompt and output lengths synthetic turns draw (`--isl`, `--osl`, with their stddevs
+/// or `--random-range-ratio`'s windows), the output's `None` when the server decides.
+fn sequence_lengths(
+    args: &ProfileArgs,
+) -> anyhow::Result<(LengthDistribution, Option<LengthDistribution>)> {
+    let normal = |mean, stddev| LengthDistribution::normal(mean, stddev);
+    let Some(text) = &args.random_range_ratio else {
+        if args.random_corpus_style != WindowStyleArg::Vllm {
+            bail!(
+                "--random-corpus-style sets the window of --random-range-ratio (aiperf has no \
+                 random-token corpus): add a ratio, or leave the style out"
+            );
+        }
+        let output = args.osl.map(|mean| normal(mean, args.osl_stddev));
+        return Ok((normal(args.isl, args.isl_stddev), output));
+    };
+    let style = match args.random_corpus_style {
+        WindowStyleArg::Vllm => WindowStyle::Vllm,
+        WindowStyleArg::Sglang => WindowStyle::Sglang,
+    };
+    let ratio = RangeRatio::parse(text, style).context("invalid --random-range-ratio")?;
+    if args.input_file.is_some() {
+        bail!(
+            "--random-range-ratio draws synthetic prompt lengths; an --input-file gives its own: \
+             drop one of them"
+        );
+    }
+    let Some(osl) = args.osl else {
+        bail!("--random-range-ratio draws around --osl, as in AIPerf: give --osl too");
+    };
+    if args.isl_stddev != 0.0 || args.osl_stddev != 0.0 {
+        bail!("--random-range-ratio sets how lengths spread: drop --isl-stddev and --osl-stddev");
+    }
+    let input = ratio.input_window(args.isl);
+    let prefix = if args.num_prefix_prompts > 0 {
+        args.prefix_prompt_length
+    } else {
+        0
+    };
+    if let LengthDistribution::Uniform { low: 0, .. } = input
+        && prefix == 0
+    {
+        bail!(
+            "--random-range-ratio {text} with --isl {} makes prompts of 0 tokens at the least: \
+             raise --isl, lower the ratio, or add prefix prompts, as vLLM and AIPerf ask",
+            args.isl
+        );
+    }
+    Ok((input, Some(ratio.output_window(osl))))
+}
 
 /// The verbatim system prompt (`--system-prompt`, or `--system-prompt-file` read now, so that
 /// a file that cannot be read stops the run before it starts), counted by `tokenizer`.

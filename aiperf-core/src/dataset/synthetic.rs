@@ -3,8 +3,8 @@
 //!
 //! Prompts are made of [`PromptWords`], each exactly one token of the chosen tokenizer, so a
 //! prompt of N words is N tokens without running the tokenizer on the critical path. Lengths
-//! are drawn from a normal distribution (mean, stddev) rounded and clamped to at least 1,
-//! deterministically from the seed. With [`PrefixConfig`] set, each conversation's first prompt
+//! are drawn from a normal distribution (mean, stddev) rounded and clamped to at least 1, or
+//! uniformly from a window, deterministically from the seed. With [`PrefixConfig`] set, each conversation's first prompt
 //! starts with one of the prefix prompts and each conversation with the shared system prompt,
 //! counted in [`Turn::input_tokens`].
 //!
@@ -34,14 +34,24 @@ use rand_distr::{Distribution, Normal};
 use super::{Conversation, PrefixConfig, PrefixPrompts, PromptWords, Turn, rng_for};
 use crate::endpoint::{Message, RequestInput};
 
-/// A distribution of whole numbers of at least 1 (token lengths, turns per conversation): a
-/// mean and a standard deviation.
+/// A distribution of whole numbers of at least 1 (token lengths, turns per conversation).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LengthDistribution {
-    /// Mean length.
-    pub mean: u32,
-    /// Standard deviation (0 for a fixed length).
-    pub stddev: f64,
+pub enum LengthDistribution {
+    /// A normal draw, rounded: a mean and a standard deviation (0 for a fixed length).
+    Normal {
+        /// Mean length.
+        mean: u32,
+        /// Standard deviation.
+        stddev: f64,
+    },
+    /// A uniform draw from `low..=high` (`--random-range-ratio`'s window, as `vllm bench
+    /// serve` draws it).
+    Uniform {
+        /// The shortest length drawn.
+        low: u32,
+        /// The longest length drawn.
+        high: u32,
+    },
 }
 
 /// The wait before each turn after a conversation's first (`--conversation-turn-delay-mean`,
@@ -73,21 +83,29 @@ impl TurnDelay {
 impl LengthDistribution {
     /// A fixed length.
     pub fn fixed(mean: u32) -> Self {
-        Self { mean, stddev: 0.0 }
+        Self::normal(mean, 0.0)
+    }
+
+    /// Normal draws around `mean`, `stddev` apart (0 for a fixed length).
+    pub fn normal(mean: u32, stddev: f64) -> Self {
+        Self::Normal { mean, stddev }
     }
 
     /// One length drawn from the distribution: at least 1.
     pub(crate) fn sample(&self, rng: &mut impl Rng) -> u32 {
-        if self.stddev <= 0.0 {
-            return self.mean.max(1);
-        }
-        let normal =
-            Normal::new(f64::from(self.mean), self.stddev).expect("stddev is positive and finite");
-        let value = normal.sample(rng).round();
-        if value < 1.0 {
-            1
-        } else {
-            value.min(f64::from(u32::MAX)) as u32
+        match *self {
+            Self::Normal { mean, stddev } if stddev <= 0.0 => mean.max(1),
+            Self::Normal { mean, stddev } => {
+                let normal =
+                    Normal::new(f64::from(mean), stddev).expect("stddev is positive and finite");
+                let value = normal.sample(rng).round();
+                if value < 1.0 {
+                    1
+                } else {
+                    value.min(f64::from(u32::MAX)) as u32
+                }
+            }
+            Self::Uniform { low, high } => rng.random_range(low.min(high)..=high).max(1),
         }
     }
 }
@@ -204,7 +222,7 @@ mod tests {
 
     fn config(stddev: f64) -> SyntheticConfig {
         SyntheticConfig {
-            input_tokens: LengthDistribution { mean: 100, stddev },
+            input_tokens: LengthDistribution::normal(100, stddev),
             output_tokens: Some(LengthDistribution::fixed(32)),
             entries: 20,
             seed: 7,
@@ -240,10 +258,7 @@ mod tests {
     #[test]
     fn sampled_lengths_spread_around_the_mean_and_stay_positive() {
         let conversations = generate(&SyntheticConfig {
-            input_tokens: LengthDistribution {
-                mean: 3,
-                stddev: 50.0,
-            },
+            input_tokens: LengthDistribution::normal(3, 50.0),
             entries: 200,
             ..config(0.0)
         });
@@ -369,16 +384,10 @@ mod tests {
 
     #[test]
     fn turn_counts_spread_around_their_mean_and_stay_positive() {
-        let counts: Vec<usize> = sessions(
-            LengthDistribution {
-                mean: 2,
-                stddev: 3.0,
-            },
-            None,
-        )
-        .iter()
-        .map(|c| c.turns.len())
-        .collect();
+        let counts: Vec<usize> = sessions(LengthDistribution::normal(2, 3.0), None)
+            .iter()
+            .map(|c| c.turns.len())
+            .collect();
         assert!(counts.iter().all(|&n| n >= 1), "{counts:?}");
         assert!(counts.contains(&1), "{counts:?}");
         assert!(counts.iter().any(|&n| n >= 4), "{counts:?}");
