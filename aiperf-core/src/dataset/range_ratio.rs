@@ -111,8 +111,8 @@ impl RangeRatio {
     }
 
     /// The prompt lengths' window around `mean`. Its low end may be 0, which a prompt cannot
-    /// be: [`LengthDistribution::sample`] draws 1 instead, so callers refuse such a window
-    /// unless a prefix makes up for it, as AIPerf does.
+    /// be (a draw of 0 becomes 1), so callers refuse such a window unless a prefix makes up
+    /// for it, as AIPerf does.
     pub fn input_window(&self, mean: u32) -> LengthDistribution {
         self.window(mean, self.input, 0)
     }
