@@ -730,6 +730,24 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "which aiperf does not do: leave it out",
         ),
         (
+            &["--prefill-concurrency", "2"][..],
+            "only streamed responses show: add --streaming",
+        ),
+        (
+            &[
+                "--streaming",
+                "--concurrency",
+                "2",
+                "--prefill-concurrency",
+                "3",
+            ][..],
+            "--prefill-concurrency 3 is more than --concurrency (2)",
+        ),
+        (
+            &["--streaming", "--warmup-prefill-concurrency", "0"][..],
+            "--warmup-prefill-concurrency must be at least 1",
+        ),
+        (
             &["--random-range-ratio", "0.3"][..],
             "--random-range-ratio draws around --osl",
         ),

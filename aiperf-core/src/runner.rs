@@ -184,6 +184,12 @@ pub struct RunPlan {
     /// The warm-up phase's load, when it is not the profiling phase's (`--warmup-concurrency`,
     /// `--warmup-request-rate`).
     pub warmup_load: Option<LoadMode>,
+    /// The most requests of the profiling phase waiting for their first response at once
+    /// (`--prefill-concurrency`): a request takes one of these slots before it is sent and
+    /// gives it back with its first response, or as it ends without one. `None`: no limit.
+    pub prefill_concurrency: Option<usize>,
+    /// The warm-up phase's limit (`--warmup-prefill-concurrency`), else the profiling phase's.
+    pub warmup_prefill_concurrency: Option<usize>,
     /// Requests cancelled on purpose.
     pub cancellation: Option<CancellationPolicy>,
     /// Whether streamed responses were asked for.
@@ -489,6 +495,8 @@ mod tests {
             warmup_duration: None,
             warmup_sessions: None,
             warmup_load: None,
+            prefill_concurrency: None,
+            warmup_prefill_concurrency: None,
             cancellation: None,
             streaming: true,
             seed: 0,

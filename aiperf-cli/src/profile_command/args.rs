@@ -173,6 +173,15 @@ pub(crate) struct ProfileArgs {
     #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]
     pub warmup_concurrency: Option<usize>,
 
+    /// The most requests waiting for their first token at once (prefill), each given back
+    /// with its first response; needs --streaming.
+    #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]
+    pub prefill_concurrency: Option<usize>,
+
+    /// The warm-up's --prefill-concurrency, instead of the profiling phase's.
+    #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]
+    pub warmup_prefill_concurrency: Option<usize>,
+
     /// The warm-up's requests per second, instead of --request-rate (open loop, with
     /// --arrival-pattern), as in AIPerf.
     #[arg(long, help_heading = "Load generator")]

@@ -52,6 +52,8 @@ const PLACED_FLAGS: &[&str] = &[
     "benchmark_duration",
     "benchmark_grace_period",
     "warmup_request_count",
+    "prefill_concurrency",
+    "warmup_prefill_concurrency",
     "request_cancellation_rate",
     "request_cancellation_delay",
     "isl",
@@ -329,6 +331,7 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
     // A phase's concurrency and rate as given, each with its ramp, and a gamma's smoothness.
     let load = |phase: &mut Map<String, Value>,
                 concurrency: Option<usize>,
+                prefill_concurrency: Option<usize>,
                 rate: Option<f64>,
                 mode: LoadMode| {
         if let Some(concurrency) = concurrency {
@@ -336,6 +339,9 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
             if let Some(ramp) = args.concurrency_ramp_duration {
                 phase.insert("concurrency_ramp".into(), json!({ "duration": ramp }));
             }
+        }
+        if let Some(prefill) = prefill_concurrency {
+            phase.insert("prefill_concurrency".into(), json!(prefill));
         }
         if let Some(rate) = rate {
             phase.insert("rate".into(), json!(rate));
@@ -373,6 +379,10 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         load(
             &mut warmup,
             args.warmup_concurrency.or(concurrency),
+            profile
+                .plan
+                .warmup_prefill_concurrency
+                .or(profile.plan.prefill_concurrency),
             args.warmup_request_rate.or(args.request_rate),
             warmup_load,
         );
@@ -400,6 +410,7 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
     load(
         &mut profiling,
         concurrency,
+        profile.plan.prefill_concurrency,
         args.request_rate,
         profile.plan.load,
     );
@@ -715,6 +726,26 @@ mod tests {
             json!({"isl": {"mean": 100.0}, "osl": {"mean": 20.0},
                 "random_corpus_style": "sglang", "random_range_ratio": "0.5"})
         );
+    }
+
+    #[test]
+    fn prefill_limits_go_with_their_phases() {
+        let (config, _) = exports_of(&[
+            "--url",
+            "localhost:8000",
+            "--streaming",
+            "--concurrency",
+            "8",
+            "--prefill-concurrency",
+            "2",
+            "--warmup-request-count",
+            "4",
+            "--warmup-prefill-concurrency",
+            "1",
+        ]);
+        assert_eq!(config["phases"][0]["prefill_concurrency"], 1);
+        assert_eq!(config["phases"][1]["prefill_concurrency"], 2);
+        assert_eq!(config.get("other_flags"), None);
     }
 
     #[test]

@@ -113,11 +113,17 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         ("--conversation-num", args.conversation_num),
         ("--num-warmup-sessions", args.num_warmup_sessions),
         ("--warmup-concurrency", args.warmup_concurrency),
+        ("--prefill-concurrency", args.prefill_concurrency),
+        (
+            "--warmup-prefill-concurrency",
+            args.warmup_prefill_concurrency,
+        ),
     ] {
         if value == Some(0) {
             bail!("{flag} must be at least 1");
         }
     }
+    prefill_limits_fit(args)?;
     if let Some(rate) = args.request_rate
         && !(rate.is_finite() && rate > 0.0)
     {
@@ -448,6 +454,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
             .transpose()?,
         warmup_sessions: args.num_warmup_sessions,
         warmup_load,
+        prefill_concurrency: args.prefill_concurrency,
+        warmup_prefill_concurrency: args.warmup_prefill_concurrency,
         cancellation,
         streaming: args.streaming,
         seed: args.random_seed,
@@ -640,6 +648,41 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
 /// `--request-count` alone: building them takes time and memory (10,000 prompts of 550 tokens:
 /// about 0.6 s and 140 MiB here), and a longer run reuses them in turn.
 const ENTRIES_FROM_REQUEST_COUNT_MAX: usize = 10_000;
+
+/// Refuses a prefill limit aiperf could not keep: without streaming no first token is seen
+/// before a request ends, and a limit above its phase's concurrency never binds (AIPerf
+/// refuses both).
+fn prefill_limits_fit(args: &ProfileArgs) -> anyhow::Result<()> {
+    let warmup_concurrency = args.warmup_concurrency.or(args.concurrency);
+    for (flag, limit, concurrency, concurrency_flag) in [
+        (
+            "--prefill-concurrency",
+            args.prefill_concurrency,
+            args.concurrency,
+            "--concurrency",
+        ),
+        (
+            "--warmup-prefill-concurrency",
+            args.warmup_prefill_concurrency,
+            warmup_concurrency,
+            "the warm-up's concurrency",
+        ),
+    ] {
+        let Some(limit) = limit else { continue };
+        if !args.streaming {
+            bail!(
+                "{flag} limits requests waiting for their first token, which only streamed \
+                 responses show: add --streaming"
+            );
+        }
+        if let Some(concurrency) = concurrency
+            && limit > concurrency
+        {
+            bail!("{flag} {limit} is more than {concurrency_flag} ({concurrency}): lower it");
+        }
+    }
+    Ok(())
+}
 
 /// The prompt and output lengths synthetic turns draw (`--isl`, `--osl`, with their stddevs
 /// or `--random-range-ratio`'s windows), the output's `None` when the server decides.

@@ -38,6 +38,9 @@ pub(super) struct PhaseState {
     /// At a request rate, the ticks later turns wait for (`None` for the other load modes,
     /// where a later turn goes when its delay has passed).
     pub turn_ticks: Option<TurnTicks>,
+    /// The slots of requests waiting for their first response ([`RunPlan::prefill_concurrency`]);
+    /// `None`: no limit.
+    pub prefill_slots: Option<Arc<Semaphore>>,
 }
 
 /// A request a phase let go: its numbers.
@@ -125,7 +128,8 @@ impl PhaseState {
 }
 
 /// How a phase sends: under `load`, at most `count` requests in at most `sessions`
-/// conversations, for at most `send_for`; then,
+/// conversations, at most `prefill_concurrency` of them before their first response, for at
+/// most `send_for`; then,
 /// with `cancel_after`, the requests still in flight are cancelled once that grace has passed
 /// (the profiling phase's `--benchmark-grace-period`), else they are waited for.
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +139,8 @@ pub(super) struct PhaseLimits {
     pub sessions: usize,
     pub send_for: Option<Duration>,
     pub cancel_after: Option<Duration>,
+    /// The most requests waiting for their first response at once.
+    pub prefill_concurrency: Option<usize>,
 }
 
 impl PhaseLimits {
@@ -151,27 +157,25 @@ impl PhaseLimits {
             sessions: plan.warmup_sessions.unwrap_or(usize::MAX),
             send_for: plan.warmup_duration,
             cancel_after: None,
+            prefill_concurrency: plan.warmup_prefill_concurrency.or(plan.prefill_concurrency),
         }
     }
 
     /// The profiling phase's: its load until its stop condition or its conversations.
     pub fn profiling(plan: &RunPlan) -> Self {
-        let (load, sessions) = (plan.load, plan.sessions.unwrap_or(usize::MAX));
-        match plan.stop {
-            StopCondition::Count(count) => Self {
-                load,
-                count,
-                sessions,
-                send_for: None,
-                cancel_after: None,
-            },
-            StopCondition::Duration { duration, grace } => Self {
-                load,
-                count: usize::MAX,
-                sessions,
-                send_for: Some(duration),
-                cancel_after: Some(grace),
-            },
+        let (count, send_for, cancel_after) = match plan.stop {
+            StopCondition::Count(count) => (count, None, None),
+            StopCondition::Duration { duration, grace } => {
+                (usize::MAX, Some(duration), Some(grace))
+            }
+        };
+        Self {
+            load: plan.load,
+            count,
+            sessions: plan.sessions.unwrap_or(usize::MAX),
+            send_for,
+            cancel_after,
+            prefill_concurrency: plan.prefill_concurrency,
         }
     }
 }
@@ -195,6 +199,9 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
         sessions_all_started: watch::Sender::new(false),
         send_until_ns,
         turn_ticks: matches!(limits.load, LoadMode::Rate { .. }).then(TurnTicks::default),
+        prefill_slots: limits
+            .prefill_concurrency
+            .map(|slots| Arc::new(Semaphore::new(slots))),
     });
     match limits.load {
         LoadMode::Concurrency(workers) => closed_loop(shared, &state, workers).await,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::time::sleep_until;
 
 use super::{CancellationPolicy, Shared};
@@ -88,12 +88,15 @@ pub(super) struct RequestSpec<'a> {
     pub max_output_tokens: Option<u64>,
     /// Where it goes: its conversation's server.
     pub transport: &'a dyn Transport,
+    /// Its `--prefill-concurrency` slot, given back with its first response.
+    pub prefill_slot: Option<OwnedSemaphorePermit>,
 }
 
 /// Sends one request and returns its record.
-pub(super) async fn execute(shared: &Shared, spec: RequestSpec<'_>) -> RequestRecord {
+pub(super) async fn execute(shared: &Shared, mut spec: RequestSpec<'_>) -> RequestRecord {
     let request_id = random_uuid();
-    let parser = ChunkParser::new(Arc::clone(&shared.endpoint));
+    let mut parser = ChunkParser::new(Arc::clone(&shared.endpoint));
+    parser.prefill_slot = spec.prefill_slot.take();
     let mut sink = ResponseSink::with_consumer(Box::new(parser));
     let mut cancel_at = shared.control.cancel_in_flight_at.subscribe();
     let on_purpose = shared
@@ -166,6 +169,10 @@ struct ChunkParser {
     usage: Option<Usage>,
     /// The first chunk that could not be parsed.
     error: Option<ParseError>,
+    /// The request's `--prefill-concurrency` slot, given back with the first response (or
+    /// with the parser, when the request ends without one or its transport hands over no
+    /// chunks).
+    prefill_slot: Option<OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for ChunkParser {
@@ -187,6 +194,7 @@ impl ChunkParser {
             first_output_ns: None,
             usage: None,
             error: None,
+            prefill_slot: None,
         }
     }
 }
@@ -197,6 +205,10 @@ impl ChunkConsumer for ChunkParser {
         match self.endpoint.parse_response(&chunk.data, &mut self.text) {
             Ok(parsed) => {
                 if parsed.is_response() {
+                    if self.response_ns.is_empty() {
+                        // The first response: the request is out of prefill.
+                        self.prefill_slot = None;
+                    }
                     self.response_ns.push(chunk.received_ns);
                 }
                 if parsed.has_content && self.first_output_ns.is_none() {

@@ -1,7 +1,7 @@
 //! One conversation, turn by turn: each turn waits for its due time (its timestamp in a fixed
 //! schedule, else the end of the previous turn plus its delay, and at a request rate the next
-//! tick of the rate), claims a request of the phase,
-//! and is sent with the conversation so far: the earlier user turns and the server's real
+//! tick of the rate) and, under `--prefill-concurrency`, for a prefill slot, claims a request
+//! of the phase, and is sent with the conversation so far: the earlier user turns and the server's real
 //! answers, so multi-turn prompts grow as they would with a real user.
 
 use std::sync::Arc;
@@ -59,6 +59,14 @@ pub(super) async fn run_conversation(
             }
             due_ns = due_ns.max(crate::clock::now_ns());
         }
+        // Under --prefill-concurrency, a slot among the requests awaiting a first response.
+        let prefill_slot = match &phase.prefill_slots {
+            Some(slots) => tokio::select! {
+                slot = Arc::clone(slots).acquire_owned() => slot.ok(),
+                () = phase.sending_ended(shared) => break,
+            },
+            None => None,
+        };
         let Some(claim) = phase.claim(shared, due_ns) else {
             break;
         };
@@ -87,6 +95,7 @@ pub(super) async fn run_conversation(
                 input_tokens: turn.input_tokens,
                 max_output_tokens: turn.input.max_output_tokens.map(u64::from),
                 transport,
+                prefill_slot,
             },
         )
         .await;
