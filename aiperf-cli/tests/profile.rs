@@ -730,6 +730,11 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "which aiperf does not do: leave it out",
         ),
         (
+            &["--tokenizer-revision", "v1"][..],
+            "--tokenizer-revision picks a revision of a HuggingFace model id, and --tokenizer \
+             builtin is not one",
+        ),
+        (
             &["--prefill-concurrency", "2"][..],
             "only streamed responses show: add --streaming",
         ),

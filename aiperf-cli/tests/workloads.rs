@@ -534,6 +534,53 @@ fn a_huggingface_tokenizer_file_counts_the_prompts() {
     let missing = Run::profile(&["--tokenizer", "/nonexistent/tokenizer.json"]);
     assert_eq!(missing.output.status.code(), Some(2));
     missing.assert_said("/nonexistent/tokenizer.json");
+
+    // The same file as the HuggingFace cache keeps a model's, named by the model's id.
+    let cache = tempfile::tempdir().unwrap();
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let model = cache.path().join("models--acme--greek-words");
+    std::fs::create_dir_all(model.join("refs")).unwrap();
+    std::fs::write(model.join("refs/v1"), commit).unwrap();
+    std::fs::create_dir_all(model.join("snapshots").join(commit)).unwrap();
+    std::fs::copy(
+        &path,
+        model.join("snapshots").join(commit).join("tokenizer.json"),
+    )
+    .unwrap();
+    let env = [("HF_HUB_CACHE", cache.path().to_str().unwrap())];
+    let by_id = |revision: &str| {
+        Run::profile_with_env(
+            &[
+                "--url",
+                &server.url,
+                "-m",
+                "test",
+                "--input-file",
+                &file,
+                "--tokenizer",
+                "acme/greek-words",
+                "--tokenizer-revision",
+                revision,
+                "--tokenizer-trust-remote-code",
+            ],
+            &env,
+        )
+    };
+    let run = by_id("v1");
+    run.assert_success();
+    assert_eq!(
+        run.records()[0]["metrics"]["client_prompt_tokens"]["value"],
+        4
+    );
+    let tokenizer = &run.summary()["input_config"]["tokenizer"];
+    assert_eq!(
+        *tokenizer,
+        json!({"name": "acme/greek-words", "revision": "v1", "trust_remote_code": true})
+    );
+    let uncached = by_id("main");
+    assert_eq!(uncached.output.status.code(), Some(2));
+    uncached
+        .assert_said("huggingface-cli download acme/greek-words tokenizer.json --revision main");
 }
 
 #[test]

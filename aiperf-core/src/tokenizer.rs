@@ -5,8 +5,9 @@
 //!   laid out at build time so that only its pre-tokenizer's pattern is compiled on first use
 //!   (a few milliseconds, which [`Tokenizer::warm_up_in_background`] moves off the critical
 //!   path);
-//! - a HuggingFace `tokenizer.json` read from disk (the file itself, or a model directory
-//!   holding one), for counts that match a particular model. Nothing is downloaded.
+//! - a HuggingFace `tokenizer.json` read from disk (the file itself, a model directory
+//!   holding one, or a Hub model id found in the local Hub cache, [`hub_cache`]), for counts
+//!   that match a particular model. Nothing is downloaded.
 //!
 //! In the data flow of DESIGN.md §4 the tokenizer serves the dataset stage (prompts of exact
 //! lengths, see [`crate::dataset::PromptWords`]) and the records beside the run (output counts,
@@ -26,8 +27,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+pub mod hub_cache;
 pub mod o200k;
 
+use hub_cache::{DEFAULT_REVISION, HubCache};
 use o200k::O200kBase;
 
 /// The `--tokenizer` value naming the builtin tokenizer.
@@ -64,11 +67,28 @@ pub enum TokenizerError {
     /// The path names nothing.
     #[error(
         "tokenizer {path} does not exist: give the path of a local HuggingFace tokenizer.json \
-         (or of the model directory holding one), or `builtin`; nothing is downloaded"
+         (or of the model directory holding one), a model id in the local HuggingFace cache, or \
+         `builtin`; nothing is downloaded"
     )]
     NotFound {
         /// The path given.
         path: PathBuf,
+    },
+    /// A Hub model id the local Hub cache does not hold.
+    #[error(
+        "tokenizer {model} (revision {revision}) is neither a local path nor in the HuggingFace \
+         cache{}: fetch it there (`huggingface-cli download {model} tokenizer.json --revision \
+         {revision}`), or give the path of a tokenizer.json, or `builtin`; aiperf downloads \
+         nothing",
+        cache.as_ref().map(|dir| format!(" ({})", dir.display())).unwrap_or_default()
+    )]
+    NotCached {
+        /// The model id given.
+        model: String,
+        /// The revision asked for.
+        revision: String,
+        /// The cache looked in (`None` when no environment variable gives one).
+        cache: Option<PathBuf>,
     },
     /// The path is a directory without a `tokenizer.json`.
     #[error(
@@ -134,13 +154,34 @@ impl Tokenizer {
         }
     }
 
-    /// The tokenizer a `--tokenizer` value names: [`BUILTIN_SPEC`] (`builtin`), or the path of a
-    /// HuggingFace `tokenizer.json` or of a directory holding one (see [`Tokenizer::from_path`]).
+    /// The tokenizer a `--tokenizer` value names: [`BUILTIN_SPEC`] (`builtin`), the path of a
+    /// HuggingFace `tokenizer.json` or of a directory holding one (see [`Tokenizer::from_path`]),
+    /// or a Hub model id in the local Hub cache at its `main` revision.
     pub fn from_spec(spec: &str) -> Result<Self, TokenizerError> {
+        Self::from_spec_at(spec, DEFAULT_REVISION, HubCache::from_env().as_ref())
+    }
+
+    /// [`Tokenizer::from_spec`], a Hub model id taken at `revision` (`--tokenizer-revision`)
+    /// from `cache`.
+    pub fn from_spec_at(
+        spec: &str,
+        revision: &str,
+        cache: Option<&HubCache>,
+    ) -> Result<Self, TokenizerError> {
+        let path = Path::new(spec);
         if spec == BUILTIN_SPEC {
-            Ok(Self::builtin())
-        } else {
-            Self::from_path(Path::new(spec))
+            return Ok(Self::builtin());
+        }
+        if path.exists() || !hub_cache::is_repo_id(spec) {
+            return Self::from_path(path);
+        }
+        match cache.and_then(|cache| cache.tokenizer_file(spec, revision)) {
+            Some(file) => Self::from_path(&file),
+            None => Err(TokenizerError::NotCached {
+                model: spec.to_owned(),
+                revision: revision.to_owned(),
+                cache: cache.map(|cache| cache.root().to_owned()),
+            }),
         }
     }
 
@@ -382,6 +423,45 @@ pub(crate) mod tests {
             // The file's truncation (4) and padding (64) would change these counts.
             assert_eq!(tokenizer.count("hello world, hello there world again"), 7);
         }
+    }
+
+    #[test]
+    fn a_model_id_is_read_from_the_hub_cache_at_its_revision() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let commit = "89abcdef0123456789abcdef0123456789abcdef";
+        let model = dir.path().join("models--acme--tiny");
+        std::fs::create_dir_all(model.join("refs")).unwrap();
+        std::fs::write(model.join("refs/main"), commit).unwrap();
+        let snapshot = model.join("snapshots").join(commit);
+        std::fs::create_dir_all(&snapshot).unwrap();
+        write(
+            &snapshot,
+            TOKENIZER_FILE_NAME,
+            &word_level_json(&["hello"], true),
+        );
+        let cache = HubCache::at(dir.path());
+        let tokenizer = Tokenizer::from_spec_at("acme/tiny", "main", Some(&cache)).expect("cached");
+        assert_eq!(tokenizer.count("hello hello"), 2);
+        assert!(tokenizer.to_string().contains(commit), "{tokenizer}");
+        let error = Tokenizer::from_spec_at("acme/tiny", "v2", Some(&cache)).expect_err("no ref");
+        let message = error.to_string();
+        assert!(
+            matches!(error, TokenizerError::NotCached { .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains("huggingface-cli download acme/tiny tokenizer.json --revision v2"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
+        let error = Tokenizer::from_spec_at("acme/tiny", "main", None).expect_err("no cache");
+        assert!(matches!(
+            error,
+            TokenizerError::NotCached { cache: None, .. }
+        ));
     }
 
     #[test]

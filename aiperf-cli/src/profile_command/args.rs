@@ -252,10 +252,20 @@ pub(crate) struct ProfileArgs {
     #[arg(value_parser = whole_number::<u64>, long, default_value_t = 0, help_heading = "Input")]
     pub random_seed: u64,
 
-    /// Tokenizer for prompts and client-side counts: `builtin` (tiktoken o200k_base, offline) or
-    /// a HuggingFace tokenizer.json (a file, or a directory holding one).
+    /// Tokenizer for prompts and client-side counts: `builtin` (tiktoken o200k_base, offline), a
+    /// HuggingFace tokenizer.json (a file, or a directory holding one), or a Hub model id
+    /// (org/name) in the local HuggingFace cache (nothing is downloaded).
     #[arg(long, default_value = "builtin", help_heading = "Input")]
     pub tokenizer: String,
+
+    /// The revision of a Hub model id --tokenizer: a branch or tag the cache has, or a commit.
+    #[arg(long, help_heading = "Input")]
+    pub tokenizer_revision: Option<String>,
+
+    /// Accepted for AIPerf compatibility: aiperf reads tokenizer.json and runs no tokenizer
+    /// code, so there is nothing to trust.
+    #[arg(long, help_heading = "Input")]
+    pub tokenizer_trust_remote_code: bool,
 
     /// A JSONL dataset file to send instead of synthetic prompts.
     #[arg(long, help_heading = "Input")]

@@ -78,6 +78,8 @@ const PLACED_FLAGS: &[&str] = &[
     "fixed_schedule_end_offset",
     "goodput",
     "tokenizer",
+    "tokenizer_revision",
+    "tokenizer_trust_remote_code",
     "artifact_dir",
     "ui",
 ];
@@ -188,6 +190,12 @@ pub(crate) fn input_config(
     let mut tokenizer = Map::new();
     if set("tokenizer") {
         tokenizer.insert("name".into(), json!(args.tokenizer));
+    }
+    if let Some(revision) = &args.tokenizer_revision {
+        tokenizer.insert("revision".into(), json!(revision));
+    }
+    if set("tokenizer_trust_remote_code") {
+        tokenizer.insert("trust_remote_code".into(), json!(true));
     }
     config.insert("tokenizer".into(), Value::Object(tokenizer));
 

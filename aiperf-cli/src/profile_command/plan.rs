@@ -17,7 +17,8 @@ use aiperf_core::export::ArtifactDir;
 use aiperf_core::metrics::{MetricOptions, TokenSource, parse_goodput};
 use aiperf_core::runner::{CancellationPolicy, RunPlan, StopCondition};
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
-use aiperf_core::tokenizer::Tokenizer;
+use aiperf_core::tokenizer::hub_cache::{self, HubCache};
+use aiperf_core::tokenizer::{BUILTIN_SPEC, Tokenizer};
 use aiperf_core::transport::TransportContext;
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Map, Value};
@@ -262,7 +263,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
              cancels: add a rate"
         );
     }
-    let tokenizer = Tokenizer::from_spec(&args.tokenizer).context("invalid --tokenizer")?;
+    let tokenizer = tokenizer(args)?;
     let prompt_words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
     let prefix = PrefixConfig {
         num_prefix_prompts: args.num_prefix_prompts,
@@ -648,6 +649,23 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
 /// `--request-count` alone: building them takes time and memory (10,000 prompts of 550 tokens:
 /// about 0.6 s and 140 MiB here), and a longer run reuses them in turn.
 const ENTRIES_FROM_REQUEST_COUNT_MAX: usize = 10_000;
+
+/// The `--tokenizer` asked for, a Hub model id at its `--tokenizer-revision`.
+fn tokenizer(args: &ProfileArgs) -> anyhow::Result<Tokenizer> {
+    let Some(revision) = &args.tokenizer_revision else {
+        return Tokenizer::from_spec(&args.tokenizer).context("invalid --tokenizer");
+    };
+    let spec = &args.tokenizer;
+    if spec == BUILTIN_SPEC || !hub_cache::is_repo_id(spec) || std::path::Path::new(spec).exists() {
+        bail!(
+            "--tokenizer-revision picks a revision of a HuggingFace model id, and --tokenizer {} \
+             is not one: drop the revision",
+            args.tokenizer
+        );
+    }
+    Tokenizer::from_spec_at(&args.tokenizer, revision, HubCache::from_env().as_ref())
+        .context("invalid --tokenizer")
+}
 
 /// Refuses a prefill limit aiperf could not keep: without streaming no first token is seen
 /// before a request ends, and a limit above its phase's concurrency never binds (AIPerf
