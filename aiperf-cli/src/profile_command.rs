@@ -75,8 +75,9 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     }
     if profile.dataset.prefix().system_prompt.is_some() && !sends_system_messages(&*endpoint) {
         bail!(
-            "--system-prompt/--system-prompt-file: endpoint `{}` sends no system message, so the prompt would never \
-             reach the server: drop it, or use an endpoint that sends one (chat, completions)",
+            "--system-prompt/--system-prompt-file: endpoint `{}` sends no system message, so \
+             the prompt would never reach the server: drop it, or use an endpoint that sends \
+             one (chat, completions)",
             args.endpoint_type
         );
     }

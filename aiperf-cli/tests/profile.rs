@@ -749,6 +749,20 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             "--prefill-concurrency 3 is more than --concurrency (2)",
         ),
         (
+            &[
+                "--streaming",
+                "--concurrency",
+                "8",
+                "--prefill-concurrency",
+                "8",
+                "--warmup-concurrency",
+                "2",
+                "--warmup-request-count",
+                "4",
+            ][..],
+            "--prefill-concurrency (the warm-up's too) 8 is more than the warm-up's concurrency (2)",
+        ),
+        (
             &["--streaming", "--warmup-prefill-concurrency", "0"][..],
             "--warmup-prefill-concurrency must be at least 1",
         ),
@@ -864,6 +878,7 @@ fn headers_and_extra_inputs_are_read_as_aiperf_reads_them() {
 fn a_system_prompt_is_sent_verbatim_and_counted_in_the_input_length() {
     let prompt = "You are \"terse\".\nAnswer in one line.";
     let plain = Run::profile(&["--request-count", "2", "--isl", "40"]);
+    plain.assert_success();
     let with_prompt = Run::profile(&[
         "--request-count",
         "2",

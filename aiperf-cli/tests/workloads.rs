@@ -820,12 +820,9 @@ fn a_trace_run_at_a_concurrency_is_not_replayed_on_its_timestamps() {
 
 #[test]
 fn a_prefill_limit_holds_back_sends_until_a_first_token_not_a_last() {
-    let server = MockServer::start(&["--ttft-ms", "40", "--itl-ms", "15"]);
-    let run = Run::profile(&[
-        "--url",
-        &server.url,
-        "-m",
-        "test",
+    let timing = ["--ttft-ms", "40", "--itl-ms", "50"];
+    let server = MockServer::start(&timing);
+    let load = [
         "--streaming",
         "--concurrency",
         "4",
@@ -835,28 +832,34 @@ fn a_prefill_limit_holds_back_sends_until_a_first_token_not_a_last() {
         "8",
         "--osl",
         "10",
-    ]);
-    run.assert_success();
-    // Each request's send, its first token, its end, in ms, by send.
-    let mut spans: Vec<(f64, f64, f64)> = run
-        .records()
-        .iter()
-        .map(|record| {
-            let start = record["metadata"]["request_start_ns"].as_f64().unwrap() / 1e6;
-            let ttft = record["metrics"]["time_to_first_token"]["value"]
-                .as_f64()
-                .unwrap();
-            let end = record["metadata"]["request_end_ns"].as_f64().unwrap() / 1e6;
-            (start, start + ttft, end)
-        })
-        .collect();
-    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
-    assert_eq!(spans.len(), 8);
-    for pair in spans.windows(2) {
-        let ((_, first_token, end), (next_start, _, _)) = (pair[0], pair[1]);
-        // One request at a time waits for its first token: the next is sent after it...
-        assert!(next_start >= first_token, "{spans:?}");
-        // ... but while it is still streaming (its 9 later tokens take 135 ms at the least).
-        assert!(next_start < end, "{spans:?}");
+    ];
+    // Over HTTP to the mock server, and in process to the same engine.
+    let over_http = [&["--url", server.url.as_str(), "-m", "test"][..], &load].concat();
+    let in_process = [&timing[..], &load].concat();
+    for args in [over_http, in_process] {
+        let run = Run::profile(&args);
+        run.assert_success();
+        // Each request's send, its first token, its end, in ms, by send.
+        let mut spans: Vec<(f64, f64, f64)> = run
+            .records()
+            .iter()
+            .map(|record| {
+                let start = record["metadata"]["request_start_ns"].as_f64().unwrap() / 1e6;
+                let ttft = record["metrics"]["time_to_first_token"]["value"]
+                    .as_f64()
+                    .unwrap();
+                let end = record["metadata"]["request_end_ns"].as_f64().unwrap() / 1e6;
+                (start, start + ttft, end)
+            })
+            .collect();
+        spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(spans.len(), 8, "{args:?}");
+        for pair in spans.windows(2) {
+            let ((_, first_token, end), (next_start, _, _)) = (pair[0], pair[1]);
+            // One request at a time waits for its first token: the next is sent after it...
+            assert!(next_start >= first_token, "{args:?}: {spans:?}");
+            // ... but while it is still streaming (its 9 later tokens take 450 ms at least).
+            assert!(next_start < end, "{args:?}: {spans:?}");
+        }
     }
 }

@@ -42,6 +42,18 @@ pub struct EndpointContext {
     pub use_legacy_max_tokens: bool,
 }
 
+impl EndpointContext {
+    /// The key a chat payload names its output length with: `max_completion_tokens`, or
+    /// `max_tokens` under [`EndpointContext::use_legacy_max_tokens`].
+    pub fn output_length_key(&self) -> &'static str {
+        if self.use_legacy_max_tokens {
+            "max_tokens"
+        } else {
+            "max_completion_tokens"
+        }
+    }
+}
+
 /// The speaker of one message of a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -139,7 +139,9 @@ pub struct TimedChunk {
 /// sink has a [`ChunkConsumer`] (the runner's parser), the chunk is handed to it at once and only
 /// its timestamp is kept: the cost of parsing is then spread over the stream instead of falling
 /// on the moment it ends, and no chunk data outlives its parse. A transport that pushes onto
-/// [`ResponseSink::chunks`] directly still works; its chunks are parsed when the request ends.
+/// [`ResponseSink::chunks`] directly still works, but its chunks are parsed when the request
+/// ends, so its requests' first tokens are seen only then (a `--prefill-concurrency` slot is
+/// held until the end).
 #[derive(Debug, Default)]
 pub struct ResponseSink {
     /// When the request went to the server, for a transport that knows: just before its

@@ -32,15 +32,9 @@ use crate::openai_wire::scanner::Scanner;
 #[derive(Debug, Clone)]
 pub struct ChatEndpoint {
     settings: Settings,
-    /// The output length's key: [`MAX_COMPLETION_TOKENS`], or [`LEGACY_MAX_TOKENS`].
+    /// The output length's key ([`EndpointContext::output_length_key`]).
     length_key: &'static str,
 }
-
-/// The output length's key in the current OpenAI API.
-pub const MAX_COMPLETION_TOKENS: &str = "max_completion_tokens";
-
-/// The output length's key before `max_completion_tokens`, which some servers still require.
-pub const LEGACY_MAX_TOKENS: &str = "max_tokens";
 
 aiperf_core::register!(endpoint "chat" => ChatEndpoint, "OpenAI chat completions (/v1/chat/completions): messages in, content and reasoning out, streaming or not");
 
@@ -119,11 +113,7 @@ impl Endpoint for ChatEndpoint {
     fn create(ctx: &EndpointContext) -> Result<Self, CreateError> {
         Ok(Self {
             settings: Settings::new(ctx, METADATA.path),
-            length_key: if ctx.use_legacy_max_tokens {
-                LEGACY_MAX_TOKENS
-            } else {
-                MAX_COMPLETION_TOKENS
-            },
+            length_key: ctx.output_length_key(),
         })
     }
 

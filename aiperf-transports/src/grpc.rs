@@ -176,7 +176,7 @@ impl GrpcTransport {
                 let message = stream.message().await;
                 let received_ns = now_ns();
                 match message {
-                    Ok(Some(data)) => sink.chunks.push(TimedChunk { received_ns, data }),
+                    Ok(Some(data)) => sink.push(TimedChunk { received_ns, data }),
                     Ok(None) => return Ok(()),
                     Err(status) => return Err(self.status_error(status, !sink.chunks.is_empty())),
                 }
@@ -191,7 +191,7 @@ impl GrpcTransport {
                 .into_inner();
             sink.ack_ns = Some(received_ns);
             sink.status = Some(200);
-            sink.chunks.push(TimedChunk { received_ns, data });
+            sink.push(TimedChunk { received_ns, data });
             Ok(())
         }
     }

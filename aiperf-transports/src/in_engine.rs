@@ -93,7 +93,7 @@ impl InEngineTransport {
         if Route::from_path(request.path).is_ok_and(|route| route == Route::Models) {
             sink.ack_ns = Some(clock::now_ns());
             sink.status = Some(200);
-            sink.chunks.push(TimedChunk {
+            sink.push(TimedChunk {
                 received_ns: clock::now_ns(),
                 data: self.engine.models_body(),
             });
@@ -129,7 +129,7 @@ impl InEngineTransport {
                 sink.ack_ns = Some(produced_ns);
                 sink.status = Some(200);
             }
-            sink.chunks.push(TimedChunk {
+            sink.push(TimedChunk {
                 received_ns: produced_ns,
                 data: buffer.split().freeze(),
             });

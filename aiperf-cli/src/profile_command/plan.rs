@@ -671,7 +671,17 @@ fn tokenizer(args: &ProfileArgs) -> anyhow::Result<Tokenizer> {
 /// before a request ends, and a limit above its phase's concurrency never binds (AIPerf
 /// refuses both).
 fn prefill_limits_fit(args: &ProfileArgs) -> anyhow::Result<()> {
-    let warmup_concurrency = args.warmup_concurrency.or(args.concurrency);
+    let has_warmup = args.warmup_request_count > 0
+        || args.warmup_duration.is_some()
+        || args.num_warmup_sessions.is_some();
+    // The warm-up takes the profiling phase's limit unless it has its own.
+    let (warmup_flag, warmup_limit) = match args.warmup_prefill_concurrency {
+        Some(limit) => ("--warmup-prefill-concurrency", Some(limit)),
+        None => (
+            "--prefill-concurrency (the warm-up's too)",
+            args.prefill_concurrency.filter(|_| has_warmup),
+        ),
+    };
     for (flag, limit, concurrency, concurrency_flag) in [
         (
             "--prefill-concurrency",
@@ -680,9 +690,9 @@ fn prefill_limits_fit(args: &ProfileArgs) -> anyhow::Result<()> {
             "--concurrency",
         ),
         (
-            "--warmup-prefill-concurrency",
-            args.warmup_prefill_concurrency,
-            warmup_concurrency,
+            warmup_flag,
+            warmup_limit,
+            args.warmup_concurrency.or(args.concurrency),
             "the warm-up's concurrency",
         ),
     ] {

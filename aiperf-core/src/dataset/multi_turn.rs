@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use super::custom::{CustomDatasetConfig, count_texts};
 use super::jsonl::{self, Fields, LineError};
+use super::prefix::SYSTEM_PROMPT_SEPARATOR;
 use super::single_turn::{TurnEntry, parse_turn};
 use super::{Conversation, DatasetError, PrefixPrompts, Turn};
 use crate::endpoint::{Message, RequestInput, Role};
@@ -142,14 +143,14 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
 
     let prefixes = PrefixPrompts::generate(&config.prefix, &config.prompt_words, config.seed);
     let (shared_system, shared_tokens) = prefixes.system_messages();
-    // A session's own system prompt joins a verbatim one, and the joined text replaces it.
-    let mut joined = vec![false; sessions.len()];
-    for (session, joined) in sessions.iter_mut().zip(&mut joined) {
-        if let Some(own) = &mut session.system
-            && let Some(text) = prefixes.join_verbatim(own)
+    // A session's own system prompt follows a verbatim one in the same message.
+    let verbatim = prefixes.verbatim_system_prompt();
+    if let Some(verbatim) = verbatim {
+        for own in sessions
+            .iter_mut()
+            .filter_map(|session| session.system.as_mut())
         {
-            *own = text;
-            *joined = true;
+            *own = format!("{verbatim}{SYSTEM_PROMPT_SEPARATOR}{own}");
         }
     }
     let texts = sessions.iter().flat_map(|session| {
@@ -164,12 +165,11 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
 
     Ok(sessions
         .into_iter()
-        .zip(joined)
-        .map(|(session, joined)| {
-            let (mut first, mut first_tokens) = if joined {
-                (Vec::with_capacity(2), 0)
-            } else {
-                (shared_system.clone(), u64::from(shared_tokens))
+        .map(|session| {
+            let (mut first, mut first_tokens) = match (&session.system, verbatim) {
+                // The joined message replaces the verbatim one.
+                (Some(_), Some(_)) => (Vec::with_capacity(2), 0),
+                _ => (shared_system.clone(), u64::from(shared_tokens)),
             };
             if let Some(system) = session.system {
                 first_tokens += next_count();

@@ -21,7 +21,7 @@ use rand::rngs::StdRng;
 
 use super::{PromptWords, rng_for};
 use crate::endpoint::{Message, Role};
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{Tokenizer, TokenizerError};
 
 /// Random stream purposes under the dataset seed.
 const PREFIX_POOL_STREAM: u64 = 0x7072_6566_6978;
@@ -40,19 +40,31 @@ pub struct SystemPrompt {
     tokens: u32,
 }
 
-/// A verbatim system prompt that is empty or only whitespace.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("the system prompt is empty or only whitespace: give some text, or leave it out")]
-pub struct EmptySystemPrompt;
+/// Why a verbatim system prompt cannot be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemPromptError {
+    /// Nothing in it but whitespace.
+    #[error("the system prompt is empty or only whitespace: give some text, or leave it out")]
+    Empty,
+    /// The tokenizer cannot count it.
+    #[error("the tokenizer cannot count the system prompt: {0}")]
+    Uncountable(#[source] TokenizerError),
+}
 
 impl SystemPrompt {
-    /// `text`, counted by `tokenizer`; refused when there is nothing in it but whitespace.
-    pub fn new(text: String, tokenizer: &Tokenizer) -> Result<Self, EmptySystemPrompt> {
+    /// `text`, counted by `tokenizer`; refused when there is nothing in it but whitespace, or
+    /// when the tokenizer cannot encode it.
+    pub fn new(text: String, tokenizer: &Tokenizer) -> Result<Self, SystemPromptError> {
         if text.trim().is_empty() {
-            return Err(EmptySystemPrompt);
+            return Err(SystemPromptError::Empty);
         }
-        let tokens = u32::try_from(tokenizer.count(&text)).unwrap_or(u32::MAX);
-        Ok(Self { text, tokens })
+        let tokens = tokenizer
+            .try_count(&text)
+            .map_err(SystemPromptError::Uncountable)?;
+        Ok(Self {
+            text,
+            tokens: u32::try_from(tokens).unwrap_or(u32::MAX),
+        })
     }
 
     /// The text, as sent.
@@ -143,12 +155,10 @@ impl PrefixPrompts {
         self.system.as_deref()
     }
 
-    /// A dataset's own system message `own`, after the verbatim system prompt when there is
-    /// one (the joined text then replaces [`Self::system_messages`]); `None` when `own` stays
-    /// a message of its own.
-    pub fn join_verbatim(&self, own: &str) -> Option<String> {
-        let verbatim = self.system.as_deref().filter(|_| self.verbatim)?;
-        Some(format!("{verbatim}{SYSTEM_PROMPT_SEPARATOR}{own}"))
+    /// The system prompt when it was given verbatim: a dataset's own system message then
+    /// joins it, after [`SYSTEM_PROMPT_SEPARATOR`], in one message.
+    pub fn verbatim_system_prompt(&self) -> Option<&str> {
+        self.system.as_deref().filter(|_| self.verbatim)
     }
 
     /// The next request's prefix and its token count (`("", 0)` without a pool).
@@ -253,19 +263,17 @@ mod tests {
             }]
         );
         assert_eq!(u64::from(tokens), tokenizer.count(text));
-        assert_eq!(
-            prefixes.join_verbatim("Be kind.").as_deref(),
-            Some("You are a terse assistant.\nAnswer in one line.\n\nBe kind.")
-        );
+        assert_eq!(prefixes.verbatim_system_prompt(), Some(text));
         let generated = PrefixPrompts::generate(&self::config(), &PromptWords::builtin(), 0);
+        assert!(generated.system_prompt().is_some());
         assert_eq!(
-            generated.join_verbatim("Be kind."),
+            generated.verbatim_system_prompt(),
             None,
-            "only a verbatim prompt joins"
+            "generated, not verbatim"
         );
-        assert_eq!(
+        assert!(matches!(
             SystemPrompt::new(" \n\t".to_owned(), &tokenizer),
-            Err(EmptySystemPrompt)
-        );
+            Err(SystemPromptError::Empty)
+        ));
     }
 }

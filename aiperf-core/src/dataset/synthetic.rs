@@ -4,9 +4,9 @@
 //! Prompts are made of [`PromptWords`], each exactly one token of the chosen tokenizer, so a
 //! prompt of N words is N tokens without running the tokenizer on the critical path. Lengths
 //! are drawn from a normal distribution (mean, stddev) rounded and clamped to at least 1, or
-//! uniformly from a window, deterministically from the seed. With [`PrefixConfig`] set, each conversation's first prompt
-//! starts with one of the prefix prompts and each conversation with the shared system prompt,
-//! counted in [`Turn::input_tokens`].
+//! uniformly from a window, deterministically from the seed. With [`PrefixConfig`] set, each
+//! conversation's first prompt starts with one of the prefix prompts and each conversation
+//! with the system prompt, counted in [`Turn::input_tokens`].
 //!
 //! A conversation of several turns ([`SyntheticConfig::turns`]) has a prompt of its own for
 //! each turn; the runner sends each with the conversation so far, and each turn after the

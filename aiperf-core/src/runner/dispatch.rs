@@ -241,7 +241,7 @@ async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, concurrency:
             }
             while !state.is_over(&shared, now_ns()) && state.start_session() {
                 let index = shared.next_conversation();
-                run_conversation(&shared, &state, index, now_ns()).await;
+                run_conversation(&shared, &state, index, now_ns(), None).await;
             }
         });
     }
@@ -365,6 +365,15 @@ async fn start_on_schedule(
             },
             None => None,
         };
+        // Under --prefill-concurrency, a tick that finds every prefill slot taken passes too,
+        // as in AIPerf; a conversation due at its timestamp waits for one as it starts.
+        let prefill_slot = match &state.prefill_slots {
+            Some(slots) if tick => match Arc::clone(slots).try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => continue,
+            },
+            _ => None,
+        };
         if state.is_over(shared, due_ns) {
             break;
         }
@@ -376,7 +385,7 @@ async fn start_on_schedule(
         let shared = Arc::clone(shared);
         let state = Arc::clone(state);
         tasks.spawn(async move {
-            run_conversation(&shared, &state, index, due_ns).await;
+            run_conversation(&shared, &state, index, due_ns, prefill_slot).await;
             drop(permit);
         });
     }

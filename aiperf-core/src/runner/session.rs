@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::sleep_until;
 
 use super::Shared;
@@ -16,13 +17,15 @@ use crate::clock::{after, instant_at};
 use crate::endpoint::{Message, RequestInput, Role};
 use crate::schedule::LoadMode;
 
-/// Sends conversation `index`, its first turn due at `first_due_ns`, handing each turn's record
-/// on as it ends. Stops early, between turns, when the phase stops.
+/// Sends conversation `index`, its first turn due at `first_due_ns` (with `first_prefill_slot`
+/// when its start took one), handing each turn's record on as it ends. Stops early, between
+/// turns, when the phase stops.
 pub(super) async fn run_conversation(
     shared: &Arc<Shared>,
     phase: &PhaseState,
     index: usize,
     first_due_ns: u64,
+    mut first_prefill_slot: Option<OwnedSemaphorePermit>,
 ) {
     let conversation = &shared.conversations[index];
     let transport = shared.next_transport();
@@ -59,13 +62,19 @@ pub(super) async fn run_conversation(
             }
             due_ns = due_ns.max(crate::clock::now_ns());
         }
-        // Under --prefill-concurrency, a slot among the requests awaiting a first response.
-        let prefill_slot = match &phase.prefill_slots {
-            Some(slots) => tokio::select! {
-                slot = Arc::clone(slots).acquire_owned() => slot.ok(),
-                () = phase.sending_ended(shared) => break,
-            },
-            None => None,
+        // Under --prefill-concurrency, a slot among the requests awaiting a first response;
+        // the request is due once it has one, as AIPerf issues it then.
+        let prefill_slot = match (first_prefill_slot.take(), &phase.prefill_slots) {
+            (Some(slot), _) => Some(slot),
+            (None, Some(slots)) => {
+                let slot = tokio::select! {
+                    slot = Arc::clone(slots).acquire_owned() => slot.ok(),
+                    () = phase.sending_ended(shared) => break,
+                };
+                due_ns = due_ns.max(crate::clock::now_ns());
+                slot
+            }
+            (None, None) => None,
         };
         let Some(claim) = phase.claim(shared, due_ns) else {
             break;

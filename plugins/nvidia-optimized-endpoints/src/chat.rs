@@ -49,11 +49,7 @@ impl Endpoint for OptimizedChatEndpoint {
             template: PayloadTemplate::new(
                 ctx,
                 PayloadShape {
-                    length_key: Some(if ctx.use_legacy_max_tokens {
-                        "max_tokens"
-                    } else {
-                        "max_completion_tokens"
-                    }),
+                    length_key: Some(ctx.output_length_key()),
                     ..SHAPE
                 },
             ),

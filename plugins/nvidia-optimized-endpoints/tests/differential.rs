@@ -411,6 +411,7 @@ proptest! {
         messages in prop::collection::vec((role(), any::<String>()), 0..4),
         max in prop::option::of(0..100_000u32),
         streaming in any::<bool>(),
+        use_legacy_max_tokens in any::<bool>(),
         model in any::<String>(),
         extra in extra_inputs(),
     ) {
@@ -418,7 +419,7 @@ proptest! {
             messages: messages.into_iter().map(|(role, content)| Message { role, content }).collect(),
             max_output_tokens: max,
         };
-        let ctx = EndpointContext { model, streaming, extra_inputs: extra.clone(), custom_path: None, use_legacy_max_tokens: false };
+        let ctx = EndpointContext { model, streaming, extra_inputs: extra.clone(), custom_path: None, use_legacy_max_tokens };
         let parse = |bytes: bytes::Bytes| serde_json::from_slice::<Value>(&bytes).unwrap();
 
         let builtin = parse(ChatEndpoint::create(&ctx).unwrap().format_payload(&input));
