@@ -735,6 +735,33 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
              builtin is not one",
         ),
         (
+            &[
+                "--warmup-request-count",
+                "2",
+                "--warmup-arrival-pattern",
+                "gamma",
+            ][..],
+            "--warmup-arrival-pattern applies only with a request rate",
+        ),
+        (
+            &[
+                "--warmup-request-count",
+                "2",
+                "--warmup-request-rate-ramp-duration",
+                "3",
+            ][..],
+            "--warmup-request-rate-ramp-duration raises the warm-up's rate",
+        ),
+        (
+            &[
+                "--warmup-request-count",
+                "2",
+                "--warmup-concurrency-ramp-duration",
+                "-1",
+            ][..],
+            "--warmup-concurrency-ramp-duration must be a positive number of seconds",
+        ),
+        (
             &["--prefill-concurrency", "2"][..],
             "only streamed responses show: add --streaming",
         ),
@@ -1225,6 +1252,39 @@ fn the_request_rate_ramps_up() {
     let early = starts[2] - starts[1];
     let late = starts[29] - starts[28];
     assert!(early > late, "closer and closer: {early} s then {late} s");
+
+    // A ramp of the warm-up's own leaves the profiling phase at its rate from the start.
+    let run = Run::profile(&[
+        "--request-rate",
+        "100",
+        "--arrival-pattern",
+        "constant",
+        "--warmup-request-count",
+        "30",
+        "--warmup-request-rate-ramp-duration",
+        "1",
+        "--request-count",
+        "30",
+        "--ttft-ms",
+        "0",
+        "--itl-ms",
+        "0",
+    ]);
+    run.assert_success();
+    let span = |phase| {
+        let spans = spans_s(&run, phase);
+        spans[29].0 - spans[0].0
+    };
+    assert!(
+        span("warmup") > 0.6,
+        "the warm-up ramps: {} s",
+        span("warmup")
+    );
+    assert!(
+        span("profiling") < 0.5,
+        "not the profiling phase: {} s",
+        span("profiling")
+    );
 }
 
 #[test]
@@ -1344,4 +1404,27 @@ fn the_warm_up_runs_at_its_own_concurrency_and_rate() {
     assert_eq!(phases[0]["smoothness"], 3.0, "{phases}");
     assert_eq!(phases[1]["type"], "concurrency", "{phases}");
     assert!(phases[1].get("smoothness").is_none(), "{phases}");
+
+    // A warm-up pattern of its own: evenly spaced, where the profiling phase's is Poisson.
+    let run = Run::profile(&[
+        "--request-rate",
+        "1000",
+        "--warmup-request-rate",
+        "20",
+        "--warmup-arrival-pattern",
+        "constant",
+        "--warmup-request-count",
+        "4",
+        "--request-count",
+        "4",
+    ]);
+    run.assert_success();
+    let warmup = spans_s(&run, "warmup");
+    for pair in warmup.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap >= 0.045, "50 ms apart at 20/s: {warmup:?}");
+    }
+    let phases = &run.summary()["input_config"]["phases"];
+    assert_eq!(phases[0]["type"], "constant", "{phases}");
+    assert_eq!(phases[1]["type"], "poisson", "{phases}");
 }

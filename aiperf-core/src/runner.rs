@@ -173,6 +173,12 @@ pub struct RunPlan {
     /// Over how long each phase's request rate rises linearly from 0 to its value
     /// (`--request-rate-ramp-duration`, [`crate::schedule::ramped_offset`]); `None` starts at it.
     pub rate_ramp: Option<Duration>,
+    /// The warm-up's own concurrency ramp (`--warmup-concurrency-ramp-duration`), instead of
+    /// `concurrency_ramp`.
+    pub warmup_concurrency_ramp: Option<Duration>,
+    /// The warm-up's own rate ramp (`--warmup-request-rate-ramp-duration`), instead of
+    /// `rate_ramp`.
+    pub warmup_rate_ramp: Option<Duration>,
     /// Requests of the warm-up phase (`--warmup-request-count`), 0 for none.
     pub warmup_requests: usize,
     /// The longest the warm-up phase sends (`--warmup-duration`): with no request count, it
@@ -491,6 +497,8 @@ mod tests {
             sessions: None,
             concurrency_ramp: None,
             rate_ramp: None,
+            warmup_concurrency_ramp: None,
+            warmup_rate_ramp: None,
             warmup_requests,
             warmup_duration: None,
             warmup_sessions: None,

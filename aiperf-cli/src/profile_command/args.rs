@@ -173,6 +173,18 @@ pub(crate) struct ProfileArgs {
     #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]
     pub warmup_concurrency: Option<usize>,
 
+    /// The warm-up's --arrival-pattern, instead of the profiling phase's.
+    #[arg(long, value_enum, help_heading = "Load generator")]
+    pub warmup_arrival_pattern: Option<ArrivalPatternArg>,
+
+    /// The warm-up's --concurrency-ramp-duration, instead of the profiling phase's.
+    #[arg(long, help_heading = "Load generator")]
+    pub warmup_concurrency_ramp_duration: Option<f64>,
+
+    /// The warm-up's --request-rate-ramp-duration, instead of the profiling phase's.
+    #[arg(long, help_heading = "Load generator")]
+    pub warmup_request_rate_ramp_duration: Option<f64>,
+
     /// The most requests waiting for their first token at once (prefill), each given back
     /// with its first response; needs --streaming.
     #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]

@@ -54,6 +54,9 @@ const PLACED_FLAGS: &[&str] = &[
     "warmup_request_count",
     "prefill_concurrency",
     "warmup_prefill_concurrency",
+    "warmup_arrival_pattern",
+    "warmup_concurrency_ramp_duration",
+    "warmup_request_rate_ramp_duration",
     "request_cancellation_rate",
     "request_cancellation_delay",
     "isl",
@@ -338,13 +341,13 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
     let timing = timing_of(profile.plan.load);
     // A phase's concurrency and rate as given, each with its ramp, and a gamma's smoothness.
     let load = |phase: &mut Map<String, Value>,
-                concurrency: Option<usize>,
+                (concurrency, concurrency_ramp): (Option<usize>, Option<f64>),
                 prefill_concurrency: Option<usize>,
-                rate: Option<f64>,
+                (rate, rate_ramp): (Option<f64>, Option<f64>),
                 mode: LoadMode| {
         if let Some(concurrency) = concurrency {
             phase.insert("concurrency".into(), json!(concurrency));
-            if let Some(ramp) = args.concurrency_ramp_duration {
+            if let Some(ramp) = concurrency_ramp {
                 phase.insert("concurrency_ramp".into(), json!({ "duration": ramp }));
             }
         }
@@ -353,7 +356,7 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         }
         if let Some(rate) = rate {
             phase.insert("rate".into(), json!(rate));
-            if let Some(ramp) = args.request_rate_ramp_duration {
+            if let Some(ramp) = rate_ramp {
                 phase.insert("rate_ramp".into(), json!({ "duration": ramp }));
             }
         }
@@ -386,12 +389,20 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         // Its own concurrency and rate, where they replace the profiling phase's.
         load(
             &mut warmup,
-            args.warmup_concurrency.or(concurrency),
+            (
+                args.warmup_concurrency.or(concurrency),
+                args.warmup_concurrency_ramp_duration
+                    .or(args.concurrency_ramp_duration),
+            ),
             profile
                 .plan
                 .warmup_prefill_concurrency
                 .or(profile.plan.prefill_concurrency),
-            args.warmup_request_rate.or(args.request_rate),
+            (
+                args.warmup_request_rate.or(args.request_rate),
+                args.warmup_request_rate_ramp_duration
+                    .or(args.request_rate_ramp_duration),
+            ),
             warmup_load,
         );
         phases.push(Value::Object(warmup));
@@ -417,9 +428,9 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
     }
     load(
         &mut profiling,
-        concurrency,
+        (concurrency, args.concurrency_ramp_duration),
         profile.plan.prefill_concurrency,
-        args.request_rate,
+        (args.request_rate, args.request_rate_ramp_duration),
         profile.plan.load,
     );
     if set("request_cancellation_rate") {
@@ -753,6 +764,36 @@ mod tests {
         ]);
         assert_eq!(config["phases"][0]["prefill_concurrency"], 1);
         assert_eq!(config["phases"][1]["prefill_concurrency"], 2);
+        assert_eq!(config.get("other_flags"), None);
+    }
+
+    #[test]
+    fn the_warm_up_s_own_pattern_and_ramps_go_with_it() {
+        let (config, _) = exports_of(&[
+            "--url",
+            "localhost:8000",
+            "--request-rate",
+            "20",
+            "--concurrency",
+            "8",
+            "--concurrency-ramp-duration",
+            "4",
+            "--warmup-request-count",
+            "6",
+            "--warmup-arrival-pattern",
+            "constant",
+            "--warmup-request-rate-ramp-duration",
+            "2",
+        ]);
+        assert_eq!(
+            config["phases"][0],
+            json!({"name": "warmup", "kind": "warmup", "type": "constant",
+                "exclude_from_results": true, "requests": 6, "concurrency": 8,
+                "concurrency_ramp": {"duration": 4.0}, "rate": 20.0,
+                "rate_ramp": {"duration": 2.0}})
+        );
+        assert_eq!(config["phases"][1]["type"], "poisson");
+        assert_eq!(config["phases"][1].get("rate_ramp"), None);
         assert_eq!(config.get("other_flags"), None);
     }
 

@@ -185,7 +185,18 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         },
         None => LoadMode::Concurrency(args.concurrency.unwrap_or(1)),
     };
-    let warmup_load = warmup_load(args, load, pattern)?;
+    let warmup_pattern = match (args.warmup_arrival_pattern, pattern) {
+        (None, pattern) => pattern,
+        (Some(ArrivalPatternArg::Gamma), ArrivalPattern::Gamma { smoothness }) => {
+            ArrivalPattern::Gamma { smoothness }
+        }
+        (Some(ArrivalPatternArg::Gamma), _) => ArrivalPattern::Gamma {
+            smoothness: args.arrival_smoothness.unwrap_or(1.0),
+        },
+        (Some(ArrivalPatternArg::Constant), _) => ArrivalPattern::Constant,
+        (Some(ArrivalPatternArg::Poisson), _) => ArrivalPattern::Poisson,
+    };
+    let warmup_load = warmup_load(args, load, warmup_pattern)?;
     if !(0.0..=100.0).contains(&args.request_cancellation_rate) {
         bail!(
             "--request-cancellation-rate is a percentage from 0 to 100, got {}",
@@ -442,12 +453,34 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
              refuses it without a rate too)"
         );
     }
+    let warmup_concurrency_ramp = match args.warmup_concurrency_ramp_duration {
+        Some(seconds) => Some(positive_seconds(
+            "--warmup-concurrency-ramp-duration",
+            seconds,
+        )?),
+        None => None,
+    };
+    let warmup_rate_ramp = match args.warmup_request_rate_ramp_duration {
+        Some(seconds) => Some(positive_seconds(
+            "--warmup-request-rate-ramp-duration",
+            seconds,
+        )?),
+        None => None,
+    };
+    if warmup_rate_ramp.is_some() && args.warmup_request_rate.or(args.request_rate).is_none() {
+        bail!(
+            "--warmup-request-rate-ramp-duration raises the warm-up's rate: give \
+             --warmup-request-rate (or --request-rate), as AIPerf asks"
+        );
+    }
     let plan = RunPlan {
         load,
         stop,
         sessions: args.conversation_num,
         concurrency_ramp,
         rate_ramp,
+        warmup_concurrency_ramp,
+        warmup_rate_ramp,
         warmup_requests: args.warmup_request_count,
         warmup_duration: args
             .warmup_duration
@@ -521,20 +554,51 @@ fn warmup_load(
     pattern: ArrivalPattern,
 ) -> anyhow::Result<Option<LoadMode>> {
     let (concurrency, rate) = (args.warmup_concurrency, args.warmup_request_rate);
-    if concurrency.is_none() && rate.is_none() {
-        return Ok(None);
+    if args.warmup_arrival_pattern.is_some() && rate.or(args.request_rate).is_none() {
+        bail!(
+            "--warmup-arrival-pattern applies only with a request rate (--warmup-request-rate or \
+             --request-rate): add one or drop it"
+        );
     }
-    if let Some(rate) = rate.filter(|rate| !(rate.is_finite() && *rate > 0.0)) {
-        bail!("--warmup-request-rate must be a positive number of requests per second, got {rate}");
-    }
-    if args.warmup_request_count == 0
+    let shaping: Vec<&str> = [
+        ("--warmup-concurrency", concurrency.is_some()),
+        ("--warmup-request-rate", rate.is_some()),
+        (
+            "--warmup-arrival-pattern",
+            args.warmup_arrival_pattern.is_some(),
+        ),
+        (
+            "--warmup-concurrency-ramp-duration",
+            args.warmup_concurrency_ramp_duration.is_some(),
+        ),
+        (
+            "--warmup-request-rate-ramp-duration",
+            args.warmup_request_rate_ramp_duration.is_some(),
+        ),
+        (
+            "--warmup-prefill-concurrency",
+            args.warmup_prefill_concurrency.is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    if !shaping.is_empty()
+        && args.warmup_request_count == 0
         && args.warmup_duration.is_none()
         && args.num_warmup_sessions.is_none()
     {
         eprintln!(
-            "aiperf: --warmup-concurrency and --warmup-request-rate shape the warm-up, and there \
-             is none without --warmup-request-count, --warmup-duration or --num-warmup-sessions"
+            "aiperf: {} shape the warm-up, and there is none without --warmup-request-count, \
+             --warmup-duration or --num-warmup-sessions",
+            shaping.join(", ")
         );
+    }
+    if concurrency.is_none() && rate.is_none() && args.warmup_arrival_pattern.is_none() {
+        return Ok(None);
+    }
+    if let Some(rate) = rate.filter(|rate| !(rate.is_finite() && *rate > 0.0)) {
+        bail!("--warmup-request-rate must be a positive number of requests per second, got {rate}");
     }
     Ok(Some(match (profiling, rate) {
         // Set later, from the dataset, where a warm-up load of its own is refused.
@@ -554,10 +618,17 @@ fn warmup_load(
             pattern,
             max_concurrency: concurrency.or(args.concurrency),
         },
-        (LoadMode::Rate { rate, .. }, None) => LoadMode::Rate {
+        (
+            LoadMode::Rate {
+                rate,
+                max_concurrency,
+                ..
+            },
+            None,
+        ) => LoadMode::Rate {
             rate,
             pattern,
-            max_concurrency: concurrency,
+            max_concurrency: concurrency.or(max_concurrency),
         },
         (LoadMode::Concurrency(own), None) => LoadMode::Concurrency(concurrency.unwrap_or(own)),
     }))
@@ -774,7 +845,8 @@ fn system_prompt(
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).with_context(|| {
                 format!(
-                    "--system-prompt-file {}: cannot read it as UTF-8 text",
+                    "--system-prompt-file {}: cannot read it as UTF-8 text (give a readable \
+                     text file, saved as UTF-8)",
                     path.display()
                 )
             })?;

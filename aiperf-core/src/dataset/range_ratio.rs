@@ -43,10 +43,15 @@ pub struct RangeRatio {
 pub enum RangeRatioError {
     /// Neither a number nor `{"input": R, "output": R}`.
     #[error(
-        "`{0}` is neither a ratio (0.3) nor a JSON object of the input's and the output's \
-         ({{\"input\": 0.3, \"output\": 0.5}})"
+        "`{text}` is neither a ratio (0.3) nor a JSON object of the input's and the output's \
+         ({{\"input\": 0.3, \"output\": 0.5}}): {why}"
     )]
-    Malformed(String),
+    Malformed {
+        /// What was given.
+        text: String,
+        /// What the JSON reader said of it.
+        why: String,
+    },
     /// A ratio outside the style's range.
     #[error("the {which} ratio must be from 0 to {bound}, got {value}")]
     OutOfRange {
@@ -58,7 +63,7 @@ pub enum RangeRatioError {
         bound: &'static str,
     },
     /// Two ratios where the style takes one.
-    #[error("the sglang style takes one ratio for both lengths: give a number, not an object")]
+    #[error("the sglang style takes one ratio for both lengths: give one number")]
     OneRatioOnly,
 }
 
@@ -78,8 +83,11 @@ impl RangeRatio {
         let (input, output) = match text.parse::<f64>() {
             Ok(ratio) => (ratio, ratio),
             Err(_) => {
-                let both: PerLength = serde_json::from_str(text)
-                    .map_err(|_| RangeRatioError::Malformed(text.to_owned()))?;
+                let both: PerLength =
+                    serde_json::from_str(text).map_err(|err| RangeRatioError::Malformed {
+                        text: text.to_owned(),
+                        why: err.to_string(),
+                    })?;
                 if style == WindowStyle::Sglang {
                     return Err(RangeRatioError::OneRatioOnly);
                 }
@@ -207,10 +215,16 @@ mod tests {
         ] {
             let err = RangeRatio::parse(text, WindowStyle::Vllm).unwrap_err();
             assert!(
-                matches!(err, RangeRatioError::Malformed(_)),
+                matches!(err, RangeRatioError::Malformed { .. }),
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let err = RangeRatio::parse(r#"{"input": 0.2}"#, WindowStyle::Vllm).unwrap_err();
+        assert!(err.to_string().contains("missing field `output`"), "{err}");
     }
 
     #[test]

@@ -178,7 +178,7 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
             return Err(LineError::Invalid {
                 field: "role".to_owned(),
                 problem: "must be `user` in a single_turn file: a system prompt belongs to a \
-                          multi_turn session's first turn, or use --shared-system-prompt-length"
+                          multi_turn session's first turn, or give it with --system-prompt"
                     .to_owned(),
             });
         }

@@ -41,6 +41,10 @@ pub(super) struct PhaseState {
     /// The slots of requests waiting for their first response ([`RunPlan::prefill_concurrency`]);
     /// `None`: no limit.
     pub prefill_slots: Option<Arc<Semaphore>>,
+    /// Over how long the phase's concurrency limit rises to its value.
+    concurrency_ramp: Option<Duration>,
+    /// Over how long the phase's request rate rises to its value.
+    rate_ramp: Option<Duration>,
 }
 
 /// A request a phase let go: its numbers.
@@ -128,8 +132,8 @@ impl PhaseState {
 }
 
 /// How a phase sends: under `load`, at most `count` requests in at most `sessions`
-/// conversations, at most `prefill_concurrency` of them before their first response, for at
-/// most `send_for`; then,
+/// conversations, at most `prefill_concurrency` of them before their first response (its
+/// limits reached over the ramps), for at most `send_for`; then,
 /// with `cancel_after`, the requests still in flight are cancelled once that grace has passed
 /// (the profiling phase's `--benchmark-grace-period`), else they are waited for.
 #[derive(Debug, Clone, Copy)]
@@ -141,6 +145,10 @@ pub(super) struct PhaseLimits {
     pub cancel_after: Option<Duration>,
     /// The most requests waiting for their first response at once.
     pub prefill_concurrency: Option<usize>,
+    /// Over how long the concurrency limit rises to its value.
+    pub concurrency_ramp: Option<Duration>,
+    /// Over how long the request rate rises to its value.
+    pub rate_ramp: Option<Duration>,
 }
 
 impl PhaseLimits {
@@ -158,6 +166,8 @@ impl PhaseLimits {
             send_for: plan.warmup_duration,
             cancel_after: None,
             prefill_concurrency: plan.warmup_prefill_concurrency.or(plan.prefill_concurrency),
+            concurrency_ramp: plan.warmup_concurrency_ramp.or(plan.concurrency_ramp),
+            rate_ramp: plan.warmup_rate_ramp.or(plan.rate_ramp),
         }
     }
 
@@ -176,6 +186,8 @@ impl PhaseLimits {
             send_for,
             cancel_after,
             prefill_concurrency: plan.prefill_concurrency,
+            concurrency_ramp: plan.concurrency_ramp,
+            rate_ramp: plan.rate_ramp,
         }
     }
 }
@@ -202,6 +214,8 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
         prefill_slots: limits
             .prefill_concurrency
             .map(|slots| Arc::new(Semaphore::new(slots))),
+        concurrency_ramp: limits.concurrency_ramp,
+        rate_ramp: limits.rate_ramp,
     });
     match limits.load {
         LoadMode::Concurrency(workers) => closed_loop(shared, &state, workers).await,
@@ -221,7 +235,7 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
 /// --request-count 5` starts 5).
 async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, concurrency: usize) {
     let mut tasks = JoinSet::new();
-    let ramp = shared.plan.concurrency_ramp;
+    let ramp = state.concurrency_ramp;
     // Under a ramp, worker k starts when the limit, rising from 1 to the concurrency asked
     // for (not to the count of a short phase), reaches k + 1, as AIPerf raises it.
     for worker in 0..concurrency.min(state.count).min(state.sessions) {
@@ -259,7 +273,7 @@ async fn open_loop(
 ) {
     let arrivals =
         ArrivalTimes::new(rate, pattern, shared.plan.seed).expect("validated before the run");
-    let ramp = shared.plan.rate_ramp;
+    let ramp = state.rate_ramp;
     let due_times = arrivals.map(move |offset| {
         let offset = ramp.map_or(offset, |ramp| ramped_offset(offset, ramp));
         after(state.start_ns, offset)
@@ -304,7 +318,7 @@ async fn start_on_schedule(
     schedule: impl Iterator<Item = (u64, Option<usize>)>,
     max_concurrency: Option<usize>,
 ) {
-    let ramp = shared.plan.concurrency_ramp;
+    let ramp = state.concurrency_ramp;
     let limit =
         max_concurrency.map(|n| Arc::new(Semaphore::new(if ramp.is_some() { 1 } else { n })));
     // Under a ramp, the limit's other slots open one by one.
