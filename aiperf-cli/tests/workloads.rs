@@ -406,7 +406,7 @@ fn a_request_count_ends_the_conversations_before_their_last_turns() {
     assert_eq!(turns("warmup"), [0, 1, 2], "one whole conversation");
     assert_eq!(turns("profiling"), [0, 1, 2, 0, 1]);
     // inputs.json lists every turn of every conversation: as sent, with the conversation so
-    // far, for those that ran whole (1, 3, 5 messages); else each with its own message.
+    // far (1, 3, 5 messages), and the turns never sent each with its own message.
     let inputs = read_json(&run.dir.join("inputs.json"));
     let messages: Vec<Vec<usize>> = inputs["data"]
         .as_array()
@@ -420,7 +420,7 @@ fn a_request_count_ends_the_conversations_before_their_last_turns() {
                 .collect()
         })
         .collect();
-    assert_eq!(messages, [[1, 3, 5], [1, 3, 5], [1, 1, 1], [1, 1, 1]]);
+    assert_eq!(messages, [[1, 3, 5], [1, 3, 5], [1, 3, 1], [1, 1, 1]]);
 }
 
 #[test]

@@ -355,6 +355,9 @@ struct Shared {
     order: Mutex<Box<dyn Iterator<Item = usize> + Send>>,
     /// The first complete run's bodies of each conversation.
     sent: Vec<OnceLock<Vec<Bytes>>>,
+    /// The bodies of the first run of each conversation that was cut short (its phase ended
+    /// between its turns), for the conversations that never ran whole.
+    sent_in_part: Vec<OnceLock<Vec<Bytes>>>,
     /// Requests claimed so far, both phases: the index of purposeful cancellations.
     requests_claimed: AtomicUsize,
     /// When the last profiling request so far ended (0: none yet).
@@ -428,6 +431,7 @@ pub async fn run(
         transports,
         conversations_started: AtomicUsize::new(0),
         sent: conversations.iter().map(|_| OnceLock::new()).collect(),
+        sent_in_part: conversations.iter().map(|_| OnceLock::new()).collect(),
         conversations,
         order: Mutex::new(order),
         requests_claimed: AtomicUsize::new(0),
@@ -450,13 +454,19 @@ pub async fn run(
     let payloads = shared
         .conversations
         .iter()
-        .zip(&shared.sent)
-        .map(|(conversation, sent)| SentPayloads {
+        .zip(shared.sent.iter().zip(&shared.sent_in_part))
+        .map(|(conversation, (whole, in_part))| SentPayloads {
             session_id: Arc::clone(&conversation.session_id),
-            payloads: sent
-                .get()
-                .cloned()
-                .unwrap_or_else(|| conversation.own_payloads()),
+            payloads: match (whole.get(), in_part.get()) {
+                (Some(whole), _) => whole.clone(),
+                // The turns sent as they were sent, the others with only their own messages.
+                (None, Some(in_part)) => {
+                    let mut payloads = in_part.clone();
+                    payloads.extend(conversation.own_payloads().into_iter().skip(in_part.len()));
+                    payloads
+                }
+                (None, None) => conversation.own_payloads(),
+            },
         })
         .collect();
     Ok(RunOutput {

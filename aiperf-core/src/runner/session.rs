@@ -123,5 +123,7 @@ pub(super) async fn run_conversation(
     }
     if sent.len() == conversation.turns.len() {
         shared.sent[index].get_or_init(|| sent);
+    } else if !sent.is_empty() {
+        shared.sent_in_part[index].get_or_init(|| sent);
     }
 }
