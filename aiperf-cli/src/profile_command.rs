@@ -29,7 +29,7 @@ use aiperf_core::export::ArtifactDir;
 use aiperf_core::metrics::Analysis;
 use aiperf_core::record_processor::RecordProcessor;
 use aiperf_core::runner::{self, PreparedConversation, RunControl, RunError, RunOutput, RunPlan};
-use aiperf_core::tokenizer::Tokenizer;
+use aiperf_core::tokenizer::{BUILTIN_SPEC, Tokenizer};
 use aiperf_core::transport::{Transport, TransportErrorKind};
 use anyhow::{Context, bail};
 
@@ -45,7 +45,11 @@ use transport_choice::choose_transport;
 pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     // Compile the builtin tokenizer's pattern while everything else is set up: the first
     // record to count its output tokens then finds it ready.
-    if args.tokenizer == "builtin" {
+    if args
+        .tokenizer
+        .as_deref()
+        .is_none_or(|spec| spec == BUILTIN_SPEC)
+    {
         Tokenizer::warm_up_in_background();
     }
     let mut profile = validate(&args)?;

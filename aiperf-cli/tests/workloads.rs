@@ -581,6 +581,27 @@ fn a_huggingface_tokenizer_file_counts_the_prompts() {
     assert_eq!(uncached.output.status.code(), Some(2));
     uncached
         .assert_said("huggingface-cli download acme/greek-words tokenizer.json --revision main");
+
+    // With no --tokenizer, the model's own from the cache, as AIPerf takes the model's.
+    std::fs::write(model.join("refs/main"), commit).unwrap();
+    let by_model = |model: &str| {
+        Run::profile_with_env(
+            &["--url", &server.url, "-m", model, "--input-file", &file],
+            &env,
+        )
+    };
+    let run = by_model("acme/greek-words");
+    run.assert_success();
+    run.assert_said("tokenizer: acme/greek-words's, from the HuggingFace cache");
+    assert_eq!(
+        run.records()[0]["metrics"]["client_prompt_tokens"]["value"],
+        4
+    );
+    assert_eq!(run.summary()["input_config"]["tokenizer"], json!({}));
+    let run = by_model("acme/other-model");
+    run.assert_success();
+    run.assert_said("acme/other-model's is not in the HuggingFace cache");
+    run.assert_said("huggingface-cli download acme/other-model tokenizer.json");
 }
 
 #[test]

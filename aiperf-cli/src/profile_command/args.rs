@@ -266,9 +266,10 @@ pub(crate) struct ProfileArgs {
 
     /// Tokenizer for prompts and client-side counts: `builtin` (tiktoken o200k_base, offline), a
     /// HuggingFace tokenizer.json (a file, or a directory holding one), or a Hub model id
-    /// (org/name) in the local HuggingFace cache (nothing is downloaded).
-    #[arg(long, default_value = "builtin", help_heading = "Input")]
-    pub tokenizer: String,
+    /// (org/name) in the local HuggingFace cache (nothing is downloaded) [default: the first
+    /// --model's own when the cache holds it, as AIPerf takes the model's; else builtin].
+    #[arg(long, help_heading = "Input")]
+    pub tokenizer: Option<String>,
 
     /// The revision of a Hub model id --tokenizer: a branch or tag the cache has, or a commit.
     #[arg(long, help_heading = "Input")]

@@ -191,8 +191,8 @@ pub(crate) fn input_config(
         config.insert("slos".into(), Value::Object(objectives.collect()));
     }
     let mut tokenizer = Map::new();
-    if set("tokenizer") {
-        tokenizer.insert("name".into(), json!(args.tokenizer));
+    if let Some(name) = &args.tokenizer {
+        tokenizer.insert("name".into(), json!(name));
     }
     if let Some(revision) = &args.tokenizer_revision {
         tokenizer.insert("revision".into(), json!(revision));

@@ -274,7 +274,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
              cancels: add a rate"
         );
     }
-    let tokenizer = tokenizer(args)?;
+    let models = super::models::model_names(&args.model)?;
+    let tokenizer = tokenizer(args, &models[0])?;
     let prompt_words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
     let prefix = PrefixConfig {
         num_prefix_prompts: args.num_prefix_prompts,
@@ -402,7 +403,6 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
     }
 
-    let models = super::models::model_names(&args.model)?;
     let artifact_dir = args
         .artifact_dir
         .clone()
@@ -721,21 +721,73 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
 /// about 0.6 s and 140 MiB here), and a longer run reuses them in turn.
 const ENTRIES_FROM_REQUEST_COUNT_MAX: usize = 10_000;
 
-/// The `--tokenizer` asked for, a Hub model id at its `--tokenizer-revision`.
-fn tokenizer(args: &ProfileArgs) -> anyhow::Result<Tokenizer> {
-    let Some(revision) = &args.tokenizer_revision else {
-        return Tokenizer::from_spec(&args.tokenizer).context("invalid --tokenizer");
+/// The `--tokenizer` asked for, a Hub model id at its `--tokenizer-revision`; without one, the
+/// tokenizer of `model` (the first `--model`) when the local HuggingFace cache holds it, as
+/// AIPerf takes the model's (it downloads it; aiperf does not, and says so), else the builtin.
+fn tokenizer(args: &ProfileArgs, model: &str) -> anyhow::Result<Tokenizer> {
+    let cache = HubCache::from_env();
+    let revision = args.tokenizer_revision.as_deref();
+    let Some(spec) = &args.tokenizer else {
+        return model_tokenizer(args, model, revision, cache.as_ref());
     };
-    let spec = &args.tokenizer;
+    let Some(revision) = revision else {
+        return Tokenizer::from_spec(spec).context("invalid --tokenizer");
+    };
     if spec == BUILTIN_SPEC || !hub_cache::is_repo_id(spec) || std::path::Path::new(spec).exists() {
         bail!(
-            "--tokenizer-revision picks a revision of a HuggingFace model id, and --tokenizer {} \
-             is not one: drop the revision",
-            args.tokenizer
+            "--tokenizer-revision picks a revision of a HuggingFace model id, and --tokenizer \
+             {spec} is not one: drop the revision"
         );
     }
-    Tokenizer::from_spec_at(&args.tokenizer, revision, HubCache::from_env().as_ref())
-        .context("invalid --tokenizer")
+    Tokenizer::from_spec_at(spec, revision, cache.as_ref()).context("invalid --tokenizer")
+}
+
+/// With no `--tokenizer`: `model`'s own from `cache` when served over `--url` and cached, else
+/// the builtin (the simulated engine's model has no tokenizer of its own).
+fn model_tokenizer(
+    args: &ProfileArgs,
+    model: &str,
+    revision: Option<&str>,
+    cache: Option<&HubCache>,
+) -> anyhow::Result<Tokenizer> {
+    let builtin = Tokenizer::builtin;
+    if args.url.is_empty() || !hub_cache::is_repo_id(model) {
+        if revision.is_some() {
+            bail!(
+                "--tokenizer-revision picks a revision of a HuggingFace model id: give one as \
+                 --tokenizer (or --model), or drop the revision"
+            );
+        }
+        return Ok(builtin());
+    }
+    if let Some(revision) = revision {
+        return Tokenizer::from_spec_at(model, revision, cache)
+            .with_context(|| format!("no tokenizer for --model {model} at --tokenizer-revision"));
+    }
+    match cache.and_then(|cache| cache.tokenizer_file(model, hub_cache::DEFAULT_REVISION)) {
+        Some(file) => {
+            eprintln!(
+                "aiperf: tokenizer: {model}'s, from the HuggingFace cache ({}); --tokenizer \
+                 builtin counts with tiktoken o200k_base instead",
+                file.display()
+            );
+            Tokenizer::from_path(&file)
+                .with_context(|| format!("invalid tokenizer of --model {model} in the cache"))
+        }
+        // A name like `test` is no Hub model; an `org/name` one is worth a word.
+        None if model.contains('/') => {
+            eprintln!(
+                "aiperf: tokenizer: {model}'s is not in the HuggingFace cache{}, so prompts are \
+                 sized and counted with the builtin tiktoken o200k_base (AIPerf would download \
+                 it; `huggingface-cli download {model} tokenizer.json` puts it there)",
+                cache
+                    .map(|cache| format!(" ({})", cache.root().display()))
+                    .unwrap_or_default()
+            );
+            Ok(builtin())
+        }
+        None => Ok(builtin()),
+    }
 }
 
 /// Refuses a prefill limit aiperf could not keep: without streaming no first token is seen
