@@ -167,17 +167,19 @@ pub struct RunPlan {
     /// stop condition, whichever comes first: the conversations started finish their turns
     /// (unless the stop condition ends them). `None`: no such limit.
     pub sessions: Option<usize>,
-    /// Over how long each phase's concurrency limit rises from 1 to its value, one step at a
-    /// time at even intervals (`--concurrency-ramp-duration`); `None` starts at it.
+    /// Over how long the profiling phase's concurrency limit rises from 1 to its value, one
+    /// step at a time at even intervals (`--concurrency-ramp-duration`), and the warm-up's
+    /// unless it has its own; `None` starts at it.
     pub concurrency_ramp: Option<Duration>,
-    /// Over how long each phase's request rate rises linearly from 0 to its value
-    /// (`--request-rate-ramp-duration`, [`crate::schedule::ramped_offset`]); `None` starts at it.
+    /// Over how long the profiling phase's request rate rises linearly from 0 to its value
+    /// (`--request-rate-ramp-duration`, [`crate::schedule::ramped_offset`]), and the
+    /// warm-up's unless it has its own; `None` starts at it.
     pub rate_ramp: Option<Duration>,
     /// The warm-up's own concurrency ramp (`--warmup-concurrency-ramp-duration`), instead of
-    /// `concurrency_ramp`.
+    /// `concurrency_ramp` ([`RunPlan::warmup_ramps`]).
     pub warmup_concurrency_ramp: Option<Duration>,
     /// The warm-up's own rate ramp (`--warmup-request-rate-ramp-duration`), instead of
-    /// `rate_ramp`.
+    /// `rate_ramp` ([`RunPlan::warmup_ramps`]).
     pub warmup_rate_ramp: Option<Duration>,
     /// Requests of the warm-up phase (`--warmup-request-count`), 0 for none.
     pub warmup_requests: usize,
@@ -188,7 +190,7 @@ pub struct RunPlan {
     /// request count and duration, whichever comes first.
     pub warmup_sessions: Option<usize>,
     /// The warm-up phase's load, when it is not the profiling phase's (`--warmup-concurrency`,
-    /// `--warmup-request-rate`).
+    /// `--warmup-request-rate`, `--warmup-arrival-pattern`).
     pub warmup_load: Option<LoadMode>,
     /// The most requests of the profiling phase waiting for their first response at once
     /// (`--prefill-concurrency`): a request takes one of these slots before it is sent and
@@ -238,6 +240,14 @@ impl RunPlan {
     /// The warm-up phase's load: its own, or the profiling phase's.
     pub fn warmup_load(&self) -> LoadMode {
         self.warmup_load.unwrap_or(self.load)
+    }
+
+    /// The warm-up phase's concurrency and rate ramps: its own, or the profiling phase's.
+    pub fn warmup_ramps(&self) -> (Option<Duration>, Option<Duration>) {
+        (
+            self.warmup_concurrency_ramp.or(self.concurrency_ramp),
+            self.warmup_rate_ramp.or(self.rate_ramp),
+        )
     }
 }
 

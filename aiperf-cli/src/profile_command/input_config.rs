@@ -8,6 +8,8 @@
 //! names. `run_info` holds the benchmark id, the seed when given, and the redacted command
 //! line.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value, json};
 
 use aiperf_core::runner::StopCondition;
@@ -339,17 +341,19 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         })
     };
     let timing = timing_of(profile.plan.load);
-    // A phase's concurrency and rate as given, each with its ramp, and a gamma's smoothness.
+    // A phase's concurrency and rate as given, its concurrency ramp, its rate's ramp, and a
+    // gamma's smoothness.
     let load = |phase: &mut Map<String, Value>,
-                (concurrency, concurrency_ramp): (Option<usize>, Option<f64>),
+                (concurrency, concurrency_ramp): (Option<usize>, Option<Duration>),
                 prefill_concurrency: Option<usize>,
-                (rate, rate_ramp): (Option<f64>, Option<f64>),
+                (rate, rate_ramp): (Option<f64>, Option<Duration>),
                 mode: LoadMode| {
         if let Some(concurrency) = concurrency {
             phase.insert("concurrency".into(), json!(concurrency));
-            if let Some(ramp) = concurrency_ramp {
-                phase.insert("concurrency_ramp".into(), json!({ "duration": ramp }));
-            }
+        }
+        if let Some(ramp) = concurrency_ramp {
+            let ramp = json!({ "duration": ramp.as_secs_f64() });
+            phase.insert("concurrency_ramp".into(), ramp);
         }
         if let Some(prefill) = prefill_concurrency {
             phase.insert("prefill_concurrency".into(), json!(prefill));
@@ -357,7 +361,10 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         if let Some(rate) = rate {
             phase.insert("rate".into(), json!(rate));
             if let Some(ramp) = rate_ramp {
-                phase.insert("rate_ramp".into(), json!({ "duration": ramp }));
+                phase.insert(
+                    "rate_ramp".into(),
+                    json!({ "duration": ramp.as_secs_f64() }),
+                );
             }
         }
         if let LoadMode::Rate {
@@ -386,23 +393,16 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
         if let Some(duration) = args.warmup_duration {
             warmup.insert("duration".into(), json!(duration));
         }
-        // Its own concurrency and rate, where they replace the profiling phase's.
+        // Its own concurrency, rate and ramps, where they replace the profiling phase's.
+        let (concurrency_ramp, rate_ramp) = profile.plan.warmup_ramps();
         load(
             &mut warmup,
-            (
-                args.warmup_concurrency.or(concurrency),
-                args.warmup_concurrency_ramp_duration
-                    .or(args.concurrency_ramp_duration),
-            ),
+            (args.warmup_concurrency.or(concurrency), concurrency_ramp),
             profile
                 .plan
                 .warmup_prefill_concurrency
                 .or(profile.plan.prefill_concurrency),
-            (
-                args.warmup_request_rate.or(args.request_rate),
-                args.warmup_request_rate_ramp_duration
-                    .or(args.request_rate_ramp_duration),
-            ),
+            (args.warmup_request_rate.or(args.request_rate), rate_ramp),
             warmup_load,
         );
         phases.push(Value::Object(warmup));
@@ -428,9 +428,9 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
     }
     load(
         &mut profiling,
-        (concurrency, args.concurrency_ramp_duration),
+        (concurrency, profile.plan.concurrency_ramp),
         profile.plan.prefill_concurrency,
-        (args.request_rate, args.request_rate_ramp_duration),
+        (args.request_rate, profile.plan.rate_ramp),
         profile.plan.load,
     );
     if set("request_cancellation_rate") {

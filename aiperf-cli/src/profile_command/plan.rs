@@ -138,19 +138,16 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         );
     }
     let pattern = match (args.arrival_pattern, args.arrival_smoothness) {
-        // Smoothness alone picks gamma, as AIPerf's --vllm-burstiness does.
-        (Some(ArrivalPatternArg::Gamma) | None, Some(smoothness)) => {
-            if !(smoothness.is_finite() && smoothness > 0.0) {
-                bail!(
-                    "--arrival-smoothness must be a positive number (1 is Poisson), got {smoothness}"
-                );
-            }
-            ArrivalPattern::Gamma { smoothness }
+        (_, Some(smoothness)) if !(smoothness.is_finite() && smoothness > 0.0) => {
+            bail!("--arrival-smoothness must be a positive number (1 is Poisson), got {smoothness}")
         }
-        (Some(ArrivalPatternArg::Gamma), None) => ArrivalPattern::Gamma { smoothness: 1.0 },
-        (Some(_), Some(_)) => bail!("--arrival-smoothness applies only to --arrival-pattern gamma"),
-        (Some(ArrivalPatternArg::Constant), None) => ArrivalPattern::Constant,
-        (Some(ArrivalPatternArg::Poisson) | None, None) => ArrivalPattern::Poisson,
+        (Some(ArrivalPatternArg::Constant | ArrivalPatternArg::Poisson), Some(_)) => {
+            bail!("--arrival-smoothness applies only to --arrival-pattern gamma")
+        }
+        (Some(arg), smoothness) => pattern_of(arg, smoothness),
+        // Smoothness alone picks gamma, as AIPerf's --vllm-burstiness does.
+        (None, Some(smoothness)) => ArrivalPattern::Gamma { smoothness },
+        (None, None) => ArrivalPattern::Poisson,
     };
     let seconds = |flag: &str, value: f64| -> anyhow::Result<Duration> {
         Duration::try_from_secs_f64(value).map_err(|_| {
@@ -185,18 +182,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         },
         None => LoadMode::Concurrency(args.concurrency.unwrap_or(1)),
     };
-    let warmup_pattern = match (args.warmup_arrival_pattern, pattern) {
-        (None, pattern) => pattern,
-        (Some(ArrivalPatternArg::Gamma), ArrivalPattern::Gamma { smoothness }) => {
-            ArrivalPattern::Gamma { smoothness }
-        }
-        (Some(ArrivalPatternArg::Gamma), _) => ArrivalPattern::Gamma {
-            smoothness: args.arrival_smoothness.unwrap_or(1.0),
-        },
-        (Some(ArrivalPatternArg::Constant), _) => ArrivalPattern::Constant,
-        (Some(ArrivalPatternArg::Poisson), _) => ArrivalPattern::Poisson,
-    };
-    let warmup_load = warmup_load(args, load, warmup_pattern)?;
+    warn_of_warmup_flags_without_a_warmup(args);
+    let warmup_load = warmup_load(args, load, pattern)?;
     if !(0.0..=100.0).contains(&args.request_cancellation_rate) {
         bail!(
             "--request-cancellation-rate is a percentage from 0 to 100, got {}",
@@ -436,8 +423,11 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         Some(seconds) => Some(positive_seconds("--concurrency-ramp-duration", seconds)?),
         None => None,
     };
-    if concurrency_ramp.is_some() && args.concurrency.is_none() && args.warmup_concurrency.is_none()
-    {
+    // A warm-up of its own concurrency takes the profiling ramp unless it has its own.
+    let warmup_takes_the_ramp = has_warmup(args)
+        && args.warmup_concurrency.is_some()
+        && args.warmup_concurrency_ramp_duration.is_none();
+    if concurrency_ramp.is_some() && args.concurrency.is_none() && !warmup_takes_the_ramp {
         eprintln!(
             "aiperf: --concurrency-ramp-duration has no effect without --concurrency (or \
              --warmup-concurrency), the concurrency it raises"
@@ -467,11 +457,21 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         )?),
         None => None,
     };
-    if warmup_rate_ramp.is_some() && args.warmup_request_rate.or(args.request_rate).is_none() {
-        bail!(
-            "--warmup-request-rate-ramp-duration raises the warm-up's rate: give \
-             --warmup-request-rate (or --request-rate), as AIPerf asks"
-        );
+    if has_warmup(args) {
+        if warmup_rate_ramp.is_some() && args.warmup_request_rate.or(args.request_rate).is_none() {
+            bail!(
+                "--warmup-request-rate-ramp-duration raises the warm-up's rate: give \
+                 --warmup-request-rate (or --request-rate), as AIPerf asks"
+            );
+        }
+        if warmup_concurrency_ramp.is_some()
+            && args.warmup_concurrency.or(args.concurrency).is_none()
+        {
+            eprintln!(
+                "aiperf: --warmup-concurrency-ramp-duration has no effect without \
+                 --warmup-concurrency (or --concurrency), the concurrency it raises"
+            );
+        }
     }
     let plan = RunPlan {
         load,
@@ -545,24 +545,34 @@ fn normalize_url(url: &str) -> String {
     }
 }
 
-/// The warm-up phase's load when `--warmup-concurrency` or `--warmup-request-rate` makes it
-/// differ from the profiling phase's `profiling` (AIPerf's: each replaces its profiling
-/// counterpart, the rest is the profiling phase's); `None` without them.
-fn warmup_load(
-    args: &ProfileArgs,
-    profiling: LoadMode,
-    pattern: ArrivalPattern,
-) -> anyhow::Result<Option<LoadMode>> {
-    let (concurrency, rate) = (args.warmup_concurrency, args.warmup_request_rate);
-    if args.warmup_arrival_pattern.is_some() && rate.or(args.request_rate).is_none() {
-        bail!(
-            "--warmup-arrival-pattern applies only with a request rate (--warmup-request-rate or \
-             --request-rate): add one or drop it"
-        );
+/// An arrival pattern named on the command line, gamma of `smoothness` (1, Poisson's, when not
+/// given).
+fn pattern_of(arg: ArrivalPatternArg, smoothness: Option<f64>) -> ArrivalPattern {
+    match arg {
+        ArrivalPatternArg::Constant => ArrivalPattern::Constant,
+        ArrivalPatternArg::Poisson => ArrivalPattern::Poisson,
+        ArrivalPatternArg::Gamma => ArrivalPattern::Gamma {
+            smoothness: smoothness.unwrap_or(1.0),
+        },
+    }
+}
+
+/// Whether the run has a warm-up (`--warmup-request-count`, `--warmup-duration` or
+/// `--num-warmup-sessions`), which the other `--warmup-*` flags shape.
+fn has_warmup(args: &ProfileArgs) -> bool {
+    args.warmup_request_count > 0
+        || args.warmup_duration.is_some()
+        || args.num_warmup_sessions.is_some()
+}
+
+/// Says which `--warmup-*` flags shape a warm-up the run does not have.
+fn warn_of_warmup_flags_without_a_warmup(args: &ProfileArgs) {
+    if has_warmup(args) {
+        return;
     }
     let shaping: Vec<&str> = [
-        ("--warmup-concurrency", concurrency.is_some()),
-        ("--warmup-request-rate", rate.is_some()),
+        ("--warmup-concurrency", args.warmup_concurrency.is_some()),
+        ("--warmup-request-rate", args.warmup_request_rate.is_some()),
         (
             "--warmup-arrival-pattern",
             args.warmup_arrival_pattern.is_some(),
@@ -583,23 +593,47 @@ fn warmup_load(
     .into_iter()
     .filter_map(|(flag, given)| given.then_some(flag))
     .collect();
-    if !shaping.is_empty()
-        && args.warmup_request_count == 0
-        && args.warmup_duration.is_none()
-        && args.num_warmup_sessions.is_none()
-    {
+    let verb = if shaping.len() == 1 {
+        "shapes"
+    } else {
+        "shape"
+    };
+    if !shaping.is_empty() {
         eprintln!(
-            "aiperf: {} shape the warm-up, and there is none without --warmup-request-count, \
+            "aiperf: {} {verb} the warm-up, and there is none without --warmup-request-count, \
              --warmup-duration or --num-warmup-sessions",
             shaping.join(", ")
         );
     }
-    if concurrency.is_none() && rate.is_none() && args.warmup_arrival_pattern.is_none() {
-        return Ok(None);
-    }
+}
+
+/// The warm-up phase's load when `--warmup-concurrency`, `--warmup-request-rate` or
+/// `--warmup-arrival-pattern` makes it differ from the profiling phase's `profiling`, of
+/// pattern `pattern` (AIPerf's: each replaces its profiling counterpart, the rest is the
+/// profiling phase's); `None` without them, or without a warm-up.
+fn warmup_load(
+    args: &ProfileArgs,
+    profiling: LoadMode,
+    pattern: ArrivalPattern,
+) -> anyhow::Result<Option<LoadMode>> {
+    let (concurrency, rate) = (args.warmup_concurrency, args.warmup_request_rate);
     if let Some(rate) = rate.filter(|rate| !(rate.is_finite() && *rate > 0.0)) {
         bail!("--warmup-request-rate must be a positive number of requests per second, got {rate}");
     }
+    if !has_warmup(args)
+        || (concurrency.is_none() && rate.is_none() && args.warmup_arrival_pattern.is_none())
+    {
+        return Ok(None);
+    }
+    if args.warmup_arrival_pattern.is_some() && rate.or(args.request_rate).is_none() {
+        bail!(
+            "--warmup-arrival-pattern applies only with a request rate (--warmup-request-rate or \
+             --request-rate): add one or drop it"
+        );
+    }
+    let pattern = args
+        .warmup_arrival_pattern
+        .map_or(pattern, |arg| pattern_of(arg, args.arrival_smoothness));
     Ok(Some(match (profiling, rate) {
         // Set later, from the dataset, where a warm-up load of its own is refused.
         (LoadMode::FixedSchedule { .. }, _) => return Ok(None),
@@ -794,15 +828,12 @@ fn model_tokenizer(
 /// before a request ends, and a limit above its phase's concurrency never binds (AIPerf
 /// refuses both).
 fn prefill_limits_fit(args: &ProfileArgs) -> anyhow::Result<()> {
-    let has_warmup = args.warmup_request_count > 0
-        || args.warmup_duration.is_some()
-        || args.num_warmup_sessions.is_some();
     // The warm-up takes the profiling phase's limit unless it has its own.
     let (warmup_flag, warmup_limit) = match args.warmup_prefill_concurrency {
         Some(limit) => ("--warmup-prefill-concurrency", Some(limit)),
         None => (
             "--prefill-concurrency (the warm-up's too)",
-            args.prefill_concurrency.filter(|_| has_warmup),
+            args.prefill_concurrency.filter(|_| has_warmup(args)),
         ),
     };
     for (flag, limit, concurrency, concurrency_flag) in [

@@ -39,18 +39,19 @@ pub struct RangeRatio {
 }
 
 /// A `--random-range-ratio` that is not a ratio the style takes.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum RangeRatioError {
     /// Neither a number nor `{"input": R, "output": R}`.
     #[error(
         "`{text}` is neither a ratio (0.3) nor a JSON object of the input's and the output's \
-         ({{\"input\": 0.3, \"output\": 0.5}}): {why}"
+         ({{\"input\": 0.3, \"output\": 0.5}})"
     )]
     Malformed {
         /// What was given.
         text: String,
         /// What the JSON reader said of it.
-        why: String,
+        #[source]
+        source: serde_json::Error,
     },
     /// A ratio outside the style's range.
     #[error("the {which} ratio must be from 0 to {bound}, got {value}")]
@@ -84,9 +85,9 @@ impl RangeRatio {
             Ok(ratio) => (ratio, ratio),
             Err(_) => {
                 let both: PerLength =
-                    serde_json::from_str(text).map_err(|err| RangeRatioError::Malformed {
+                    serde_json::from_str(text).map_err(|source| RangeRatioError::Malformed {
                         text: text.to_owned(),
-                        why: err.to_string(),
+                        source,
                     })?;
                 if style == WindowStyle::Sglang {
                     return Err(RangeRatioError::OneRatioOnly);
@@ -186,10 +187,10 @@ mod tests {
         let text = r#" {"input": 0.1, "output": 0.5} "#;
         let ratio = RangeRatio::parse(text, WindowStyle::Vllm).unwrap();
         assert_eq!((ratio.input, ratio.output), (0.1, 0.5));
-        assert_eq!(
+        assert!(matches!(
             RangeRatio::parse(text, WindowStyle::Sglang),
             Err(RangeRatioError::OneRatioOnly)
-        );
+        ));
     }
 
     #[test]
@@ -224,7 +225,11 @@ mod tests {
     #[test]
     fn a_missing_key_is_named() {
         let err = RangeRatio::parse(r#"{"input": 0.2}"#, WindowStyle::Vllm).unwrap_err();
-        assert!(err.to_string().contains("missing field `output`"), "{err}");
+        let source = std::error::Error::source(&err).expect("the JSON reader's error");
+        assert!(
+            source.to_string().contains("missing field `output`"),
+            "{source}"
+        );
     }
 
     #[test]

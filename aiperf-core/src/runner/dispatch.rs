@@ -132,8 +132,8 @@ impl PhaseState {
 }
 
 /// How a phase sends: under `load`, at most `count` requests in at most `sessions`
-/// conversations, at most `prefill_concurrency` of them before their first response (its
-/// limits reached over the ramps), for at most `send_for`; then,
+/// conversations, at most `prefill_concurrency` of them before their first response, for at
+/// most `send_for`, its concurrency and rate reached over their ramps; then,
 /// with `cancel_after`, the requests still in flight are cancelled once that grace has passed
 /// (the profiling phase's `--benchmark-grace-period`), else they are waited for.
 #[derive(Debug, Clone, Copy)]
@@ -166,8 +166,8 @@ impl PhaseLimits {
             send_for: plan.warmup_duration,
             cancel_after: None,
             prefill_concurrency: plan.warmup_prefill_concurrency.or(plan.prefill_concurrency),
-            concurrency_ramp: plan.warmup_concurrency_ramp.or(plan.concurrency_ramp),
-            rate_ramp: plan.warmup_rate_ramp.or(plan.rate_ramp),
+            concurrency_ramp: plan.warmup_ramps().0,
+            rate_ramp: plan.warmup_ramps().1,
         }
     }
 
@@ -432,5 +432,59 @@ async fn join_all(mut tasks: JoinSet<()>) {
 async fn join_all_of(tasks: &mut JoinSet<()>) {
     while let Some(ended) = tasks.join_next().await {
         ended.expect("request tasks do not panic");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> RunPlan {
+        RunPlan {
+            load: LoadMode::Concurrency(8),
+            stop: StopCondition::Count(100),
+            sessions: None,
+            concurrency_ramp: Some(Duration::from_secs(4)),
+            rate_ramp: Some(Duration::from_secs(2)),
+            warmup_concurrency_ramp: None,
+            warmup_rate_ramp: None,
+            warmup_requests: 10,
+            warmup_duration: None,
+            warmup_sessions: None,
+            warmup_load: None,
+            prefill_concurrency: Some(3),
+            warmup_prefill_concurrency: None,
+            cancellation: None,
+            streaming: true,
+            seed: 0,
+        }
+    }
+
+    #[test]
+    fn the_warm_up_takes_the_profiling_phase_s_ramps_and_prefill_limit_unless_given_its_own() {
+        let inherited = PhaseLimits::warmup(&plan());
+        assert_eq!(inherited.concurrency_ramp, Some(Duration::from_secs(4)));
+        assert_eq!(inherited.rate_ramp, Some(Duration::from_secs(2)));
+        assert_eq!(inherited.prefill_concurrency, Some(3));
+        assert_eq!(inherited.count, 10);
+        let own = PhaseLimits::warmup(&RunPlan {
+            warmup_concurrency_ramp: Some(Duration::from_secs(1)),
+            warmup_rate_ramp: Some(Duration::from_millis(500)),
+            warmup_prefill_concurrency: Some(1),
+            ..plan()
+        });
+        assert_eq!(own.concurrency_ramp, Some(Duration::from_secs(1)));
+        assert_eq!(own.rate_ramp, Some(Duration::from_millis(500)));
+        assert_eq!(own.prefill_concurrency, Some(1));
+        // The profiling phase keeps its own whatever the warm-up's are.
+        let profiling = PhaseLimits::profiling(&RunPlan {
+            warmup_concurrency_ramp: Some(Duration::from_secs(1)),
+            warmup_prefill_concurrency: Some(1),
+            ..plan()
+        });
+        assert_eq!(profiling.concurrency_ramp, Some(Duration::from_secs(4)));
+        assert_eq!(profiling.rate_ramp, Some(Duration::from_secs(2)));
+        assert_eq!(profiling.prefill_concurrency, Some(3));
+        assert_eq!(profiling.count, 100);
     }
 }
