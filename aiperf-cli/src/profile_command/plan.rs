@@ -419,10 +419,10 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
              default; inputs.json holds the request bodies)"
         );
     }
-    let concurrency_ramp = match args.concurrency_ramp_duration {
-        Some(seconds) => Some(positive_seconds("--concurrency-ramp-duration", seconds)?),
-        None => None,
-    };
+    let concurrency_ramp = args
+        .concurrency_ramp_duration
+        .map(|seconds| positive_seconds("--concurrency-ramp-duration", seconds))
+        .transpose()?;
     // A warm-up of its own concurrency takes the profiling ramp unless it has its own.
     let warmup_takes_the_ramp = has_warmup(args)
         && args.warmup_concurrency.is_some()
@@ -433,30 +433,24 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
              --warmup-concurrency), the concurrency it raises"
         );
     }
-    let rate_ramp = match args.request_rate_ramp_duration {
-        Some(seconds) => Some(positive_seconds("--request-rate-ramp-duration", seconds)?),
-        None => None,
-    };
+    let rate_ramp = args
+        .request_rate_ramp_duration
+        .map(|seconds| positive_seconds("--request-rate-ramp-duration", seconds))
+        .transpose()?;
     if rate_ramp.is_some() && args.request_rate.is_none() {
         bail!(
             "--request-rate-ramp-duration raises the rate to --request-rate: give one (AIPerf \
              refuses it without a rate too)"
         );
     }
-    let warmup_concurrency_ramp = match args.warmup_concurrency_ramp_duration {
-        Some(seconds) => Some(positive_seconds(
-            "--warmup-concurrency-ramp-duration",
-            seconds,
-        )?),
-        None => None,
-    };
-    let warmup_rate_ramp = match args.warmup_request_rate_ramp_duration {
-        Some(seconds) => Some(positive_seconds(
-            "--warmup-request-rate-ramp-duration",
-            seconds,
-        )?),
-        None => None,
-    };
+    let warmup_concurrency_ramp = args
+        .warmup_concurrency_ramp_duration
+        .map(|seconds| positive_seconds("--warmup-concurrency-ramp-duration", seconds))
+        .transpose()?;
+    let warmup_rate_ramp = args
+        .warmup_request_rate_ramp_duration
+        .map(|seconds| positive_seconds("--warmup-request-rate-ramp-duration", seconds))
+        .transpose()?;
     if has_warmup(args) {
         if warmup_rate_ramp.is_some() && args.warmup_request_rate.or(args.request_rate).is_none() {
             bail!(
