@@ -184,6 +184,60 @@ fn a_missing_tokenizer_is_an_error_naming_it_before_anything_runs() {
 }
 
 #[test]
+fn single_turn_lines_of_one_session_are_its_turns_in_file_order() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = write(
+        dir.path(),
+        "sessions.jsonl",
+        concat!(
+            "{\"text\": \"What is a GPU?\", \"session_id\": \"s\"}\n",
+            "{\"text\": \"Alone\"}\n",
+            "{\"text\": \"And a TPU?\", \"session_id\": \"s\", \"delay\": 100}\n",
+        ),
+    );
+    let mut config =
+        CustomDatasetConfig::new(path, CustomDatasetType::SingleTurn, Tokenizer::builtin())
+            .expect("builtin");
+    config.prefix = PrefixConfig {
+        num_prefix_prompts: 1,
+        prefix_prompt_length: 5,
+        ..PrefixConfig::default()
+    };
+    let conversations = custom::load(&config).expect("valid");
+    /// A conversation's id, and each turn's message count and delay.
+    type Shape<'a> = (&'a str, Vec<(usize, Option<Duration>)>);
+    let shape: Vec<Shape> = conversations
+        .iter()
+        .map(|c| {
+            let turns = c.turns.iter().map(|t| (t.input.messages.len(), t.delay));
+            (c.session_id.as_str(), turns.collect())
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("s", vec![(1, None), (1, Some(Duration::from_millis(100)))]),
+            ("single_turn-2", vec![(1, None)]),
+        ]
+    );
+    let texts: Vec<&str> = conversations[0]
+        .turns
+        .iter()
+        .map(|t| t.input.messages[0].content.as_str())
+        .collect();
+    assert!(texts[0].ends_with(" What is a GPU?") && texts[0].len() > "What is a GPU?".len());
+    assert_eq!(
+        texts[1], "And a TPU?",
+        "the prefix opens the first turn only"
+    );
+    let tokenizer = Tokenizer::builtin();
+    assert_eq!(
+        conversations[0].turns[1].input_tokens,
+        Some(tokenizer.count("And a TPU?"))
+    );
+}
+
+#[test]
 fn a_single_turn_file_is_read_line_by_line() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = write(

@@ -1,5 +1,7 @@
 //! The `single_turn` custom dataset (AIPerf's format): one JSON object per line, each line one
-//! conversation of one request, sent in file order by default.
+//! conversation of one request, sent in file order by default; lines that share a
+//! `session_id` are the turns of one conversation, as AIPerf groups them (each sent with the
+//! conversation so far).
 //!
 //! ```text
 //! {"text": "What is machine learning?"}
@@ -11,10 +13,10 @@
 //! Fields ([`TurnEntry`]): `text` or `texts` (strings, or `{"name", "contents": [..]}` objects;
 //! joined with newlines), `output_length` (the `max_tokens` asked for), `timestamp` (ms from
 //! the start of the trace, for fixed-schedule replay) or `delay` (ms to wait before sending),
-//! `role` (`user`), `session_id` (the conversation's id; one line each). Media fields (`image`,
-//! `audio`, `video` and their plurals) and per-request `extra` bodies are refused: this build
-//! sends text only. Prefix prompts ([`super::PrefixConfig`]) start each user message; the shared
-//! system prompt precedes it.
+//! `role` (`user`), `session_id` (the conversation's id). Media fields (`image`, `audio`,
+//! `video` and their plurals) and per-request `extra` bodies are refused: this build sends text
+//! only. Prefix prompts ([`super::PrefixConfig`]) start each conversation's first user
+//! message; the system prompt precedes it.
 //!
 //! The same turn schema serves each turn of a [`super::multi_turn`] line.
 
@@ -168,10 +170,12 @@ fn join_texts(fields: &Fields<'_>, texts: &[Value]) -> Result<String, LineError>
     Ok(joined)
 }
 
-/// Loads a `single_turn` file: one conversation per line.
+/// Loads a `single_turn` file: one conversation per line, but lines sharing a `session_id`
+/// are the turns of one conversation, in file order (AIPerf groups them so).
 pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, DatasetError> {
-    let mut entries = Vec::new();
-    let mut lines_of_sessions: HashMap<String, usize> = HashMap::new();
+    // Each conversation's id and its turns, in order of first appearance.
+    let mut sessions: Vec<(String, Vec<TurnEntry>)> = Vec::new();
+    let mut index_of: HashMap<String, usize> = HashMap::new();
     jsonl::read_objects(&config.path, |line, object| {
         let entry = parse_turn(&Fields::top(object))?;
         if entry.role != Role::User {
@@ -182,58 +186,62 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
                     .to_owned(),
             });
         }
-        if let Some(session_id) = &entry.session_id
-            && let Some(first) = lines_of_sessions.insert(session_id.clone(), line)
-        {
-            return Err(LineError::Invalid {
-                field: "session_id".to_owned(),
-                problem: format!(
-                    "repeats the session id of line {first}: each single_turn line is a \
-                     conversation of its own; group turns with multi_turn"
-                ),
-            });
+        match entry.session_id.clone() {
+            Some(id) => {
+                let index = *index_of.entry(id.clone()).or_insert_with(|| {
+                    sessions.push((id, Vec::new()));
+                    sessions.len() - 1
+                });
+                sessions[index].1.push(entry);
+            }
+            None => sessions.push((format!("single_turn-{line}"), vec![entry])),
         }
-        entries.push((line, entry));
         Ok(())
     })?;
 
+    // A conversation's first turn starts with a prefix prompt, after the system prompt.
     let mut prefixes = PrefixPrompts::generate(&config.prefix, &config.prompt_words, config.seed);
     let (system, system_tokens) = prefixes.system_messages();
-    let prompts: Vec<(String, u32)> = entries
+    let prompts: Vec<String> = sessions
         .iter()
-        .map(|(_, entry)| {
-            let (prefix, prefix_tokens) = prefixes.next_prefix();
-            let prompt = if prefix.is_empty() {
+        .flat_map(|(_, turns)| turns.iter().enumerate())
+        .map(|(i, entry)| {
+            let prefix = if i == 0 { prefixes.next_prefix().0 } else { "" };
+            if prefix.is_empty() {
                 entry.text.clone()
             } else {
                 format!("{prefix} {}", entry.text)
-            };
-            (prompt, prefix_tokens)
+            }
         })
         .collect();
-    let counts = count_texts(&config.tokenizer, prompts.iter().map(|(p, _)| p.as_str()))?;
+    let counts = count_texts(&config.tokenizer, prompts.iter().map(String::as_str))?;
+    let mut prompts = prompts.into_iter().zip(counts);
 
-    Ok(entries
+    Ok(sessions
         .into_iter()
-        .zip(prompts)
-        .zip(counts)
-        .map(|(((line, entry), (prompt, _)), tokens)| {
-            let mut messages = system.clone();
-            messages.push(Message::user(prompt));
-            Conversation {
-                session_id: entry
-                    .session_id
-                    .unwrap_or_else(|| format!("single_turn-{line}")),
-                turns: vec![Turn {
-                    input: RequestInput {
-                        messages,
-                        max_output_tokens: entry.output_length,
-                    },
-                    input_tokens: Some(u64::from(system_tokens) + tokens),
-                    delay: entry.delay,
-                    timestamp: entry.timestamp,
-                }],
-            }
+        .map(|(session_id, entries)| {
+            let turns = entries
+                .into_iter()
+                .enumerate()
+                .map(|(i, entry)| {
+                    let (prompt, tokens) = prompts.next().expect("one prompt per turn");
+                    let (mut messages, first_tokens) = match i {
+                        0 => (system.clone(), u64::from(system_tokens)),
+                        _ => (Vec::with_capacity(1), 0),
+                    };
+                    messages.push(Message::user(prompt));
+                    Turn {
+                        input: RequestInput {
+                            messages,
+                            max_output_tokens: entry.output_length,
+                        },
+                        input_tokens: Some(first_tokens + tokens),
+                        delay: entry.delay,
+                        timestamp: entry.timestamp,
+                    }
+                })
+                .collect();
+            Conversation { session_id, turns }
         })
         .collect())
 }
