@@ -743,15 +743,6 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
             &[
                 "--warmup-request-count",
                 "2",
-                "--warmup-arrival-pattern",
-                "gamma",
-            ][..],
-            "--warmup-arrival-pattern applies only with a request rate",
-        ),
-        (
-            &[
-                "--warmup-request-count",
-                "2",
                 "--warmup-request-rate-ramp-duration",
                 "3",
             ][..],

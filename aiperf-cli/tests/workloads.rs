@@ -579,8 +579,7 @@ fn a_huggingface_tokenizer_file_counts_the_prompts() {
     );
     let uncached = by_id("main");
     assert_eq!(uncached.output.status.code(), Some(2));
-    uncached
-        .assert_said("huggingface-cli download acme/greek-words tokenizer.json --revision main");
+    uncached.assert_said("hf download acme/greek-words tokenizer.json --revision main");
 
     // With no --tokenizer, the model's own from the cache, as AIPerf takes the model's.
     std::fs::write(model.join("refs/main"), commit).unwrap();
@@ -593,15 +592,21 @@ fn a_huggingface_tokenizer_file_counts_the_prompts() {
     let run = by_model("acme/greek-words");
     run.assert_success();
     run.assert_said("tokenizer: acme/greek-words's, from the HuggingFace cache");
+    assert!(!run.stderr().contains("cannot"), "{}", run.stderr());
     assert_eq!(
         run.records()[0]["metrics"]["client_prompt_tokens"]["value"],
         4
     );
     assert_eq!(run.summary()["input_config"]["tokenizer"], json!({}));
+    // A model served from a local directory (as vLLM names it) has its tokenizer there.
+    let local = dir.path().to_str().unwrap();
+    let run = by_model(local);
+    run.assert_success();
+    run.assert_said(&format!("tokenizer: {local}'s, from its directory"));
     let run = by_model("acme/other-model");
     run.assert_success();
     run.assert_said("acme/other-model's is not in the HuggingFace cache");
-    run.assert_said("huggingface-cli download acme/other-model tokenizer.json");
+    run.assert_said("hf download acme/other-model tokenizer.json");
 }
 
 #[test]

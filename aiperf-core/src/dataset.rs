@@ -46,6 +46,7 @@ pub mod sampling;
 mod schedule_window;
 pub mod single_turn;
 pub mod synthetic;
+pub mod system_prompt;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,10 +59,11 @@ use crate::tokenizer::TokenizerError;
 
 pub use custom::CustomDatasetType;
 pub use jsonl::LineError;
-pub use prefix::{PrefixConfig, PrefixPrompts, SystemPrompt};
+pub use prefix::{PrefixConfig, PrefixPrompts};
 pub use prompt_words::{MIN_WORDS, PromptWords};
 pub use sampling::{SamplingOrder, SamplingStrategy};
 pub use schedule_window::ScheduleWindow;
+pub use system_prompt::SystemPrompt;
 
 /// One turn of a conversation: one request.
 #[derive(Debug, Clone, PartialEq, Eq)]

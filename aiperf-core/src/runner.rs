@@ -242,13 +242,36 @@ impl RunPlan {
         self.warmup_load.unwrap_or(self.load)
     }
 
-    /// The warm-up phase's concurrency and rate ramps: its own, or the profiling phase's.
-    pub fn warmup_ramps(&self) -> (Option<Duration>, Option<Duration>) {
-        (
-            self.warmup_concurrency_ramp.or(self.concurrency_ramp),
-            self.warmup_rate_ramp.or(self.rate_ramp),
-        )
+    /// The warm-up phase's ramps: its own, or the profiling phase's.
+    pub fn warmup_ramps(&self) -> PhaseRamps {
+        PhaseRamps {
+            concurrency: self.warmup_concurrency_ramp.or(self.concurrency_ramp),
+            rate: self.warmup_rate_ramp.or(self.rate_ramp),
+        }
     }
+
+    /// The profiling phase's ramps.
+    pub fn profiling_ramps(&self) -> PhaseRamps {
+        PhaseRamps {
+            concurrency: self.concurrency_ramp,
+            rate: self.rate_ramp,
+        }
+    }
+
+    /// The warm-up phase's limit on requests before their first response: its own, or the
+    /// profiling phase's.
+    pub fn warmup_prefill_limit(&self) -> Option<usize> {
+        self.warmup_prefill_concurrency.or(self.prefill_concurrency)
+    }
+}
+
+/// Over how long a phase's load rises to its value; `None` starts at it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseRamps {
+    /// The concurrency limit's ramp, from 1, one step at a time at even intervals.
+    pub concurrency: Option<Duration>,
+    /// The request rate's ramp, linear from 0 ([`crate::schedule::ramped_offset`]).
+    pub rate: Option<Duration>,
 }
 
 /// Lets the caller watch and stop a run from outside (progress display, Ctrl-C).

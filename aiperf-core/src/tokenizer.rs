@@ -77,9 +77,8 @@ pub enum TokenizerError {
     /// A Hub model id the local Hub cache does not hold.
     #[error(
         "tokenizer {model} (revision {revision}) is neither a local path nor in the HuggingFace \
-         cache{}: fetch it there (`huggingface-cli download {model} tokenizer.json --revision \
-         {revision}`), or give the path of a tokenizer.json, or `builtin`; aiperf downloads \
-         nothing",
+         cache{}: fetch it there (`hf download {model} tokenizer.json --revision {revision}`), \
+         or give the path of a tokenizer.json, or `builtin`; aiperf downloads nothing",
         cache.as_ref().map(|dir| format!(" ({})", dir.display())).unwrap_or_default()
     )]
     NotCached {
@@ -168,12 +167,11 @@ impl Tokenizer {
         revision: &str,
         cache: Option<&HubCache>,
     ) -> Result<Self, TokenizerError> {
-        let path = Path::new(spec);
         if spec == BUILTIN_SPEC {
             return Ok(Self::builtin());
         }
-        if path.exists() || !hub_cache::is_repo_id(spec) {
-            return Self::from_path(path);
+        if !hub_cache::names_hub_model(spec) {
+            return Self::from_path(Path::new(spec));
         }
         match cache.and_then(|cache| cache.tokenizer_file(spec, revision)) {
             Some(file) => Self::from_path(&file),
@@ -450,7 +448,7 @@ pub(crate) mod tests {
             "{message}"
         );
         assert!(
-            message.contains("huggingface-cli download acme/tiny tokenizer.json --revision v2"),
+            message.contains("hf download acme/tiny tokenizer.json --revision v2"),
             "{message}"
         );
         assert!(

@@ -193,6 +193,8 @@ fn single_turn_lines_of_one_session_are_its_turns_in_file_order() {
             "{\"text\": \"What is a GPU?\", \"session_id\": \"s\"}\n",
             "{\"text\": \"Alone\"}\n",
             "{\"text\": \"And a TPU?\", \"session_id\": \"s\", \"delay\": 100}\n",
+            "{\"text\": \"No id\", \"session_id\": \"\"}\n",
+            "{\"text\": \"No id either\", \"session_id\": \"\"}\n",
         ),
     );
     let mut config =
@@ -218,6 +220,9 @@ fn single_turn_lines_of_one_session_are_its_turns_in_file_order() {
         [
             ("s", vec![(1, None), (1, Some(Duration::from_millis(100)))]),
             ("single_turn-2", vec![(1, None)]),
+            // An empty id is none, as in AIPerf: each such line is a conversation of its own.
+            ("single_turn-4", vec![(1, None)]),
+            ("single_turn-5", vec![(1, None)]),
         ]
     );
     let texts: Vec<&str> = conversations[0]

@@ -109,9 +109,9 @@ pub(crate) struct ProfileArgs {
     #[arg(value_parser = whole_number::<usize>, long, help_heading = "Load generator")]
     pub concurrency: Option<usize>,
 
-    /// Seconds over which each phase's concurrency (the warm-up's too, as in AIPerf) rises from
-    /// 1 to --concurrency, one request at a time at even intervals, for a gradual warm-up of
-    /// the server.
+    /// Seconds over which the concurrency (the warm-up's too, unless it has its own, as in
+    /// AIPerf) rises from 1 to --concurrency, one request at a time at even intervals, for a
+    /// gradual warm-up of the server.
     #[arg(long, help_heading = "Load generator")]
     pub concurrency_ramp_duration: Option<f64>,
 
@@ -119,8 +119,8 @@ pub(crate) struct ProfileArgs {
     #[arg(long, help_heading = "Load generator")]
     pub request_rate: Option<f64>,
 
-    /// Seconds over which each phase's request rate rises linearly from 0 to --request-rate,
-    /// as AIPerf ramps it.
+    /// Seconds over which the request rate (the warm-up's too, unless it has its own) rises
+    /// linearly from 0 to --request-rate, as AIPerf ramps it.
     #[arg(long, help_heading = "Load generator")]
     pub request_rate_ramp_duration: Option<f64>,
 

@@ -394,15 +394,12 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
             warmup.insert("duration".into(), json!(duration));
         }
         // Its own concurrency, rate and ramps, where they replace the profiling phase's.
-        let (concurrency_ramp, rate_ramp) = profile.plan.warmup_ramps();
+        let ramps = profile.plan.warmup_ramps();
         load(
             &mut warmup,
-            (args.warmup_concurrency.or(concurrency), concurrency_ramp),
-            profile
-                .plan
-                .warmup_prefill_concurrency
-                .or(profile.plan.prefill_concurrency),
-            (args.warmup_request_rate.or(args.request_rate), rate_ramp),
+            (args.warmup_concurrency.or(concurrency), ramps.concurrency),
+            profile.plan.warmup_prefill_limit(),
+            (args.warmup_request_rate.or(args.request_rate), ramps.rate),
             warmup_load,
         );
         phases.push(Value::Object(warmup));
@@ -428,9 +425,9 @@ fn phases(args: &ProfileArgs, set: &impl Fn(&str) -> bool, profile: &Profile) ->
     }
     load(
         &mut profiling,
-        (concurrency, profile.plan.concurrency_ramp),
+        (concurrency, profile.plan.profiling_ramps().concurrency),
         profile.plan.prefill_concurrency,
-        (args.request_rate, profile.plan.rate_ramp),
+        (args.request_rate, profile.plan.profiling_ramps().rate),
         profile.plan.load,
     );
     if set("request_cancellation_rate") {

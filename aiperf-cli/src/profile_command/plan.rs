@@ -18,7 +18,7 @@ use aiperf_core::metrics::{MetricOptions, TokenSource, parse_goodput};
 use aiperf_core::runner::{CancellationPolicy, RunPlan, StopCondition};
 use aiperf_core::schedule::{ArrivalPattern, LoadMode};
 use aiperf_core::tokenizer::hub_cache::{self, HubCache};
-use aiperf_core::tokenizer::{BUILTIN_SPEC, Tokenizer};
+use aiperf_core::tokenizer::{Tokenizer, TokenizerError};
 use aiperf_core::transport::TransportContext;
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Map, Value};
@@ -262,8 +262,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         );
     }
     let models = super::models::model_names(&args.model)?;
-    let tokenizer = tokenizer(args, &models[0])?;
-    let prompt_words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
+    let (tokenizer, prompt_words) = tokenizer_and_words(args, &models[0])?;
     let prefix = PrefixConfig {
         num_prefix_prompts: args.num_prefix_prompts,
         prefix_prompt_length: args.prefix_prompt_length,
@@ -620,9 +619,10 @@ fn warmup_load(
         return Ok(None);
     }
     if args.warmup_arrival_pattern.is_some() && rate.or(args.request_rate).is_none() {
-        bail!(
-            "--warmup-arrival-pattern applies only with a request rate (--warmup-request-rate or \
-             --request-rate): add one or drop it"
+        // AIPerf ignores it then; so does aiperf, saying so.
+        eprintln!(
+            "aiperf: --warmup-arrival-pattern has no effect without a request rate \
+             (--warmup-request-rate or --request-rate): the warm-up runs at its concurrency"
         );
     }
     let pattern = args
@@ -749,72 +749,110 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
 /// about 0.6 s and 140 MiB here), and a longer run reuses them in turn.
 const ENTRIES_FROM_REQUEST_COUNT_MAX: usize = 10_000;
 
-/// The `--tokenizer` asked for, a Hub model id at its `--tokenizer-revision`; without one, the
-/// tokenizer of `model` (the first `--model`) when the local HuggingFace cache holds it, as
-/// AIPerf takes the model's (it downloads it; aiperf does not, and says so), else the builtin.
-fn tokenizer(args: &ProfileArgs, model: &str) -> anyhow::Result<Tokenizer> {
+/// The tokenizer and its one-token prompt words: the `--tokenizer` asked for (a Hub model id
+/// at its `--tokenizer-revision`); without one, the first `--model`'s own (`model`) when it can
+/// be found here, as AIPerf takes the model's (AIPerf downloads it; aiperf does not, and says
+/// so), else the builtin.
+fn tokenizer_and_words(
+    args: &ProfileArgs,
+    model: &str,
+) -> anyhow::Result<(Tokenizer, PromptWords)> {
     let cache = HubCache::from_env();
     let revision = args.tokenizer_revision.as_deref();
     let Some(spec) = &args.tokenizer else {
-        return model_tokenizer(args, model, revision, cache.as_ref());
+        let builtin = (Tokenizer::builtin(), PromptWords::builtin());
+        let Some(own) = model_tokenizer(args, model, revision, cache.as_ref())? else {
+            return Ok(builtin);
+        };
+        return match PromptWords::for_tokenizer(&own) {
+            Ok(words) => Ok((own, words)),
+            Err(err) => {
+                eprintln!(
+                    "aiperf: tokenizer: {model}'s cannot build prompts ({err}), so the builtin \
+                     tiktoken o200k_base does; give --tokenizer to choose"
+                );
+                Ok(builtin)
+            }
+        };
     };
-    let Some(revision) = revision else {
-        return Tokenizer::from_spec(spec).context("invalid --tokenizer");
-    };
-    if spec == BUILTIN_SPEC || !hub_cache::is_repo_id(spec) || std::path::Path::new(spec).exists() {
-        bail!(
+    if spec.trim().is_empty() {
+        bail!("--tokenizer is empty: give `builtin`, a tokenizer.json path, or a model id");
+    }
+    let tokenizer = match revision {
+        None => Tokenizer::from_spec(spec),
+        Some(_) if !hub_cache::names_hub_model(spec) => bail!(
             "--tokenizer-revision picks a revision of a HuggingFace model id, and --tokenizer \
              {spec} is not one: drop the revision"
-        );
+        ),
+        Some(revision) => Tokenizer::from_spec_at(spec, revision, cache.as_ref()),
     }
-    Tokenizer::from_spec_at(spec, revision, cache.as_ref()).context("invalid --tokenizer")
+    .context("invalid --tokenizer")?;
+    let words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
+    Ok((tokenizer, words))
 }
 
-/// With no `--tokenizer`: `model`'s own from `cache` when served over `--url` and cached, else
-/// the builtin (the simulated engine's model has no tokenizer of its own).
+/// With no `--tokenizer`, against a `--url`: `model`'s own tokenizer when `model` is a local
+/// model directory (as vLLM serves them) or in `cache`, saying which; `None` for the builtin
+/// (the simulated engine's model has no tokenizer of its own). A tokenizer found but unreadable
+/// is said and passed over; one asked for at `revision` and missing is an error.
 fn model_tokenizer(
     args: &ProfileArgs,
     model: &str,
     revision: Option<&str>,
     cache: Option<&HubCache>,
-) -> anyhow::Result<Tokenizer> {
-    let builtin = Tokenizer::builtin;
-    if args.url.is_empty() || !hub_cache::is_repo_id(model) {
+) -> anyhow::Result<Option<Tokenizer>> {
+    let found = |origin: &str, loaded: Result<Tokenizer, TokenizerError>| match loaded {
+        Ok(tokenizer) => {
+            eprintln!(
+                "aiperf: tokenizer: {model}'s, from {origin}; --tokenizer builtin counts with \
+                 tiktoken o200k_base instead"
+            );
+            Some(tokenizer)
+        }
+        Err(err) => {
+            eprintln!(
+                "aiperf: tokenizer: {model}'s, from {origin}, cannot be read ({err}): the builtin \
+                 tiktoken o200k_base counts instead"
+            );
+            None
+        }
+    };
+    let local = std::path::Path::new(model);
+    if args.url.is_empty() || !(hub_cache::is_repo_id(model) || local.exists()) {
         if revision.is_some() {
             bail!(
                 "--tokenizer-revision picks a revision of a HuggingFace model id: give one as \
                  --tokenizer (or --model), or drop the revision"
             );
         }
-        return Ok(builtin());
+        return Ok(None);
+    }
+    if local.exists() {
+        return Ok(found("its directory", Tokenizer::from_path(local)));
     }
     if let Some(revision) = revision {
-        return Tokenizer::from_spec_at(model, revision, cache)
-            .with_context(|| format!("no tokenizer for --model {model} at --tokenizer-revision"));
+        let tokenizer = Tokenizer::from_spec_at(model, revision, cache)
+            .with_context(|| format!("no tokenizer for --model {model} at --tokenizer-revision"))?;
+        return Ok(Some(tokenizer));
     }
     match cache.and_then(|cache| cache.tokenizer_file(model, hub_cache::DEFAULT_REVISION)) {
-        Some(file) => {
-            eprintln!(
-                "aiperf: tokenizer: {model}'s, from the HuggingFace cache ({}); --tokenizer \
-                 builtin counts with tiktoken o200k_base instead",
-                file.display()
-            );
-            Tokenizer::from_path(&file)
-                .with_context(|| format!("invalid tokenizer of --model {model} in the cache"))
-        }
+        Some(file) => Ok(found(
+            &format!("the HuggingFace cache ({})", file.display()),
+            Tokenizer::from_path(&file),
+        )),
         // A name like `test` is no Hub model; an `org/name` one is worth a word.
         None if model.contains('/') => {
             eprintln!(
                 "aiperf: tokenizer: {model}'s is not in the HuggingFace cache{}, so prompts are \
                  sized and counted with the builtin tiktoken o200k_base (AIPerf would download \
-                 it; `huggingface-cli download {model} tokenizer.json` puts it there)",
+                 it; `hf download {model} tokenizer.json` puts it there)",
                 cache
                     .map(|cache| format!(" ({})", cache.root().display()))
                     .unwrap_or_default()
             );
-            Ok(builtin())
+            Ok(None)
         }
-        None => Ok(builtin()),
+        None => Ok(None),
     }
 }
 

@@ -22,7 +22,8 @@ pub const DEFAULT_ISL_BLOCK_SIZE: NonZeroU32 = NonZeroU32::new(512).expect("512 
 /// The custom dataset formats (`--custom-dataset-type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CustomDatasetType {
-    /// `single_turn`: one request per line.
+    /// `single_turn`: one request per line (lines sharing a `session_id` are one
+    /// conversation's turns).
     SingleTurn,
     /// `multi_turn`: one session of turns per line.
     MultiTurn,
@@ -83,7 +84,8 @@ pub struct CustomDatasetConfig {
     /// What synthesized prompts (trace lines, prefixes) are made of: words of one token each
     /// for `tokenizer`.
     pub prompt_words: PromptWords,
-    /// Prefix prompts (for `single_turn`) and the shared system prompt (for every format).
+    /// Prefix prompts (for `single_turn`) and the system prompt, shared or the user's own (for
+    /// every format).
     pub prefix: PrefixConfig,
     /// Tokens per `hash_ids` block of a trace (`--isl-block-size`).
     pub isl_block_size: NonZeroU32,

@@ -23,8 +23,8 @@ use serde_json::{Map, Value};
 
 use super::custom::{CustomDatasetConfig, count_texts};
 use super::jsonl::{self, Fields, LineError};
-use super::prefix::SYSTEM_PROMPT_SEPARATOR;
 use super::single_turn::{TurnEntry, parse_turn};
+use super::system_prompt::SYSTEM_PROMPT_SEPARATOR;
 use super::{Conversation, DatasetError, PrefixPrompts, Turn};
 use crate::endpoint::{Message, RequestInput, Role};
 
@@ -88,8 +88,10 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
     let mut index_of: HashMap<String, usize> = HashMap::new();
     jsonl::read_objects(&config.path, |line, object| {
         let entry = parse_session(object)?;
+        // An empty id is none, as in AIPerf.
         let id = entry
             .session_id
+            .filter(|id| !id.is_empty())
             .unwrap_or_else(|| format!("multi_turn-{line}"));
         let index = *index_of.entry(id.clone()).or_insert_with(|| {
             sessions.push(Session {

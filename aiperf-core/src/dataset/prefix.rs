@@ -1,82 +1,34 @@
 //! Prefix prompts and the shared system prompt, for prefix-cache benchmarks (AIPerf's
-//! `--num-prefix-prompts`, `--prefix-prompt-length` and `--shared-system-prompt-length`), and
-//! the user's own system prompt (`--system-prompt`, `--system-prompt-file`).
+//! `--num-prefix-prompts`, `--prefix-prompt-length` and `--shared-system-prompt-length`), or
+//! the user's own [`SystemPrompt`] in its place.
 //!
 //! - A pool of `num_prefix_prompts` prompts of `prefix_prompt_length` tokens is generated once;
-//!   each synthetic or `single_turn` request gets one of them, chosen with the seed, at the
-//!   start of its user message. Requests sharing a prefix share that many leading tokens.
+//!   each synthetic or `single_turn` conversation gets one of them, chosen with the seed, at
+//!   the start of its first user message. Requests sharing a prefix share that many leading
+//!   tokens.
 //! - A system prompt of `shared_system_prompt_length` tokens, the same for every conversation,
 //!   starts the first turn of each conversation as a system message (the runner keeps it at the
 //!   head of the history for later turns).
 //! - A [`SystemPrompt`] given verbatim takes that place instead. A dataset's own system message
 //!   (a `multi_turn` session's leading system turn) follows it in the same message, after
-//!   [`SYSTEM_PROMPT_SEPARATOR`], as AIPerf joins them.
+//!   [`super::system_prompt::SYSTEM_PROMPT_SEPARATOR`], as AIPerf joins them.
 //!
 //! Generated prompts are made of [`PromptWords`] and a verbatim one is counted once by the
-//! run's tokenizer, so token counts stay exact: [`super::Turn::input_tokens`] includes them. This module sits in the dataset stage of DESIGN.md §4, applied by each source
-//! as it builds its turns.
+//! run's tokenizer, so token counts stay exact: [`super::Turn::input_tokens`] includes them.
+//! This module sits in the dataset stage of DESIGN.md §4, applied by each source as it builds
+//! its turns.
 
 use rand::Rng;
 use rand::rngs::StdRng;
 
+use super::system_prompt::SystemPrompt;
 use super::{PromptWords, rng_for};
 use crate::endpoint::{Message, Role};
-use crate::tokenizer::{Tokenizer, TokenizerError};
 
 /// Random stream purposes under the dataset seed.
 const PREFIX_POOL_STREAM: u64 = 0x7072_6566_6978;
 const SYSTEM_PROMPT_STREAM: u64 = 0x7379_7374_656d;
 const PREFIX_CHOICE_STREAM: u64 = 0x6368_6f69_6365;
-
-/// What joins the verbatim system prompt and a dataset's own system message, as AIPerf joins
-/// them (one message: many servers mishandle two system messages).
-pub const SYSTEM_PROMPT_SEPARATOR: &str = "\n\n";
-
-/// A system prompt the user gives verbatim (`--system-prompt`, `--system-prompt-file`), with
-/// its token count.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SystemPrompt {
-    text: String,
-    tokens: u32,
-}
-
-/// Why a verbatim system prompt cannot be sent.
-#[derive(Debug, thiserror::Error)]
-pub enum SystemPromptError {
-    /// Nothing in it but whitespace.
-    #[error("the system prompt is empty or only whitespace: give some text, or leave it out")]
-    Empty,
-    /// The tokenizer cannot count it.
-    #[error("the tokenizer cannot count the system prompt: {0}")]
-    Uncountable(#[source] TokenizerError),
-}
-
-impl SystemPrompt {
-    /// `text`, counted by `tokenizer`; refused when there is nothing in it but whitespace, or
-    /// when the tokenizer cannot encode it.
-    pub fn new(text: String, tokenizer: &Tokenizer) -> Result<Self, SystemPromptError> {
-        if text.trim().is_empty() {
-            return Err(SystemPromptError::Empty);
-        }
-        let tokens = tokenizer
-            .try_count(&text)
-            .map_err(SystemPromptError::Uncountable)?;
-        Ok(Self {
-            text,
-            tokens: u32::try_from(tokens).unwrap_or(u32::MAX),
-        })
-    }
-
-    /// The text, as sent.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// Its tokens, by the tokenizer it was counted with.
-    pub fn tokens(&self) -> u32 {
-        self.tokens
-    }
-}
 
 /// What prefixes to generate; all zero and no verbatim prompt (the default) turns every
 /// feature off.
@@ -122,7 +74,7 @@ impl PrefixPrompts {
                 .collect()
         };
         let (system, system_tokens) = match &config.system_prompt {
-            Some(verbatim) => (Some(verbatim.text.clone()), verbatim.tokens),
+            Some(verbatim) => (Some(verbatim.text().to_owned()), verbatim.tokens()),
             None => {
                 let tokens = config.shared_system_prompt_length;
                 let generated = (tokens > 0)
@@ -156,7 +108,7 @@ impl PrefixPrompts {
     }
 
     /// The system prompt when it was given verbatim: a dataset's own system message then
-    /// joins it, after [`SYSTEM_PROMPT_SEPARATOR`], in one message.
+    /// joins it, after [`super::system_prompt::SYSTEM_PROMPT_SEPARATOR`], in one message.
     pub fn verbatim_system_prompt(&self) -> Option<&str> {
         self.system.as_deref().filter(|_| self.verbatim)
     }
@@ -244,24 +196,20 @@ mod tests {
     }
 
     #[test]
-    fn a_verbatim_system_prompt_is_sent_as_given_and_counted() {
+    fn a_verbatim_system_prompt_takes_the_system_message_s_place() {
         let tokenizer = Tokenizer::builtin();
         let text = "You are a terse assistant.\nAnswer in one line.";
-        let verbatim = SystemPrompt::new(text.to_owned(), &tokenizer).unwrap();
-        assert_eq!(u64::from(verbatim.tokens()), tokenizer.count(text));
         let config = PrefixConfig {
-            system_prompt: Some(verbatim),
+            system_prompt: Some(SystemPrompt::new(text.to_owned(), &tokenizer).unwrap()),
             ..PrefixConfig::default()
         };
         let prefixes = PrefixPrompts::generate(&config, &PromptWords::builtin(), 0);
         let (messages, tokens) = prefixes.system_messages();
-        assert_eq!(
-            messages,
-            [Message {
-                role: Role::System,
-                content: text.to_owned()
-            }]
-        );
+        let system = Message {
+            role: Role::System,
+            content: text.to_owned(),
+        };
+        assert_eq!(messages, [system]);
         assert_eq!(u64::from(tokens), tokenizer.count(text));
         assert_eq!(prefixes.verbatim_system_prompt(), Some(text));
         let generated = PrefixPrompts::generate(&self::config(), &PromptWords::builtin(), 0);
@@ -271,9 +219,5 @@ mod tests {
             None,
             "generated, not verbatim"
         );
-        assert!(matches!(
-            SystemPrompt::new(" \n\t".to_owned(), &tokenizer),
-            Err(SystemPromptError::Empty)
-        ));
     }
 }

@@ -120,8 +120,8 @@ impl RangeRatio {
     }
 
     /// The prompt lengths' window around `mean`. Its low end may be 0, which a prompt cannot
-    /// be (a draw of 0 becomes 1), so callers refuse such a window unless a prefix makes up
-    /// for it, as AIPerf does.
+    /// be (a draw of 0 becomes 1): the caller decides whether a prefix makes up for it (the
+    /// CLI refuses such a window without one, as vLLM and AIPerf do).
     pub fn input_window(&self, mean: u32) -> LengthDistribution {
         self.window(mean, self.input, 0)
     }

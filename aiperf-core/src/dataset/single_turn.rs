@@ -186,7 +186,8 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
                     .to_owned(),
             });
         }
-        match entry.session_id.clone() {
+        // An empty id is none, as in AIPerf.
+        match entry.session_id.clone().filter(|id| !id.is_empty()) {
             Some(id) => {
                 let index = *index_of.entry(id.clone()).or_insert_with(|| {
                     sessions.push((id, Vec::new()));

@@ -45,7 +45,7 @@ pub enum LengthDistribution {
         stddev: f64,
     },
     /// A uniform draw from `low..=high` (`--random-range-ratio`'s window, as `vllm bench
-    /// serve` draws it).
+    /// serve` draws it); `low` is at most `high` (a window the other way draws `high`).
     Uniform {
         /// The shortest length drawn.
         low: u32,

@@ -12,7 +12,7 @@ use tokio::time::sleep_until;
 
 use super::session::run_conversation;
 use super::turn_ticks::TurnTicks;
-use super::{RunPlan, Shared, StopCondition};
+use super::{PhaseRamps, RunPlan, Shared, StopCondition};
 use crate::clock::{after, instant_at, now_ns};
 use crate::record::Phase;
 use crate::schedule::{ArrivalPattern, ArrivalTimes, LoadMode, ramped_offset};
@@ -41,10 +41,8 @@ pub(super) struct PhaseState {
     /// The slots of requests waiting for their first response ([`RunPlan::prefill_concurrency`]);
     /// `None`: no limit.
     pub prefill_slots: Option<Arc<Semaphore>>,
-    /// Over how long the phase's concurrency limit rises to its value.
-    concurrency_ramp: Option<Duration>,
-    /// Over how long the phase's request rate rises to its value.
-    rate_ramp: Option<Duration>,
+    /// Over how long the phase's concurrency limit and rate rise to their values.
+    ramps: PhaseRamps,
 }
 
 /// A request a phase let go: its numbers.
@@ -145,10 +143,8 @@ pub(super) struct PhaseLimits {
     pub cancel_after: Option<Duration>,
     /// The most requests waiting for their first response at once.
     pub prefill_concurrency: Option<usize>,
-    /// Over how long the concurrency limit rises to its value.
-    pub concurrency_ramp: Option<Duration>,
-    /// Over how long the request rate rises to its value.
-    pub rate_ramp: Option<Duration>,
+    /// Over how long its concurrency limit and rate rise to their values.
+    pub ramps: PhaseRamps,
 }
 
 impl PhaseLimits {
@@ -165,9 +161,8 @@ impl PhaseLimits {
             sessions: plan.warmup_sessions.unwrap_or(usize::MAX),
             send_for: plan.warmup_duration,
             cancel_after: None,
-            prefill_concurrency: plan.warmup_prefill_concurrency.or(plan.prefill_concurrency),
-            concurrency_ramp: plan.warmup_ramps().0,
-            rate_ramp: plan.warmup_ramps().1,
+            prefill_concurrency: plan.warmup_prefill_limit(),
+            ramps: plan.warmup_ramps(),
         }
     }
 
@@ -186,8 +181,7 @@ impl PhaseLimits {
             send_for,
             cancel_after,
             prefill_concurrency: plan.prefill_concurrency,
-            concurrency_ramp: plan.concurrency_ramp,
-            rate_ramp: plan.rate_ramp,
+            ramps: plan.profiling_ramps(),
         }
     }
 }
@@ -214,8 +208,7 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
         prefill_slots: limits
             .prefill_concurrency
             .map(|slots| Arc::new(Semaphore::new(slots))),
-        concurrency_ramp: limits.concurrency_ramp,
-        rate_ramp: limits.rate_ramp,
+        ramps: limits.ramps,
     });
     match limits.load {
         LoadMode::Concurrency(workers) => closed_loop(shared, &state, workers).await,
@@ -235,7 +228,7 @@ pub(super) async fn run_phase(shared: &Arc<Shared>, phase: Phase, limits: PhaseL
 /// --request-count 5` starts 5).
 async fn closed_loop(shared: &Arc<Shared>, state: &Arc<PhaseState>, concurrency: usize) {
     let mut tasks = JoinSet::new();
-    let ramp = state.concurrency_ramp;
+    let ramp = state.ramps.concurrency;
     // Under a ramp, worker k starts when the limit, rising from 1 to the concurrency asked
     // for (not to the count of a short phase), reaches k + 1, as AIPerf raises it.
     for worker in 0..concurrency.min(state.count).min(state.sessions) {
@@ -273,7 +266,7 @@ async fn open_loop(
 ) {
     let arrivals =
         ArrivalTimes::new(rate, pattern, shared.plan.seed).expect("validated before the run");
-    let ramp = state.rate_ramp;
+    let ramp = state.ramps.rate;
     let due_times = arrivals.map(move |offset| {
         let offset = ramp.map_or(offset, |ramp| ramped_offset(offset, ramp));
         after(state.start_ns, offset)
@@ -318,7 +311,7 @@ async fn start_on_schedule(
     schedule: impl Iterator<Item = (u64, Option<usize>)>,
     max_concurrency: Option<usize>,
 ) {
-    let ramp = state.concurrency_ramp;
+    let ramp = state.ramps.concurrency;
     let limit =
         max_concurrency.map(|n| Arc::new(Semaphore::new(if ramp.is_some() { 1 } else { n })));
     // Under a ramp, the limit's other slots open one by one.
@@ -463,8 +456,11 @@ mod tests {
     #[test]
     fn the_warm_up_takes_the_profiling_phase_s_ramps_and_prefill_limit_unless_given_its_own() {
         let inherited = PhaseLimits::warmup(&plan());
-        assert_eq!(inherited.concurrency_ramp, Some(Duration::from_secs(4)));
-        assert_eq!(inherited.rate_ramp, Some(Duration::from_secs(2)));
+        let profiling_ramps = PhaseRamps {
+            concurrency: Some(Duration::from_secs(4)),
+            rate: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(inherited.ramps, profiling_ramps);
         assert_eq!(inherited.prefill_concurrency, Some(3));
         assert_eq!(inherited.count, 10);
         let own = PhaseLimits::warmup(&RunPlan {
@@ -473,8 +469,11 @@ mod tests {
             warmup_prefill_concurrency: Some(1),
             ..plan()
         });
-        assert_eq!(own.concurrency_ramp, Some(Duration::from_secs(1)));
-        assert_eq!(own.rate_ramp, Some(Duration::from_millis(500)));
+        let own_ramps = PhaseRamps {
+            concurrency: Some(Duration::from_secs(1)),
+            rate: Some(Duration::from_millis(500)),
+        };
+        assert_eq!(own.ramps, own_ramps);
         assert_eq!(own.prefill_concurrency, Some(1));
         // The profiling phase keeps its own whatever the warm-up's are.
         let profiling = PhaseLimits::profiling(&RunPlan {
@@ -482,8 +481,7 @@ mod tests {
             warmup_prefill_concurrency: Some(1),
             ..plan()
         });
-        assert_eq!(profiling.concurrency_ramp, Some(Duration::from_secs(4)));
-        assert_eq!(profiling.rate_ramp, Some(Duration::from_secs(2)));
+        assert_eq!(profiling.ramps, profiling_ramps);
         assert_eq!(profiling.prefill_concurrency, Some(3));
         assert_eq!(profiling.count, 100);
     }

@@ -1,8 +1,8 @@
 //! One conversation, turn by turn: each turn waits for its due time (its timestamp in a fixed
 //! schedule, else the end of the previous turn plus its delay, and at a request rate the next
 //! tick of the rate) and, under `--prefill-concurrency`, for a prefill slot, claims a request
-//! of the phase, and is sent with the conversation so far: the earlier user turns and the server's real
-//! answers, so multi-turn prompts grow as they would with a real user.
+//! of the phase, and is sent with the conversation so far: the earlier user turns and the
+//! server's real answers, so multi-turn prompts grow as they would with a real user.
 
 use std::sync::Arc;
 
@@ -25,9 +25,15 @@ pub(super) async fn run_conversation(
     phase: &PhaseState,
     index: usize,
     first_due_ns: u64,
-    mut first_prefill_slot: Option<OwnedSemaphorePermit>,
+    first_prefill_slot: Option<OwnedSemaphorePermit>,
 ) {
     let conversation = &shared.conversations[index];
+    // A first turn that waits out a delay takes its slot when it is due instead.
+    let first_waits = conversation
+        .turns
+        .first()
+        .is_some_and(|t| t.delay.is_some());
+    let mut first_prefill_slot = first_prefill_slot.filter(|_| !first_waits);
     let transport = shared.next_transport();
     let fixed_schedule = matches!(phase.load, LoadMode::FixedSchedule { .. });
     let multi_turn = conversation.turns.len() > 1;

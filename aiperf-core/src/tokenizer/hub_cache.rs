@@ -2,7 +2,7 @@
 //! usually given) found in the local Hub cache, as `huggingface_hub` lays it out:
 //! `models--{org}--{name}/refs/{revision}` holds a commit, whose files are in
 //! `models--{org}--{name}/snapshots/{commit}/`. Nothing is downloaded: a model served on this
-//! machine (vLLM, SGLang) or fetched with `huggingface-cli download` is already there.
+//! machine (vLLM, SGLang) or fetched with `hf download` is already there.
 
 use std::path::{Path, PathBuf};
 
@@ -65,9 +65,19 @@ impl HubCache {
     }
 }
 
+/// Whether a `--tokenizer` value names a Hub model: not `builtin`, not a path that exists, and
+/// shaped as a model id ([`is_repo_id`]).
+pub fn names_hub_model(spec: &str) -> bool {
+    spec != super::BUILTIN_SPEC && is_repo_id(spec) && !Path::new(spec).exists()
+}
+
 /// Whether `spec` has the shape of a Hub model id: `name` or `org/name`, of letters, digits,
-/// `-`, `_` and `.`, neither part starting with `.` (so `./tok.json` and `../x` are paths).
+/// `-`, `_` and `.`, neither part starting with `.` (so `./tok.json` and `../x` are paths),
+/// and not a `.json` file's name.
 pub fn is_repo_id(spec: &str) -> bool {
+    if spec.ends_with(".json") {
+        return false;
+    }
     let part_ok = |part: &str| {
         !part.is_empty()
             && !part.starts_with('.')
@@ -150,6 +160,8 @@ mod tests {
             "org/",
             "org/.hidden",
             "with space/x",
+            "tokenizer.json",
+            "models/tok.json",
         ] {
             assert!(!is_repo_id(path), "{path}");
         }
