@@ -15,6 +15,7 @@ mod plugins_command;
 mod profile_command;
 mod progress;
 mod stdout;
+mod verbosity;
 
 use std::process::ExitCode;
 

@@ -40,9 +40,16 @@ use report::report;
 use signals::RunSignals;
 use transport_choice::choose_transport;
 
+use crate::verbosity::{LogLevel, say};
+
 /// Runs `aiperf profile`; `given` names the flags the command line set (for the exports'
 /// `input_config`).
 pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
+    crate::verbosity::set(crate::verbosity::from_flags(
+        args.log_level,
+        args.verbose,
+        args.extra_verbose,
+    ));
     // Compile the builtin tokenizer's pattern while everything else is set up: the first
     // record to count its output tokens then finds it ready.
     if args
@@ -87,7 +94,8 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     }
     profile.metric_options.produces_tokens = endpoint.metadata().produces_tokens;
     if !endpoint.metadata().produces_tokens && args.osl.is_some() {
-        eprintln!(
+        say!(
+            LogLevel::Warning,
             "aiperf: --osl has no effect: it sets how many tokens to generate, and endpoint `{}` \
              generates none",
             args.endpoint_type
@@ -98,6 +106,7 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
         DatasetSource::File(config) => custom::load(config)?,
     };
     fit_plan_to_dataset(&args, &mut profile, &mut conversations)?;
+    profile.say_the_plan(&conversations);
     let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
     let mut transport_names = Vec::new();
     for ctx in profile.transport_contexts() {
@@ -115,15 +124,18 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
     }
     let transport_names = transport_names.join("`, `");
     match profile.urls.as_slice() {
-        [] => eprintln!(
+        [] => say!(
+            LogLevel::Info,
             "aiperf: no --url given: benchmarking the built-in simulated engine (transport `{transport_names}`)"
         ),
-        [url] => eprintln!(
+        [url] => say!(
+            LogLevel::Info,
             "aiperf: profiling {} with endpoint `{}` over `{transport_names}`",
             redaction::redact_url(url),
             args.endpoint_type
         ),
-        urls => eprintln!(
+        urls => say!(
+            LogLevel::Info,
             "aiperf: profiling {} servers ({}) with endpoint `{}` over `{transport_names}`, each \
              conversation going to the next in turn",
             urls.len(),
@@ -244,7 +256,8 @@ async fn run_with_progress(
             opened += transport.open_connections().await;
         }
         if opened > 0 {
-            eprintln!(
+            say!(
+                LogLevel::Info,
                 "aiperf: opened {opened} connection{} before the run",
                 if opened == 1 { "" } else { "s" }
             );

@@ -965,6 +965,52 @@ fn a_range_ratio_draws_lengths_across_its_window() {
 }
 
 #[test]
+fn the_log_level_sets_what_is_said_on_stderr() {
+    let said = |args: &[&str]| {
+        let run = Run::profile(
+            &[
+                &[
+                    "--request-count",
+                    "1",
+                    "--endpoint-type",
+                    "embeddings",
+                    "--osl",
+                    "4",
+                ],
+                args,
+            ]
+            .concat(),
+        );
+        run.assert_success();
+        run.stderr()
+    };
+    // Info (the default): what the run does and the notes, no plan.
+    let info = said(&[]);
+    assert!(
+        info.contains("benchmarking the built-in simulated engine"),
+        "{info}"
+    );
+    assert!(info.contains("--osl has no effect"), "{info}");
+    assert!(!info.contains("aiperf: debug:"), "{info}");
+    // -v: the plan the flags resolved to, as well.
+    let debug = said(&["-v"]);
+    assert!(
+        debug.contains("aiperf: debug: profiling: Concurrency(1)"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("aiperf: debug: dataset: 1 conversations"),
+        "{debug}"
+    );
+    // Warning: the notes only; error: neither.
+    let warning = said(&["--log-level", "warning"]);
+    assert!(!warning.contains("benchmarking the built-in"), "{warning}");
+    assert!(warning.contains("--osl has no effect"), "{warning}");
+    let error = said(&["--log-level", "error"]);
+    assert!(!error.contains("--osl has no effect"), "{error}");
+}
+
+#[test]
 fn headers_aiperf_sets_itself_take_aiperf_s_precedence() {
     // AIPerf runs these: so does aiperf, saying what it does with them.
     let run = Run::profile(&[

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::flag_values::whole_number;
+use crate::verbosity::LogLevel;
 
 use crate::engine_args::EngineArgs;
 
@@ -346,6 +347,19 @@ pub(crate) struct ProfileArgs {
     /// Directory for the export files (default `artifacts/<model>-<endpoint type>-<load>`).
     #[arg(long, visible_aliases = ["output-artifact-dir"], help_heading = "Output")]
     pub artifact_dir: Option<PathBuf>,
+
+    /// How much aiperf says on stderr, AIPerf's levels: `warning` leaves out what the run is
+    /// doing, `error` the notes too, `debug` adds the plan the flags resolved to.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info, help_heading = "Output")]
+    pub log_level: LogLevel,
+
+    /// --log-level debug (-vv: trace).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
+
+    /// --log-level trace.
+    #[arg(long, help_heading = "Output")]
+    pub extra_verbose: bool,
 
     /// Progress display: `simple` (progress bar on a terminal), `dashboard` (same) or `none`.
     #[arg(long = "ui-type", visible_aliases = ["ui"], value_enum, default_value_t = UiArg::Simple, help_heading = "Output")]

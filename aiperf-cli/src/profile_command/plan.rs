@@ -24,6 +24,7 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::{Map, Value};
 
 use super::pairs::{PairsOf, header_value, pairs};
+use crate::verbosity::{LogLevel, say};
 
 /// The validated form of [`ProfileArgs`]: every combination checked, every string parsed.
 #[derive(Debug)]
@@ -46,6 +47,49 @@ pub(crate) struct Profile {
 }
 
 impl Profile {
+    /// Says, at `--log-level debug`, what the flags resolved to: each phase's load and limits,
+    /// the dataset of `conversations`, the tokenizer, and where the exports go.
+    pub(crate) fn say_the_plan(&self, conversations: &[Conversation]) {
+        if !crate::verbosity::shows(LogLevel::Debug) {
+            return;
+        }
+        let plan = &self.plan;
+        if plan.has_warmup() {
+            say!(
+                LogLevel::Debug,
+                "aiperf: debug: warm-up: {:?}; {} requests, {:?} duration, {:?} conversations; \
+                 {:?}; prefill limit {:?}",
+                plan.warmup_load(),
+                plan.warmup_requests,
+                plan.warmup_duration,
+                plan.warmup_sessions,
+                plan.warmup_ramps(),
+                plan.warmup_prefill_limit()
+            );
+        }
+        say!(
+            LogLevel::Debug,
+            "aiperf: debug: profiling: {:?}; until {:?}; {:?} conversations; {:?}; prefill \
+             limit {:?}; at most {} requests in flight",
+            plan.load,
+            plan.stop,
+            plan.sessions,
+            plan.profiling_ramps(),
+            plan.prefill_concurrency,
+            plan.max_in_flight()
+        );
+        let turns: usize = conversations.iter().map(|c| c.turns.len()).sum();
+        say!(
+            LogLevel::Debug,
+            "aiperf: debug: dataset: {} conversations of {turns} turns in all, in {:?} order; \
+             tokenizer {}; exports to {}",
+            conversations.len(),
+            self.sampling,
+            self.tokenizer,
+            self.artifact_dir.display()
+        );
+    }
+
     /// The transport context of each server: one per `--url`, or the built-in engine's
     /// without one. Each is sized for every request in flight: the round robin shares the
     /// conversations' starts, not the requests in flight, and a server holding more than its
@@ -371,7 +415,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         .iter()
         .any(|(name, _)| name.eq_ignore_ascii_case("x-request-id"))
     {
-        eprintln!(
+        say!(
+            LogLevel::Warning,
             "aiperf: -H X-Request-ID is not sent: aiperf names each request itself (a new id \
              per request, which its records keep so that server logs can be matched to them)"
         );
@@ -381,7 +426,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         let before = headers.len();
         headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
         if headers.len() < before {
-            eprintln!(
+            say!(
+                LogLevel::Warning,
                 "aiperf: --api-key's `Authorization: Bearer <key>` replaces the -H Authorization \
                  header, as in AIPerf"
             );
@@ -427,7 +473,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         && args.warmup_concurrency.is_some()
         && args.warmup_concurrency_ramp_duration.is_none();
     if concurrency_ramp.is_some() && args.concurrency.is_none() && !warmup_takes_the_ramp {
-        eprintln!(
+        say!(
+            LogLevel::Warning,
             "aiperf: --concurrency-ramp-duration has no effect without --concurrency (or \
              --warmup-concurrency), the concurrency it raises"
         );
@@ -460,7 +507,8 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         if warmup_concurrency_ramp.is_some()
             && args.warmup_concurrency.or(args.concurrency).is_none()
         {
-            eprintln!(
+            say!(
+                LogLevel::Warning,
                 "aiperf: --warmup-concurrency-ramp-duration has no effect without \
                  --warmup-concurrency (or --concurrency), the concurrency it raises"
             );
@@ -592,7 +640,8 @@ fn warn_of_warmup_flags_without_a_warmup(args: &ProfileArgs) {
         "shape"
     };
     if !shaping.is_empty() {
-        eprintln!(
+        say!(
+            LogLevel::Warning,
             "aiperf: {} {verb} the warm-up, and there is none without --warmup-request-count, \
              --warmup-duration or --num-warmup-sessions",
             shaping.join(", ")
@@ -620,7 +669,8 @@ fn warmup_load(
     }
     if args.warmup_arrival_pattern.is_some() && rate.or(args.request_rate).is_none() {
         // AIPerf ignores it then; so does aiperf, saying so.
-        eprintln!(
+        say!(
+            LogLevel::Warning,
             "aiperf: --warmup-arrival-pattern has no effect without a request rate \
              (--warmup-request-rate or --request-rate): the warm-up runs at its concurrency"
         );
@@ -728,7 +778,8 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
     given.extend(&delay_flags);
     let single_turn = turns == LengthDistribution::fixed(1);
     if single_turn && args.input_file.is_none() && !delay_flags.is_empty() {
-        eprintln!(
+        say!(
+            LogLevel::Warning,
             "aiperf: the wait between turns ({}) has no effect on conversations of one \
              turn: add --conversation-turn-mean",
             delay_flags.join(", ")
@@ -767,7 +818,8 @@ fn tokenizer_and_words(
         return match PromptWords::for_tokenizer(&own) {
             Ok(words) => Ok((own, words)),
             Err(err) => {
-                eprintln!(
+                say!(
+                    LogLevel::Warning,
                     "aiperf: tokenizer: {model}'s cannot build prompts ({err}), so the builtin \
                      tiktoken o200k_base does; give --tokenizer to choose"
                 );
@@ -803,14 +855,16 @@ fn model_tokenizer(
 ) -> anyhow::Result<Option<Tokenizer>> {
     let found = |origin: &str, loaded: Result<Tokenizer, TokenizerError>| match loaded {
         Ok(tokenizer) => {
-            eprintln!(
+            say!(
+                LogLevel::Info,
                 "aiperf: tokenizer: {model}'s, from {origin}; --tokenizer builtin counts with \
                  tiktoken o200k_base instead"
             );
             Some(tokenizer)
         }
         Err(err) => {
-            eprintln!(
+            say!(
+                LogLevel::Warning,
                 "aiperf: tokenizer: {model}'s, from {origin}, cannot be read ({err}): the builtin \
                  tiktoken o200k_base counts instead"
             );
@@ -842,7 +896,8 @@ fn model_tokenizer(
         )),
         // A name like `test` is no Hub model; an `org/name` one is worth a word.
         None if model.contains('/') => {
-            eprintln!(
+            say!(
+                LogLevel::Warning,
                 "aiperf: tokenizer: {model}'s is not in the HuggingFace cache{}, so prompts are \
                  sized and counted with the builtin tiktoken o200k_base (AIPerf would download \
                  it; `hf download {model} tokenizer.json` puts it there)",
@@ -1051,7 +1106,8 @@ fn dataset_entries(args: &ProfileArgs, system_tokens: u32) -> anyhow::Result<usi
                 return Err(too_large(1, "at the least"));
             }
             if count > cap {
-                eprintln!(
+                say!(
+                    LogLevel::Warning,
                     "aiperf: the synthetic dataset holds {cap} distinct {entries_of}, which the \
                      {count} {what} reuse in turn (AIPerf would build one each): \
                      --num-dataset-entries sets how many"
@@ -1181,7 +1237,8 @@ pub(crate) fn fit_plan_to_dataset(
             );
         }
         if first_due >= Duration::from_secs(1) {
-            eprintln!(
+            say!(
+                LogLevel::Warning,
                 "aiperf: the dataset's first request is due {:.1} s into the run (its timestamp); \
                  --fixed-schedule-auto-offset would send it at once",
                 first_due.as_secs_f64()
@@ -1217,7 +1274,8 @@ pub(crate) fn fit_plan_to_dataset(
     if let (true, Some(count)) = (fixed, args.request_count)
         && count > turns
     {
-        eprintln!(
+        say!(
+            LogLevel::Warning,
             "aiperf: the schedule holds {turns} requests, each sent once at its time: \
              --request-count {count} asks for more than that"
         );

@@ -11,6 +11,7 @@ use super::args::{DEFAULT_MODEL, ProfileArgs};
 use super::input_config::{input_config, run_info};
 use super::plan::Profile;
 use crate::exit;
+use crate::verbosity::{LogLevel, say};
 
 /// Metrics, exports and the console report; the exit status.
 pub(crate) fn report(
@@ -77,10 +78,10 @@ pub(crate) fn report(
     ));
     crate::stdout::print(&out);
     if let Some(note) = fell_behind_note(processed.caught_up) {
-        eprintln!("{note}");
+        say!(LogLevel::Warning, "{note}");
     }
     if args.streaming && answers_came_whole(&report) {
-        eprintln!("{NOT_STREAMED_NOTE}");
+        say!(LogLevel::Warning, "{NOT_STREAMED_NOTE}");
     }
     let failures: Vec<String> = written
         .into_iter()
@@ -106,9 +107,13 @@ pub(crate) fn report(
         return Ok(exit::INTERRUPTED);
     }
     if counts.sent > 0 && counts.succeeded == 0 {
-        eprintln!("aiperf: every request failed: see the error summary above");
+        say!(
+            LogLevel::Error,
+            "aiperf: every request failed: see the error summary above"
+        );
         if profile.transport_ctx.url.is_some() && args.model == DEFAULT_MODEL {
-            eprintln!(
+            say!(
+                LogLevel::Error,
                 "aiperf: no --model was given, so the requests named `{DEFAULT_MODEL}`, the \
                  simulated engine's: if the errors say the server does not know that model, \
                  pass -m with one it serves (its GET /v1/models lists them)"
@@ -119,7 +124,8 @@ pub(crate) fn report(
     if let Some(threshold) = args.failed_request_threshold
         && counts.errored > threshold
     {
-        eprintln!(
+        say!(
+            LogLevel::Error,
             "aiperf: {} requests failed, more than --failed-request-threshold {threshold}",
             counts.errored
         );

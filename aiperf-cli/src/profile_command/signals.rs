@@ -9,6 +9,8 @@ use std::time::Duration;
 use aiperf_core::runner::RunControl;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::verbosity::{LogLevel, say};
+
 /// Ctrl-C and SIGTERM, caught from when [`RunSignals::catch`] is called: before the server is
 /// probed and the connections opened, so that a signal then ends the run the same way (with
 /// nothing sent) instead of killing the process.
@@ -40,14 +42,18 @@ impl RunSignals {
     /// second Ctrl-C at once.
     pub(crate) async fn watch(mut self, control: Arc<RunControl>, grace: Duration) {
         if self.next().await == Caught::Interrupt {
-            eprintln!(
+            say!(
+                LogLevel::Warning,
                 "\naiperf: interrupted: no new requests; in-flight ones get {:.0} s to finish (interrupt again to stop now)",
                 grace.as_secs_f64()
             );
             control.interrupt(grace);
             self.next().await;
         }
-        eprintln!("aiperf: stopping now; writing what was measured");
+        say!(
+            LogLevel::Warning,
+            "aiperf: stopping now; writing what was measured"
+        );
         control.interrupt(Duration::ZERO);
     }
 
