@@ -54,7 +54,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::endpoint::RequestInput;
+use crate::endpoint::{Message, RequestInput};
 use crate::tokenizer::TokenizerError;
 
 pub use custom::CustomDatasetType;
@@ -78,6 +78,28 @@ pub struct Turn {
     /// When this turn is due, from the start of the trace (`timestamp` of trace formats);
     /// used by fixed-schedule replay.
     pub timestamp: Option<Duration>,
+}
+
+impl Turn {
+    /// A turn of the user's `prompt` (`prompt_tokens` tokens), after `opening` (the messages
+    /// that open a conversation, on its first turn, with their tokens), asking for
+    /// `max_output_tokens`; sent without a delay or timestamp of its own.
+    pub(crate) fn of_prompt(
+        (mut messages, opening_tokens): (Vec<Message>, u64),
+        (prompt, prompt_tokens): (String, u64),
+        max_output_tokens: Option<u32>,
+    ) -> Self {
+        messages.push(Message::user(prompt));
+        Self {
+            input: RequestInput {
+                messages,
+                max_output_tokens,
+            },
+            input_tokens: Some(opening_tokens + prompt_tokens),
+            delay: None,
+            timestamp: None,
+        }
+    }
 }
 
 /// A sequence of turns sharing a session.

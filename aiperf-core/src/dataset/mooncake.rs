@@ -32,7 +32,6 @@ use serde_json::{Map, Value};
 use super::custom::{CustomDatasetConfig, count_texts};
 use super::jsonl::{self, Fields, LineError};
 use super::{Conversation, DatasetError, PrefixPrompts, PromptWords, Turn, rng_for, splitmix64};
-use crate::endpoint::{Message, RequestInput};
 
 /// Random stream purposes under the dataset seed.
 const BLOCK_STREAM: u64 = 0x626c_6f63_6b73;
@@ -280,20 +279,15 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
                     (prompt, u64::from(input_length))
                 }
             };
-            let (mut messages, first_tokens) = if i == 0 {
+            let opening = if i == 0 {
                 (system.clone(), u64::from(system_tokens))
             } else {
                 (Vec::with_capacity(1), 0)
             };
-            messages.push(Message::user(prompt));
             turns.push(Turn {
-                input: RequestInput {
-                    messages,
-                    max_output_tokens: entry.output_length,
-                },
-                input_tokens: Some(first_tokens + tokens),
                 delay: entry.delay,
                 timestamp: entry.timestamp,
+                ..Turn::of_prompt(opening, (prompt, tokens), entry.output_length)
             });
         }
         conversations.push(Conversation {

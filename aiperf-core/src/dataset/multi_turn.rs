@@ -26,7 +26,7 @@ use super::jsonl::{self, Fields, LineError};
 use super::single_turn::{TurnEntry, parse_turn};
 use super::system_prompt::SYSTEM_PROMPT_SEPARATOR;
 use super::{Conversation, DatasetError, PrefixPrompts, Turn};
-use crate::endpoint::{Message, RequestInput, Role};
+use crate::endpoint::{Message, Role};
 
 /// One line of a `multi_turn` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,21 +185,16 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
                 .into_iter()
                 .enumerate()
                 .map(|(i, turn)| {
-                    let (mut messages, mut tokens) = if i == 0 {
+                    let opening = if i == 0 {
                         (std::mem::take(&mut first), first_tokens)
                     } else {
                         (Vec::with_capacity(1), 0)
                     };
-                    tokens += next_count();
-                    messages.push(Message::user(turn.text));
+                    let prompt = (turn.text, next_count());
                     Turn {
-                        input: RequestInput {
-                            messages,
-                            max_output_tokens: turn.output_length,
-                        },
-                        input_tokens: Some(tokens),
                         delay: turn.delay,
                         timestamp: turn.timestamp,
+                        ..Turn::of_prompt(opening, prompt, turn.output_length)
                     }
                 })
                 .collect();

@@ -28,7 +28,7 @@ use serde_json::Value;
 use super::custom::{CustomDatasetConfig, count_texts};
 use super::jsonl::{self, Fields, LineError};
 use super::{Conversation, DatasetError, PrefixPrompts, Turn};
-use crate::endpoint::{Message, RequestInput, Role};
+use crate::endpoint::Role;
 
 /// One request as AIPerf's `SingleTurn` schema describes it: a line of a `single_turn` file,
 /// or one of the `turns` of a `multi_turn` line.
@@ -225,20 +225,15 @@ pub(crate) fn load(config: &CustomDatasetConfig) -> Result<Vec<Conversation>, Da
                 .into_iter()
                 .enumerate()
                 .map(|(i, entry)| {
-                    let (prompt, tokens) = prompts.next().expect("one prompt per turn");
-                    let (mut messages, first_tokens) = match i {
+                    let opening = match i {
                         0 => (system.clone(), u64::from(system_tokens)),
                         _ => (Vec::with_capacity(1), 0),
                     };
-                    messages.push(Message::user(prompt));
+                    let prompt = prompts.next().expect("one prompt per turn");
                     Turn {
-                        input: RequestInput {
-                            messages,
-                            max_output_tokens: entry.output_length,
-                        },
-                        input_tokens: Some(first_tokens + tokens),
                         delay: entry.delay,
                         timestamp: entry.timestamp,
+                        ..Turn::of_prompt(opening, prompt, entry.output_length)
                     }
                 })
                 .collect();
