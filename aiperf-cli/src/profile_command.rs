@@ -12,6 +12,7 @@ mod input_config;
 mod models;
 mod pairs;
 mod plan;
+mod plan_summary;
 mod redaction;
 mod report;
 mod signals;
@@ -106,7 +107,7 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
         DatasetSource::File(config) => custom::load(config)?,
     };
     fit_plan_to_dataset(&args, &mut profile, &mut conversations)?;
-    profile.say_the_plan(&conversations);
+    plan_summary::say_the_plan(&profile, &conversations);
     let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
     let mut transport_names = Vec::new();
     for ctx in profile.transport_contexts() {

@@ -1,7 +1,7 @@
 //! How much `aiperf profile` says on stderr beside its results, set by AIPerf's flags
-//! (`--log-level`, `-v`, `-vv`): failures of the run at every level; notes on flags, the
-//! dataset and the results from `warning` on; what the run is doing from `info` on (the
-//! default); and, at `debug` and `trace`, the plan the flags resolved to.
+//! (`--log-level`, `-v`, `-vv`): the run's failures, and its answers to Ctrl-C, at every level;
+//! notes on flags, the dataset and the results from `warning` down; what the run is doing from
+//! `info` down (the default); and, at `debug` and `trace`, the plan the flags resolved to.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -22,11 +22,11 @@ pub(crate) enum LogLevel {
     Notice,
     /// Notes on flags that do nothing, on the dataset and on the results.
     Warning,
-    /// As `warning`.
-    Success,
-    /// Only the run's failures.
-    Error,
     /// As `error`.
+    Success,
+    /// As `critical`: aiperf says nothing at this level.
+    Error,
+    /// Only the run's failures and answers to Ctrl-C, which every level shows.
     Critical,
 }
 
@@ -43,15 +43,14 @@ pub(crate) fn shows(level: LogLevel) -> bool {
     level as u8 >= LEVEL.load(Ordering::Relaxed)
 }
 
-/// The level `--log-level`, `-v` (debug) and `-vv`/`--extra-verbose` (trace) ask for, the
-/// most verbose winning, as AIPerf takes them.
+/// The level `--log-level`, `-v` (debug) and `-vv`/`--extra-verbose` (trace) ask for: the
+/// verbose flags override `--log-level`, as in AIPerf.
 pub(crate) fn from_flags(log_level: LogLevel, verbose: u8, extra_verbose: bool) -> LogLevel {
-    let from_verbose = match (verbose, extra_verbose) {
+    match (verbose, extra_verbose) {
         (_, true) | (2.., _) => LogLevel::Trace,
         (1, false) => LogLevel::Debug,
-        (0, false) => LogLevel::Critical,
-    };
-    log_level.min(from_verbose)
+        (0, false) => log_level,
+    }
 }
 
 /// Writes a line to stderr when its level is shown: `say!(LogLevel::Warning, "...", ...)`.
@@ -69,12 +68,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_most_verbose_flag_wins() {
+    fn the_verbose_flags_override_the_log_level() {
         assert_eq!(from_flags(LogLevel::Info, 0, false), LogLevel::Info);
         assert_eq!(from_flags(LogLevel::Info, 1, false), LogLevel::Debug);
         assert_eq!(from_flags(LogLevel::Warning, 2, false), LogLevel::Trace);
         assert_eq!(from_flags(LogLevel::Error, 0, true), LogLevel::Trace);
-        assert_eq!(from_flags(LogLevel::Trace, 1, false), LogLevel::Trace);
+        assert_eq!(from_flags(LogLevel::Trace, 1, false), LogLevel::Debug);
         assert_eq!(from_flags(LogLevel::Error, 0, false), LogLevel::Error);
     }
 

@@ -992,22 +992,37 @@ fn the_log_level_sets_what_is_said_on_stderr() {
     );
     assert!(info.contains("--osl has no effect"), "{info}");
     assert!(!info.contains("aiperf: debug:"), "{info}");
-    // -v: the plan the flags resolved to, as well.
-    let debug = said(&["-v"]);
-    assert!(
-        debug.contains("aiperf: debug: profiling: Concurrency(1)"),
-        "{debug}"
-    );
-    assert!(
-        debug.contains("aiperf: debug: dataset: 1 conversations"),
-        "{debug}"
-    );
-    // Warning: the notes only; error: neither.
+    // -v, -vv, --extra-verbose: the plan the flags resolved to, as well, whatever the level.
+    for verbose in [
+        &["-v"][..],
+        &["-vv"],
+        &["--extra-verbose", "--log-level", "error"],
+    ] {
+        let debug = said(verbose);
+        let plan = "aiperf: debug: profiling: 1 at a time (closed loop); 1 request;";
+        assert!(debug.contains(plan), "{verbose:?}: {debug}");
+        assert!(
+            debug.contains("aiperf: debug: dataset: 1 conversation of 1 turn"),
+            "{debug}"
+        );
+    }
+    // Warning: the notes only; error (in AIPerf's capitals too): neither.
     let warning = said(&["--log-level", "warning"]);
     assert!(!warning.contains("benchmarking the built-in"), "{warning}");
     assert!(warning.contains("--osl has no effect"), "{warning}");
-    let error = said(&["--log-level", "error"]);
+    let error = said(&["--log-level", "ERROR"]);
     assert!(!error.contains("--osl has no effect"), "{error}");
+    // The run's failure is said at every level.
+    let failed = Run::profile(&[
+        "--request-count",
+        "2",
+        "--error-rate",
+        "1",
+        "--log-level",
+        "critical",
+    ]);
+    assert_eq!(failed.output.status.code(), Some(1));
+    failed.assert_said("every request failed");
 }
 
 #[test]

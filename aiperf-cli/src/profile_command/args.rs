@@ -350,7 +350,7 @@ pub(crate) struct ProfileArgs {
 
     /// How much aiperf says on stderr, AIPerf's levels: `warning` leaves out what the run is
     /// doing, `error` the notes too, `debug` adds the plan the flags resolved to.
-    #[arg(long, value_enum, default_value_t = LogLevel::Info, help_heading = "Output")]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = LogLevel::Info, help_heading = "Output")]
     pub log_level: LogLevel,
 
     /// --log-level debug (-vv: trace).

@@ -47,49 +47,6 @@ pub(crate) struct Profile {
 }
 
 impl Profile {
-    /// Says, at `--log-level debug`, what the flags resolved to: each phase's load and limits,
-    /// the dataset of `conversations`, the tokenizer, and where the exports go.
-    pub(crate) fn say_the_plan(&self, conversations: &[Conversation]) {
-        if !crate::verbosity::shows(LogLevel::Debug) {
-            return;
-        }
-        let plan = &self.plan;
-        if plan.has_warmup() {
-            say!(
-                LogLevel::Debug,
-                "aiperf: debug: warm-up: {:?}; {} requests, {:?} duration, {:?} conversations; \
-                 {:?}; prefill limit {:?}",
-                plan.warmup_load(),
-                plan.warmup_requests,
-                plan.warmup_duration,
-                plan.warmup_sessions,
-                plan.warmup_ramps(),
-                plan.warmup_prefill_limit()
-            );
-        }
-        say!(
-            LogLevel::Debug,
-            "aiperf: debug: profiling: {:?}; until {:?}; {:?} conversations; {:?}; prefill \
-             limit {:?}; at most {} requests in flight",
-            plan.load,
-            plan.stop,
-            plan.sessions,
-            plan.profiling_ramps(),
-            plan.prefill_concurrency,
-            plan.max_in_flight()
-        );
-        let turns: usize = conversations.iter().map(|c| c.turns.len()).sum();
-        say!(
-            LogLevel::Debug,
-            "aiperf: debug: dataset: {} conversations of {turns} turns in all, in {:?} order; \
-             tokenizer {}; exports to {}",
-            conversations.len(),
-            self.sampling,
-            self.tokenizer,
-            self.artifact_dir.display()
-        );
-    }
-
     /// The transport context of each server: one per `--url`, or the built-in engine's
     /// without one. Each is sized for every request in flight: the round robin shares the
     /// conversations' starts, not the requests in flight, and a server holding more than its

@@ -108,12 +108,12 @@ pub(crate) fn report(
     }
     if counts.sent > 0 && counts.succeeded == 0 {
         say!(
-            LogLevel::Error,
+            LogLevel::Critical,
             "aiperf: every request failed: see the error summary above"
         );
         if profile.transport_ctx.url.is_some() && args.model == DEFAULT_MODEL {
             say!(
-                LogLevel::Error,
+                LogLevel::Critical,
                 "aiperf: no --model was given, so the requests named `{DEFAULT_MODEL}`, the \
                  simulated engine's: if the errors say the server does not know that model, \
                  pass -m with one it serves (its GET /v1/models lists them)"
@@ -125,7 +125,7 @@ pub(crate) fn report(
         && counts.errored > threshold
     {
         say!(
-            LogLevel::Error,
+            LogLevel::Critical,
             "aiperf: {} requests failed, more than --failed-request-threshold {threshold}",
             counts.errored
         );

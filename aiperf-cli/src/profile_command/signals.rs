@@ -43,7 +43,7 @@ impl RunSignals {
     pub(crate) async fn watch(mut self, control: Arc<RunControl>, grace: Duration) {
         if self.next().await == Caught::Interrupt {
             say!(
-                LogLevel::Warning,
+                LogLevel::Critical,
                 "\naiperf: interrupted: no new requests; in-flight ones get {:.0} s to finish (interrupt again to stop now)",
                 grace.as_secs_f64()
             );
@@ -51,7 +51,7 @@ impl RunSignals {
             self.next().await;
         }
         say!(
-            LogLevel::Warning,
+            LogLevel::Critical,
             "aiperf: stopping now; writing what was measured"
         );
         control.interrupt(Duration::ZERO);
