@@ -185,6 +185,9 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
                 ExportLevelArg::Summary => None,
                 ExportLevelArg::Records | ExportLevelArg::Raw => Some(artifacts.records_jsonl()?),
             },
+            args.export_outputs_json
+                .then(|| artifacts.outputs_json())
+                .transpose()?,
         )
         .context("failed to start the record processor's threads")
     };

@@ -654,6 +654,14 @@ fn invalid_flag_combinations_are_refused_before_anything_runs() {
         ),
         (&["--profile-export-prefix", ".json"][..], "names no file"),
         (
+            &[
+                "--export-outputs-json",
+                "--profile-export-prefix",
+                "outputs",
+            ][..],
+            "would write over --export-outputs-json's outputs.json",
+        ),
+        (
             &["--concurrency", "4", "--concurrency-ramp-duration", "0"][..],
             "--concurrency-ramp-duration must be a positive number of seconds",
         ),
@@ -1023,6 +1031,61 @@ fn the_log_level_sets_what_is_said_on_stderr() {
     ]);
     assert_eq!(failed.output.status.code(), Some(1));
     failed.assert_said("every request failed");
+}
+
+#[test]
+fn export_outputs_json_writes_each_profiling_answer() {
+    let run = Run::profile(&[
+        "--export-outputs-json",
+        "--streaming",
+        "--request-count",
+        "4",
+        "--warmup-request-count",
+        "2",
+        "--osl",
+        "5",
+    ]);
+    run.assert_success();
+    let outputs = read_json(&run.dir.join("outputs.json"));
+    assert_eq!(outputs["schema_version"], "1.0");
+    let data = outputs["data"].as_array().unwrap();
+    let mut ids: Vec<&str> = data
+        .iter()
+        .map(|e| e["x_request_id"].as_str().unwrap())
+        .collect();
+    let profiling = run.records_of("profiling");
+    let mut sent: Vec<&str> = profiling
+        .iter()
+        .map(|r| r["metadata"]["x_request_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    sent.sort_unstable();
+    assert_eq!(
+        ids, sent,
+        "one entry per profiling request, none for the warm-up"
+    );
+    for entry in data {
+        let text = entry["response_text"].as_str().unwrap();
+        assert_eq!(text.split_whitespace().count(), 5, "{entry}");
+        assert_eq!(entry["metrics"]["output_sequence_length"], 5, "{entry}");
+        assert!(entry["metrics"]["time_to_first_token"].as_f64().unwrap() > 0.0);
+    }
+    let sessions: Vec<u64> = data
+        .iter()
+        .map(|e| e["session_num"].as_u64().unwrap())
+        .collect();
+    assert!(sessions.is_sorted(), "{sessions:?}");
+    let files: Vec<String> = std::fs::read_dir(&run.dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!files.iter().any(|f| f.contains("fragments")), "{files:?}");
+    assert_eq!(
+        run.summary()["input_config"]["artifacts"]["export_outputs_json"],
+        true
+    );
+    let without = Run::profile(&["--request-count", "1"]);
+    assert!(!without.dir.join("outputs.json").exists());
 }
 
 #[test]

@@ -45,6 +45,7 @@ pub mod csv;
 pub mod inputs;
 pub mod json;
 pub mod jsonl;
+pub mod outputs;
 
-pub use artifact_dir::{ArtifactDir, ExportError, RecordsJsonl};
+pub use artifact_dir::{ArtifactDir, ExportError, OutputsJson, RecordsJsonl};
 pub use inputs::SessionPayloads;

@@ -36,7 +36,8 @@
 //! let dir = ArtifactDir::prepare(tmp.path())?;
 //! let (records, received) = mpsc::channel();
 //! let analysis = Analysis::new(&MetricOptions::default());
-//! let processor = RecordProcessor::start(received, analysis, None, Some(dir.records_jsonl()?))?;
+//! let jsonl = Some(dir.records_jsonl()?);
+//! let processor = RecordProcessor::start(received, analysis, None, jsonl, None)?;
 //! // ... the run sends its records to `records` ...
 //! drop(records);
 //! let processed = processor.finish();
@@ -53,7 +54,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::clock::now_ns;
-use crate::export::{ExportError, RecordsJsonl};
+use crate::export::{ExportError, OutputsJson, RecordsJsonl};
 use crate::metrics::Analysis;
 use crate::record::RequestRecord;
 use crate::tokenizer::Tokenizer;
@@ -105,6 +106,8 @@ pub struct Processed {
     /// The JSONL file (`None` when none was asked for), or the first error writing it (lines
     /// after an error are not written; the metrics still take every record).
     pub jsonl: Result<Option<PathBuf>, ExportError>,
+    /// `outputs.json` (`None` when none was asked for), or the first error writing it.
+    pub outputs: Result<Option<PathBuf>, ExportError>,
     /// Records processed by the catch-up thread (at normal priority) because the processing
     /// thread (at the least priority, on Linux) had fallen a second behind: a sign that the
     /// client's core had no idle moments for about a second. Elsewhere both threads run at
@@ -120,6 +123,8 @@ struct Work {
     tokenizer: Option<Tokenizer>,
     jsonl: Option<RecordsJsonl>,
     write_error: Option<ExportError>,
+    outputs: Option<OutputsJson>,
+    outputs_error: Option<ExportError>,
     caught_up: usize,
 }
 
@@ -137,6 +142,12 @@ impl Work {
         {
             self.write_error = Some(error);
         }
+        if self.outputs_error.is_none()
+            && let Some(outputs) = self.outputs.as_mut()
+            && let Err(error) = outputs.write(&record, row)
+        {
+            self.outputs_error = Some(error);
+        }
         Duration::from_nanos(now_ns().saturating_sub(record.end_ns))
     }
 }
@@ -145,14 +156,22 @@ impl RecordProcessor {
     /// Starts processing the records `received`, until every sender is dropped. `tokenizer`
     /// counts the output and reasoning tokens of each record (the client-side counts);
     /// `None` leaves them uncounted (endpoints that produce no tokens). Each record gets its
-    /// line in `jsonl`, unless it is `None` (`--export-level summary`).
+    /// line in `jsonl`, unless it is `None` (`--export-level summary`), and each profiling one
+    /// its entry in `outputs` when given (`--export-outputs-json`).
     pub fn start(
         received: Receiver<RequestRecord>,
         analysis: Analysis,
         tokenizer: Option<Tokenizer>,
         jsonl: Option<RecordsJsonl>,
+        outputs: Option<OutputsJson>,
     ) -> io::Result<Self> {
-        Self::start_paced(received, analysis, tokenizer, jsonl, Pace::DEFAULT)
+        Self::start_paced(
+            received,
+            analysis,
+            tokenizer,
+            (jsonl, outputs),
+            Pace::DEFAULT,
+        )
     }
 
     /// [`RecordProcessor::start`], handing over at `pace`.
@@ -160,7 +179,7 @@ impl RecordProcessor {
         received: Receiver<RequestRecord>,
         analysis: Analysis,
         tokenizer: Option<Tokenizer>,
-        jsonl: Option<RecordsJsonl>,
+        (jsonl, outputs): (Option<RecordsJsonl>, Option<OutputsJson>),
         pace: Pace,
     ) -> io::Result<Self> {
         let work = Work {
@@ -169,6 +188,8 @@ impl RecordProcessor {
             tokenizer,
             jsonl,
             write_error: None,
+            outputs,
+            outputs_error: None,
             caught_up: 0,
         };
         let (to_catch_up, at_catch_up) = mpsc::channel();
@@ -201,9 +222,14 @@ impl RecordProcessor {
             Some(error) => Err(error),
             None => work.jsonl.map(RecordsJsonl::finish).transpose(),
         };
+        let outputs = match work.outputs_error {
+            Some(error) => Err(error),
+            None => work.outputs.map(OutputsJson::finish).transpose(),
+        };
         Processed {
             analysis: work.analysis,
             jsonl,
+            outputs,
             caught_up: work.caught_up,
         }
     }
@@ -347,7 +373,7 @@ mod tests {
             received,
             analysis,
             tokenizer,
-            Some(dir.records_jsonl().unwrap()),
+            (Some(dir.records_jsonl().unwrap()), None),
             pace,
         )
         .unwrap()

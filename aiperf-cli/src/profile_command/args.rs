@@ -381,6 +381,11 @@ pub(crate) struct ProfileArgs {
     #[arg(long, visible_alias = "profile-export-file", help_heading = "Output")]
     pub profile_export_prefix: Option<String>,
 
+    /// Write outputs.json: each profiling request's generated text, with its ids, times and
+    /// main metrics, as AIPerf does.
+    #[arg(long, help_heading = "Output")]
+    pub export_outputs_json: bool,
+
     /// Accepted so that AIPerf command lines run unchanged: aiperf collects no GPU telemetry,
     /// so there is nothing to turn off.
     #[arg(long, help_heading = "Telemetry")]

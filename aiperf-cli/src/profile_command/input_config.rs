@@ -28,6 +28,7 @@ const PLACED_FLAGS: &[&str] = &[
     "url_strategy",
     "warmup_duration",
     "profile_export_prefix",
+    "export_outputs_json",
     "export_level",
     "endpoint_type",
     "custom_endpoint",
@@ -178,6 +179,9 @@ pub(crate) fn input_config(
     });
     if let Some(prefix) = &profile.export_prefix {
         artifacts["prefix"] = json!(prefix);
+    }
+    if set("export_outputs_json") {
+        artifacts["export_outputs_json"] = json!(true);
     }
     if set("export_level") {
         artifacts["records"] = match args.export_level {

@@ -523,7 +523,7 @@ pub(crate) fn validate(args: &ProfileArgs) -> anyhow::Result<Profile> {
         export_prefix: args
             .profile_export_prefix
             .as_deref()
-            .map(export_prefix)
+            .map(|prefix| export_prefix(prefix, args.export_outputs_json))
             .transpose()?,
         dataset,
         sampling,
@@ -1085,8 +1085,8 @@ const DEFAULT_DATASET_ENTRIES: usize = 100;
 /// Checks `--profile-export-prefix`: as in AIPerf, a relative path is taken from
 /// `--artifact-dir` (`sub/run1` writes `sub/run1.json` there), an absolute one gives only its
 /// file name (the exports stay in `--artifact-dir`), and the base must name a file other than
-/// `inputs.json`.
-fn export_prefix(given: &str) -> anyhow::Result<String> {
+/// `inputs.json` (and `outputs.json` when it is written, `with_outputs`).
+fn export_prefix(given: &str, with_outputs: bool) -> anyhow::Result<String> {
     let path = std::path::Path::new(given);
     let prefix = if path.is_absolute() {
         path.file_name()
@@ -1100,8 +1100,15 @@ fn export_prefix(given: &str) -> anyhow::Result<String> {
     if file.is_none_or(|name| name.is_empty()) {
         bail!("--profile-export-prefix `{given}` names no file: give a name, e.g. run1");
     }
-    if lexically_normal(base) == std::path::Path::new("inputs") {
+    let written = lexically_normal(base);
+    if written == std::path::Path::new("inputs") {
         bail!("--profile-export-prefix `{given}` would write over inputs.json: give another name");
+    }
+    if with_outputs && written == std::path::Path::new("outputs") {
+        bail!(
+            "--profile-export-prefix `{given}` would write over --export-outputs-json's \
+             outputs.json: give another name"
+        );
     }
     Ok(prefix.to_owned())
 }

@@ -50,8 +50,9 @@ pub(crate) fn report(
             .map(drop),
         artifacts.write_profile_csv(&report).map(drop),
         artifacts.write_inputs_json(&payloads).map(drop),
-        // The per-request file was written during the run.
+        // The per-request files were written during the run.
         processed.jsonl.map(drop),
+        processed.outputs.map(drop),
     ];
 
     let mut out = console::render(&report);

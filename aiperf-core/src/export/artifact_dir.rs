@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::inputs::SessionPayloads;
-use super::{csv, inputs, json, jsonl};
+use super::{csv, inputs, json, jsonl, outputs};
 use crate::metrics::{BenchmarkReport, RecordRow};
 use crate::record::RequestRecord;
 
@@ -161,6 +161,24 @@ impl ArtifactDir {
         }
     }
 
+    /// `outputs.json` (`--export-outputs-json`): its fragments file created now, as
+    /// [`ArtifactDir::records_jsonl`] is, written one line per profiling request as records are
+    /// processed, and assembled by [`OutputsJson::finish`].
+    pub fn outputs_json(&self) -> Result<OutputsJson, ExportError> {
+        let fragments = self.path.join(outputs::FRAGMENTS_FILE_NAME);
+        match create_with_parents(&fragments) {
+            Ok(file) => Ok(OutputsJson {
+                path: self.path.join(outputs::FILE_NAME),
+                fragments,
+                out: Some(BufWriter::with_capacity(1 << 16, file)),
+            }),
+            Err(source) => Err(ExportError::Write {
+                path: fragments,
+                source,
+            }),
+        }
+    }
+
     /// Writes `inputs.json`.
     pub fn write_inputs_json(&self, sessions: &[SessionPayloads]) -> Result<PathBuf, ExportError> {
         self.write_file(inputs::FILE_NAME, |out| inputs::write(out, sessions))
@@ -231,6 +249,65 @@ impl RecordsJsonl {
                 path: self.path.clone(),
                 source,
             }),
+        }
+    }
+}
+
+/// `outputs.json` being written: each profiling request's entry appended to a fragments file
+/// as its record is processed, the file assembled (sorted) by [`OutputsJson::finish`]. Dropped
+/// unfinished, it removes its fragments.
+#[derive(Debug)]
+pub struct OutputsJson {
+    path: PathBuf,
+    fragments: PathBuf,
+    /// `None` once finished.
+    out: Option<BufWriter<File>>,
+}
+
+impl OutputsJson {
+    /// Appends the entry of one request, if it is a profiling one (see
+    /// [`outputs::write_fragment`]).
+    pub fn write(&mut self, record: &RequestRecord, row: RecordRow<'_>) -> Result<(), ExportError> {
+        let out = self.out.as_mut().expect("written only before finish");
+        outputs::write_fragment(out, record, row).map_err(|source| ExportError::Write {
+            path: self.fragments.clone(),
+            source,
+        })
+    }
+
+    /// Assembles `outputs.json` from the fragments, removes them, and returns its path.
+    pub fn finish(mut self) -> Result<PathBuf, ExportError> {
+        let out = self.out.take().expect("finished once");
+        let fragments = out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+            .and_then(|_| File::open(&self.fragments))
+            .map_err(|source| ExportError::Write {
+                path: self.fragments.clone(),
+                source,
+            })?;
+        let written = create_with_parents(&self.path).and_then(|file| {
+            let mut out = BufWriter::new(file);
+            outputs::assemble(io::BufReader::new(fragments), &mut out)?;
+            out.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .sync_data()
+        });
+        let _ = fs::remove_file(&self.fragments);
+        match written {
+            Ok(()) => Ok(self.path.clone()),
+            Err(source) => Err(ExportError::Write {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+impl Drop for OutputsJson {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            let _ = fs::remove_file(&self.fragments);
         }
     }
 }
