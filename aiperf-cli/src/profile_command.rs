@@ -28,7 +28,7 @@ use aiperf_core::dataset::synthetic::{self};
 use aiperf_core::endpoint::{Endpoint, EndpointContext, Message, RequestInput, Role};
 use aiperf_core::export::ArtifactDir;
 use aiperf_core::metrics::Analysis;
-use aiperf_core::record_processor::RecordProcessor;
+use aiperf_core::record_processor::{RecordFiles, RecordProcessor};
 use aiperf_core::runner::{self, PreparedConversation, RunControl, RunError, RunOutput, RunPlan};
 use aiperf_core::tokenizer::{BUILTIN_SPEC, Tokenizer};
 use aiperf_core::transport::{Transport, TransportErrorKind};
@@ -181,13 +181,18 @@ pub(crate) fn run(args: ProfileArgs, given: &[String]) -> anyhow::Result<u8> {
             received,
             Analysis::new(&profile.metric_options),
             produces_tokens.then(|| profile.tokenizer.clone()),
-            match args.export_level {
-                ExportLevelArg::Summary => None,
-                ExportLevelArg::Records | ExportLevelArg::Raw => Some(artifacts.records_jsonl()?),
+            RecordFiles {
+                jsonl: match args.export_level {
+                    ExportLevelArg::Summary => None,
+                    ExportLevelArg::Records | ExportLevelArg::Raw => {
+                        Some(artifacts.records_jsonl()?)
+                    }
+                },
+                outputs: args
+                    .export_outputs_json
+                    .then(|| artifacts.outputs_json())
+                    .transpose()?,
             },
-            args.export_outputs_json
-                .then(|| artifacts.outputs_json())
-                .transpose()?,
         )
         .context("failed to start the record processor's threads")
     };

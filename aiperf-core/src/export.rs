@@ -48,4 +48,14 @@ pub mod jsonl;
 pub mod outputs;
 
 pub use artifact_dir::{ArtifactDir, ExportError, OutputsJson, RecordsJsonl};
+
+/// A metric value as JSON: a whole number where its unit counts (tokens, requests) and the
+/// value is whole, else a float; `None` for a value JSON cannot hold (NaN, infinities).
+pub(crate) fn display_number(value: f64, integral: bool) -> Option<serde_json::Number> {
+    if integral && value >= 0.0 && value.fract() == 0.0 && value <= u64::MAX as f64 {
+        Some(serde_json::Number::from(value as u64))
+    } else {
+        serde_json::Number::from_f64(value)
+    }
+}
 pub use inputs::SessionPayloads;

@@ -1,7 +1,8 @@
 //! Records processed beside the run (DESIGN.md §4), so that none has to be kept: a thread
 //! receives each record from the runner's [`RecordSender`](crate::runner::RecordSender) as its
 //! request ends, counts its output with the client tokenizer, adds it to the run's
-//! [`Analysis`], writes its `profile_export.jsonl` line, and drops it. What stays is what the
+//! [`Analysis`], writes its `profile_export.jsonl` line (and its `outputs.json` entry), and
+//! drops it. What stays is what the
 //! statistics need, in bounded memory; the JSONL file holds every request measured so far,
 //! whatever happens to the process later.
 //!
@@ -30,14 +31,17 @@
 //! use std::sync::mpsc;
 //! use aiperf_core::export::ArtifactDir;
 //! use aiperf_core::metrics::{Analysis, MetricOptions, RunFacts};
-//! use aiperf_core::record_processor::RecordProcessor;
+//! use aiperf_core::record_processor::{RecordFiles, RecordProcessor};
 //!
 //! # let tmp = tempfile::tempdir().unwrap();
 //! let dir = ArtifactDir::prepare(tmp.path())?;
 //! let (records, received) = mpsc::channel();
 //! let analysis = Analysis::new(&MetricOptions::default());
-//! let jsonl = Some(dir.records_jsonl()?);
-//! let processor = RecordProcessor::start(received, analysis, None, jsonl, None)?;
+//! let files = RecordFiles {
+//!     jsonl: Some(dir.records_jsonl()?),
+//!     ..RecordFiles::default()
+//! };
+//! let processor = RecordProcessor::start(received, analysis, None, files)?;
 //! // ... the run sends its records to `records` ...
 //! drop(records);
 //! let processed = processor.finish();
@@ -98,6 +102,15 @@ pub struct RecordProcessor {
     catch_up: JoinHandle<()>,
 }
 
+/// The per-request files a [`RecordProcessor`] writes as records come; none by default.
+#[derive(Debug, Default)]
+pub struct RecordFiles {
+    /// `profile_export.jsonl`, a line per request (`None`: `--export-level summary`).
+    pub jsonl: Option<RecordsJsonl>,
+    /// `outputs.json`, an entry per profiling request (`--export-outputs-json`).
+    pub outputs: Option<OutputsJson>,
+}
+
 /// What processing a run's records left.
 #[derive(Debug)]
 pub struct Processed {
@@ -156,22 +169,14 @@ impl RecordProcessor {
     /// Starts processing the records `received`, until every sender is dropped. `tokenizer`
     /// counts the output and reasoning tokens of each record (the client-side counts);
     /// `None` leaves them uncounted (endpoints that produce no tokens). Each record gets its
-    /// line in `jsonl`, unless it is `None` (`--export-level summary`), and each profiling one
-    /// its entry in `outputs` when given (`--export-outputs-json`).
+    /// line and entry in the `files` asked for.
     pub fn start(
         received: Receiver<RequestRecord>,
         analysis: Analysis,
         tokenizer: Option<Tokenizer>,
-        jsonl: Option<RecordsJsonl>,
-        outputs: Option<OutputsJson>,
+        files: RecordFiles,
     ) -> io::Result<Self> {
-        Self::start_paced(
-            received,
-            analysis,
-            tokenizer,
-            (jsonl, outputs),
-            Pace::DEFAULT,
-        )
+        Self::start_paced(received, analysis, tokenizer, files, Pace::DEFAULT)
     }
 
     /// [`RecordProcessor::start`], handing over at `pace`.
@@ -179,7 +184,7 @@ impl RecordProcessor {
         received: Receiver<RequestRecord>,
         analysis: Analysis,
         tokenizer: Option<Tokenizer>,
-        (jsonl, outputs): (Option<RecordsJsonl>, Option<OutputsJson>),
+        RecordFiles { jsonl, outputs }: RecordFiles,
         pace: Pace,
     ) -> io::Result<Self> {
         let work = Work {
@@ -207,7 +212,7 @@ impl RecordProcessor {
     }
 
     /// Waits until every record has been processed (the run must have dropped its senders),
-    /// then flushes the JSONL file to disk.
+    /// then flushes the JSONL file to disk and assembles `outputs.json`.
     pub fn finish(self) -> Processed {
         let idle = self.idle.join();
         // The catch-up thread ends with the idle one; if it panicked, the work went with it.
@@ -373,7 +378,10 @@ mod tests {
             received,
             analysis,
             tokenizer,
-            (Some(dir.records_jsonl().unwrap()), None),
+            RecordFiles {
+                jsonl: Some(dir.records_jsonl().unwrap()),
+                outputs: None,
+            },
             pace,
         )
         .unwrap()

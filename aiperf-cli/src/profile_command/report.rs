@@ -1,5 +1,6 @@
-//! After the run: the statistics of the records processed beside it, the other three
-//! exports (the JSONL file is written already), the console report and the exit status.
+//! After the run: the statistics of the records processed beside it, the other exports (the
+//! JSONL file and `outputs.json` are written already), the console report and the exit
+//! status.
 
 use aiperf_core::export::{ArtifactDir, SessionPayloads, console};
 use aiperf_core::metrics::{BenchmarkReport, MetricId, RunFacts};

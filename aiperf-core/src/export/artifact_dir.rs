@@ -3,7 +3,7 @@
 //! goes unseen.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use super::inputs::SessionPayloads;
@@ -163,17 +163,29 @@ impl ArtifactDir {
 
     /// `outputs.json` (`--export-outputs-json`): its fragments file created now, as
     /// [`ArtifactDir::records_jsonl`] is, written one line per profiling request as records are
-    /// processed, and assembled by [`OutputsJson::finish`].
+    /// processed, and assembled by [`OutputsJson::finish`]. An `outputs.json` of an earlier
+    /// run in this directory is removed, so that none is left that this run did not write.
     pub fn outputs_json(&self) -> Result<OutputsJson, ExportError> {
+        let path = self.path.join(outputs::FILE_NAME);
         let fragments = self.path.join(outputs::FRAGMENTS_FILE_NAME);
-        match create_with_parents(&fragments) {
+        let created = match fs::remove_file(&path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            // Read and write: it is read back, from the same handle, to assemble the file.
+            _ => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&fragments),
+        };
+        match created {
             Ok(file) => Ok(OutputsJson {
-                path: self.path.join(outputs::FILE_NAME),
+                path,
                 fragments,
                 out: Some(BufWriter::with_capacity(1 << 16, file)),
             }),
             Err(source) => Err(ExportError::Write {
-                path: fragments,
+                path: self.path.join(outputs::FILE_NAME),
                 source,
             }),
         }
@@ -265,8 +277,8 @@ pub struct OutputsJson {
 }
 
 impl OutputsJson {
-    /// Appends the entry of one request, if it is a profiling one (see
-    /// [`outputs::write_fragment`]).
+    /// Appends the entry of one request, if it is a profiling one (the [`outputs`] module
+    /// says what an entry holds).
     pub fn write(&mut self, record: &RequestRecord, row: RecordRow<'_>) -> Result<(), ExportError> {
         let out = self.out.as_mut().expect("written only before finish");
         outputs::write_fragment(out, record, row).map_err(|source| ExportError::Write {
@@ -275,31 +287,33 @@ impl OutputsJson {
         })
     }
 
-    /// Assembles `outputs.json` from the fragments, removes them, and returns its path.
+    /// Assembles `outputs.json` from the fragments (through a temporary file, so that a
+    /// failure leaves none half written), removes them, and returns its path.
     pub fn finish(mut self) -> Result<PathBuf, ExportError> {
         let out = self.out.take().expect("finished once");
-        let fragments = out
+        let partial = self.path.with_extension("json.tmp");
+        let assembled = out
             .into_inner()
             .map_err(io::IntoInnerError::into_error)
-            .and_then(|_| File::open(&self.fragments))
-            .map_err(|source| ExportError::Write {
-                path: self.fragments.clone(),
-                source,
-            })?;
-        let written = create_with_parents(&self.path).and_then(|file| {
-            let mut out = BufWriter::new(file);
-            outputs::assemble(io::BufReader::new(fragments), &mut out)?;
-            out.into_inner()
-                .map_err(io::IntoInnerError::into_error)?
-                .sync_data()
-        });
+            .and_then(|mut fragments| {
+                fragments.rewind()?;
+                let mut out = BufWriter::new(create_with_parents(&partial)?);
+                outputs::assemble(&mut io::BufReader::new(fragments), &mut out)?;
+                out.into_inner()
+                    .map_err(io::IntoInnerError::into_error)?
+                    .sync_data()?;
+                fs::rename(&partial, &self.path)
+            });
         let _ = fs::remove_file(&self.fragments);
-        match written {
+        match assembled {
             Ok(()) => Ok(self.path.clone()),
-            Err(source) => Err(ExportError::Write {
-                path: self.path.clone(),
-                source,
-            }),
+            Err(source) => {
+                let _ = fs::remove_file(&partial);
+                Err(ExportError::Write {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
         }
     }
 }

@@ -147,10 +147,10 @@ struct Value<'a> {
 impl Serialize for Value<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.value {
-            RecordValue::Single(v) if self.integral && v >= 0.0 && v.fract() == 0.0 => {
-                serializer.serialize_u64(v as u64)
-            }
-            RecordValue::Single(v) => serializer.serialize_f64(v),
+            RecordValue::Single(v) => match super::display_number(v, self.integral) {
+                Some(number) => number.serialize(serializer),
+                None => serializer.serialize_f64(v),
+            },
             RecordValue::List(values) => {
                 let mut seq = serializer.serialize_seq(Some(values.len()))?;
                 for v in values {

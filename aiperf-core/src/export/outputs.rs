@@ -2,24 +2,29 @@
 //! its ids, times and a few of its metrics, as AIPerf 0.13 writes it:
 //!
 //! ```text
-//! {"schema_version": "1.0", "data": [{"session_num": 0, "conversation_id": "..",
-//!   "turn_index": 0, "x_request_id": "..", "request_start_ns": .., "request_end_ns": ..,
-//!   "metrics": {"request_latency": 81.2, ...}, "response_text": "..."}, ...]}
+//! {"schema_version": "1.0", "data": [
+//! {"session_num":0,"conversation_id":"..","turn_index":0,"x_request_id":"..",
+//!  "request_start_ns":..,"request_end_ns":..,"metrics":{"request_latency":81.2,...},
+//!  "response_text":"..."},
+//! ...]}
 //! ```
 //!
-//! sorted by session and turn. Records are processed as their requests end and none is kept,
-//! so each entry is appended to a fragments file ([`FRAGMENTS_FILE_NAME`]) as its record is
-//! processed, and `outputs.json` is assembled from those lines once the run is over (as
-//! AIPerf assembles its fragments). Metric values are in their display units; a request
-//! without a metric (a failed one's TTFT) has no key for it, and one without text has
-//! `"response_text": null`.
+//! sorted by session and turn, one entry a line. The text is the reasoning, then the answer,
+//! as AIPerf joins them; a request that failed or was cancelled has `"response_text": null`
+//! and no metrics, as in AIPerf. Metric values are in their display units.
+//!
+//! Records are processed as their requests end and none is kept, so each entry is appended
+//! to a fragments file ([`FRAGMENTS_FILE_NAME`]) as its record is processed; once the run is
+//! over, it sorts the entries by their place in that file (24 bytes each in memory,
+//! not their text) and copies them, in order, into `outputs.json`.
 
 use std::borrow::Cow;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
+use super::display_number;
 use crate::clock::to_unix_ns;
 use crate::metrics::{MetricId, RecordRow};
 use crate::record::{Phase, RequestRecord};
@@ -27,12 +32,12 @@ use crate::record::{Phase, RequestRecord};
 /// The file's name in the artifact directory.
 pub const FILE_NAME: &str = "outputs.json";
 
-/// The fragments file, beside it until it is assembled.
-pub const FRAGMENTS_FILE_NAME: &str = "outputs.fragments.jsonl";
+/// The fragments file, beside it until it is assembled; no export's name ends so, whatever
+/// `--profile-export-prefix` says.
+pub const FRAGMENTS_FILE_NAME: &str = "outputs.json.part";
 
-/// One request's entry, in AIPerf's key order: borrowed from its record when written as a
-/// fragment, owned when read back.
-#[derive(Serialize, Deserialize)]
+/// One request's entry, in AIPerf's key order, borrowed from its record.
+#[derive(Serialize)]
 struct Entry<'a> {
     session_num: u64,
     conversation_id: Cow<'a, str>,
@@ -46,31 +51,25 @@ struct Entry<'a> {
 
 /// The metrics an entry carries, as AIPerf's `OutputsJsonRecordProcessor` allows them, in its
 /// order; those a request lacks are left out.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct EntryMetrics {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     input_sequence_length: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     output_token_count: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     output_sequence_length: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     request_latency: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     time_to_first_token: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     inter_token_latency: Option<Number>,
 }
 
 impl EntryMetrics {
     fn of(row: RecordRow<'_>) -> Self {
-        let metric = |id: MetricId| {
-            let value = row.value(id)?;
-            match id.def().unit.is_integral() && value >= 0.0 && value.fract() == 0.0 {
-                true => Some(Number::from(value as u64)),
-                false => Number::from_f64(value),
-            }
-        };
+        let metric = |id: MetricId| display_number(row.value(id)?, id.def().unit.is_integral());
         Self {
             input_sequence_length: metric(MetricId::InputSequenceLength),
             output_token_count: metric(MetricId::OutputTokenCount),
@@ -80,11 +79,23 @@ impl EntryMetrics {
             inter_token_latency: metric(MetricId::InterTokenLatency),
         }
     }
+
+    /// No metrics: a request that did not succeed, as AIPerf leaves them out.
+    fn none() -> Self {
+        Self {
+            input_sequence_length: None,
+            output_token_count: None,
+            output_sequence_length: None,
+            request_latency: None,
+            time_to_first_token: None,
+            inter_token_latency: None,
+        }
+    }
 }
 
 /// Appends the fragment of one request: its record and the metric values
 /// [`crate::metrics::Analysis::add`] computed for it. Warm-up requests have none, as in AIPerf.
-pub fn write_fragment(
+pub(crate) fn write_fragment(
     out: &mut impl Write,
     record: &RequestRecord,
     row: RecordRow<'_>,
@@ -92,7 +103,15 @@ pub fn write_fragment(
     if record.phase != Phase::Profiling {
         return Ok(());
     }
-    let text = record.text.content.as_str();
+    let succeeded = record.is_success();
+    let text = &record.text;
+    let response_text = match (text.reasoning.is_empty(), text.content.is_empty()) {
+        _ if !succeeded => None,
+        (true, true) => None,
+        (true, false) => Some(Cow::Borrowed(text.content.as_str())),
+        (false, true) => Some(Cow::Borrowed(text.reasoning.as_str())),
+        (false, false) => Some(Cow::Owned(format!("{}{}", text.reasoning, text.content))),
+    };
     let entry = Entry {
         session_num: record.session_num,
         conversation_id: Cow::Borrowed(&record.conversation_id),
@@ -100,39 +119,56 @@ pub fn write_fragment(
         x_request_id: Cow::Borrowed(&record.request_id),
         request_start_ns: to_unix_ns(record.start_ns),
         request_end_ns: to_unix_ns(record.end_ns),
-        metrics: EntryMetrics::of(row),
-        response_text: (!text.is_empty()).then_some(Cow::Borrowed(text)),
+        metrics: match succeeded {
+            true => EntryMetrics::of(row),
+            false => EntryMetrics::none(),
+        },
+        response_text,
     };
     serde_json::to_writer(&mut *out, &entry)?;
     out.write_all(b"\n")
 }
 
-/// The document `outputs.json` holds.
-#[derive(Serialize)]
-struct Document<'a> {
-    schema_version: &'static str,
-    data: Vec<Entry<'a>>,
+/// Where an entry sits in the fragments file, and its place in the order.
+#[derive(Deserialize)]
+struct SortKey {
+    session_num: u64,
+    turn_index: u32,
 }
 
-/// Writes `outputs.json` to `out` from the `fragments` lines, sorted by session and turn;
-/// returns how many entries it holds.
-pub fn assemble(fragments: impl BufRead, out: &mut impl Write) -> io::Result<usize> {
-    let mut data = Vec::new();
-    for line in fragments.lines() {
-        let line = line?;
-        if !line.is_empty() {
-            data.push(serde_json::from_str::<Entry<'static>>(&line)?);
+/// Writes `outputs.json` to `out` from the `fragments` file, its entries sorted by session and
+/// turn, reading each entry's text only to copy it; returns how many entries it holds. A line
+/// that is not an entry (a write cut short) is left out, as AIPerf leaves it.
+pub(crate) fn assemble(
+    fragments: &mut (impl BufRead + Seek),
+    out: &mut impl Write,
+) -> io::Result<usize> {
+    let mut places = Vec::new();
+    let (mut offset, mut line) = (0u64, String::new());
+    loop {
+        line.clear();
+        let read = fragments.read_line(&mut line)?;
+        if read == 0 {
+            break;
         }
+        if let Ok(key) = serde_json::from_str::<SortKey>(line.trim_end()) {
+            let length = line.trim_end().len();
+            places.push(((key.session_num, key.turn_index), offset, length));
+        }
+        offset += read as u64;
     }
-    data.sort_by_key(|entry| (entry.session_num, entry.turn_index));
-    let count = data.len();
-    let document = Document {
-        schema_version: "1.0",
-        data,
-    };
-    serde_json::to_writer_pretty(&mut *out, &document)?;
-    out.write_all(b"\n")?;
-    Ok(count)
+    places.sort_by_key(|&(key, ..)| key);
+    out.write_all(b"{\"schema_version\": \"1.0\", \"data\": [\n")?;
+    let mut entry = Vec::new();
+    for (i, &(_, offset, length)) in places.iter().enumerate() {
+        fragments.seek(SeekFrom::Start(offset))?;
+        entry.resize(length, 0);
+        fragments.read_exact(&mut entry)?;
+        out.write_all(&entry)?;
+        out.write_all(if i + 1 < places.len() { b",\n" } else { b"\n" })?;
+    }
+    out.write_all(b"]}\n")?;
+    Ok(places.len())
 }
 
 #[cfg(test)]
@@ -141,6 +177,7 @@ mod tests {
     use crate::metrics::tests::{MS, error, record};
     use crate::metrics::{Analysis, MetricOptions};
     use serde_json::Value;
+    use std::io::Cursor;
 
     #[test]
     fn profiling_requests_are_assembled_in_session_order_with_their_text_and_metrics() {
@@ -149,20 +186,20 @@ mod tests {
         let mut later = record();
         later.session_num = 3;
         later.text.content = "Bonjour à tous".into();
+        later.text.reasoning = "Greet. ".into();
         let mut failed = error(500, "boom");
         failed.session_num = 1;
+        failed.text.content = "partial".into();
         let mut warmup = record();
         warmup.phase = Phase::Warmup;
         for record in [&later, &failed, &warmup] {
             let row = analysis.add(record);
             write_fragment(&mut fragments, record, row).unwrap();
         }
+        fragments.extend_from_slice(b"{\"session_num\": 0, \"cut sh");
         let mut out = Vec::new();
-        assert_eq!(
-            assemble(&fragments[..], &mut out).unwrap(),
-            2,
-            "no warm-up entry"
-        );
+        let entries = assemble(&mut Cursor::new(fragments), &mut out).unwrap();
+        assert_eq!(entries, 2, "no warm-up entry, no line cut short");
         let text = String::from_utf8(out).unwrap();
         let order = [
             "session_num",
@@ -176,10 +213,14 @@ mod tests {
         assert_eq!(document["schema_version"], "1.0");
         let data = document["data"].as_array().unwrap();
         assert_eq!(data[0]["session_num"], 1, "sorted by session");
-        assert_eq!(data[0]["response_text"], Value::Null);
-        assert!(data[0]["metrics"].get("time_to_first_token").is_none());
+        assert_eq!(
+            data[0]["response_text"],
+            Value::Null,
+            "a failure's partial text"
+        );
+        assert_eq!(data[0]["metrics"], serde_json::json!({}));
         assert_eq!(data[1]["session_num"], 3);
-        assert_eq!(data[1]["response_text"], "Bonjour à tous");
+        assert_eq!(data[1]["response_text"], "Greet. Bonjour à tous");
         assert_eq!(data[1]["x_request_id"], "req-1");
         assert_eq!(data[1]["metrics"]["time_to_first_token"], 50.0);
         assert_eq!(
@@ -192,5 +233,13 @@ mod tests {
         );
         let start = data[1]["request_start_ns"].as_u64().unwrap();
         assert_eq!(data[1]["request_end_ns"].as_u64().unwrap() - start, 90 * MS);
+    }
+
+    #[test]
+    fn no_entries_make_an_empty_list() {
+        let mut out = Vec::new();
+        assert_eq!(assemble(&mut Cursor::new(Vec::new()), &mut out).unwrap(), 0);
+        let document: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(document["data"], serde_json::json!([]));
     }
 }
