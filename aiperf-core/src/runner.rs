@@ -86,9 +86,10 @@ pub struct PreparedConversation {
 }
 
 impl PreparedConversation {
-    /// Each turn's body with only that turn's messages, as the dataset gives them.
-    fn own_payloads(&self) -> Vec<Bytes> {
-        self.turns
+    /// Each turn's body from turn `from` on, with only that turn's messages, as the dataset
+    /// gives them.
+    fn own_payloads(&self, from: usize) -> Vec<Bytes> {
+        self.turns[from.min(self.turns.len())..]
             .iter()
             .map(|turn| match &turn.payload {
                 Some(payload) => payload.clone(),
@@ -495,10 +496,10 @@ pub async fn run(
                 // The turns sent as they were sent, the others with only their own messages.
                 (None, Some(in_part)) => {
                     let mut payloads = in_part.clone();
-                    payloads.extend(conversation.own_payloads().into_iter().skip(in_part.len()));
+                    payloads.extend(conversation.own_payloads(in_part.len()));
                     payloads
                 }
-                (None, None) => conversation.own_payloads(),
+                (None, None) => conversation.own_payloads(0),
             },
         })
         .collect();

@@ -555,6 +555,11 @@ fn pattern_of(arg: ArrivalPatternArg, smoothness: Option<f64>) -> ArrivalPattern
     }
 }
 
+/// The flag of a `(flag, given)` pair, if given.
+fn given_flag((flag, given): (&str, bool)) -> Option<&str> {
+    given.then_some(flag)
+}
+
 /// Whether the run has a warm-up (`--warmup-request-count`, `--warmup-duration` or
 /// `--num-warmup-sessions`), which the other `--warmup-*` flags shape.
 fn has_warmup(args: &ProfileArgs) -> bool {
@@ -589,7 +594,7 @@ fn warn_of_warmup_flags_without_a_warmup(args: &ProfileArgs) {
         ),
     ]
     .into_iter()
-    .filter_map(|(flag, given)| given.then_some(flag))
+    .filter_map(given_flag)
     .collect();
     let verb = if shaping.len() == 1 {
         "shapes"
@@ -720,7 +725,7 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
         ),
     ]
     .into_iter()
-    .filter_map(|(flag, given)| given.then_some(flag))
+    .filter_map(given_flag)
     .collect();
     let mut given: Vec<&str> = [
         ("--conversation-turn-mean", args.conversation_turn_mean != 1),
@@ -730,7 +735,7 @@ fn synthetic_turns(args: &ProfileArgs) -> (LengthDistribution, Option<TurnDelay>
         ),
     ]
     .into_iter()
-    .filter_map(|(flag, given)| given.then_some(flag))
+    .filter_map(given_flag)
     .collect();
     given.extend(&delay_flags);
     let single_turn = turns == LengthDistribution::fixed(1);
@@ -787,15 +792,15 @@ fn tokenizer_and_words(
     if spec.trim().is_empty() {
         bail!("--tokenizer is empty: give `builtin`, a tokenizer.json path, or a model id");
     }
-    let tokenizer = match revision {
-        None => Tokenizer::from_spec(spec),
-        Some(_) if !hub_cache::names_hub_model(spec) => bail!(
+    if revision.is_some() && !hub_cache::names_hub_model(spec) {
+        bail!(
             "--tokenizer-revision picks a revision of a HuggingFace model id, and --tokenizer \
              {spec} is not one: drop the revision"
-        ),
-        Some(revision) => Tokenizer::from_spec_at(spec, revision, cache.as_ref()),
+        );
     }
-    .context("invalid --tokenizer")?;
+    let revision = revision.unwrap_or(hub_cache::DEFAULT_REVISION);
+    let tokenizer =
+        Tokenizer::from_spec_at(spec, revision, cache.as_ref()).context("invalid --tokenizer")?;
     let words = PromptWords::for_tokenizer(&tokenizer).context("invalid --tokenizer")?;
     Ok((tokenizer, words))
 }

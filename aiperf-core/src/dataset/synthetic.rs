@@ -32,7 +32,6 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
 use super::{Conversation, PrefixConfig, PrefixPrompts, PromptWords, Turn, rng_for};
-use crate::endpoint::{Message, RequestInput};
 
 /// A distribution of whole numbers of at least 1 (token lengths, turns per conversation).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -191,7 +190,7 @@ fn synthetic_turn(
 ) -> Turn {
     let input_tokens = config.input_tokens.sample(rng);
     let max_output_tokens = config.output_tokens.map(|d| d.sample(rng));
-    let ((mut messages, system_tokens), (prefix, prefix_tokens)) = if first {
+    let ((messages, system_tokens), (prefix, prefix_tokens)) = if first {
         (prefixes.system_messages(), prefixes.next_prefix())
     } else {
         ((Vec::new(), 0), ("", 0))
@@ -201,18 +200,12 @@ fn synthetic_turn(
     config
         .prompt_words
         .push_words(&mut prompt, input_tokens, rng);
-    messages.push(Message::user(prompt));
-    Turn {
-        input: RequestInput {
-            messages,
-            max_output_tokens,
-        },
-        input_tokens: Some(
-            u64::from(system_tokens) + u64::from(prefix_tokens) + u64::from(input_tokens),
-        ),
-        delay: None,
-        timestamp: None,
-    }
+    let prompt_tokens = u64::from(prefix_tokens) + u64::from(input_tokens);
+    Turn::of_prompt(
+        (messages, u64::from(system_tokens)),
+        (prompt, prompt_tokens),
+        max_output_tokens,
+    )
 }
 
 #[cfg(test)]

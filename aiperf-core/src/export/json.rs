@@ -20,9 +20,8 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::clock::to_unix_ns;
-use crate::metrics::{BenchmarkReport, MetricId, MetricResult, MetricValue, TimeWeightedStats};
+use crate::metrics::{BenchmarkReport, MetricId, MetricResult, MetricValue};
 use crate::record::ErrorInfo;
-use crate::stats::Stats;
 
 /// The file's name in the artifact directory.
 pub const FILE_NAME: &str = "profile_export_aiperf.json";
@@ -114,13 +113,8 @@ fn serialize_metric<M: SerializeMap>(map: &mut M, result: &MetricResult) -> Resu
     let def = result.metric.def();
     let unit = def.unit.as_str();
     match &result.value {
-        MetricValue::Distribution(stats) => {
-            map.serialize_entry(def.tag, &JsonStats::new(unit, stats))
-        }
         MetricValue::Scalar(avg) => map.serialize_entry(def.tag, &JsonScalar { unit, avg: *avg }),
-        MetricValue::TimeWeighted(stats) => {
-            map.serialize_entry(def.tag, &JsonStats::time_weighted(unit, stats))
-        }
+        stats => map.serialize_entry(def.tag, &JsonStats::of(unit, stats)),
     }
 }
 
@@ -155,45 +149,31 @@ struct JsonStats<'a> {
 }
 
 impl<'a> JsonStats<'a> {
-    fn new(unit: &'a str, s: &Stats) -> Self {
+    /// The statistics of a distribution or a time-weighted metric, each read by its name
+    /// ([`MetricValue::stat`]): those the metric lacks are left out.
+    fn of(unit: &'a str, value: &MetricValue) -> Self {
+        let stat = |name| value.stat(name);
+        let given = |name| stat(name).unwrap_or_default();
         Self {
             unit,
-            avg: s.avg,
-            p1: Some(s.p1),
-            p5: Some(s.p5),
-            p10: Some(s.p10),
-            p25: Some(s.p25),
-            p50: s.p50,
-            p75: Some(s.p75),
-            p90: s.p90,
-            p95: s.p95,
-            p99: s.p99,
-            min: s.min,
-            max: s.max,
-            std: s.std,
-            count: Some(s.count),
-            sum: Some(s.sum),
-        }
-    }
-
-    fn time_weighted(unit: &'a str, s: &TimeWeightedStats) -> Self {
-        Self {
-            unit,
-            avg: s.avg,
-            p1: None,
-            p5: None,
-            p10: None,
-            p25: None,
-            p50: s.p50,
-            p75: None,
-            p90: s.p90,
-            p95: s.p95,
-            p99: s.p99,
-            min: s.min,
-            max: s.max,
-            std: s.std,
-            count: None,
-            sum: None,
+            avg: given("avg"),
+            p1: stat("p1"),
+            p5: stat("p5"),
+            p10: stat("p10"),
+            p25: stat("p25"),
+            p50: given("p50"),
+            p75: stat("p75"),
+            p90: given("p90"),
+            p95: given("p95"),
+            p99: given("p99"),
+            min: given("min"),
+            max: given("max"),
+            std: given("std"),
+            count: match value {
+                MetricValue::Distribution(stats) => Some(stats.count),
+                MetricValue::Scalar(_) | MetricValue::TimeWeighted(_) => None,
+            },
+            sum: stat("sum"),
         }
     }
 }

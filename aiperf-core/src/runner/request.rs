@@ -205,10 +205,8 @@ impl ChunkConsumer for ChunkParser {
         match self.endpoint.parse_response(&chunk.data, &mut self.text) {
             Ok(parsed) => {
                 if parsed.is_response() {
-                    if self.response_ns.is_empty() {
-                        // The first response: the request is out of prefill.
-                        self.prefill_slot = None;
-                    }
+                    // A response: the request is out of prefill (its slot, if any, goes back).
+                    self.prefill_slot = None;
                     self.response_ns.push(chunk.received_ns);
                 }
                 if parsed.has_content && self.first_output_ns.is_none() {
